@@ -1,0 +1,200 @@
+//! Wiring: a validated [`Config`] → a running daemon (store, scheduler, HTTP server, ordered
+//! shutdown), or one of the one-shot commands (`poll-once`, `render`).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::fetch::{FetchConfig, Fetcher};
+use crate::pipeline::{Context, Outcome, Report};
+use crate::render::Channel;
+use crate::scheduler::{self, ScheduledFeed};
+use crate::serve::{self, AppState, FeedCache};
+use crate::store::{FeedState, Store};
+
+/// Opens the store named by the config.
+///
+/// # Errors
+/// When the database cannot be opened or migrated; the message names the path.
+pub fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    Store::open(&cfg.storage.path)
+        .with_context(|| format!("cannot start with database {}", cfg.storage.path.display()))
+}
+
+fn channel(cfg: &Config) -> Channel {
+    Channel {
+        title: cfg.output.title.clone(),
+        description: cfg.output.description.clone(),
+        base_url: cfg.server.base_url.clone(),
+    }
+}
+
+fn context(cfg: &Config, store: Store) -> anyhow::Result<Context> {
+    let fetcher = Fetcher::new(&FetchConfig {
+        user_agent: cfg.poller.user_agent.clone(),
+        timeout: cfg.poller.timeout,
+        connect_timeout: cfg.poller.connect_timeout,
+        max_body: cfg.poller.max_body,
+    })
+    .context("cannot set up the HTTP client")?;
+    Ok(Context {
+        fetcher,
+        store,
+        reading_time: cfg.reading_time,
+        max_backoff: cfg.poller.max_backoff,
+    })
+}
+
+/// Registers the configured feeds in the store and pairs each with its interval.
+async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<ScheduledFeed>> {
+    let states = store
+        .sync_feeds(&cfg.feeds)
+        .await
+        .context("cannot register the configured feeds")?;
+    Ok(states
+        .into_iter()
+        .zip(&cfg.feeds)
+        .map(|(state, f)| ScheduledFeed {
+            state,
+            interval: f.interval(&cfg.poller),
+        })
+        .collect())
+}
+
+/// Runs the daemon until `shutdown` completes: polls feeds on schedule and serves the merged
+/// feed on `listener`. On shutdown, in order: stop scheduling, let in-flight polls finish their
+/// writes, stop the HTTP server, close the store.
+///
+/// # Errors
+/// Start-up failures (database, HTTP client). A failing feed is never an error here.
+pub async fn run(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let store = open_store(&cfg)?;
+    let feeds = scheduled_feeds(&cfg, &store).await?;
+    let ctx = Arc::new(context(&cfg, store.clone())?);
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    let state = Arc::new(AppState {
+        feed: FeedCache::new(store.clone(), channel(&cfg), cfg.output.max_items),
+    });
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let server = tokio::spawn(
+        axum::serve(listener, serve::router(state))
+            .with_graceful_shutdown(cancel.clone().cancelled_owned())
+            .into_future(),
+    );
+    info!(listen = %addr, feeds = feeds.len(), database = %store.path().display(), "started");
+    scheduler::spawn(ctx, feeds, cfg.poller.concurrency, cancel.clone(), &tracker);
+    tracker.close();
+    // Readiness for systemd (Type=notify): the database is migrated and the socket is bound.
+    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    shutdown.await;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    cancel.cancel();
+    let limit = cfg.server.shutdown_timeout;
+    if tokio::time::timeout(limit, tracker.wait()).await.is_err() {
+        warn!(
+            timeout_ms = limit.as_millis() as u64,
+            "polls still running at shutdown were abandoned"
+        );
+    }
+    match tokio::time::timeout(limit, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server stopped with an error"),
+        Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),
+        Err(_) => warn!("HTTP connections still open at shutdown were dropped"),
+    }
+    drop(store);
+    info!("stopped");
+    Ok(())
+}
+
+/// Totals of a `poll-once` run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollSummary {
+    /// Feeds that returned a new document.
+    pub ok: usize,
+    /// Feeds that answered 304.
+    pub not_modified: usize,
+    /// Feeds that failed.
+    pub failed: usize,
+    /// Items stored for the first time.
+    pub items_new: usize,
+    /// Items updated.
+    pub items_updated: usize,
+}
+
+impl std::fmt::Display for PollSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "feeds: {} ok, {} not modified, {} failed; items: {} new, {} updated",
+            self.ok, self.not_modified, self.failed, self.items_new, self.items_updated
+        )
+    }
+}
+
+/// Polls every configured feed once, now, and stores the results. `on_done` sees each feed
+/// as it finishes.
+///
+/// # Errors
+/// Start-up failures only; failed feeds are counted in the summary.
+pub async fn poll_once(
+    cfg: &Config,
+    on_done: impl FnMut(&FeedState, Option<&Report>),
+) -> anyhow::Result<PollSummary> {
+    let store = open_store(cfg)?;
+    let feeds = scheduled_feeds(cfg, &store).await?;
+    let ctx = Arc::new(context(cfg, store)?);
+    let results = scheduler::poll_all(ctx, feeds, cfg.poller.concurrency, on_done).await;
+    let mut summary = PollSummary::default();
+    for (_, report) in &results {
+        match report {
+            Some(r) => {
+                match r.outcome {
+                    Outcome::Fetched => summary.ok += 1,
+                    Outcome::NotModified => summary.not_modified += 1,
+                    Outcome::Failed => summary.failed += 1,
+                }
+                summary.items_new += r.items_new;
+                summary.items_updated += r.items_updated;
+            }
+            None => summary.failed += 1,
+        }
+    }
+    Ok(summary)
+}
+
+/// The merged RSS feed exactly as the server serves it.
+///
+/// # Errors
+/// When the database cannot be opened or read.
+pub async fn render(cfg: &Config) -> anyhow::Result<Vec<u8>> {
+    let store = open_store(cfg)?;
+    // Register the configured feeds so that the output reflects the config (removed feeds
+    // are not shown), as the daemon's would.
+    store
+        .sync_feeds(&cfg.feeds)
+        .await
+        .context("cannot register the configured feeds")?;
+    let cache = FeedCache::new(store, channel(cfg), cfg.output.max_items);
+    let rendered = cache
+        .current()
+        .await
+        .context("cannot render the merged feed")?;
+    Ok(rendered.identity.to_vec())
+}

@@ -1,0 +1,702 @@
+//! Configuration: `config.toml` text → [`RawConfig`] (serde, unknown keys rejected) → validated
+//! [`Config`]. Every error names the file, the line and the key.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+/// The example configuration shipped at the repository root, embedded so that tests and
+/// `feedmerge check` can always compare against it.
+pub const EXAMPLE: &str = include_str!("../config.toml");
+
+/// Default `[server] listen` address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default `[storage] path`, relative to the config file's folder.
+pub const DEFAULT_DB_PATH: &str = "data/feedmerge.db";
+/// Default `[poller] interval`: how often a feed is polled.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
+/// Default `[poller] min_interval`: the floor no feed interval may go below.
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Default `[poller] max_backoff`: the longest wait after repeated errors.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+/// Default `[poller] concurrency`: feeds fetched at once.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Default `[poller] timeout`: the whole request, body included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `[poller] connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `[poller] max_body`: the largest feed body accepted, counted after decompression.
+pub const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
+/// Default `[reading_time] words_per_minute` (silent reading of non-fiction, Brysbaert 2019).
+pub const DEFAULT_WORDS_PER_MINUTE: u32 = 238;
+/// Default `[reading_time] cjk_chars_per_minute`.
+pub const DEFAULT_CJK_CHARS_PER_MINUTE: u32 = 500;
+/// Default `[output] title`.
+pub const DEFAULT_OUTPUT_TITLE: &str = "feedmerge";
+/// Default `[output] max_items`: items in the merged feed.
+pub const DEFAULT_MAX_ITEMS: usize = 100;
+/// Default `[shutdown] timeout` for in-flight polls and requests to finish.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Upper bound for `[output] max_items`, which keeps a render bounded in memory and time.
+pub const MAX_OUTPUT_ITEMS: usize = 100_000;
+
+/// The `User-Agent` sent with every request unless `[poller] user_agent` overrides it.
+pub fn default_user_agent() -> String {
+    format!(
+        "feedmerge/{} (feed aggregator; +https://crates.io/crates/feedmerge)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// A configuration error. Its message names the file, the line and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key has a bad value, is unknown, or the TOML is malformed.
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        /// The config file, as given.
+        file: String,
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// What is wrong, starting with the key (`feeds[3].interval: ...`).
+        message: String,
+    },
+}
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file this was loaded from (relative paths are resolved against its folder).
+    pub source: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[storage]`.
+    pub storage: StorageConfig,
+    /// `[poller]`.
+    pub poller: PollerConfig,
+    /// `[reading_time]`.
+    pub reading_time: ReadingTimeConfig,
+    /// `[output]`.
+    pub output: OutputConfig,
+    /// `[[feeds]]`, in file order.
+    pub feeds: Vec<FeedConfig>,
+}
+
+/// `[server]`: where the merged feed is served.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Public URL of the server, used for self links.
+    pub base_url: Url,
+    /// How long in-flight polls and requests get to finish on shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+/// `[storage]`: the SQLite database.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Database file, absolute.
+    pub path: PathBuf,
+}
+
+/// `[poller]`: how feeds are fetched.
+#[derive(Debug, Clone)]
+pub struct PollerConfig {
+    /// Default interval between two polls of a feed.
+    pub interval: Duration,
+    /// No feed is polled more often than this.
+    pub min_interval: Duration,
+    /// Longest wait after repeated errors.
+    pub max_backoff: Duration,
+    /// Feeds fetched at once.
+    pub concurrency: usize,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Largest body accepted, after decompression.
+    pub max_body: u64,
+    /// `User-Agent` header.
+    pub user_agent: String,
+}
+
+/// `[reading_time]`: reading speeds for the "N min read" estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadingTimeConfig {
+    /// Words per minute for alphabetic scripts.
+    pub words_per_minute: u32,
+    /// Characters per minute for Han, Hiragana, Katakana and Hangul.
+    pub cjk_chars_per_minute: u32,
+}
+
+impl Default for ReadingTimeConfig {
+    fn default() -> Self {
+        Self {
+            words_per_minute: DEFAULT_WORDS_PER_MINUTE,
+            cjk_chars_per_minute: DEFAULT_CJK_CHARS_PER_MINUTE,
+        }
+    }
+}
+
+/// `[output]`: the merged feed.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    /// Channel title.
+    pub title: String,
+    /// Channel description.
+    pub description: String,
+    /// Items in the merged feed, newest first.
+    pub max_items: usize,
+}
+
+/// One `[[feeds]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// The feed's URL (http or https).
+    pub url: Url,
+    /// Title override; the feed's own title is used otherwise.
+    pub title: Option<String>,
+    /// Interval override.
+    pub interval: Option<Duration>,
+    /// Free-form tags.
+    pub tags: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] if the file cannot be read, [`ConfigError::Invalid`] if it is not a
+    /// valid configuration.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates config text as if it were read from `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the line and key at fault.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError::Invalid {
+            file: file.clone(),
+            line: line_of(text, span.start),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            err(span, e.message().trim_end().to_owned())
+        })?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        raw.validate(base_dir)
+            .map_err(|Located { span, message }| err(span, message))
+            .map(|mut cfg| {
+                cfg.source = path.to_owned();
+                cfg
+            })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// A validation error with the byte span of the value at fault.
+struct Located {
+    span: std::ops::Range<usize>,
+    message: String,
+}
+
+type Value<T> = Option<Spanned<T>>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    poller: RawPoller,
+    #[serde(default)]
+    reading_time: RawReadingTime,
+    #[serde(default)]
+    output: RawOutput,
+    #[serde(default)]
+    feeds: Vec<RawFeed>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Value<String>,
+    base_url: Value<String>,
+    shutdown_timeout: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    path: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPoller {
+    interval: Value<String>,
+    min_interval: Value<String>,
+    max_backoff: Value<String>,
+    concurrency: Value<i64>,
+    timeout: Value<String>,
+    connect_timeout: Value<String>,
+    max_body: Value<String>,
+    user_agent: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReadingTime {
+    words_per_minute: Value<i64>,
+    cjk_chars_per_minute: Value<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    title: Value<String>,
+    description: Value<String>,
+    max_items: Value<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    url: Spanned<String>,
+    title: Value<String>,
+    interval: Value<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// Validates one optional value: `None` gives `default`, otherwise `check` decides, and its
+/// error is prefixed with the key and located at the value.
+fn field<T, U>(
+    key: &str,
+    value: Value<T>,
+    default: impl FnOnce() -> U,
+    check: impl FnOnce(&T) -> Result<U, String>,
+) -> Result<U, Located>
+where
+    T: fmt::Debug,
+{
+    match value {
+        None => Ok(default()),
+        Some(v) => check(v.get_ref()).map_err(|why| Located {
+            span: v.span(),
+            message: format!("{key}: {why}"),
+        }),
+    }
+}
+
+/// [`field`] for string values, whose checks take `&str`.
+fn text_field<U>(
+    key: &str,
+    value: Value<String>,
+    default: impl FnOnce() -> U,
+    check: impl FnOnce(&str) -> Result<U, String>,
+) -> Result<U, Located> {
+    field(key, value, default, |s: &String| check(s))
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|_| format!("{s:?} is not a duration (try \"15m\", \"90s\" or \"2h\")"))?;
+    if d.is_zero() {
+        return Err(format!("{s:?} must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// Parses sizes like `"16MiB"`, `"512KiB"`, `"1GB"` or a plain byte count.
+fn size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return Err(format!("{s:?} is not a size (try \"16MiB\")")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a size (try \"16MiB\")"))
+}
+
+fn in_range(lo: i64, hi: i64) -> impl Fn(&i64) -> Result<i64, String> {
+    move |&n| {
+        if (lo..=hi).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("{n} is out of range ({lo} to {hi})"))
+        }
+    }
+}
+
+fn http_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        "http" | "https" => Err(format!("{s:?} has no host")),
+        other => Err(format!(
+            "{s:?}: only http and https are supported, not {other}"
+        )),
+    }
+}
+
+fn non_empty(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(t.to_owned())
+    }
+}
+
+impl RawConfig {
+    fn validate(self, base_dir: &Path) -> Result<Config, Located> {
+        let s = self.server;
+        let listen: SocketAddr = text_field("server.listen", s.listen, default_listen, |v| {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("{v:?} is not an address like \"127.0.0.1:8080\""))
+        })?;
+        let base_url = text_field(
+            "server.base_url",
+            s.base_url,
+            || base_url_for(listen),
+            http_url,
+        )?;
+        let shutdown_timeout = text_field(
+            "server.shutdown_timeout",
+            s.shutdown_timeout,
+            || DEFAULT_SHUTDOWN_TIMEOUT,
+            duration,
+        )?;
+
+        let path = text_field(
+            "storage.path",
+            self.storage.path,
+            || PathBuf::from(DEFAULT_DB_PATH),
+            |v| non_empty(v).map(PathBuf::from),
+        )?;
+
+        let p = self.poller;
+        let interval = text_field("poller.interval", p.interval, || DEFAULT_INTERVAL, duration)?;
+        let min_interval_span = p.min_interval.as_ref().map(|v| v.span());
+        let min_interval = text_field(
+            "poller.min_interval",
+            p.min_interval,
+            || DEFAULT_MIN_INTERVAL.min(interval),
+            duration,
+        )?;
+        if min_interval > interval {
+            return Err(Located {
+                span: min_interval_span.unwrap_or(0..0),
+                message: format!(
+                    "poller.min_interval: {} is longer than poller.interval ({})",
+                    humantime::format_duration(min_interval),
+                    humantime::format_duration(interval)
+                ),
+            });
+        }
+        let poller = PollerConfig {
+            interval,
+            min_interval,
+            max_backoff: text_field(
+                "poller.max_backoff",
+                p.max_backoff,
+                || DEFAULT_MAX_BACKOFF,
+                duration,
+            )?,
+            concurrency: field(
+                "poller.concurrency",
+                p.concurrency,
+                || DEFAULT_CONCURRENCY as i64,
+                in_range(1, 1024),
+            )? as usize,
+            timeout: text_field("poller.timeout", p.timeout, || DEFAULT_TIMEOUT, duration)?,
+            connect_timeout: text_field(
+                "poller.connect_timeout",
+                p.connect_timeout,
+                || DEFAULT_CONNECT_TIMEOUT,
+                duration,
+            )?,
+            max_body: text_field("poller.max_body", p.max_body, || DEFAULT_MAX_BODY, size)?,
+            user_agent: text_field(
+                "poller.user_agent",
+                p.user_agent,
+                default_user_agent,
+                non_empty,
+            )?,
+        };
+
+        let r = self.reading_time;
+        let reading_time = ReadingTimeConfig {
+            words_per_minute: field(
+                "reading_time.words_per_minute",
+                r.words_per_minute,
+                || DEFAULT_WORDS_PER_MINUTE.into(),
+                in_range(1, 10_000),
+            )? as u32,
+            cjk_chars_per_minute: field(
+                "reading_time.cjk_chars_per_minute",
+                r.cjk_chars_per_minute,
+                || DEFAULT_CJK_CHARS_PER_MINUTE.into(),
+                in_range(1, 10_000),
+            )? as u32,
+        };
+
+        let o = self.output;
+        let output = OutputConfig {
+            title: text_field(
+                "output.title",
+                o.title,
+                || DEFAULT_OUTPUT_TITLE.to_owned(),
+                non_empty,
+            )?,
+            description: text_field(
+                "output.description",
+                o.description,
+                || "Merged feed".to_owned(),
+                |v| Ok(v.trim().to_owned()),
+            )?,
+            max_items: field(
+                "output.max_items",
+                o.max_items,
+                || DEFAULT_MAX_ITEMS as i64,
+                in_range(1, MAX_OUTPUT_ITEMS as i64),
+            )? as usize,
+        };
+
+        let mut seen = HashSet::new();
+        let mut feeds = Vec::with_capacity(self.feeds.len());
+        for (i, f) in self.feeds.into_iter().enumerate() {
+            let url_span = f.url.span();
+            let url = http_url(f.url.get_ref()).map_err(|why| Located {
+                span: url_span.clone(),
+                message: format!("feeds[{i}].url: {why}"),
+            })?;
+            if !seen.insert(url.clone()) {
+                return Err(Located {
+                    span: url_span,
+                    message: format!("feeds[{i}].url: {:?} is listed twice", url.as_str()),
+                });
+            }
+            let interval_key = format!("feeds[{i}].interval");
+            let interval_span = f.interval.as_ref().map(|v| v.span());
+            let feed_interval = text_field(
+                &interval_key,
+                f.interval,
+                || None,
+                |v| duration(v).map(Some),
+            )?;
+            if let Some(d) = feed_interval.filter(|&d| d < min_interval) {
+                return Err(Located {
+                    span: interval_span.unwrap_or(0..0),
+                    message: format!(
+                        "{interval_key}: {} is shorter than poller.min_interval ({})",
+                        humantime::format_duration(d),
+                        humantime::format_duration(min_interval)
+                    ),
+                });
+            }
+            feeds.push(FeedConfig {
+                url,
+                title: text_field(
+                    &format!("feeds[{i}].title"),
+                    f.title,
+                    || None,
+                    |v| non_empty(v).map(Some),
+                )?,
+                interval: feed_interval,
+                tags: f.tags,
+            });
+        }
+
+        Ok(Config {
+            source: PathBuf::new(),
+            server: ServerConfig {
+                listen,
+                base_url,
+                shutdown_timeout,
+            },
+            storage: StorageConfig {
+                path: base_dir.join(path),
+            },
+            poller,
+            reading_time,
+            output,
+            feeds,
+        })
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    // Invariant: the constant is a valid socket address (checked by a unit test).
+    DEFAULT_LISTEN.parse().expect("DEFAULT_LISTEN parses")
+}
+
+fn base_url_for(listen: SocketAddr) -> Url {
+    // Invariant: a socket address always forms a valid http URL.
+    Url::parse(&format!("http://{listen}/")).expect("socket address forms a URL")
+}
+
+impl FeedConfig {
+    /// The effective polling interval of this feed.
+    pub fn interval(&self, poller: &PollerConfig) -> Duration {
+        self.interval
+            .unwrap_or(poller.interval)
+            .max(poller.min_interval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/feedmerge/config.toml"))
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        let cfg = parse(EXAMPLE).expect("config.toml at the repository root is valid");
+        assert_eq!(cfg.server.listen, default_listen());
+        assert_eq!(
+            cfg.storage.path,
+            Path::new("/etc/feedmerge/data/feedmerge.db")
+        );
+        assert!(!cfg.feeds.is_empty());
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let cfg = parse("").unwrap();
+        assert_eq!(cfg.poller.interval, DEFAULT_INTERVAL);
+        assert_eq!(cfg.poller.max_body, DEFAULT_MAX_BODY);
+        assert_eq!(cfg.output.max_items, DEFAULT_MAX_ITEMS);
+        assert_eq!(cfg.reading_time, ReadingTimeConfig::default());
+        assert_eq!(cfg.server.base_url.as_str(), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn bad_duration_names_file_line_and_key() {
+        let text = "[poller]\ninterval = \"30m\"\n\n[[feeds]]\nurl = \"https://a.example/\"\n\n[[feeds]]\nurl = \"https://b.example/\"\ninterval = \"5x\"\n";
+        assert_eq!(
+            error(text),
+            "/etc/feedmerge/config.toml:9: feeds[1].interval: \"5x\" is not a duration (try \"15m\", \"90s\" or \"2h\")"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let e = error("[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n");
+        assert!(
+            e.starts_with("/etc/feedmerge/config.toml:3: unknown field `lisen`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn malformed_toml_names_the_line() {
+        let e = error("[output]\nmax_items = \n");
+        assert!(e.starts_with("/etc/feedmerge/config.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn feed_urls_must_be_http_and_unique() {
+        assert!(error("[[feeds]]\nurl = \"ftp://x.example/f\"\n").contains("only http and https"));
+        let twice =
+            "[[feeds]]\nurl = \"https://x.example/f\"\n[[feeds]]\nurl = \"https://x.example/f\"\n";
+        assert!(
+            error(twice).contains(":4: feeds[1].url"),
+            "{}",
+            error(twice)
+        );
+    }
+
+    #[test]
+    fn sizes_and_ranges() {
+        assert_eq!(size("16MiB"), Ok(16 << 20));
+        assert_eq!(size("2 kb"), Ok(2000));
+        assert_eq!(size("100"), Ok(100));
+        assert!(size("lots").is_err());
+        assert!(size("0").is_err());
+        assert!(error("[output]\nmax_items = 0\n").contains("output.max_items: 0 is out of range"));
+        assert!(error("[poller]\nconcurrency = -1\n").contains(":2: poller.concurrency"));
+    }
+
+    #[test]
+    fn feed_interval_below_floor_is_rejected() {
+        let text = "[poller]\nmin_interval = \"10m\"\n[[feeds]]\nurl = \"https://x.example/\"\ninterval = \"1m\"\n";
+        assert!(
+            error(text).contains(":5: feeds[0].interval: 1m is shorter than poller.min_interval")
+        );
+    }
+
+    #[test]
+    fn relative_storage_path_is_relative_to_the_config_file() {
+        let cfg = Config::parse(
+            "[storage]\npath = \"db/x.db\"\n",
+            Path::new("cfg/config.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.storage.path, Path::new("cfg/db/x.db"));
+        let cfg = Config::parse(
+            "[storage]\npath = \"/var/lib/x.db\"\n",
+            Path::new("config.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.storage.path, Path::new("/var/lib/x.db"));
+    }
+}

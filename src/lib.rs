@@ -1,0 +1,35 @@
+//! feedmerge: polls RSS, Atom and JSON feeds, stores their items in SQLite, removes
+//! duplicates, and serves one merged RSS feed in which every item says how long it takes to
+//! read ("2 min read").
+//!
+//! # Layout
+//! The stages, in pipeline order:
+//! - [`config`] — `config.toml` → validated [`config::Config`]
+//! - [`fetch`] — URL + validators → body or "not modified" (reqwest)
+//! - [`parse`] — bytes → `feed_rs::model::Feed`
+//! - [`normalize`] — feed → [`model::NewItem`]s (plain titles, absolute links, dates, reading time)
+//! - [`dedupe`] — items → items with stable keys and canonical links, repeats removed
+//! - [`store`] — SQLite (items inserted or updated, the merged selection read back)
+//! - [`render`] — stored items → RSS 2.0 (sanitised HTML)
+//! - [`serve`] — HTTP (axum): the rendered feed from memory, with ETag/304/compression
+//!
+//! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
+//! next, [`scheduler`] runs the polls, [`app`] wires everything and shuts it down in order,
+//! [`shutdown`] turns signals into a future, [`model`] holds the plain data passed between
+//! stages.
+
+pub mod config;
+pub mod dedupe;
+pub mod fetch;
+pub mod normalize;
+pub mod parse;
+pub mod render;
+pub mod serve;
+pub mod store;
+
+pub mod app;
+pub mod model;
+pub mod pipeline;
+pub mod schedule;
+pub mod scheduler;
+pub mod shutdown;

@@ -1,0 +1,126 @@
+//! Plain data passed between the stages: feeds, items as parsed ([`NewItem`]) and as stored
+//! ([`StoredItem`]), reading-time estimates. No I/O here.
+
+use chrono::{DateTime, Utc};
+
+/// Row id of a feed in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FeedId(pub i64);
+
+/// What a feed says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedMeta {
+    /// Plain-text title, if any.
+    pub title: Option<String>,
+    /// The site's home page.
+    pub site_link: Option<String>,
+}
+
+/// An item's identity inside its feed: stable across polls and restarts (see `dedupe`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey(pub String);
+
+/// A media attachment (RSS `<enclosure>`, Atom `rel="enclosure"`, `media:content`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enclosure {
+    /// Absolute URL.
+    pub url: String,
+    /// MIME type, `application/octet-stream` when unknown.
+    pub mime_type: String,
+    /// Size in bytes, 0 when unknown.
+    pub length: u64,
+}
+
+/// Where a reading-time estimate's text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextSource {
+    /// Full content (`content:encoded`, Atom content, JSON `content_html`).
+    Content,
+    /// Only a summary or description was available.
+    Summary,
+    /// The item had no text at all.
+    None,
+}
+
+impl TextSource {
+    /// The name stored in the database and written to the feedmerge namespace.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextSource::Content => "content",
+            TextSource::Summary => "summary",
+            TextSource::None => "none",
+        }
+    }
+
+    /// The inverse of [`TextSource::as_str`]; unknown names read as `None`.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "content" => TextSource::Content,
+            "summary" => TextSource::Summary,
+            _ => TextSource::None,
+        }
+    }
+}
+
+/// A "N min read" estimate and what it was computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadingTime {
+    /// Whole minutes, at least 1.
+    pub minutes: u32,
+    /// Words counted outside CJK scripts.
+    pub words: u32,
+    /// Han, Hiragana, Katakana and Hangul characters counted.
+    pub cjk_chars: u32,
+    /// Images in the text.
+    pub images: u32,
+    /// Which text was measured.
+    pub source: TextSource,
+}
+
+/// An item as normalised from a freshly parsed feed, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    /// Identity inside the feed.
+    pub key: ItemKey,
+    /// The guid to publish: the feed's own guid when it had one, otherwise derived from the key.
+    pub guid: String,
+    /// Absolute link to the article.
+    pub link: Option<String>,
+    /// The link in canonical form, the cross-feed identity of the story.
+    pub canonical_link: Option<String>,
+    /// Plain-text title.
+    pub title: String,
+    /// Author names, comma separated.
+    pub author: Option<String>,
+    /// Category terms.
+    pub categories: Vec<String>,
+    /// The fullest HTML we have (content, else summary), as published: sanitised when rendered.
+    pub content_html: String,
+    /// URL that relative references in `content_html` resolve against.
+    pub content_base: Option<String>,
+    /// Published, else updated, when plausible (not in the future, not before 1995).
+    pub date: Option<DateTime<Utc>>,
+    /// First media attachment.
+    pub enclosure: Option<Enclosure>,
+    /// Reading-time estimate of the content.
+    pub reading_time: ReadingTime,
+    /// Hash of everything above that is shown; a change means the item was updated.
+    pub content_hash: i64,
+}
+
+/// A stored item joined with its feed, as the renderers need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredItem {
+    /// The item as normalised when last stored.
+    pub item: NewItem,
+    /// The feed it came from.
+    pub feed_url: String,
+    /// The feed's display title (config override, else its own title, else its URL).
+    pub feed_title: String,
+    /// When feedmerge first saw the item.
+    pub first_seen: DateTime<Utc>,
+    /// The date shown: the item's date, else `first_seen`.
+    pub date: DateTime<Utc>,
+    /// When the stored row last changed.
+    pub changed_at: DateTime<Utc>,
+}

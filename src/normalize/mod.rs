@@ -1,0 +1,302 @@
+//! Normalising: a parsed [`Feed`] → one [`NewItem`] per entry, with plain-text titles, absolute
+//! links, plausible dates, the fullest content, and its reading time. Identity is left to
+//! `dedupe`.
+
+pub mod reading_time;
+pub mod text;
+
+use chrono::{DateTime, TimeZone, Utc};
+use feed_rs::model::{Entry, Feed, Text};
+use url::Url;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::config::ReadingTimeConfig;
+use crate::model::{Enclosure, FeedMeta, ItemKey, NewItem, TextSource};
+
+/// Dates this far ahead of the clock are still believed (publishers' clocks drift).
+pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The earliest plausible publication date: anything older is a placeholder (0, 1970, 1980).
+pub fn earliest_plausible_date() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(1995, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid fixed date")
+}
+
+/// Normalises every entry of `feed`, fetched from `feed_url`, at time `now`.
+pub fn normalize(
+    feed: &Feed,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+    rt: &ReadingTimeConfig,
+) -> (FeedMeta, Vec<NewItem>) {
+    let meta = FeedMeta {
+        title: feed
+            .title
+            .as_ref()
+            .map(|t| text::plain_title(&t.content))
+            .filter(|t| !t.is_empty()),
+        site_link: feed
+            .links
+            .iter()
+            .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+            .and_then(|l| absolute(&l.href, feed_url)),
+    };
+    let items = feed
+        .entries
+        .iter()
+        .map(|e| normalize_entry(e, feed_url, now, rt))
+        .collect();
+    (meta, items)
+}
+
+fn normalize_entry(
+    e: &Entry,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+    rt: &ReadingTimeConfig,
+) -> NewItem {
+    let base = e
+        .base
+        .as_deref()
+        .and_then(|b| feed_url.join(b).ok())
+        .unwrap_or_else(|| feed_url.clone());
+    let link = e
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .and_then(|l| absolute(&l.href, &base));
+
+    let content = e
+        .content
+        .as_ref()
+        .and_then(|c| Some((c.body.as_deref()?, c.content_type.essence().to_string())))
+        .filter(|(body, _)| !body.trim().is_empty());
+    let summary = e
+        .summary
+        .as_ref()
+        .filter(|s| !s.content.trim().is_empty())
+        .map(|s: &Text| (s.content.as_str(), s.content_type.essence().to_string()));
+    let (content_html, source) = match (content, summary) {
+        (Some((body, mime)), _) => (as_html(body, &mime), TextSource::Content),
+        (None, Some((body, mime))) => (as_html(body, &mime), TextSource::Summary),
+        (None, None) => (String::new(), TextSource::None),
+    };
+
+    let visible = text::visible(&content_html);
+    let reading_time = reading_time::estimate(&visible.text, visible.images, source, rt);
+
+    let mut title = e
+        .title
+        .as_ref()
+        .map(|t| text::plain_title(&t.content))
+        .unwrap_or_default();
+    if title.is_empty() {
+        title = first_words(&visible.text, 12);
+    }
+
+    let author = {
+        let names: Vec<&str> = e
+            .authors
+            .iter()
+            .filter_map(|p| p.name.as_deref().map(str::trim))
+            .filter(|n| !n.is_empty())
+            .collect();
+        (!names.is_empty()).then(|| text::collapse_whitespace(&names.join(", ")))
+    };
+
+    let mut categories: Vec<String> = Vec::new();
+    for c in &e.categories {
+        let name = text::collapse_whitespace(c.label.as_deref().unwrap_or(&c.term));
+        if !name.is_empty() && !categories.contains(&name) {
+            categories.push(name);
+        }
+    }
+
+    let earliest = earliest_plausible_date();
+    let date = e
+        .published
+        .or(e.updated)
+        .filter(|d| *d >= earliest && *d <= now + FUTURE_TOLERANCE);
+
+    let enclosure = enclosure(e, &base);
+
+    let mut item = NewItem {
+        key: ItemKey(String::new()),
+        guid: e.id.trim().to_owned(),
+        link,
+        canonical_link: None,
+        title,
+        author,
+        categories,
+        content_html,
+        content_base: Some(base.to_string()),
+        date,
+        enclosure,
+        reading_time,
+        content_hash: 0,
+    };
+    item.content_hash = content_hash(&item);
+    item
+}
+
+/// Resolves `href` against `base`; only http(s) links are kept.
+fn absolute(href: &str, base: &Url) -> Option<String> {
+    let url = base.join(href.trim()).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
+/// Plain text becomes escaped HTML paragraphs; HTML (and XHTML) is kept as published.
+fn as_html(body: &str, mime: &str) -> String {
+    if mime != "text/plain" {
+        return body.to_owned();
+    }
+    body.split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", escape_html(p)))
+        .collect()
+}
+
+/// Escapes text for use in HTML content or attributes.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn first_words(text: &str, n: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().take(n + 1).collect();
+    if words.len() > n {
+        format!("{}…", words[..n].join(" "))
+    } else {
+        words.join(" ")
+    }
+}
+
+fn enclosure(e: &Entry, base: &Url) -> Option<Enclosure> {
+    let from_media = e.media.iter().flat_map(|m| &m.content).find_map(|c| {
+        Some(Enclosure {
+            url: absolute(c.url.as_ref()?.as_str(), base)?,
+            mime_type: c
+                .content_type
+                .as_ref()
+                .map_or_else(|| "application/octet-stream".to_owned(), |m| m.to_string()),
+            length: c.size.unwrap_or(0),
+        })
+    });
+    from_media.or_else(|| {
+        e.links
+            .iter()
+            .filter(|l| l.rel.as_deref() == Some("enclosure"))
+            .find_map(|l| {
+                Some(Enclosure {
+                    url: absolute(&l.href, base)?,
+                    mime_type: l
+                        .media_type
+                        .clone()
+                        .unwrap_or_else(|| "application/octet-stream".to_owned()),
+                    length: l.length.unwrap_or(0),
+                })
+            })
+    })
+}
+
+/// A hash of everything the merged feed shows of an item: equal hashes mean "unchanged".
+fn content_hash(item: &NewItem) -> i64 {
+    let mut h = Xxh3::new();
+    let mut field = |s: &str| {
+        h.update(s.as_bytes());
+        h.update(&[0xFF]); // 0xFF never occurs in UTF-8, so fields cannot run into each other
+    };
+    field(&item.title);
+    field(item.link.as_deref().unwrap_or(""));
+    field(item.author.as_deref().unwrap_or(""));
+    field(&item.categories.join("\u{1F}"));
+    field(&item.content_html);
+    field(
+        &item
+            .date
+            .map(|d| d.timestamp().to_string())
+            .unwrap_or_default(),
+    );
+    if let Some(enc) = &item.enclosure {
+        field(&enc.url);
+        field(&enc.mime_type);
+        field(&enc.length.to_string());
+    }
+    // Stored as SQLite INTEGER: the bits matter, not the sign.
+    h.digest() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(xml: &str) -> Vec<NewItem> {
+        let url = Url::parse("https://example.org/feed.xml").unwrap();
+        let feed = crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
+        let now = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
+        normalize(&feed, &url, now, &ReadingTimeConfig::default()).1
+    }
+
+    #[test]
+    fn dates_outside_the_plausible_range_are_dropped() {
+        let xml = r#"<rss version="2.0"><channel><title>t</title>
+          <item><guid>a</guid><pubDate>Tue, 05 Mar 2024 09:03:00 +0100</pubDate></item>
+          <item><guid>b</guid><pubDate>Thu, 01 Jan 2099 00:00:00 GMT</pubDate></item>
+          <item><guid>c</guid><pubDate>Tue, 01 Jan 1980 00:00:00 GMT</pubDate></item>
+          <item><guid>d</guid></item></channel></rss>"#;
+        let dates: Vec<_> = items(xml)
+            .iter()
+            .map(|i| i.date.map(|d| d.to_rfc3339()))
+            .collect();
+        assert_eq!(
+            dates,
+            [
+                Some("2024-03-05T08:03:00+00:00".to_owned()),
+                None,
+                None,
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn plain_text_content_is_escaped_and_titles_fall_back_to_text() {
+        let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"j","items":[
+            {"id":"1","content_text":"a <b> & c\n\nsecond paragraph"}]}"#;
+        let url = Url::parse("https://example.org/feed.json").unwrap();
+        let feed = crate::parse::parse(json.as_bytes(), None, &url).unwrap();
+        let (_, items) = normalize(&feed, &url, Utc::now(), &ReadingTimeConfig::default());
+        assert_eq!(
+            items[0].content_html,
+            "<p>a &lt;b&gt; &amp; c</p><p>second paragraph</p>"
+        );
+        assert_eq!(items[0].title, "a <b> & c second paragraph");
+    }
+
+    #[test]
+    fn changed_content_changes_the_hash() {
+        let a = items(
+            r#"<rss version="2.0"><channel><item><guid>a</guid><description>one</description></item></channel></rss>"#,
+        );
+        let b = items(
+            r#"<rss version="2.0"><channel><item><guid>a</guid><description>two</description></item></channel></rss>"#,
+        );
+        let a2 = items(
+            r#"<rss version="2.0"><channel><item><guid>a</guid><description>one</description></item></channel></rss>"#,
+        );
+        assert_ne!(a[0].content_hash, b[0].content_hash);
+        assert_eq!(a[0].content_hash, a2[0].content_hash);
+    }
+}

@@ -1,0 +1,182 @@
+//! HTML → visible text: what a reader sees, for titles and for the reading-time estimate.
+//! Uses html5ever's tokenizer (no tree is built): entities decoded, script/style dropped.
+
+use std::cell::RefCell;
+
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
+use html5ever::{LocalName, local_name};
+
+/// The visible text of an HTML fragment and the images it shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visible {
+    /// Text with tags removed and entities decoded; block boundaries become spaces.
+    pub text: String,
+    /// `<img>` elements.
+    pub images: u32,
+}
+
+/// Extracts the visible text and image count of `html`.
+pub fn visible(html: &str) -> Visible {
+    if !html.contains(['<', '&']) {
+        return Visible {
+            text: html.to_owned(),
+            images: 0,
+        };
+    }
+    let sink = Sink::default();
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
+    // The sink never asks the tokenizer to pause for a script, so one feed consumes everything.
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    tokenizer.sink.state.into_inner().visible
+}
+
+/// Plain text of an HTML or text title: tags removed, entities decoded, whitespace collapsed.
+pub fn plain_title(title: &str) -> String {
+    collapse_whitespace(&visible(title).text)
+}
+
+/// Collapses every run of whitespace to one space and trims the ends.
+pub fn collapse_whitespace(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+#[derive(Default)]
+struct Sink {
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    visible: Visible,
+    /// Inside `<script>`, `<style>`, `<template>`, `<noscript>` and the like: text not shown.
+    hidden: Option<LocalName>,
+}
+
+/// Elements that do not break a word: `re<b>ad</b>` is one word.
+fn is_inline(name: &LocalName) -> bool {
+    matches!(
+        *name,
+        local_name!("a")
+            | local_name!("abbr")
+            | local_name!("b")
+            | local_name!("bdi")
+            | local_name!("bdo")
+            | local_name!("cite")
+            | local_name!("code")
+            | local_name!("data")
+            | local_name!("del")
+            | local_name!("dfn")
+            | local_name!("em")
+            | local_name!("font")
+            | local_name!("i")
+            | local_name!("ins")
+            | local_name!("kbd")
+            | local_name!("mark")
+            | local_name!("q")
+            | local_name!("s")
+            | local_name!("samp")
+            | local_name!("small")
+            | local_name!("span")
+            | local_name!("strong")
+            | local_name!("sub")
+            | local_name!("sup")
+            | local_name!("time")
+            | local_name!("u")
+            | local_name!("var")
+    )
+}
+
+impl TokenSink for Sink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut st = self.state.borrow_mut();
+        match token {
+            Token::CharacterTokens(text) if st.hidden.is_none() => st.visible.text.push_str(&text),
+            Token::TagToken(tag) => {
+                if let Some(hidden) = &st.hidden {
+                    if tag.kind == TagKind::EndTag && tag.name == *hidden {
+                        st.hidden = None;
+                    }
+                    return TokenSinkResult::Continue;
+                }
+                if !is_inline(&tag.name) && !st.visible.text.ends_with(' ') {
+                    st.visible.text.push(' ');
+                }
+                if tag.kind == TagKind::StartTag && !tag.self_closing {
+                    let raw = match tag.name {
+                        local_name!("script") => Some(RawKind::ScriptData),
+                        local_name!("style")
+                        | local_name!("noscript")
+                        | local_name!("iframe")
+                        | local_name!("noembed")
+                        | local_name!("noframes")
+                        | local_name!("xmp") => Some(RawKind::Rawtext),
+                        local_name!("template") | local_name!("svg") | local_name!("math") => {
+                            st.hidden = Some(tag.name.clone());
+                            None
+                        }
+                        _ => None,
+                    };
+                    if let Some(kind) = raw {
+                        st.hidden = Some(tag.name.clone());
+                        return TokenSinkResult::RawData(kind);
+                    }
+                }
+                if tag.kind == TagKind::StartTag && tag.name == local_name!("img") {
+                    st.visible.images += 1;
+                }
+            }
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_markup_scripts_and_styles() {
+        let v = visible(
+            "<p>Hello <b>wor</b>ld</p><script>var x = '<p>no</p>';</script><style>p{}</style><p>Bye&nbsp;&amp;&#33;</p>",
+        );
+        assert_eq!(collapse_whitespace(&v.text), "Hello world Bye &!");
+        assert_eq!(v.images, 0);
+    }
+
+    #[test]
+    fn counts_images() {
+        let v = visible("<img src=a><p><IMG SRC=b /></p><picture><img src=c></picture>");
+        assert_eq!(v.images, 3);
+    }
+
+    #[test]
+    fn titles_become_plain_text() {
+        assert_eq!(
+            plain_title("  Tom &amp; Jerry\n\t<em>again</em> "),
+            "Tom & Jerry again"
+        );
+        assert_eq!(
+            plain_title("<script>alert('t')</script>Headline"),
+            "Headline"
+        );
+        assert_eq!(plain_title("a < b"), "a < b");
+        assert_eq!(plain_title("Plain"), "Plain");
+    }
+}

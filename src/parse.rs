@@ -1,0 +1,186 @@
+//! Parsing: the raw bytes of a response → a [`feed_rs::model::Feed`]. RSS 0.9x/1.0/2.0, Atom
+//! 1.0 and JSON Feed; fixes the encoding and `<rss>` version quirks that feed-rs does not handle.
+
+use std::borrow::Cow;
+
+use feed_rs::model::Feed;
+use feed_rs::parser::{self, ParseErrorKind, ParseFeedError};
+use url::Url;
+
+/// Why a document could not be read as a feed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The body is empty.
+    #[error("empty response body")]
+    Empty,
+    /// The document is XML or JSON but not a feed (for example an HTML page).
+    #[error("not a feed: no <rss>, <feed>, <rdf:RDF> or JSON Feed root")]
+    NotAFeed,
+    /// The document is a feed with errors feed-rs could not get past.
+    #[error(transparent)]
+    Invalid(#[from] ParseFeedError),
+}
+
+/// Parses `body`, resolving relative links against `base`. `charset` is the HTTP
+/// `Content-Type` charset, used only when the document itself declares no encoding.
+///
+/// # Errors
+/// [`ParseError`] when the bytes are not a feed.
+pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Feed, ParseError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    let bytes = to_declared_encoding(body, charset);
+    // feed-rs's Parser is built per call: it is not Send, and building it costs nothing.
+    let parser = parser::Builder::new()
+        .base_uri(Some(base.as_str()))
+        // An empty id marks "the feed gave none": feed-rs would otherwise invent one, sometimes
+        // a random UUID, and identity is `dedupe`'s job.
+        .id_generator(|_, _, _| String::new())
+        .build();
+    match parser.parse(&bytes[..]) {
+        Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)) => {
+            // `<rss>` with a missing or unusual version attribute is rejected by feed-rs
+            // (feed-rs issue #275) although readers accept it: retry it as RSS 2.0.
+            match with_rss_version(&bytes) {
+                Some(fixed) => parser.parse(&fixed[..]).map_err(classify),
+                None => Err(ParseError::NotAFeed),
+            }
+        }
+        other => other.map_err(classify),
+    }
+}
+
+fn classify(e: ParseFeedError) -> ParseError {
+    match e {
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => ParseError::NotAFeed,
+        e => ParseError::Invalid(e),
+    }
+}
+
+/// Returns bytes feed-rs decodes correctly. feed-rs honours a BOM and the XML declaration's
+/// `encoding`, and assumes UTF-8 otherwise; a document with neither that is not UTF-8 is
+/// transcoded here from the HTTP charset, else windows-1252 (the web's default for Latin-1).
+fn to_declared_encoding<'a>(body: &'a [u8], charset: Option<&str>) -> Cow<'a, [u8]> {
+    let has_bom = body.starts_with(&[0xEF, 0xBB, 0xBF])
+        || body.starts_with(&[0xFF, 0xFE])
+        || body.starts_with(&[0xFE, 0xFF]);
+    if has_bom || declares_encoding(body) || std::str::from_utf8(body).is_ok() {
+        return Cow::Borrowed(body);
+    }
+    let encoding = charset
+        .and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()))
+        .filter(|e| *e != encoding_rs::UTF_8)
+        .unwrap_or(encoding_rs::WINDOWS_1252);
+    let (text, _, _) = encoding.decode(body);
+    Cow::Owned(text.into_owned().into_bytes())
+}
+
+/// Whether the document starts with an XML declaration that names an encoding.
+fn declares_encoding(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    let rest = &body[start..];
+    if !rest.starts_with(b"<?xml") {
+        return false;
+    }
+    let end = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
+    rest[..end].windows(8).any(|w| w == b"encoding")
+}
+
+/// Rewrites the `<rss ...>` start tag to carry `version="2.0"`; `None` when there is no such tag.
+fn with_rss_version(bytes: &[u8]) -> Option<Vec<u8>> {
+    let start = bytes
+        .windows(5)
+        .position(|w| w.starts_with(b"<rss") && (w[4].is_ascii_whitespace() || w[4] == b'>'))?;
+    let tag_end = start + bytes[start..].iter().position(|&b| b == b'>')?;
+    let tag = &bytes[start + 4..tag_end];
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    out.extend_from_slice(&bytes[..start]);
+    out.extend_from_slice(b"<rss version=\"2.0\"");
+    out.extend_from_slice(&without_version_attr(tag));
+    out.extend_from_slice(&bytes[tag_end..]);
+    Some(out)
+}
+
+/// Removes a `version="..."` (or single-quoted) attribute from the inside of a start tag.
+fn without_version_attr(tag: &[u8]) -> Vec<u8> {
+    let Some(at) = tag
+        .windows(8)
+        .position(|w| w == b"version=")
+        .filter(|&i| i == 0 || tag[i - 1].is_ascii_whitespace())
+    else {
+        return tag.to_vec();
+    };
+    let value_start = at + 8;
+    let Some(&quote) = tag.get(value_start).filter(|q| matches!(q, b'"' | b'\'')) else {
+        return tag.to_vec();
+    };
+    let value_end = tag[value_start + 1..]
+        .iter()
+        .position(|&b| b == quote)
+        .map_or(tag.len(), |i| value_start + 1 + i + 1);
+    [&tag[..at], &tag[value_end..]].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://example.org/feed.xml").unwrap()
+    }
+
+    #[test]
+    fn rss_without_version_is_read_as_rss2() {
+        let xml = b"<rss><channel><title>t</title><item><title>a</title><link>/a</link></item></channel></rss>";
+        let feed = parse(xml, None, &base()).unwrap();
+        assert_eq!(feed.entries.len(), 1);
+        assert_eq!(feed.entries[0].links[0].href, "https://example.org/a");
+        assert_eq!(feed.entries[0].id, "", "no invented id");
+    }
+
+    #[test]
+    fn unusual_rss_versions_are_read() {
+        for v in ["2.01", "0.90", "3"] {
+            let xml = format!(
+                "<rss version='{v}' xmlns:dc=\"x\"><channel><title>t</title><item><title>a</title></item></channel></rss>"
+            );
+            assert_eq!(
+                parse(xml.as_bytes(), None, &base()).unwrap().entries.len(),
+                1,
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn html_and_empty_bodies_are_clear_errors() {
+        let html = b"<!DOCTYPE html><html><head><title>x</title></head><body>hi</body></html>";
+        assert!(matches!(
+            parse(html, None, &base()),
+            Err(ParseError::NotAFeed)
+        ));
+        assert!(matches!(
+            parse(b"  \n", None, &base()),
+            Err(ParseError::Empty)
+        ));
+        assert!(matches!(
+            parse(b"hello", None, &base()),
+            Err(ParseError::NotAFeed)
+        ));
+    }
+
+    #[test]
+    fn undeclared_latin1_uses_the_http_charset() {
+        let mut xml = b"<rss version=\"2.0\"><channel><title>t</title><item><title>Cr".to_vec();
+        xml.push(0xE8); // è in ISO-8859-1
+        xml.extend_from_slice(b"me</title></item></channel></rss>");
+        let feed = parse(&xml, Some("iso-8859-1"), &base()).unwrap();
+        assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Crème");
+        let feed = parse(&xml, None, &base()).unwrap();
+        assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Crème");
+    }
+}

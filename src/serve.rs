@@ -1,0 +1,354 @@
+//! Serving: HTTP requests → the merged feed from memory. The feed is rendered and compressed
+//! once per change of the data ([`FeedCache`]); every request after that is a lookup, with
+//! strong ETags, `Last-Modified`, 304s, HEAD, gzip and brotli.
+
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::render::{self, Channel};
+use crate::store::{Store, StoreError};
+
+/// Longest time a request may take before it is answered 503 (shutdown never waits longer).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// `Cache-Control` of the feeds: readers may reuse a copy for a minute, then revalidate.
+const FEED_CACHE_CONTROL: &str = "public, max-age=60";
+const RSS_CONTENT_TYPE: &str = "application/rss+xml; charset=utf-8";
+
+/// One rendering of the merged feed, in each encoding we serve.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The store version it was rendered from.
+    pub version: u64,
+    /// The XML.
+    pub identity: Bytes,
+    /// The XML, gzip-compressed.
+    pub gzip: Bytes,
+    /// The XML, brotli-compressed.
+    pub br: Bytes,
+    /// Hash of the XML, the base of the ETags.
+    pub hash: String,
+    /// The newest change among the items, to the second.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// The merged feed, rendered on demand when the store has changed since the last rendering.
+#[derive(Debug)]
+pub struct FeedCache {
+    store: Store,
+    channel: Channel,
+    max_items: usize,
+    current: RwLock<Option<Arc<Rendered>>>,
+    rendering: tokio::sync::Mutex<()>,
+}
+
+impl FeedCache {
+    /// A cache over `store`, rendering `max_items` items into `channel`.
+    pub fn new(store: Store, channel: Channel, max_items: usize) -> Self {
+        FeedCache {
+            store,
+            channel,
+            max_items,
+            current: RwLock::new(None),
+            rendering: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self, version: u64) -> Option<Arc<Rendered>> {
+        // A poisoned lock only means a reader panicked while cloning an Arc: the data is intact.
+        let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().filter(|r| r.version == version).cloned()
+    }
+
+    /// The current rendering, made now if the data changed since the last one.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn current(&self) -> Result<Arc<Rendered>, StoreError> {
+        let version = self.store.version();
+        if let Some(r) = self.cached(version) {
+            return Ok(r);
+        }
+        // One rendering at a time: concurrent requests after a change wait for it, then share it.
+        let _rendering = self.rendering.lock().await;
+        if let Some(r) = self.cached(version) {
+            return Ok(r);
+        }
+        let items = self.store.merged_items(self.max_items).await?;
+        let channel = self.channel.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            let now = Utc::now();
+            let xml = render::rss(&channel, &items, now);
+            let last_modified = items.iter().map(|i| i.changed_at).max().unwrap_or(now);
+            encode(version, xml.into_bytes(), last_modified)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+        let rendered = Arc::new(rendered);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(rendered.clone());
+        Ok(rendered)
+    }
+}
+
+fn encode(version: u64, xml: Vec<u8>, last_modified: DateTime<Utc>) -> Rendered {
+    let hash = format!("{:032x}", xxh3_128(&xml));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    gz.write_all(&xml).expect("write to memory");
+    let gzip = gz.finish().expect("write to memory");
+    let mut br = Vec::new();
+    {
+        let params = brotli::enc::BrotliEncoderParams {
+            quality: 9,
+            ..Default::default()
+        };
+        brotli::BrotliCompress(&mut &xml[..], &mut br, &params).expect("write to memory");
+    }
+    Rendered {
+        version,
+        identity: Bytes::from(xml),
+        gzip: Bytes::from(gzip),
+        br: Bytes::from(br),
+        hash,
+        last_modified: DateTime::from_timestamp(last_modified.timestamp(), 0)
+            .unwrap_or(last_modified),
+    }
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Debug)]
+pub struct AppState {
+    /// The merged feed.
+    pub feed: FeedCache,
+}
+
+/// The HTTP routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/feed.xml", get(feed_xml))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let path = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or(req.uri().path(), MatchedPath::as_str);
+            tracing::debug_span!("http_request", method = %req.method(), path)
+        }))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// A content coding we serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Identity,
+    Gzip,
+    Br,
+}
+
+impl Coding {
+    /// Picks the best coding `accept_encoding` allows: brotli, then gzip, then none.
+    fn negotiate(headers: &HeaderMap) -> Coding {
+        let mut gzip = false;
+        let mut br = false;
+        for value in headers.get_all(header::ACCEPT_ENCODING) {
+            let Ok(value) = value.to_str() else { continue };
+            for part in value.split(',') {
+                let mut params = part.split(';');
+                let name = params.next().unwrap_or("").trim().to_ascii_lowercase();
+                let refused = params.any(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                });
+                if refused {
+                    continue;
+                }
+                match name.as_str() {
+                    "br" => br = true,
+                    "gzip" | "x-gzip" => gzip = true,
+                    "*" => (gzip, br) = (true, true),
+                    _ => {}
+                }
+            }
+        }
+        if br {
+            Coding::Br
+        } else if gzip {
+            Coding::Gzip
+        } else {
+            Coding::Identity
+        }
+    }
+
+    /// Strong ETags differ per representation, so each coding has its own.
+    fn etag(self, hash: &str) -> String {
+        match self {
+            Coding::Identity => format!("\"{hash}\""),
+            Coding::Gzip => format!("\"{hash}-gz\""),
+            Coding::Br => format!("\"{hash}-br\""),
+        }
+    }
+}
+
+/// Whether `If-None-Match` names the current content in any coding (or is `*`).
+fn none_match(headers: &HeaderMap, hash: &str) -> Option<bool> {
+    let values: Vec<&str> = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    let current = [Coding::Identity, Coding::Gzip, Coding::Br].map(|c| c.etag(hash));
+    Some(values.iter().flat_map(|v| v.split(',')).any(|tag| {
+        let tag = tag.trim();
+        // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): a W/ prefix is ignored.
+        tag == "*"
+            || current
+                .iter()
+                .any(|c| tag.strip_prefix("W/").unwrap_or(tag) == c)
+    }))
+}
+
+fn not_modified_since(headers: &HeaderMap, last_modified: DateTime<Utc>) -> bool {
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .is_some_and(|since| DateTime::<Utc>::from(since) >= last_modified)
+}
+
+async fn feed_xml(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let rendered = match state.feed.current().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the merged feed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the merged feed is unavailable; see the server log\n",
+            )
+                .into_response();
+        }
+    };
+    let coding = Coding::negotiate(&headers);
+    let etag = coding.etag(&rendered.hash);
+    let last_modified = httpdate::fmt_http_date(rendered.last_modified.into());
+    // If-None-Match, when present, decides alone (RFC 9110 §13.2.2).
+    let fresh = none_match(&headers, &rendered.hash)
+        .unwrap_or_else(|| not_modified_since(&headers, rendered.last_modified));
+
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let body = match coding {
+            Coding::Identity => rendered.identity.clone(),
+            Coding::Gzip => rendered.gzip.clone(),
+            Coding::Br => rendered.br.clone(),
+        };
+        let mut r = body.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(RSS_CONTENT_TYPE),
+        );
+        match coding {
+            Coding::Identity => {}
+            Coding::Gzip => {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            Coding::Br => {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+            }
+        }
+        r
+    };
+    let h = response.headers_mut();
+    // Invariants: the ETag is hex in quotes and the date is an HTTP date: both valid header values.
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex ETag"),
+    );
+    h.insert(
+        header::LAST_MODIFIED,
+        HeaderValue::from_str(&last_modified).expect("HTTP date"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(FEED_CACHE_CONTROL),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn negotiation_prefers_brotli_and_honours_q_zero() {
+        assert_eq!(
+            Coding::negotiate(&headers(&[("accept-encoding", "gzip, deflate, br")])),
+            Coding::Br
+        );
+        assert_eq!(
+            Coding::negotiate(&headers(&[("accept-encoding", "gzip")])),
+            Coding::Gzip
+        );
+        assert_eq!(
+            Coding::negotiate(&headers(&[("accept-encoding", "br;q=0, gzip;q=0.5")])),
+            Coding::Gzip
+        );
+        assert_eq!(Coding::negotiate(&headers(&[])), Coding::Identity);
+        assert_eq!(
+            Coding::negotiate(&headers(&[("accept-encoding", "identity")])),
+            Coding::Identity
+        );
+    }
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags() {
+        assert_eq!(none_match(&headers(&[]), "ab"), None);
+        assert_eq!(
+            none_match(&headers(&[("if-none-match", "\"x\", W/\"ab-gz\"")]), "ab"),
+            Some(true)
+        );
+        assert_eq!(
+            none_match(&headers(&[("if-none-match", "\"abc\"")]), "ab"),
+            Some(false)
+        );
+        assert_eq!(
+            none_match(&headers(&[("if-none-match", "*")]), "ab"),
+            Some(true)
+        );
+    }
+}

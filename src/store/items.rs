@@ -1,0 +1,207 @@
+//! Item rows: saving a poll's items (insert new, update changed) and reading the merged feed.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{Store, StoreError, from_secs};
+use crate::model::{Enclosure, FeedId, ItemKey, NewItem, ReadingTime, StoredItem, TextSource};
+
+/// Separates categories in the `categories` column (a control character no title contains).
+const CATEGORY_SEPARATOR: char = '\u{1F}';
+
+/// What saving one poll changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaveCounts {
+    /// Items stored for the first time.
+    pub new: usize,
+    /// Items seen before whose content changed.
+    pub updated: usize,
+    /// Consecutive errors of the feed after this poll (0 after a success).
+    pub error_count: u32,
+}
+
+/// Inserts new items and updates changed ones. An item is the one already stored with the same
+/// key, else the one with the same canonical link in this feed (a publisher that changed its
+/// guids must not duplicate its items).
+pub(super) fn save(
+    tx: &Transaction<'_>,
+    feed: FeedId,
+    items: &[NewItem],
+    now: i64,
+) -> Result<SaveCounts, StoreError> {
+    let mut by_key = tx.prepare_cached(
+        "SELECT id, item_key, content_hash FROM items WHERE feed_id = ?1 AND item_key = ?2",
+    )?;
+    let mut by_link =
+        tx.prepare_cached("SELECT id, item_key, content_hash FROM items WHERE feed_id = ?1 AND canonical_link = ?2 LIMIT 1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO items (feed_id, item_key, guid, link, canonical_link, title, author, categories,
+            content_html, content_base, published_at, first_seen_at, sort_at, changed_at,
+            enclosure_url, enclosure_type, enclosure_length, reading_minutes, reading_words,
+            reading_cjk, reading_images, reading_source, content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?11, ?12), ?12,
+            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE items SET item_key = ?2, guid = ?3, link = ?4, canonical_link = ?5, title = ?6,
+            author = ?7, categories = ?8, content_html = ?9, content_base = ?10, published_at = ?11,
+            sort_at = COALESCE(?11, first_seen_at), changed_at = ?12, enclosure_url = ?13,
+            enclosure_type = ?14, enclosure_length = ?15, reading_minutes = ?16, reading_words = ?17,
+            reading_cjk = ?18, reading_images = ?19, reading_source = ?20, content_hash = ?21
+         WHERE id = ?1",
+    )?;
+
+    let mut counts = SaveCounts::default();
+    for item in items {
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        };
+        let mut existing = by_key
+            .query_row(params![feed.0, item.key.0], row)
+            .optional()?;
+        if existing.is_none() {
+            if let Some(link) = &item.canonical_link {
+                existing = by_link.query_row(params![feed.0, link], row).optional()?;
+            }
+        }
+        let enc = item.enclosure.as_ref();
+        let rt = &item.reading_time;
+        let categories = item.categories.join(&CATEGORY_SEPARATOR.to_string());
+        let published = item.date.map(|d| d.timestamp());
+        let values = params![
+            item.key.0,
+            item.guid,
+            item.link,
+            item.canonical_link,
+            item.title,
+            item.author,
+            categories,
+            item.content_html,
+            item.content_base,
+            published,
+            now,
+            enc.map(|e| &e.url),
+            enc.map(|e| &e.mime_type),
+            enc.map(|e| e.length as i64),
+            rt.minutes,
+            rt.words,
+            rt.cjk_chars,
+            rt.images,
+            rt.source.as_str(),
+            item.content_hash,
+        ];
+        match existing {
+            None => {
+                let mut all: Vec<&dyn rusqlite::ToSql> = vec![&feed.0];
+                all.extend_from_slice(values);
+                insert.execute(&all[..])?;
+                counts.new += 1;
+            }
+            Some((id, key, hash)) if hash != item.content_hash || key != item.key.0 => {
+                let mut all: Vec<&dyn rusqlite::ToSql> = vec![&id];
+                all.extend_from_slice(values);
+                update.execute(&all[..])?;
+                if hash != item.content_hash {
+                    counts.updated += 1;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(counts)
+}
+
+impl Store {
+    /// The merged feed: the newest `limit` items of active feeds, each story once. Items of
+    /// different feeds with the same canonical link are one story, shown from the feed that had
+    /// it first.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn merged_items(&self, limit: usize) -> Result<Vec<StoredItem>, StoreError> {
+        self.read(move |conn| {
+            // Walks items_by_date newest first and stops after `limit` rows; the NOT EXISTS probe
+            // is one lookup in items_by_story per candidate.
+            let mut stmt = conn.prepare_cached(
+                "SELECT i.item_key, i.guid, i.link, i.canonical_link, i.title, i.author, i.categories,
+                    i.content_html, i.content_base, i.published_at, i.first_seen_at, i.sort_at,
+                    i.changed_at, i.enclosure_url, i.enclosure_type, i.enclosure_length,
+                    i.reading_minutes, i.reading_words, i.reading_cjk, i.reading_images,
+                    i.reading_source, i.content_hash, f.url, COALESCE(f.config_title, f.title, f.url)
+                 FROM items i JOIN feeds f ON f.id = i.feed_id
+                 WHERE f.active = 1
+                   AND (i.canonical_link IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM items j JOIN feeds g ON g.id = j.feed_id
+                        WHERE j.canonical_link = i.canonical_link AND g.active = 1
+                          AND (j.first_seen_at, j.id) < (i.first_seen_at, i.id)))
+                 ORDER BY i.sort_at DESC, i.id DESC
+                 LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                let categories: String = r.get(6)?;
+                let enclosure = match r.get::<_, Option<String>>(13)? {
+                    Some(url) => Some(Enclosure {
+                        url,
+                        mime_type: r.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                        length: r.get::<_, Option<i64>>(15)?.unwrap_or(0).max(0) as u64,
+                    }),
+                    None => None,
+                };
+                let date: Option<i64> = r.get(9)?;
+                Ok(StoredItem {
+                    item: NewItem {
+                        key: ItemKey(r.get(0)?),
+                        guid: r.get(1)?,
+                        link: r.get(2)?,
+                        canonical_link: r.get(3)?,
+                        title: r.get(4)?,
+                        author: r.get(5)?,
+                        categories: categories
+                            .split(CATEGORY_SEPARATOR)
+                            .filter(|c| !c.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        content_html: r.get(7)?,
+                        content_base: r.get(8)?,
+                        date: date.map(from_secs),
+                        enclosure,
+                        reading_time: ReadingTime {
+                            minutes: r.get(16)?,
+                            words: r.get(17)?,
+                            cjk_chars: r.get(18)?,
+                            images: r.get(19)?,
+                            source: TextSource::from_name(&r.get::<_, String>(20)?),
+                        },
+                        content_hash: r.get(21)?,
+                    },
+                    first_seen: from_secs(r.get(10)?),
+                    date: from_secs(r.get(11)?),
+                    changed_at: from_secs(r.get(12)?),
+                    feed_url: r.get(22)?,
+                    feed_title: r.get(23)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Items stored for the feed at `feed`, all of them (for tests and diagnostics).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn item_count(&self, feed: FeedId) -> Result<usize, StoreError> {
+        self.read(move |conn| {
+            let n: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM items WHERE feed_id = ?1",
+                [feed.0],
+                |r| r.get(0),
+            )?;
+            Ok(n as usize)
+        })
+        .await
+    }
+}

@@ -1,0 +1,51 @@
+-- Feeds known to the store. A feed removed from the config is kept (inactive) with its items,
+-- so that adding it back loses nothing.
+CREATE TABLE feeds (
+    id              INTEGER PRIMARY KEY,
+    url             TEXT    NOT NULL UNIQUE,  -- as configured
+    config_title    TEXT,                     -- [[feeds]] title override
+    title           TEXT,                     -- the feed's own title
+    site_link       TEXT,
+    active          INTEGER NOT NULL DEFAULT 1,
+    etag            TEXT,
+    last_modified   TEXT,
+    last_polled_at  INTEGER,                  -- unix seconds
+    last_success_at INTEGER,
+    last_status     INTEGER,                  -- HTTP status of the last answer
+    last_error      TEXT,
+    error_count     INTEGER NOT NULL DEFAULT 0,
+    next_poll_at    INTEGER,
+    created_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE items (
+    id               INTEGER PRIMARY KEY,
+    feed_id          INTEGER NOT NULL REFERENCES feeds (id) ON DELETE CASCADE,
+    item_key         TEXT    NOT NULL,        -- identity inside the feed (dedupe.rs)
+    guid             TEXT    NOT NULL,        -- the feed's own guid, '' when it had none
+    link             TEXT,
+    canonical_link   TEXT,                    -- identity across feeds
+    title            TEXT    NOT NULL,
+    author           TEXT,
+    categories       TEXT    NOT NULL,        -- separated by U+001F
+    content_html     TEXT    NOT NULL,        -- as published; sanitised when rendered
+    content_base     TEXT,
+    published_at     INTEGER,                 -- the item's own plausible date
+    first_seen_at    INTEGER NOT NULL,
+    sort_at          INTEGER NOT NULL,        -- published_at, else first_seen_at
+    changed_at       INTEGER NOT NULL,
+    enclosure_url    TEXT,
+    enclosure_type   TEXT,
+    enclosure_length INTEGER,
+    reading_minutes  INTEGER NOT NULL,
+    reading_words    INTEGER NOT NULL,
+    reading_cjk      INTEGER NOT NULL,
+    reading_images   INTEGER NOT NULL,
+    reading_source   TEXT    NOT NULL,
+    content_hash     INTEGER NOT NULL,
+    UNIQUE (feed_id, item_key)
+) STRICT;
+
+CREATE INDEX items_by_feed_link ON items (feed_id, canonical_link);
+CREATE INDEX items_by_story ON items (canonical_link, first_seen_at, id) WHERE canonical_link IS NOT NULL;
+CREATE INDEX items_by_date ON items (sort_at DESC, id DESC);

@@ -1,0 +1,195 @@
+//! Storage: SQLite through rusqlite, in WAL mode. One writer connection and one reader
+//! connection, each used only inside `spawn_blocking`, so async code never waits on SQLite and
+//! serving never waits for a poll's write.
+
+mod feeds;
+mod items;
+pub mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+pub use feeds::{FeedState, PollRecord, PollResult};
+pub use items::SaveCounts;
+
+/// How long a connection waits for a lock held by another process (a `render` beside the daemon).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file or its folder cannot be opened or created.
+    #[error("cannot open database {path}: {reason}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong, with a hint.
+        reason: String,
+    },
+    /// The database was written by a newer feedmerge.
+    #[error(
+        "database schema version {found} is newer than this feedmerge supports ({supported}); upgrade feedmerge or point [storage] path at another file"
+    )]
+    NewerSchema {
+        /// `user_version` found in the file.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// Any other SQLite error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    /// Bumped by every write that changes what the merged feed shows.
+    version: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] naming the path when the file or folder is unusable,
+    /// [`StoreError::NewerSchema`] for a database from a newer version.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            path: path.to_owned(),
+            reason,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| open_err(format!("cannot create folder {}: {e}", dir.display())))?;
+        }
+        let mut writer = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        configure(&writer).map_err(|e| open_err(hint(&e)))?;
+        migrations::migrate(&mut writer).map_err(|e| match e {
+            StoreError::Sqlite(e) => open_err(hint(&e)),
+            other => other,
+        })?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_err(e.to_string()))?;
+        reader.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Store {
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+            path: path.to_owned(),
+            version: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A number that changes whenever the merged feed's content may have changed.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Runs `f` on the writer connection in a blocking thread.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        run_blocking(self.writer.clone(), f).await
+    }
+
+    /// Runs `f` on the reader connection in a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        run_blocking(self.reader.clone(), f).await
+    }
+
+    /// Checks that the database answers (for health checks).
+    ///
+    /// # Errors
+    /// When the database cannot be queried.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+}
+
+async fn run_blocking<T, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        // A poisoned lock means a query panicked mid-way; SQLite rolled back whatever it had
+        // open, so the connection itself is still sound.
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL: readers never block the writer. NORMAL: a commit survives a process crash; only a
+    // power loss may lose the last transactions, never corrupt the file.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// An error message with advice for the usual causes.
+fn hint(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode::*;
+    let advice = match e.sqlite_error_code() {
+        Some(ReadOnly | CannotOpen | PermissionDenied) => {
+            " (check that the file and its folder are writable by this user)"
+        }
+        Some(DatabaseBusy | DatabaseLocked) => " (another process holds a lock on it)",
+        Some(NotADatabase | DatabaseCorrupt) => " (the file is not a feedmerge database)",
+        Some(DiskFull) => " (the disk is full)",
+        _ => "",
+    };
+    format!("{e}{advice}")
+}
+
+/// Unix seconds for SQLite.
+fn to_secs(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+/// Unix seconds from SQLite; out-of-range values read as the epoch.
+fn from_secs(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(s, 0).single().unwrap_or_default()
+}
