@@ -7,6 +7,16 @@ use feed_rs::model::Feed;
 use feed_rs::parser::{self, ParseErrorKind, ParseFeedError};
 use url::Url;
 
+/// A parsed feed, with what feed-rs does not keep.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The feed.
+    pub feed: Feed,
+    /// The `xml:base` in scope at each entry, in document order (the base of relative URLs in
+    /// its content); `None` when the document sets no `xml:base` at all.
+    pub entry_bases: Option<Vec<Url>>,
+}
+
 /// Why a document could not be read as a feed.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
@@ -26,7 +36,7 @@ pub enum ParseError {
 ///
 /// # Errors
 /// [`ParseError`] when the bytes are not a feed.
-pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Feed, ParseError> {
+pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, ParseError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
@@ -38,17 +48,62 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Feed, Par
         // a random UUID, and identity is `dedupe`'s job.
         .id_generator(|_, _, _| String::new())
         .build();
-    match parser.parse(&bytes[..]) {
+    let feed = match parser.parse(&bytes[..]) {
         Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)) => {
             // `<rss>` with a missing or unusual version attribute is rejected by feed-rs
             // (feed-rs issue #275) although readers accept it: retry it as RSS 2.0.
             match with_rss_version(&bytes) {
-                Some(fixed) => parser.parse(&fixed[..]).map_err(classify),
-                None => Err(ParseError::NotAFeed),
+                Some(fixed) => parser.parse(&fixed[..]).map_err(classify)?,
+                None => return Err(ParseError::NotAFeed),
             }
         }
-        other => other.map_err(classify),
+        other => other.map_err(classify)?,
+    };
+    let entry_bases = entry_bases(&bytes, base).filter(|b| b.len() == feed.entries.len());
+    Ok(Parsed { feed, entry_bases })
+}
+
+/// The `xml:base` in scope at each `<entry>` or `<item>`, in document order. feed-rs applies
+/// xml:base to links but does not say which base applies to an entry's HTML content, where
+/// relative `src` and `href` must resolve against it too. Only documents that mention
+/// `xml:base` (rare) are scanned.
+fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
+    use quick_xml::events::Event;
+
+    if !bytes.windows(8).any(|w| w == b"xml:base") {
+        return None;
     }
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut stack: Vec<Url> = Vec::new();
+    let mut bases = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        let event = reader.read_event_into(&mut buf).ok()?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let parent = stack.last().unwrap_or(doc_url);
+                let base = e
+                    .attributes()
+                    .flatten()
+                    .find(|a| a.key.as_ref() == "xml:base")
+                    .and_then(|a| parent.join(&a.value).ok())
+                    .unwrap_or_else(|| parent.clone());
+                if matches!(e.local_name().as_ref(), "entry" | "item") {
+                    bases.push(base.clone());
+                }
+                if matches!(event, Event::Start(_)) {
+                    stack.push(base);
+                }
+            }
+            Event::End(_) => {
+                stack.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Some(bases)
 }
 
 fn classify(e: ParseFeedError) -> ParseError {
@@ -136,7 +191,7 @@ mod tests {
     #[test]
     fn rss_without_version_is_read_as_rss2() {
         let xml = b"<rss><channel><title>t</title><item><title>a</title><link>/a</link></item></channel></rss>";
-        let feed = parse(xml, None, &base()).unwrap();
+        let feed = parse(xml, None, &base()).unwrap().feed;
         assert_eq!(feed.entries.len(), 1);
         assert_eq!(feed.entries[0].links[0].href, "https://example.org/a");
         assert_eq!(feed.entries[0].id, "", "no invented id");
@@ -149,11 +204,35 @@ mod tests {
                 "<rss version='{v}' xmlns:dc=\"x\"><channel><title>t</title><item><title>a</title></item></channel></rss>"
             );
             assert_eq!(
-                parse(xml.as_bytes(), None, &base()).unwrap().entries.len(),
+                parse(xml.as_bytes(), None, &base())
+                    .unwrap()
+                    .feed
+                    .entries
+                    .len(),
                 1,
                 "{v}"
             );
         }
+    }
+
+    #[test]
+    fn entry_bases_follow_nested_xml_base() {
+        let xml = br#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.org/blog/"><title>t</title>
+            <entry><id>1</id><title>a</title></entry>
+            <entry xml:base="../other/"><id>2</id><title>b</title></entry></feed>"#;
+        let bases: Vec<String> = parse(xml, None, &base())
+            .unwrap()
+            .entry_bases
+            .unwrap()
+            .iter()
+            .map(Url::to_string)
+            .collect();
+        assert_eq!(
+            bases,
+            ["https://example.org/blog/", "https://example.org/other/"]
+        );
+        let plain = b"<rss version='2.0'><channel><item><title>a</title></item></channel></rss>";
+        assert!(parse(plain, None, &base()).unwrap().entry_bases.is_none());
     }
 
     #[test]
@@ -178,9 +257,9 @@ mod tests {
         let mut xml = b"<rss version=\"2.0\"><channel><title>t</title><item><title>Cr".to_vec();
         xml.push(0xE8); // è in ISO-8859-1
         xml.extend_from_slice(b"me</title></item></channel></rss>");
-        let feed = parse(&xml, Some("iso-8859-1"), &base()).unwrap();
+        let feed = parse(&xml, Some("iso-8859-1"), &base()).unwrap().feed;
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Crème");
-        let feed = parse(&xml, None, &base()).unwrap();
+        let feed = parse(&xml, None, &base()).unwrap().feed;
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Crème");
     }
 }

@@ -6,12 +6,13 @@ pub mod reading_time;
 pub mod text;
 
 use chrono::{DateTime, TimeZone, Utc};
-use feed_rs::model::{Entry, Feed, Text};
+use feed_rs::model::{Entry, Text};
 use url::Url;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::ReadingTimeConfig;
 use crate::model::{Enclosure, FeedMeta, ItemKey, NewItem, TextSource};
+use crate::parse::Parsed;
 
 /// Dates this far ahead of the clock are still believed (publishers' clocks drift).
 pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::minutes(10);
@@ -23,13 +24,14 @@ pub fn earliest_plausible_date() -> DateTime<Utc> {
         .expect("a valid fixed date")
 }
 
-/// Normalises every entry of `feed`, fetched from `feed_url`, at time `now`.
+/// Normalises every entry of `parsed`, fetched from `feed_url`, at time `now`.
 pub fn normalize(
-    feed: &Feed,
+    parsed: &Parsed,
     feed_url: &Url,
     now: DateTime<Utc>,
     rt: &ReadingTimeConfig,
 ) -> (FeedMeta, Vec<NewItem>) {
+    let feed = &parsed.feed;
     let meta = FeedMeta {
         title: feed
             .title
@@ -45,7 +47,15 @@ pub fn normalize(
     let items = feed
         .entries
         .iter()
-        .map(|e| normalize_entry(e, feed_url, now, rt))
+        .enumerate()
+        .map(|(i, e)| {
+            let base = parsed
+                .entry_bases
+                .as_ref()
+                .and_then(|b| b.get(i))
+                .unwrap_or(feed_url);
+            normalize_entry(e, base, now, rt)
+        })
         .collect();
     (meta, items)
 }

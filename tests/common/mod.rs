@@ -1,0 +1,127 @@
+//! Shared test helpers: fixture files, a local feed server (wiremock on 127.0.0.1), a config
+//! with its database in a temporary folder, and readers for the merged feed.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::PathBuf;
+
+use feedmerge::app::{self, PollSummary};
+use feedmerge::config::Config;
+use tempfile::TempDir;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The bytes of `tests/fixtures/NAME`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
+}
+
+/// A feed server and a scratch folder holding the config and database.
+pub struct Env {
+    pub dir: TempDir,
+    pub server: MockServer,
+}
+
+impl Env {
+    pub async fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+            server: MockServer::start().await,
+        }
+    }
+
+    /// Absolute URL of `path` on the feed server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.uri())
+    }
+
+    /// Serves `body` at `path` with `content_type`, for any number of requests.
+    pub async fn serve_bytes(&self, path_: &str, body: Vec<u8>, content_type: &str) {
+        Mock::given(method("GET"))
+            .and(path(path_))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, content_type))
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Serves the fixture `name` at `/name`.
+    pub async fn serve(&self, name: &str) -> String {
+        let content_type = if name.ends_with(".json") {
+            "application/feed+json"
+        } else {
+            "application/xml"
+        };
+        self.serve_bytes(&format!("/{name}"), fixture(name), content_type)
+            .await;
+        self.url(&format!("/{name}"))
+    }
+
+    /// A config polling `feed_urls`, with `extra` TOML appended before the feeds.
+    pub fn config_with(&self, feed_urls: &[String], extra: &str) -> Config {
+        let mut toml = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"feedmerge.db\"\n[output]\nmax_items = 1000\n{extra}\n"
+        );
+        for url in feed_urls {
+            toml.push_str(&format!("[[feeds]]\nurl = \"{url}\"\n"));
+        }
+        let path = self.dir.path().join("config.toml");
+        std::fs::write(&path, toml).expect("write config");
+        Config::load(&path).expect("test config is valid")
+    }
+
+    pub fn config(&self, feed_urls: &[String]) -> Config {
+        self.config_with(feed_urls, "")
+    }
+}
+
+/// Polls every feed of `cfg` once.
+pub async fn poll(cfg: &Config) -> PollSummary {
+    app::poll_once(cfg, |_, _| {})
+        .await
+        .expect("poll-once runs")
+}
+
+/// The merged feed as served, as text.
+pub async fn merged_xml(cfg: &Config) -> String {
+    String::from_utf8(app::render(cfg).await.expect("render")).expect("UTF-8 output")
+}
+
+/// The merged feed as served, parsed back with the rss crate (which also proves it is XML).
+pub async fn merged(cfg: &Config) -> rss::Channel {
+    let xml = merged_xml(cfg).await;
+    rss::Channel::read_from(xml.as_bytes())
+        .unwrap_or_else(|e| panic!("merged feed is not RSS: {e}\n{xml}"))
+}
+
+/// Titles of the merged feed's items, in order.
+pub fn titles(ch: &rss::Channel) -> Vec<String> {
+    ch.items()
+        .iter()
+        .map(|i| i.title().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// The merged item titled `title`.
+pub fn item<'a>(ch: &'a rss::Channel, title: &str) -> &'a rss::Item {
+    ch.items()
+        .iter()
+        .find(|i| i.title() == Some(title))
+        .unwrap_or_else(|| panic!("no item {title:?} in {:?}", titles(ch)))
+}
+
+/// An attribute of an item's `<feedmerge:readingTime>` element.
+pub fn reading_attr(item: &rss::Item, attr: &str) -> String {
+    let ext = item
+        .extensions()
+        .get("feedmerge")
+        .and_then(|m| m.values().next())
+        .and_then(|v| v.first())
+        .unwrap_or_else(|| panic!("no feedmerge extension on {:?}", item.title()));
+    ext.attrs()
+        .get(attr)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {attr} on readingTime"))
+}
