@@ -251,7 +251,7 @@ async fn the_same_story_in_two_feeds_is_shown_once() {
     let a = env.serve("same_story_a.xml").await;
     let b = env.serve("same_story_b.xml").await;
     // Feed A is polled first, so it had the shared story first.
-    poll(&env.config(&[a.clone()])).await;
+    poll(&env.config(std::slice::from_ref(&a))).await;
     let cfg = env.config(&[a.clone(), b.clone()]);
     let summary = poll(&cfg).await;
     assert_eq!(summary.failed, 0);
@@ -270,7 +270,7 @@ async fn the_same_story_in_two_feeds_is_shown_once() {
     );
 
     // Without feed A, feed B's copy is shown.
-    let only_b = env.config(&[b.clone()]);
+    let only_b = env.config(std::slice::from_ref(&b));
     let ch = merged(&only_b).await;
     assert_eq!(
         item(&ch, "The story of forty two").source().unwrap().url(),
