@@ -125,3 +125,16 @@ pub fn reading_attr(item: &rss::Item, attr: &str) -> String {
         .cloned()
         .unwrap_or_else(|| panic!("no {attr} on readingTime"))
 }
+
+/// An HTTP client for talking to the daemon. It leaves compressed bodies alone, so a test sees
+/// exactly what was sent.
+pub fn http_client() -> reqwest::Client {
+    // reqwest is built without a default TLS provider; the daemon installs ring at start-up.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .build()
+        .expect("HTTP client")
+}

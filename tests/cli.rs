@@ -1,0 +1,179 @@
+//! The `feedmerge` binary as users and scripts run it: exit codes, messages, `check`,
+//! `poll-once`, `render`, and `run` stopped by SIGTERM.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, http_client};
+
+fn feedmerge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(args)
+        .env_remove("FEEDMERGE_CONFIG")
+        .output()
+        .expect("run feedmerge")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_accepts_the_shipped_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let out = feedmerge(&["--config", root.to_str().unwrap(), "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("3 feed(s)"), "{stdout}");
+    assert!(
+        stdout.contains("https://blog.rust-lang.org/feed.xml"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_names_file_line_and_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[poller]\ninterval = \"30m\"\n\n[[feeds]]\nurl = \"https://example.org/a\"\ninterval = \"5x\"\n").unwrap();
+    let out = feedmerge(&["--config", cfg.to_str().unwrap(), "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let expected = format!(
+        "{}:6: feeds[0].interval: \"5x\" is not a duration",
+        cfg.display()
+    );
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(&cfg, "[output]\nmax_itemz = 3\n").unwrap();
+    let out = feedmerge(&["--config", cfg.to_str().unwrap(), "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(":2: unknown field `max_itemz`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = feedmerge(&[
+        "--config",
+        dir.path().join("missing.toml").to_str().unwrap(),
+        "check",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot read config file"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    assert_eq!(feedmerge(&["no-such-command"]).status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_once_then_render_prints_the_merged_feed() {
+    let env = Env::new().await;
+    let cfg = env.config(&[env.serve("rss2_basic.xml").await, env.url("/missing")]);
+    let path = cfg.source.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+            .arg("poll-once")
+            .env("FEEDMERGE_CONFIG", &path) // the documented fallback for --config
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "a failed feed is not a failed run: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "feeds: 1 ok, 0 not modified, 1 failed; items: 3 new, 0 updated"
+    );
+    assert!(
+        text(&out.stderr).contains("unexpected status 404"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let path = cfg.source.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        feedmerge(&["--config", path.to_str().unwrap(), "render"])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let ch = rss::Channel::read_from(&out.stdout[..]).expect("RSS on stdout");
+    assert_eq!(ch.items().len(), 3);
+    assert!(
+        ch.items()[0]
+            .description()
+            .unwrap()
+            .contains(" min read</p>")
+    );
+    assert!(
+        cfg.storage.path.exists(),
+        "database created where the config says"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_serves_until_sigterm_then_stops_cleanly() {
+    let env = Env::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = env.config_with(&[env.serve("atom_basic.xml").await], "");
+    let toml = std::fs::read_to_string(&cfg.source)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&cfg.source, toml).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(["--config", cfg.source.to_str().unwrap()]) // `run` is the default command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/feed.xml");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http_client().get(&url).send().await {
+            let ch = rss::Channel::read_from(&r.bytes().await.unwrap()[..]).unwrap();
+            if ch.items().len() == 2 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "daemon did not serve the feed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert!(log.contains("feed refreshed"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
+}

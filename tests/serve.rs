@@ -1,0 +1,236 @@
+//! The daemon over real TCP: `app::run` on 127.0.0.1:0 with feeds on a local server, its
+//! merged feed fetched with ETags, 304s, HEAD and compression, and its shutdown.
+
+mod common;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{Env, fixture, http_client as client};
+use feedmerge::app;
+use feedmerge::config::Config;
+use reqwest::StatusCode;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+struct Daemon {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(cfg: Config) -> Daemon {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app::run(cfg, listener, async {
+            let _ = stopped.await;
+        }));
+        Daemon { addr, stop, task }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn shutdown(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("daemon stops")
+            .expect("task ran")
+            .expect("clean exit");
+    }
+}
+
+/// Fetches /feed.xml until it has `n` items (the first poll runs in the background).
+async fn wait_for_items(d: &Daemon, n: usize) -> rss::Channel {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = client()
+            .get(d.url("/feed.xml"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let ch = rss::Channel::read_from(&body[..]).expect("valid RSS at every moment");
+        if ch.items().len() >= n {
+            return ch;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {} items",
+            ch.items().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn serves_the_merged_feed_with_validators_and_compression() {
+    let env = Env::new().await;
+    let cfg = env.config(&[
+        env.serve("rss2_basic.xml").await,
+        env.serve("atom_basic.xml").await,
+    ]);
+    let d = Daemon::start(cfg.clone()).await;
+    wait_for_items(&d, 5).await;
+    let c = client();
+
+    let r = c.get(d.url("/feed.xml")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "application/rss+xml; charset=utf-8");
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong ETag: {etag}"
+    );
+    let last_modified = h["last-modified"].to_str().unwrap().to_owned();
+    assert!(httpdate::parse_http_date(&last_modified).is_ok());
+    assert!(h.get("content-encoding").is_none());
+    let identity = r.bytes().await.unwrap();
+    assert_eq!(
+        identity,
+        app::render(&cfg).await.unwrap(),
+        "`render` prints exactly what is served"
+    );
+
+    // Rendered once per change: the same ETag again.
+    let again = c.get(d.url("/feed.xml")).send().await.unwrap();
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+
+    let r = c
+        .get(d.url("/feed.xml"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert!(r.bytes().await.unwrap().is_empty());
+
+    let r = c
+        .get(d.url("/feed.xml"))
+        .header("if-none-match", "\"something-else\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let r = c
+        .get(d.url("/feed.xml"))
+        .header("if-modified-since", &last_modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    let r = c
+        .get(d.url("/feed.xml"))
+        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let r = c
+        .get(d.url("/feed.xml"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["vary"], "accept-encoding");
+    let gz_etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(gz_etag, etag, "each encoding has its own strong ETag");
+    let mut xml = Vec::new();
+    flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..])
+        .read_to_end(&mut xml)
+        .unwrap();
+    assert_eq!(xml, identity);
+    let r = c
+        .get(d.url("/feed.xml"))
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &gz_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    let r = c
+        .get(d.url("/feed.xml"))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "br");
+    let mut xml = Vec::new();
+    brotli::Decompressor::new(&r.bytes().await.unwrap()[..], 4096)
+        .read_to_end(&mut xml)
+        .unwrap();
+    assert_eq!(xml, identity);
+
+    let r = c.head(d.url("/feed.xml")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert!(r.bytes().await.unwrap().is_empty());
+
+    let r = c.get(d.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_network_it_starts_and_serves_a_valid_empty_feed() {
+    let env = Env::new().await;
+    // Nothing listens on a port we bound and released.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let cfg = env.config(&[format!("http://{closed}/feed.xml")]);
+    let d = Daemon::start(cfg.clone()).await;
+    let ch = wait_for_items(&d, 0).await;
+    assert_eq!(ch.items().len(), 0);
+    assert_eq!(ch.title(), "feedmerge");
+
+    // The failure is recorded on the feed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let store = feedmerge::store::Store::open(&cfg.storage.path).unwrap();
+    loop {
+        let state = store
+            .feed_state(&cfg.feeds[0].url)
+            .await
+            .unwrap()
+            .expect("feed registered");
+        if state.error_count > 0 {
+            assert!(state.last_error.unwrap().contains(&closed.to_string()));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failure recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_feed_does_not_delay_shutdown_past_its_limit() {
+    let env = Env::new().await;
+    env.serve_bytes("/ok", fixture("rss2_basic.xml"), "application/rss+xml")
+        .await;
+    wiremock::Mock::given(wiremock::matchers::path("/slow"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
+        .mount(&env.server)
+        .await;
+    let cfg = env.config(&[env.url("/ok"), env.url("/slow")]);
+    let d = Daemon::start(cfg).await;
+    wait_for_items(&d, 3).await;
+    // `shutdown` allows 20 s; the in-flight fetch must be cancelled, not awaited for 10 minutes.
+    d.shutdown().await;
+}
