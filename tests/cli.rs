@@ -157,8 +157,9 @@ async fn run_serves_until_sigterm_then_stops_cleanly() {
         assert!(Instant::now() < deadline, "daemon did not serve the feed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // The shell's builtin `kill`: no dependency on procps.
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
