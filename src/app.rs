@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -97,6 +98,7 @@ pub async fn run(
     );
     info!(listen = %addr, feeds = feeds.len(), database = %store.path().display(), "started");
     scheduler::spawn(ctx, feeds, cfg.poller.concurrency, cancel.clone(), &tracker);
+    tracker.spawn(watch_external_writes(store.clone(), cancel.clone()));
     tracker.close();
     // Readiness for systemd (Type=notify): the database is migrated and the socket is bound.
     // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
@@ -121,6 +123,24 @@ pub async fn run(
     drop(store);
     info!("stopped");
     Ok(())
+}
+
+/// How often the daemon looks for writes by other processes (`feedmerge poll-once`).
+pub const EXTERNAL_WRITE_CHECK: Duration = Duration::from_secs(2);
+
+/// Keeps the served feed current when another process writes to the database.
+async fn watch_external_writes(store: Store, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(EXTERNAL_WRITE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = store.notice_external_writes().await {
+            warn!(error = %e, "cannot check the database for outside changes");
+        }
+    }
 }
 
 /// Totals of a `poll-once` run.

@@ -187,6 +187,25 @@ async fn serves_the_merged_feed_with_validators_and_compression() {
 }
 
 #[tokio::test]
+async fn writes_by_another_process_reach_the_served_feed() {
+    let env = Env::new().await;
+    env.serve_bytes("/feed", fixture("atom_basic.xml"), "application/atom+xml")
+        .await;
+    let cfg = env.config(&[env.url("/feed")]);
+    let d = Daemon::start(cfg.clone()).await;
+    wait_for_items(&d, 2).await;
+    // The feed grows; `feedmerge poll-once` picks it up, on the same database, beside the
+    // daemon (whose own next poll is half an hour away).
+    env.server.reset().await;
+    env.serve_bytes("/feed", fixture("rss2_basic.xml"), "application/rss+xml")
+        .await;
+    let summary = app::poll_once(&cfg, |_, _| {}).await.unwrap();
+    assert_eq!(summary.items_new, 3);
+    wait_for_items(&d, 5).await;
+    d.shutdown().await;
+}
+
+#[tokio::test]
 async fn without_network_it_starts_and_serves_a_valid_empty_feed() {
     let env = Env::new().await;
     // Nothing listens on a port we bound and released.

@@ -7,7 +7,7 @@ mod items;
 pub mod migrations;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,6 +57,8 @@ pub struct Store {
     path: PathBuf,
     /// Bumped by every write that changes what the merged feed shows.
     version: Arc<AtomicU64>,
+    /// The writer connection's `PRAGMA data_version` when last checked.
+    external: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -94,11 +96,13 @@ impl Store {
         )
         .map_err(|e| open_err(e.to_string()))?;
         reader.busy_timeout(BUSY_TIMEOUT)?;
+        let data_version: i64 = writer.pragma_query_value(None, "data_version", |r| r.get(0))?;
         Ok(Store {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             path: path.to_owned(),
             version: Arc::new(AtomicU64::new(1)),
+            external: Arc::new(AtomicI64::new(data_version)),
         })
     }
 
@@ -132,6 +136,26 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         run_blocking(self.reader.clone(), f).await
+    }
+
+    /// Notices writes made by other processes (a `feedmerge poll-once` beside the daemon) and
+    /// bumps [`Store::version`] if there were any since the last call. SQLite's `data_version`
+    /// on the writer connection changes only when another connection commits.
+    ///
+    /// # Errors
+    /// When the database cannot be queried.
+    pub async fn notice_external_writes(&self) -> Result<bool, StoreError> {
+        let last_seen = self.external.clone();
+        let changed = self
+            .write(move |c| {
+                let now: i64 = c.pragma_query_value(None, "data_version", |r| r.get(0))?;
+                Ok(last_seen.swap(now, Ordering::AcqRel) != now)
+            })
+            .await?;
+        if changed {
+            self.bump();
+        }
+        Ok(changed)
     }
 
     /// Checks that the database answers (for health checks).
