@@ -43,8 +43,9 @@ pub const DEFAULT_OUTPUT_TITLE: &str = "feedmerge";
 pub const DEFAULT_MAX_ITEMS: usize = 100;
 /// Default `[shutdown] timeout` for in-flight polls and requests to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Upper bound for `[output] max_items`, which keeps a render bounded in memory and time.
-pub const MAX_OUTPUT_ITEMS: usize = 100_000;
+/// Upper bound for `[output] max_items`. Large values are for exports and benchmarks (a
+/// million items render to a few GB of XML); feeds for readers want a few hundred at most.
+pub const MAX_OUTPUT_ITEMS: usize = 10_000_000;
 
 /// The `User-Agent` sent with every request unless `[poller] user_agent` overrides it.
 pub fn default_user_agent() -> String {
@@ -673,6 +674,8 @@ mod tests {
         assert!(size("lots").is_err());
         assert!(size("0").is_err());
         assert!(error("[output]\nmax_items = 0\n").contains("output.max_items: 0 is out of range"));
+        // The shared ingest benchmark asks for every item at once.
+        assert_eq!(parse("[output]\nmax_items = 1000000\n").unwrap().output.max_items, 1_000_000);
         assert!(error("[poller]\nconcurrency = -1\n").contains(":2: poller.concurrency"));
     }
 
