@@ -675,7 +675,13 @@ mod tests {
         assert!(size("0").is_err());
         assert!(error("[output]\nmax_items = 0\n").contains("output.max_items: 0 is out of range"));
         // The shared ingest benchmark asks for every item at once.
-        assert_eq!(parse("[output]\nmax_items = 1000000\n").unwrap().output.max_items, 1_000_000);
+        assert_eq!(
+            parse("[output]\nmax_items = 1000000\n")
+                .unwrap()
+                .output
+                .max_items,
+            1_000_000
+        );
         assert!(error("[poller]\nconcurrency = -1\n").contains(":2: poller.concurrency"));
     }
 

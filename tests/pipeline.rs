@@ -383,6 +383,21 @@ async fn entity_bombs_and_external_entities_are_not_expanded() {
     assert!(xml.len() < 100_000);
 }
 
+/// Expects exactly one request for /feed carrying `etag` and the first Last-Modified.
+async fn expect_conditional(env: &Env, etag: &'static str, response: ResponseTemplate) {
+    Mock::given(method("GET"))
+        .and(path("/feed"))
+        .and(header_is("if-none-match", etag))
+        .and(header_is(
+            "if-modified-since",
+            "Mon, 01 Jan 2024 00:00:00 GMT",
+        ))
+        .respond_with(response)
+        .expect(1)
+        .mount(&env.server)
+        .await;
+}
+
 #[tokio::test]
 async fn conditional_get_sends_and_keeps_validators() {
     let env = Env::new().await;
@@ -404,34 +419,19 @@ async fn conditional_get_sends_and_keeps_validators() {
     env.server.reset().await;
 
     // Second poll: both validators sent; the 304 brings a new ETag.
-    Mock::given(method("GET"))
-        .and(path("/feed"))
-        .and(header_is("if-none-match", "\"v1\""))
-        .and(header_is(
-            "if-modified-since",
-            "Mon, 01 Jan 2024 00:00:00 GMT",
-        ))
-        .respond_with(ResponseTemplate::new(304).insert_header("etag", "\"v2\""))
-        .expect(1)
-        .mount(&env.server)
-        .await;
+    expect_conditional(
+        &env,
+        "\"v1\"",
+        ResponseTemplate::new(304).insert_header("etag", "\"v2\""),
+    )
+    .await;
     let s = poll(&cfg).await;
     assert_eq!((s.not_modified, s.failed, s.items_new), (1, 0, 0), "{s}");
     env.server.verify().await;
     env.server.reset().await;
 
     // Third poll: the ETag from the 304 is used, the old Last-Modified kept.
-    Mock::given(method("GET"))
-        .and(path("/feed"))
-        .and(header_is("if-none-match", "\"v2\""))
-        .and(header_is(
-            "if-modified-since",
-            "Mon, 01 Jan 2024 00:00:00 GMT",
-        ))
-        .respond_with(ResponseTemplate::new(304))
-        .expect(1)
-        .mount(&env.server)
-        .await;
+    expect_conditional(&env, "\"v2\"", ResponseTemplate::new(304)).await;
     assert_eq!(poll(&cfg).await.not_modified, 1);
     env.server.verify().await;
     assert_eq!(

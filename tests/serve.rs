@@ -46,6 +46,15 @@ impl Daemon {
     }
 }
 
+/// GET /feed.xml with `headers`.
+async fn fetch(d: &Daemon, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client().get(d.url("/feed.xml"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.expect("daemon answers")
+}
+
 /// Fetches /feed.xml until it has `n` items (the first poll runs in the background).
 async fn wait_for_items(d: &Daemon, n: usize) -> rss::Channel {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -82,7 +91,7 @@ async fn serves_the_merged_feed_with_validators_and_compression() {
     wait_for_items(&d, 5).await;
     let c = client();
 
-    let r = c.get(d.url("/feed.xml")).send().await.unwrap();
+    let r = fetch(&d, &[]).await;
     assert_eq!(r.status(), StatusCode::OK);
     let h = r.headers().clone();
     assert_eq!(h["content-type"], "application/rss+xml; charset=utf-8");
@@ -102,48 +111,27 @@ async fn serves_the_merged_feed_with_validators_and_compression() {
     );
 
     // Rendered once per change: the same ETag again.
-    let again = c.get(d.url("/feed.xml")).send().await.unwrap();
+    let again = fetch(&d, &[]).await;
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
 
-    let r = c
-        .get(d.url("/feed.xml"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&d, &[("if-none-match", &etag)]).await;
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
     assert!(r.bytes().await.unwrap().is_empty());
 
-    let r = c
-        .get(d.url("/feed.xml"))
-        .header("if-none-match", "\"something-else\"")
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&d, &[("if-none-match", "\"something-else\"")]).await;
     assert_eq!(r.status(), StatusCode::OK);
 
-    let r = c
-        .get(d.url("/feed.xml"))
-        .header("if-modified-since", &last_modified)
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&d, &[("if-modified-since", &last_modified)]).await;
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
-    let r = c
-        .get(d.url("/feed.xml"))
-        .header("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(
+        &d,
+        &[("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
 
-    let r = c
-        .get(d.url("/feed.xml"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&d, &[("accept-encoding", "gzip")]).await;
     assert_eq!(r.headers()["content-encoding"], "gzip");
     assert_eq!(r.headers()["vary"], "accept-encoding");
     let gz_etag = r.headers()["etag"].to_str().unwrap().to_owned();
@@ -153,21 +141,14 @@ async fn serves_the_merged_feed_with_validators_and_compression() {
         .read_to_end(&mut xml)
         .unwrap();
     assert_eq!(xml, identity);
-    let r = c
-        .get(d.url("/feed.xml"))
-        .header("accept-encoding", "gzip")
-        .header("if-none-match", &gz_etag)
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(
+        &d,
+        &[("accept-encoding", "gzip"), ("if-none-match", &gz_etag)],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
 
-    let r = c
-        .get(d.url("/feed.xml"))
-        .header("accept-encoding", "gzip, br")
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&d, &[("accept-encoding", "gzip, br")]).await;
     assert_eq!(r.headers()["content-encoding"], "br");
     let mut xml = Vec::new();
     brotli::Decompressor::new(&r.bytes().await.unwrap()[..], 4096)
