@@ -62,7 +62,7 @@ pub struct Report {
 ///
 /// # Errors
 /// Only store errors; a failing feed is a [`Report`] with [`Outcome::Failed`].
-#[instrument(name = "feed", skip_all, fields(feed = %feed.title.as_deref().unwrap_or(""), feed_url = %feed.url))]
+#[instrument(name = "feed", skip_all, fields(feed = %feed.name(), feed_url = %feed.url))]
 pub async fn refresh_feed(
     ctx: &Context,
     feed: &mut FeedState,

@@ -10,26 +10,46 @@ use url::Url;
 /// URL schemes allowed in `href` and `src`.
 const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
 
-/// Sanitises `html`, resolving relative URLs against `base` (dropped when there is no base).
-pub fn sanitize(html: &str, base: Option<&str>) -> String {
-    if html.is_empty() {
-        return String::new();
+/// An HTML sanitiser. Building the policy costs more than cleaning a short summary, so one
+/// sanitiser serves a whole rendering.
+pub struct Sanitizer {
+    builder: Builder<'static>,
+}
+
+impl Default for Sanitizer {
+    fn default() -> Self {
+        let mut builder = Builder::default();
+        builder
+            .url_schemes(URL_SCHEMES.iter().copied().collect::<HashSet<_>>())
+            // Comments carry nothing a reader sees, and old IE conditional comments can hide markup.
+            .strip_comments(true);
+        Sanitizer { builder }
     }
-    let mut builder = Builder::default();
-    builder
-        .url_schemes(URL_SCHEMES.iter().copied().collect::<HashSet<_>>())
-        .url_relative(match base.and_then(|b| Url::parse(b).ok()) {
-            Some(base) => UrlRelative::RewriteWithBase(base),
-            None => UrlRelative::Deny,
-        })
-        // Comments carry nothing a reader sees, and old IE conditional comments can hide markup.
-        .strip_comments(true);
-    builder.clean(html).to_string()
+}
+
+impl Sanitizer {
+    /// Sanitises `html`, resolving relative URLs against `base` (dropping them when there is
+    /// no usable base).
+    pub fn clean(&mut self, html: &str, base: Option<&str>) -> String {
+        if html.is_empty() {
+            return String::new();
+        }
+        self.builder
+            .url_relative(match base.and_then(|b| Url::parse(b).ok()) {
+                Some(base) => UrlRelative::RewriteWithBase(base),
+                None => UrlRelative::Deny,
+            });
+        self.builder.clean(html).to_string()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sanitize(html: &str, base: Option<&str>) -> String {
+        Sanitizer::default().clean(html, base)
+    }
 
     #[test]
     fn active_content_is_removed() {
@@ -60,18 +80,21 @@ mod tests {
     }
 
     #[test]
-    fn relative_urls_become_absolute() {
-        let clean = sanitize(
-            r#"<a href="../about.html">a</a><img src="/i.png">"#,
-            Some("https://example.org/blog/x/"),
-        );
+    fn relative_urls_become_absolute_per_item() {
+        let mut s = Sanitizer::default();
+        let html = r#"<a href="../about.html">a</a><img src="/i.png">"#;
+        let one = s.clean(html, Some("https://example.org/blog/x/"));
         assert!(
-            clean.contains(r#"href="https://example.org/blog/about.html""#),
-            "{clean}"
+            one.contains(r#"href="https://example.org/blog/about.html""#),
+            "{one}"
         );
+        assert!(one.contains(r#"src="https://example.org/i.png""#), "{one}");
+        let two = s.clean(html, Some("https://example.net/a/b/"));
         assert!(
-            clean.contains(r#"src="https://example.org/i.png""#),
-            "{clean}"
+            two.contains(r#"href="https://example.net/a/about.html""#),
+            "{two}"
         );
+        let none = s.clean(html, None);
+        assert!(!none.contains("href=") && !none.contains("src="), "{none}");
     }
 }

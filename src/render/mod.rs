@@ -68,20 +68,20 @@ pub fn rss(channel: &Channel, items: &[StoredItem], now: DateTime<Utc>) -> Strin
                 ..Default::default()
             }],
         }),
-        items: items.iter().map(item).collect(),
+        items: {
+            let mut sanitizer = html::Sanitizer::default();
+            items.iter().map(|i| item(i, &mut sanitizer)).collect()
+        },
         ..Default::default()
     };
     channel.to_string()
 }
 
-fn item(stored: &StoredItem) -> rss::Item {
+fn item(stored: &StoredItem, sanitizer: &mut html::Sanitizer) -> rss::Item {
     let it = &stored.item;
     let rt = &it.reading_time;
     let mut description = format!("<p>{}</p>", reading_label(rt.minutes));
-    description.push_str(&html::sanitize(
-        &it.content_html,
-        it.content_base.as_deref(),
-    ));
+    description.push_str(&sanitizer.clean(&it.content_html, it.content_base.as_deref()));
 
     let mut estimate = Extension {
         name: format!("{PREFIX}:readingTime"),

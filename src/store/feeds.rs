@@ -29,6 +29,16 @@ pub struct FeedState {
     pub last_error: Option<String>,
 }
 
+impl FeedState {
+    /// A short name for logs: the feed's own title, else its host.
+    pub fn name(&self) -> &str {
+        self.title
+            .as_deref()
+            .or_else(|| self.url.host_str())
+            .unwrap_or_else(|| self.url.as_str())
+    }
+}
+
 /// What one poll produced.
 #[derive(Debug)]
 pub enum PollResult {
