@@ -176,7 +176,8 @@ impl Fetcher {
     pub fn new(cfg: &FetchConfig) -> Result<Self, FetchError> {
         install_crypto_provider();
         let policy = redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
+            // `previous` holds every URL requested so far, the original one included.
+            if attempt.previous().len() > MAX_REDIRECTS {
                 attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
             } else if !matches!(attempt.url().scheme(), "http" | "https") {
                 let scheme = attempt.url().scheme().to_owned();

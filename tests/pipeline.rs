@@ -522,3 +522,94 @@ async fn a_broken_feed_never_takes_the_others_down() {
     assert_eq!(poll(&cfg).await.failed, 1);
     assert_eq!(merged(&cfg).await.items().len(), 2);
 }
+
+#[tokio::test]
+async fn fetch_limits_hold() {
+    let env = Env::new().await;
+    // Redirect chains: five hops are followed, six are refused.
+    for i in 0..6 {
+        Mock::given(method("GET"))
+            .and(path(format!("/hop{i}")))
+            .respond_with(
+                ResponseTemplate::new(301).insert_header("location", format!("/hop{}", i + 1)),
+            )
+            .mount(&env.server)
+            .await;
+    }
+    env.serve_bytes("/hop6", fixture("atom_basic.xml"), "application/atom+xml")
+        .await;
+    // Redirects to other schemes are refused.
+    Mock::given(method("GET"))
+        .and(path("/to-ftp"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "ftp://127.0.0.1/feed"))
+        .mount(&env.server)
+        .await;
+    // 40 MB of XML that gzips to about 40 KB: the cap counts decompressed bytes.
+    let mut bomb = b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>".to_vec();
+    bomb.resize(40 << 20, b'a');
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &bomb).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 200_000);
+    Mock::given(method("GET"))
+        .and(path("/bomb"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(gz, "application/rss+xml")
+                .insert_header("content-encoding", "gzip"),
+        )
+        .mount(&env.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&env.server)
+        .await;
+
+    let cfg = env.config_with(
+        &[
+            env.url("/hop1"),
+            env.url("/hop0"),
+            env.url("/to-ftp"),
+            env.url("/bomb"),
+            env.url("/slow"),
+        ],
+        "[poller]\nmax_body = \"1MiB\"\ntimeout = \"1s\"\n",
+    );
+    let mut results = Vec::new();
+    feedmerge::app::poll_once(&cfg, |feed, report| {
+        results.push((
+            feed.url.path().to_owned(),
+            report.and_then(|r| r.error.clone()),
+        ));
+    })
+    .await
+    .unwrap();
+    results.sort();
+    let error = |p: &str| results.iter().find(|r| r.0 == p).unwrap().1.clone();
+    assert_eq!(error("/hop1"), None, "five redirects are followed");
+    assert!(
+        error("/hop0").unwrap().contains("more than 5 redirects"),
+        "{results:?}"
+    );
+    assert!(
+        error("/to-ftp").unwrap().contains("unsupported scheme ftp"),
+        "{results:?}"
+    );
+    assert!(
+        error("/bomb")
+            .unwrap()
+            .contains("larger than 1048576 bytes"),
+        "{results:?}"
+    );
+    assert!(error("/slow").unwrap().contains("timed out"), "{results:?}");
+
+    // Every request said who it is.
+    let requests = env.server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| {
+        r.headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ua| ua.starts_with("feedmerge/"))
+    }));
+}
