@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::fetch::{FetchConfig, Fetcher};
+use crate::hosts::{HostLimits, Hosts};
 use crate::pipeline::{Context, Outcome, Report};
 use crate::render::Channel;
+use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
 use crate::serve::{self, AppState, FeedCache};
 use crate::store::{FeedState, Store};
@@ -46,9 +49,13 @@ fn context(cfg: &Config, store: Store) -> anyhow::Result<Context> {
     .context("cannot set up the HTTP client")?;
     Ok(Context {
         fetcher,
+        hosts: Arc::new(Hosts::new(HostLimits {
+            per_host: cfg.poller.per_host,
+            spacing: cfg.poller.per_host_spacing,
+        })),
+        slots: Arc::new(Semaphore::new(cfg.poller.concurrency)),
         store,
         reading_time: cfg.reading_time,
-        max_backoff: cfg.poller.max_backoff,
     })
 }
 
@@ -63,7 +70,11 @@ async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<Sche
         .zip(&cfg.feeds)
         .map(|(state, f)| ScheduledFeed {
             state,
-            interval: f.interval(&cfg.poller),
+            policy: Policy {
+                interval: f.interval(&cfg.poller),
+                max_interval: cfg.poller.max_interval,
+                max_backoff: cfg.poller.max_backoff,
+            },
         })
         .collect())
 }
@@ -97,7 +108,7 @@ pub async fn run(
             .into_future(),
     );
     info!(listen = %addr, feeds = feeds.len(), database = %store.path().display(), "started");
-    scheduler::spawn(ctx, feeds, cfg.poller.concurrency, cancel.clone(), &tracker);
+    scheduler::spawn(ctx, feeds, &cancel, &tracker);
     tracker.spawn(watch_external_writes(store.clone(), cancel.clone()));
     tracker.close();
     // Readiness for systemd (Type=notify): the database is migrated and the socket is bound.
@@ -180,7 +191,7 @@ pub async fn poll_once(
     let store = open_store(cfg)?;
     let feeds = scheduled_feeds(cfg, &store).await?;
     let ctx = Arc::new(context(cfg, store)?);
-    let results = scheduler::poll_all(ctx, feeds, cfg.poller.concurrency, on_done).await;
+    let results = scheduler::poll_all(ctx, feeds, on_done).await;
     let mut summary = PollSummary::default();
     for (_, report) in &results {
         match report {
@@ -188,7 +199,7 @@ pub async fn poll_once(
                 match r.outcome {
                     Outcome::Fetched => summary.ok += 1,
                     Outcome::NotModified => summary.not_modified += 1,
-                    Outcome::Failed => summary.failed += 1,
+                    Outcome::Failed | Outcome::Gone => summary.failed += 1,
                 }
                 summary.items_new += r.items_new;
                 summary.items_updated += r.items_updated;

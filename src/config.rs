@@ -23,6 +23,12 @@ pub const DEFAULT_DB_PATH: &str = "data/feedmerge.db";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// Default `[poller] min_interval`: the floor no feed interval may go below.
 pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Default `[poller] max_interval`: the longest a feed's hints may stretch its interval.
+pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Default `[poller] per_host`: requests in flight to one host.
+pub const DEFAULT_PER_HOST: usize = 2;
+/// Default `[poller] per_host_spacing`: minimum time between two requests' starts to one host.
+pub const DEFAULT_PER_HOST_SPACING: Duration = Duration::from_millis(250);
 /// Default `[poller] max_backoff`: the longest wait after repeated errors.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 /// Default `[poller] concurrency`: feeds fetched at once.
@@ -123,6 +129,12 @@ pub struct PollerConfig {
     pub interval: Duration,
     /// No feed is polled more often than this.
     pub min_interval: Duration,
+    /// No hint stretches a feed's interval past this.
+    pub max_interval: Duration,
+    /// Requests in flight per host.
+    pub per_host: usize,
+    /// Minimum time between the starts of two requests to one host.
+    pub per_host_spacing: Duration,
     /// Longest wait after repeated errors.
     pub max_backoff: Duration,
     /// Feeds fetched at once.
@@ -274,8 +286,11 @@ struct RawStorage {
 struct RawPoller {
     interval: Value<String>,
     min_interval: Value<String>,
+    max_interval: Value<String>,
     max_backoff: Value<String>,
     concurrency: Value<i64>,
+    per_host: Value<i64>,
+    per_host_spacing: Value<String>,
     timeout: Value<String>,
     connect_timeout: Value<String>,
     max_body: Value<String>,
@@ -446,9 +461,43 @@ impl RawConfig {
                 ),
             });
         }
+        let max_interval_span = p.max_interval.as_ref().map(|v| v.span());
+        let max_interval = text_field(
+            "poller.max_interval",
+            p.max_interval,
+            || DEFAULT_MAX_INTERVAL.max(interval),
+            duration,
+        )?;
+        if max_interval < interval {
+            return Err(Located {
+                span: max_interval_span.unwrap_or(0..0),
+                message: format!(
+                    "poller.max_interval: {} is shorter than poller.interval ({})",
+                    humantime::format_duration(max_interval),
+                    humantime::format_duration(interval)
+                ),
+            });
+        }
         let poller = PollerConfig {
             interval,
             min_interval,
+            max_interval,
+            per_host: field(
+                "poller.per_host",
+                p.per_host,
+                || DEFAULT_PER_HOST as i64,
+                in_range(1, 64),
+            )? as usize,
+            per_host_spacing: text_field(
+                "poller.per_host_spacing",
+                p.per_host_spacing,
+                || DEFAULT_PER_HOST_SPACING,
+                |v| {
+                    // Zero is allowed here: it turns the spacing off.
+                    humantime::parse_duration(v.trim())
+                        .map_err(|_| format!("{v:?} is not a duration (try \"250ms\" or \"1s\")"))
+                },
+            )?,
             max_backoff: text_field(
                 "poller.max_backoff",
                 p.max_backoff,

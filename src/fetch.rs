@@ -51,6 +51,48 @@ impl Validators {
     }
 }
 
+/// What the response's caching headers say about how soon to ask again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheHint {
+    /// `Cache-Control: max-age`, else `Expires` minus `Date`; `None` with `no-cache`/`no-store`.
+    pub fresh_for: Option<Duration>,
+}
+
+impl CacheHint {
+    fn from_headers(headers: &HeaderMap) -> Self {
+        let get = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
+        let mut max_age = None;
+        if let Some(cc) = get(header::CACHE_CONTROL) {
+            for directive in cc.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+                if directive == "no-cache" || directive == "no-store" {
+                    return CacheHint::default();
+                }
+                if let Some(v) = directive.strip_prefix("max-age=") {
+                    max_age = v
+                        .trim_matches('"')
+                        .parse::<u64>()
+                        .ok()
+                        .map(Duration::from_secs);
+                }
+            }
+        }
+        let expires = || {
+            let expires = httpdate::parse_http_date(get(header::EXPIRES)?).ok()?;
+            let date = get(header::DATE)
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+                .unwrap_or_else(std::time::SystemTime::now);
+            expires.duration_since(date).ok()
+        };
+        CacheHint {
+            fresh_for: max_age.or_else(expires),
+        }
+    }
+}
+
 /// A successful download.
 #[derive(Debug)]
 pub struct Fetched {
@@ -64,6 +106,10 @@ pub struct Fetched {
     pub charset: Option<String>,
     /// Validators to send next time.
     pub validators: Validators,
+    /// Caching headers.
+    pub cache: CacheHint,
+    /// Where the feed now lives, when every redirect on the way was permanent (301, 308).
+    pub moved_to: Option<Url>,
 }
 
 /// The result of a conditional GET.
@@ -75,6 +121,10 @@ pub enum FetchOutcome {
     NotModified {
         /// Validators merged with the ones the 304 carried.
         validators: Validators,
+        /// Caching headers of the 304.
+        cache: CacheHint,
+        /// As for [`Fetched::moved_to`].
+        moved_to: Option<Url>,
     },
 }
 
@@ -88,6 +138,8 @@ pub enum FetchError {
         status: u16,
         /// The URL that answered.
         url: Url,
+        /// `Retry-After`, as a wait from now, when the server sent one.
+        retry_after: Option<Duration>,
     },
     /// The body grew past the limit (counted after decompression).
     #[error("body of {url} is larger than {limit} bytes")]
@@ -103,7 +155,15 @@ pub enum FetchError {
         /// The URL.
         url: Url,
     },
-    /// Anything else: DNS, connection, TLS, redirects, a broken body.
+    /// A redirect that is not followed: too many, or to a scheme other than http(s).
+    #[error("redirect refused for {url}: {reason}")]
+    Redirect {
+        /// The URL that redirected.
+        url: Url,
+        /// Why it was not followed.
+        reason: String,
+    },
+    /// Anything else: DNS, connection, TLS, a broken body.
     #[error("cannot fetch {url}: {reason}")]
     Other {
         /// The URL.
@@ -118,6 +178,14 @@ impl FetchError {
     pub fn status(&self) -> Option<u16> {
         match self {
             FetchError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked us to wait (429 or 503 with `Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -140,12 +208,25 @@ impl FetchError {
     }
 }
 
+/// Parses `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
 /// Settings of a [`Fetcher`].
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
     /// `User-Agent` header.
     pub user_agent: String,
-    /// Whole-request timeout, body included.
+    /// Whole-request timeout, body and redirects included.
     pub timeout: Duration,
     /// TCP + TLS connection timeout.
     pub connect_timeout: Duration,
@@ -158,6 +239,7 @@ pub struct FetchConfig {
 pub struct Fetcher {
     client: reqwest::Client,
     max_body: u64,
+    timeout: Duration,
 }
 
 fn install_crypto_provider() {
@@ -175,17 +257,6 @@ impl Fetcher {
     /// When the TLS backend cannot be initialised.
     pub fn new(cfg: &FetchConfig) -> Result<Self, FetchError> {
         install_crypto_provider();
-        let policy = redirect::Policy::custom(|attempt| {
-            // `previous` holds every URL requested so far, the original one included.
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-            } else if !matches!(attempt.url().scheme(), "http" | "https") {
-                let scheme = attempt.url().scheme().to_owned();
-                attempt.error(format!("redirect to unsupported scheme {scheme}"))
-            } else {
-                attempt.follow()
-            }
-        });
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
         let client = reqwest::Client::builder()
@@ -193,7 +264,8 @@ impl Fetcher {
             .default_headers(headers)
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
-            .redirect(policy)
+            // Redirects are followed by hand, to tell permanent moves from temporary ones.
+            .redirect(redirect::Policy::none())
             .gzip(true)
             .brotli(true)
             .deflate(true)
@@ -204,45 +276,97 @@ impl Fetcher {
         Ok(Fetcher {
             client,
             max_body: cfg.max_body,
+            timeout: cfg.timeout,
         })
     }
 
-    /// Fetches `url`, conditionally when `validators` has any.
+    /// Fetches `url`, conditionally when `validators` has any, following up to
+    /// [`MAX_REDIRECTS`] redirects, all within the configured timeout.
     ///
     /// # Errors
-    /// [`FetchError`] for a non-2xx status, a body over the limit, a timeout, or a network error.
+    /// [`FetchError`] for a non-2xx status, a body over the limit, a timeout, a refused
+    /// redirect, or a network error.
     pub async fn fetch(
         &self,
         url: &Url,
         validators: &Validators,
     ) -> Result<FetchOutcome, FetchError> {
-        let mut request = self.client.get(url.clone());
-        if let Some(etag) = &validators.etag {
-            request = request.header(header::IF_NONE_MATCH, etag);
+        match tokio::time::timeout(self.timeout, self.fetch_following(url, validators)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout { url: url.clone() }),
         }
-        if let Some(lm) = &validators.last_modified {
-            request = request.header(header::IF_MODIFIED_SINCE, lm);
-        }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| FetchError::from_reqwest(url, e))?;
+    }
+
+    async fn fetch_following(
+        &self,
+        start: &Url,
+        validators: &Validators,
+    ) -> Result<FetchOutcome, FetchError> {
+        let mut url = start.clone();
+        // The last URL reached through permanent redirects only.
+        let mut moved_to: Option<Url> = None;
+        let mut permanent_so_far = true;
+        let mut hops = 0;
+        let mut response = loop {
+            let mut request = self.client.get(url.clone());
+            if let Some(etag) = &validators.etag {
+                request = request.header(header::IF_NONE_MATCH, etag);
+            }
+            if let Some(lm) = &validators.last_modified {
+                request = request.header(header::IF_MODIFIED_SINCE, lm);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| FetchError::from_reqwest(&url, e))?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok());
+            let (true, Some(location)) = (status.is_redirection(), location) else {
+                break response;
+            };
+            let refuse = |reason: String| FetchError::Redirect {
+                url: url.clone(),
+                reason,
+            };
+            if hops == MAX_REDIRECTS {
+                return Err(refuse(format!("more than {MAX_REDIRECTS} redirects")));
+            }
+            let next = url
+                .join(location.trim())
+                .map_err(|e| refuse(format!("bad Location {location:?}: {e}")))?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(refuse(format!("unsupported scheme {}", next.scheme())));
+            }
+            permanent_so_far &= matches!(status.as_u16(), 301 | 308);
+            if permanent_so_far {
+                moved_to = Some(next.clone());
+            }
+            url = next;
+            hops += 1;
+        };
+
         let status = response.status();
-        let fresh = Validators::from_headers(response.headers());
+        let headers = response.headers();
+        let fresh = Validators::from_headers(headers);
+        let cache = CacheHint::from_headers(headers);
         if status == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(FetchOutcome::NotModified {
                 validators: validators.merge(fresh),
+                cache,
+                moved_to,
             });
         }
-        let final_url = response.url().clone();
         if !status.is_success() {
             return Err(FetchError::Status {
                 status: status.as_u16(),
-                url: final_url,
+                retry_after: retry_after(headers),
+                url,
             });
         }
-        let charset = response
-            .headers()
+        let charset = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(charset_of);
@@ -253,22 +377,24 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| FetchError::from_reqwest(&final_url, e))?
+            .map_err(|e| FetchError::from_reqwest(&url, e))?
         {
             if (body.len() + chunk.len()) as u64 > self.max_body {
                 return Err(FetchError::TooLarge {
-                    url: final_url,
+                    url,
                     limit: self.max_body,
                 });
             }
             body.extend_from_slice(&chunk);
         }
         Ok(FetchOutcome::Fetched(Fetched {
-            url: final_url,
+            url,
             status: status.as_u16(),
             body,
             charset,
             validators: fresh,
+            cache,
+            moved_to,
         }))
     }
 }
@@ -299,6 +425,59 @@ mod tests {
             Some("utf-8")
         );
         assert_eq!(charset_of("application/rss+xml"), None);
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cache_hints() {
+        let hint = |pairs| {
+            CacheHint::from_headers(&headers(pairs))
+                .fresh_for
+                .map(|d| d.as_secs())
+        };
+        assert_eq!(
+            hint(&[("cache-control", "public, max-age=3600")]),
+            Some(3600)
+        );
+        assert_eq!(hint(&[("cache-control", "max-age=3600, no-cache")]), None);
+        assert_eq!(hint(&[("cache-control", "no-store")]), None);
+        assert_eq!(
+            hint(&[
+                ("date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+                ("expires", "Mon, 01 Jan 2024 02:00:00 GMT")
+            ]),
+            Some(7200)
+        );
+        assert_eq!(
+            hint(&[("date", "Mon, 01 Jan 2024 00:00:00 GMT"), ("expires", "0")]),
+            None
+        );
+        assert_eq!(hint(&[]), None);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "120")])),
+            Some(Duration::from_secs(120))
+        );
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(600));
+        let d = retry_after(&headers(&[("retry-after", &later)])).unwrap();
+        assert!((595..=600).contains(&d.as_secs()), "{d:?}");
+        let past = "Mon, 01 Jan 2001 00:00:00 GMT";
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", past)])),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
     }
 
     #[test]

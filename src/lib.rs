@@ -5,6 +5,7 @@
 //! # Layout
 //! The stages, in pipeline order:
 //! - [`config`] — `config.toml` → validated [`config::Config`]
+//! - [`hosts`] — URL → permission to request it (per-host limits, `Retry-After`)
 //! - [`fetch`] — URL + validators → body or "not modified" (reqwest)
 //! - [`parse`] — bytes → `feed_rs::model::Feed`
 //! - [`normalize`] — feed → [`model::NewItem`]s (plain titles, absolute links, dates, reading time)
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod dedupe;
 pub mod fetch;
+pub mod hosts;
 pub mod normalize;
 pub mod parse;
 pub mod render;

@@ -16,6 +16,19 @@ pub struct FeedMeta {
     pub site_link: Option<String>,
 }
 
+/// What a feed document says about how often to poll it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedHints {
+    /// RSS `<ttl>`.
+    pub ttl: Option<std::time::Duration>,
+    /// `sy:updatePeriod` divided by `sy:updateFrequency`.
+    pub update_period: Option<std::time::Duration>,
+    /// RSS `<skipHours>`: bit `h` set means hour `h` (UTC) is skipped.
+    pub skip_hours: u32,
+    /// RSS `<skipDays>`: bit `d` set means weekday `d` (0 = Monday) is skipped.
+    pub skip_days: u8,
+}
+
 /// An item's identity inside its feed: stable across polls and restarts (see `dedupe`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ItemKey(pub String);

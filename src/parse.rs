@@ -3,9 +3,13 @@
 
 use std::borrow::Cow;
 
+use std::time::Duration;
+
 use feed_rs::model::Feed;
 use feed_rs::parser::{self, ParseErrorKind, ParseFeedError};
 use url::Url;
+
+use crate::model::FeedHints;
 
 /// A parsed feed, with what feed-rs does not keep.
 #[derive(Debug)]
@@ -15,6 +19,8 @@ pub struct Parsed {
     /// The `xml:base` in scope at each entry, in document order (the base of relative URLs in
     /// its content); `None` when the document sets no `xml:base` at all.
     pub entry_bases: Option<Vec<Url>>,
+    /// What the document says about how often to poll it.
+    pub hints: FeedHints,
 }
 
 /// Why a document could not be read as a feed.
@@ -60,7 +66,99 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
         other => other.map_err(classify)?,
     };
     let entry_bases = entry_bases(&bytes, base).filter(|b| b.len() == feed.entries.len());
-    Ok(Parsed { feed, entry_bases })
+    let mut hints = channel_hints(&bytes);
+    hints.ttl = feed
+        .ttl
+        .filter(|&m| m > 0)
+        .map(|m| Duration::from_secs(u64::from(m) * 60));
+    Ok(Parsed {
+        feed,
+        entry_bases,
+        hints,
+    })
+}
+
+/// Reads `sy:updatePeriod`/`sy:updateFrequency`, `<skipHours>` and `<skipDays>`, which feed-rs
+/// does not keep. Only documents that contain one of the names are scanned.
+fn channel_hints(bytes: &[u8]) -> FeedHints {
+    use quick_xml::events::Event;
+
+    let mut hints = FeedHints::default();
+    let wanted = [
+        &b"updatePeriod"[..],
+        b"updateFrequency",
+        b"skipHours",
+        b"skipDays",
+    ];
+    if !wanted
+        .iter()
+        .any(|w| memchr::memmem::find(bytes, w).is_some())
+    {
+        return hints;
+    }
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    let mut period: Option<u64> = None;
+    let mut frequency: u64 = 1;
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => path.push(e.local_name().as_ref().to_owned()),
+            Ok(Event::End(_)) => {
+                path.pop();
+            }
+            Ok(Event::Text(t)) => {
+                // Hint values are plain words and numbers: no entities to decode.
+                let text = t.trim();
+                let parent = path
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|i| path.get(i))
+                    .map(String::as_str);
+                match (parent, path.last().map(String::as_str)) {
+                    (_, Some("updatePeriod")) => {
+                        period = match text {
+                            "hourly" => Some(3600),
+                            "daily" => Some(86_400),
+                            "weekly" => Some(7 * 86_400),
+                            "monthly" => Some(30 * 86_400),
+                            "yearly" => Some(365 * 86_400),
+                            _ => period,
+                        }
+                    }
+                    (_, Some("updateFrequency")) => {
+                        frequency = text.parse().ok().filter(|&f| f > 0).unwrap_or(1);
+                    }
+                    (Some("skipHours"), Some("hour")) => {
+                        // RSS says 0-23; 24 is seen in the wild for midnight.
+                        if let Ok(h) = text.parse::<u32>() {
+                            hints.skip_hours |= 1 << (h % 24);
+                        }
+                    }
+                    (Some("skipDays"), Some("day")) => {
+                        let days = [
+                            "monday",
+                            "tuesday",
+                            "wednesday",
+                            "thursday",
+                            "friday",
+                            "saturday",
+                            "sunday",
+                        ];
+                        if let Some(d) = days.iter().position(|d| d.eq_ignore_ascii_case(text)) {
+                            hints.skip_days |= 1 << d;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    hints.update_period = period.map(|p| Duration::from_secs(p / frequency));
+    hints
 }
 
 /// The `xml:base` in scope at each `<entry>` or `<item>`, in document order. feed-rs applies
@@ -233,6 +331,24 @@ mod tests {
         );
         let plain = b"<rss version='2.0'><channel><item><title>a</title></item></channel></rss>";
         assert!(parse(plain, None, &base()).unwrap().entry_bases.is_none());
+    }
+
+    #[test]
+    fn polling_hints_are_read() {
+        let xml = br#"<rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"><channel>
+            <title>t</title><ttl>90</ttl><sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>4</sy:updateFrequency>
+            <skipHours><hour>0</hour><hour>23</hour><hour>24</hour></skipHours>
+            <skipDays><day>Saturday</day><day>sunday</day></skipDays></channel></rss>"#;
+        let h = parse(xml, None, &base()).unwrap().hints;
+        assert_eq!(h.ttl, Some(Duration::from_secs(90 * 60)));
+        assert_eq!(h.update_period, Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(h.skip_hours, 1 | (1 << 23));
+        assert_eq!(h.skip_days, (1 << 5) | (1 << 6));
+        let plain = b"<rss version='2.0'><channel><title>t</title></channel></rss>";
+        assert_eq!(
+            parse(plain, None, &base()).unwrap().hints,
+            FeedHints::default()
+        );
     }
 
     #[test]

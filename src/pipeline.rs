@@ -1,29 +1,36 @@
-//! One poll of one feed, top to bottom: fetch → parse → normalise → dedupe → store. The only
-//! place that chains the stages; everything a poll does can be read here.
+//! One poll of one feed, top to bottom: wait for the host → fetch → parse → normalise →
+//! dedupe → store, and schedule the next poll. The only place that chains the stages;
+//! everything a poll does can be read here.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use crate::config::ReadingTimeConfig;
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
-use crate::model::{FeedMeta, NewItem};
+use crate::hosts::Hosts;
+use crate::model::{FeedHints, FeedMeta, NewItem};
+use crate::schedule::{self, Policy};
 use crate::store::{FeedState, PollRecord, PollResult, Store, StoreError};
-use crate::{dedupe, normalize, parse, schedule};
+use crate::{dedupe, normalize, parse};
 
-/// What a poll needs: the HTTP client, the store, and the settings that shape items.
+/// What a poll needs: the HTTP client, politeness gates, the store, and item settings.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// Shared HTTP client.
     pub fetcher: Fetcher,
+    /// Per-host limits.
+    pub hosts: Arc<Hosts>,
+    /// Requests in flight across all hosts (`[poller] concurrency`).
+    pub slots: Arc<Semaphore>,
     /// The database.
     pub store: Store,
     /// Reading speeds.
     pub reading_time: ReadingTimeConfig,
-    /// Longest wait after repeated errors.
-    pub max_backoff: Duration,
 }
 
 /// How a poll ended.
@@ -35,6 +42,8 @@ pub enum Outcome {
     NotModified,
     /// The fetch or the parse failed; the error is on the feed.
     Failed,
+    /// 410 Gone: the feed is not polled on schedule any more.
+    Gone,
 }
 
 /// The result of [`refresh_feed`].
@@ -52,13 +61,16 @@ pub struct Report {
     pub items_seen: usize,
     /// The error, when it failed.
     pub error: Option<String>,
-    /// Milliseconds the poll took.
+    /// Milliseconds the poll took, waits for the host included.
     pub elapsed_ms: u64,
+    /// When the feed is polled next (`None`: not on schedule) and why.
+    pub next_poll: Option<schedule::Next>,
 }
 
-/// Polls `feed` once and records the result, updating `feed` (validators, errors, next poll).
-/// Returns `Ok(None)` when `cancel` fired before the fetch completed: nothing was written.
-/// Once a response is in, the poll always runs to the end, so a shutdown never cuts a write.
+/// Polls `feed` once and records the result, updating `feed` (validators, hints, errors, next
+/// poll). Returns `Ok(None)` when `cancel` fired before the response arrived: nothing was
+/// written. Once a response is in, the poll always runs to the end, so a shutdown never cuts
+/// a write.
 ///
 /// # Errors
 /// Only store errors; a failing feed is a [`Report`] with [`Outcome::Failed`].
@@ -66,70 +78,115 @@ pub struct Report {
 pub async fn refresh_feed(
     ctx: &Context,
     feed: &mut FeedState,
-    interval: Duration,
+    policy: &Policy,
     cancel: &CancellationToken,
 ) -> Result<Option<Report>, StoreError> {
     let started = Instant::now();
-    let now = Utc::now();
+    let url = feed.fetch_url().clone();
 
     let fetched = tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(None),
-        r = ctx.fetcher.fetch(&feed.url, &feed.validators) => r,
+        r = async {
+            // The host first: a feed waiting out a Retry-After must not hold a global slot.
+            let _host = ctx.hosts.acquire(&url).await;
+            // Invariant: the semaphore is never closed.
+            let _slot = ctx.slots.acquire().await.expect("semaphore open");
+            ctx.fetcher.fetch(&url, &feed.validators).await
+        } => r,
     };
-    let (result, items_seen) = match fetched {
-        Ok(FetchOutcome::NotModified { validators }) => (PollResult::NotModified { validators }, 0),
+    let now = Utc::now();
+
+    let mut fresh_for = None;
+    let mut retry_after = None;
+    let mut moved_to = None;
+    let mut items_seen = 0;
+    let result = match fetched {
+        Ok(FetchOutcome::NotModified {
+            validators,
+            cache,
+            moved_to: m,
+        }) => {
+            (fresh_for, moved_to) = (cache.fresh_for, m);
+            PollResult::NotModified { validators }
+        }
         Ok(FetchOutcome::Fetched(doc)) => {
-            let status = doc.status;
-            let validators = doc.validators.clone();
-            debug!(status, bytes = doc.body.len(), "fetched");
+            debug!(status = doc.status, bytes = doc.body.len(), "fetched");
+            (fresh_for, moved_to) = (doc.cache.fresh_for, doc.moved_to.clone());
+            let (status, validators) = (doc.status, doc.validators.clone());
             match process(doc, ctx.reading_time, now).await {
-                Ok((meta, items)) => {
-                    let seen = items.len();
-                    (
-                        PollResult::Fetched {
-                            status,
-                            validators,
-                            meta,
-                            items,
-                        },
-                        seen,
-                    )
+                Ok((meta, hints, items)) => {
+                    items_seen = items.len();
+                    PollResult::Fetched {
+                        status,
+                        validators,
+                        meta,
+                        hints,
+                        items,
+                    }
                 }
-                Err(error) => (
-                    PollResult::Failed {
-                        status: Some(status),
-                        error,
-                    },
-                    0,
-                ),
+                Err(error) => PollResult::Failed {
+                    status: Some(status),
+                    error,
+                },
             }
         }
-        Err(e) => (
+        Err(e) if e.status() == Some(410) => PollResult::Gone {
+            error: format!("{e} (the feed was removed: delete it from the config)"),
+        },
+        Err(e) => {
+            if let (Some(429 | 503), Some(wait)) = (e.status(), e.retry_after()) {
+                // Retry-After speaks for the whole server, not only this feed.
+                ctx.hosts.pause(&url, wait);
+                retry_after = Some(wait);
+            }
             PollResult::Failed {
                 status: e.status(),
                 error: e.to_string(),
-            },
-            0,
-        ),
+            }
+        }
     };
+    // A move is remembered only when it is new: the config still names the old URL.
+    let moved_to = moved_to.filter(|m| Some(m) != feed.moved_to.as_ref() && *m != feed.url);
 
-    let (outcome, status, error) = match &result {
-        PollResult::Fetched { status, .. } => (Outcome::Fetched, Some(*status), None),
-        PollResult::NotModified { .. } => (Outcome::NotModified, Some(304), None),
-        PollResult::Failed { status, error } => (Outcome::Failed, *status, Some(error.clone())),
+    let outcome = match &result {
+        PollResult::Fetched { .. } => Outcome::Fetched,
+        PollResult::NotModified { .. } => Outcome::NotModified,
+        PollResult::Failed { .. } => Outcome::Failed,
+        PollResult::Gone { .. } => Outcome::Gone,
+    };
+    let (status, error) = match &result {
+        PollResult::Fetched { status, .. } => (Some(*status), None),
+        PollResult::NotModified { .. } => (Some(304), None),
+        PollResult::Failed { status, error } => (*status, Some(error.clone())),
+        PollResult::Gone { error } => (Some(410), Some(error.clone())),
     };
     let errors_after = if error.is_some() {
         feed.error_count.saturating_add(1)
     } else {
         0
     };
-    let next_poll_at = schedule::next_poll(now, interval, errors_after, ctx.max_backoff);
+    let hints = match &result {
+        PollResult::Fetched { hints, .. } => *hints,
+        _ => feed.hints,
+    };
+    let next_poll = match outcome {
+        Outcome::Fetched | Outcome::NotModified => {
+            Some(schedule::after_success(now, policy, &hints, fresh_for))
+        }
+        Outcome::Failed => Some(schedule::after_error(
+            now,
+            policy,
+            errors_after,
+            retry_after,
+        )),
+        Outcome::Gone => None,
+    };
     let new_validators = match &result {
         PollResult::Fetched { validators, .. } | PollResult::NotModified { validators } => {
             Some(validators.clone())
         }
-        PollResult::Failed { .. } => None,
+        _ => None,
     };
     let new_title = match &result {
         PollResult::Fetched { meta, .. } => meta.title.clone(),
@@ -143,7 +200,8 @@ pub async fn refresh_feed(
             PollRecord {
                 at: now,
                 result,
-                next_poll_at,
+                next_poll: next_poll.map(|n| (n.at, n.reason.as_str())),
+                moved_to: moved_to.clone(),
             },
         )
         .await?;
@@ -156,32 +214,9 @@ pub async fn refresh_feed(
         items_seen,
         error: error.clone(),
         elapsed_ms: started.elapsed().as_millis() as u64,
+        next_poll,
     };
-    let status_field = status.unwrap_or(0);
-    match &error {
-        None => info!(
-            status = status_field,
-            items_new = report.items_new,
-            items_updated = report.items_updated,
-            items_seen,
-            elapsed_ms = report.elapsed_ms,
-            "feed refreshed"
-        ),
-        // Log a failing feed once per change of state, not once per poll.
-        Some(e) if feed.last_error.as_deref() != Some(e.as_str()) => warn!(
-            status = status_field,
-            errors = errors_after,
-            elapsed_ms = report.elapsed_ms,
-            error = %e,
-            "feed failed"
-        ),
-        Some(e) => {
-            debug!(status = status_field, errors = errors_after, error = %e, "feed still failing")
-        }
-    }
-    if error.is_none() && feed.error_count > 0 {
-        info!(after_errors = feed.error_count, "feed recovered");
-    }
+    log(feed, &report, errors_after, moved_to.as_ref());
 
     if let Some(v) = new_validators {
         feed.validators = v;
@@ -189,10 +224,46 @@ pub async fn refresh_feed(
     if new_title.is_some() {
         feed.title = new_title;
     }
+    if moved_to.is_some() {
+        feed.moved_to = moved_to;
+    }
+    feed.hints = hints;
     feed.error_count = errors_after;
     feed.last_error = error;
-    feed.next_poll_at = Some(next_poll_at);
+    feed.gone = outcome == Outcome::Gone;
+    feed.next_poll_at = next_poll.map(|n| n.at);
     Ok(Some(report))
+}
+
+/// One summary line per successful poll; for failures one line per change of state (a feed
+/// that keeps failing the same way is logged at debug, not every retry).
+fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
+    let status = r.status.unwrap_or(0);
+    let next = r.next_poll.map(|n| n.reason.as_str()).unwrap_or("never");
+    match &r.error {
+        None => info!(
+            status,
+            items_new = r.items_new,
+            items_updated = r.items_updated,
+            items_seen = r.items_seen,
+            elapsed_ms = r.elapsed_ms,
+            next,
+            "feed refreshed"
+        ),
+        Some(e) if r.outcome == Outcome::Gone => {
+            warn!(status, error = %e, "feed gone: polling stopped")
+        }
+        Some(e) if feed.last_error.as_deref() != Some(e.as_str()) => {
+            warn!(status, errors, elapsed_ms = r.elapsed_ms, next, error = %e, "feed failed")
+        }
+        Some(e) => debug!(status, errors, next, error = %e, "feed still failing"),
+    }
+    if r.error.is_none() && feed.error_count > 0 {
+        info!(after_errors = feed.error_count, "feed recovered");
+    }
+    if let Some(to) = moved_to {
+        warn!(moved_to = %to, "feed moved permanently: polling the new address; update the config");
+    }
 }
 
 /// Parses, normalises and identifies a fetched document on a blocking thread (parsing is CPU
@@ -200,13 +271,13 @@ pub async fn refresh_feed(
 async fn process(
     doc: Fetched,
     rt: ReadingTimeConfig,
-    now: chrono::DateTime<Utc>,
-) -> Result<(FeedMeta, Vec<NewItem>), String> {
+    now: DateTime<Utc>,
+) -> Result<(FeedMeta, FeedHints, Vec<NewItem>), String> {
     let task = tokio::task::spawn_blocking(move || {
-        let feed = parse::parse(&doc.body, doc.charset.as_deref(), &doc.url)
+        let parsed = parse::parse(&doc.body, doc.charset.as_deref(), &doc.url)
             .map_err(|e| format!("cannot parse {}: {e}", doc.url))?;
-        let (meta, items) = normalize::normalize(&feed, &doc.url, now, &rt);
-        Ok((meta, dedupe::identify(items)))
+        let (meta, items) = normalize::normalize(&parsed, &doc.url, now, &rt);
+        Ok((meta, parsed.hints, dedupe::identify(items)))
     });
     match task.await {
         Ok(result) => result,

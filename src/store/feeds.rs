@@ -1,4 +1,7 @@
-//! Feed rows: the configured feeds, their HTTP validators and the outcome of each poll.
+//! Feed rows: the configured feeds, their HTTP validators, polling hints and the outcome of
+//! each poll.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -8,7 +11,7 @@ use super::items::{self, SaveCounts};
 use super::{Store, StoreError, from_secs, to_secs};
 use crate::config::FeedConfig;
 use crate::fetch::Validators;
-use crate::model::{FeedId, FeedMeta, NewItem};
+use crate::model::{FeedHints, FeedId, FeedMeta, NewItem};
 
 /// What the poller needs to know about a feed between polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,12 +20,18 @@ pub struct FeedState {
     pub id: FeedId,
     /// The configured URL.
     pub url: Url,
+    /// Where a permanent redirect said the feed moved; polled instead of `url`.
+    pub moved_to: Option<Url>,
     /// Validators for the next conditional GET.
     pub validators: Validators,
+    /// Polling hints of the last document fetched.
+    pub hints: FeedHints,
     /// Consecutive failed polls.
     pub error_count: u32,
-    /// When the next poll is due, if one was scheduled.
+    /// When the next poll is due; `None` for a new feed (due now) or a gone one.
     pub next_poll_at: Option<DateTime<Utc>>,
+    /// The server answered 410 Gone: the feed is no longer polled on schedule.
+    pub gone: bool,
     /// The feed's own title, if known.
     pub title: Option<String>,
     /// The error of the last poll, if it failed.
@@ -37,6 +46,11 @@ impl FeedState {
             .or_else(|| self.url.host_str())
             .unwrap_or_else(|| self.url.as_str())
     }
+
+    /// The URL to request: where the feed moved, else the configured one.
+    pub fn fetch_url(&self) -> &Url {
+        self.moved_to.as_ref().unwrap_or(&self.url)
+    }
 }
 
 /// What one poll produced.
@@ -50,6 +64,8 @@ pub enum PollResult {
         validators: Validators,
         /// The feed's title and site.
         meta: FeedMeta,
+        /// Its polling hints.
+        hints: FeedHints,
         /// Its items, identified.
         items: Vec<NewItem>,
     },
@@ -65,6 +81,23 @@ pub enum PollResult {
         /// The error, one line.
         error: String,
     },
+    /// 410 Gone: the publisher removed the feed for good.
+    Gone {
+        /// The error, one line.
+        error: String,
+    },
+}
+
+impl PollResult {
+    /// The name stored in `last_result` and shown by `status`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PollResult::Fetched { .. } => "ok",
+            PollResult::NotModified { .. } => "not_modified",
+            PollResult::Failed { .. } => "failed",
+            PollResult::Gone { .. } => "gone",
+        }
+    }
 }
 
 /// A poll to record.
@@ -74,17 +107,23 @@ pub struct PollRecord {
     pub at: DateTime<Utc>,
     /// What came of it.
     pub result: PollResult,
-    /// When to poll next.
-    pub next_poll_at: DateTime<Utc>,
+    /// When to poll next (`None`: not again on schedule) and why.
+    pub next_poll: Option<(DateTime<Utc>, &'static str)>,
+    /// A permanent redirect's target, to poll from now on.
+    pub moved_to: Option<Url>,
 }
 
 /// The columns [`state_from_row`] reads, in order.
-const STATE_COLUMNS: &str = "id, etag, last_modified, error_count, next_poll_at, title, last_error";
+const STATE_COLUMNS: &str = "id, etag, last_modified, error_count, next_poll_at, title, last_error, \
+     moved_to, last_result, hint_ttl, hint_period, skip_hours, skip_days";
 
 fn state_from_row(url: Url, r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
+    let secs = |i| -> rusqlite::Result<Option<Duration>> {
+        Ok(r.get::<_, Option<i64>>(i)?
+            .map(|s| Duration::from_secs(s.max(0) as u64)))
+    };
     Ok(FeedState {
         id: FeedId(r.get(0)?),
-        url,
         validators: Validators {
             etag: r.get(1)?,
             last_modified: r.get(2)?,
@@ -93,6 +132,17 @@ fn state_from_row(url: Url, r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState
         next_poll_at: r.get::<_, Option<i64>>(4)?.map(from_secs),
         title: r.get(5)?,
         last_error: r.get(6)?,
+        moved_to: r
+            .get::<_, Option<String>>(7)?
+            .and_then(|u| Url::parse(&u).ok()),
+        gone: r.get::<_, Option<String>>(8)?.as_deref() == Some("gone"),
+        hints: FeedHints {
+            ttl: secs(9)?,
+            update_period: secs(10)?,
+            skip_hours: r.get(11)?,
+            skip_days: r.get(12)?,
+        },
+        url,
     })
 }
 
@@ -133,7 +183,7 @@ impl Store {
     }
 
     /// Records one poll of `feed` in one transaction: its items (new ones inserted, changed ones
-    /// updated), validators, status and error count. Returns what changed.
+    /// updated), validators, hints, status, error count and next poll. Returns what changed.
     ///
     /// # Errors
     /// SQLite errors; nothing of the poll is stored then.
@@ -146,40 +196,79 @@ impl Store {
             .write(move |conn| {
                 let tx = conn.transaction()?;
                 let at = to_secs(record.at);
-                let next = to_secs(record.next_poll_at);
+                let kind = record.result.kind();
+                let (next, reason) = match record.next_poll {
+                    Some((t, why)) => (Some(to_secs(t)), Some(why)),
+                    None => (None, None),
+                };
+                tx.execute(
+                    "UPDATE feeds SET last_polled_at = ?2, last_result = ?3, next_poll_at = ?4,
+                        next_poll_reason = ?5, moved_to = COALESCE(?6, moved_to)
+                     WHERE id = ?1",
+                    params![
+                        feed.0,
+                        at,
+                        kind,
+                        next,
+                        reason,
+                        record.moved_to.as_ref().map(Url::as_str)
+                    ],
+                )?;
                 let mut counts = SaveCounts::default();
                 match record.result {
                     PollResult::Fetched {
                         status,
                         validators,
                         meta,
+                        hints,
                         items,
                     } => {
                         counts = items::save(&tx, feed, &items, at)?;
+                        let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
                         tx.execute(
-                            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_polled_at = ?4,
-                                last_success_at = ?4, last_status = ?5, last_error = NULL,
-                                error_count = 0, next_poll_at = ?6,
-                                title = COALESCE(?7, title), site_link = COALESCE(?8, site_link)
+                            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
+                                last_status = ?5, last_error = NULL, error_count = 0,
+                                title = COALESCE(?6, title), site_link = COALESCE(?7, site_link),
+                                hint_ttl = ?8, hint_period = ?9, skip_hours = ?10, skip_days = ?11
                              WHERE id = ?1",
-                            params![feed.0, validators.etag, validators.last_modified, at, status, next, meta.title, meta.site_link],
+                            params![
+                                feed.0,
+                                validators.etag,
+                                validators.last_modified,
+                                at,
+                                status,
+                                meta.title,
+                                meta.site_link,
+                                secs(hints.ttl),
+                                secs(hints.update_period),
+                                hints.skip_hours,
+                                hints.skip_days
+                            ],
                         )?;
                     }
                     PollResult::NotModified { validators } => {
                         tx.execute(
-                            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_polled_at = ?4,
-                                last_success_at = ?4, last_status = 304, last_error = NULL,
-                                error_count = 0, next_poll_at = ?5
+                            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
+                                last_status = 304, last_error = NULL, error_count = 0
                              WHERE id = ?1",
-                            params![feed.0, validators.etag, validators.last_modified, at, next],
+                            params![feed.0, validators.etag, validators.last_modified, at],
                         )?;
                     }
                     PollResult::Failed { status, error } => {
                         counts.error_count = tx.query_row(
-                            "UPDATE feeds SET last_polled_at = ?2, last_status = ?3, last_error = ?4,
-                                error_count = error_count + 1, next_poll_at = ?5
+                            "UPDATE feeds SET last_status = ?2, last_error = ?3,
+                                error_count = error_count + 1
                              WHERE id = ?1 RETURNING error_count",
-                            params![feed.0, at, status, error, next],
+                            params![feed.0, status, error],
+                            |r| r.get(0),
+                        )?;
+                    }
+                    PollResult::Gone { error } => {
+                        counts.error_count = tx.query_row(
+                            "UPDATE feeds SET last_status = 410, last_error = ?2,
+                                error_count = error_count + 1
+                             WHERE id = ?1 RETURNING error_count",
+                            params![feed.0, error],
                             |r| r.get(0),
                         )?;
                     }

@@ -14,7 +14,14 @@ CREATE TABLE feeds (
     last_status     INTEGER,                  -- HTTP status of the last answer
     last_error      TEXT,
     error_count     INTEGER NOT NULL DEFAULT 0,
-    next_poll_at    INTEGER,
+    last_result     TEXT,                     -- ok | not_modified | failed | gone
+    next_poll_at    INTEGER,                  -- NULL: not scheduled (gone)
+    next_poll_reason TEXT,                    -- what decided next_poll_at (schedule.rs)
+    moved_to        TEXT,                     -- where a permanent redirect (301/308) leads
+    hint_ttl        INTEGER,                  -- seconds, from <ttl>
+    hint_period     INTEGER,                  -- seconds, from sy:updatePeriod / updateFrequency
+    skip_hours      INTEGER NOT NULL DEFAULT 0, -- bit h: hour h (UTC) skipped
+    skip_days       INTEGER NOT NULL DEFAULT 0, -- bit d: weekday d (0 = Monday) skipped
     created_at      INTEGER NOT NULL
 ) STRICT;
 

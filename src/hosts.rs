@@ -1,0 +1,213 @@
+//! Per-host politeness: URL → a permit to send one request to its host. At most `per_host`
+//! requests in flight per host, a minimum spacing between their starts, and a pause for every
+//! feed of a host that answered 429 or 503 with `Retry-After`.
+//!
+//! Hosts on the loopback interface are the operator's own services (rss-bridge, RSSHub, a
+//! static folder): only `Retry-After` applies to them, not the in-flight or spacing limits.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use url::{Host, Url};
+
+/// The politeness limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostLimits {
+    /// Requests in flight per host.
+    pub per_host: usize,
+    /// Minimum time between the starts of two requests to one host.
+    pub spacing: Duration,
+}
+
+/// The gates of every host seen so far.
+#[derive(Debug)]
+pub struct Hosts {
+    limits: HostLimits,
+    gates: Mutex<HashMap<String, Arc<Gate>>>,
+}
+
+#[derive(Debug)]
+struct Gate {
+    /// `None` for loopback hosts: no limit on requests in flight.
+    slots: Option<Arc<Semaphore>>,
+    /// Earliest start of the next request, and the end of a Retry-After pause.
+    times: Mutex<Times>,
+    spacing: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Times {
+    next_start: Option<Instant>,
+    paused_until: Option<Instant>,
+}
+
+/// Permission to send one request; dropping it frees the host's slot.
+#[derive(Debug)]
+pub struct HostPermit {
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+/// `host:port` of a URL, the unit politeness applies to.
+fn key(url: &Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+impl Hosts {
+    /// Gates with `limits`.
+    pub fn new(limits: HostLimits) -> Self {
+        Hosts {
+            limits,
+            gates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn gate(&self, url: &Url) -> Arc<Gate> {
+        // The map is only touched briefly and never across an await; a poisoned lock still
+        // holds a consistent map.
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates
+            .entry(key(url))
+            .or_insert_with(|| {
+                let local = is_loopback(url);
+                Arc::new(Gate {
+                    slots: (!local).then(|| Arc::new(Semaphore::new(self.limits.per_host.max(1)))),
+                    times: Mutex::new(Times::default()),
+                    spacing: if local {
+                        Duration::ZERO
+                    } else {
+                        self.limits.spacing
+                    },
+                })
+            })
+            .clone()
+    }
+
+    /// Waits until a request to `url`'s host may start: a free slot, the spacing since the
+    /// last start, and the end of any Retry-After pause.
+    pub async fn acquire(&self, url: &Url) -> HostPermit {
+        let gate = self.gate(url);
+        let slot = match &gate.slots {
+            // Invariant: the semaphore is never closed.
+            Some(s) => Some(s.clone().acquire_owned().await.expect("semaphore open")),
+            None => None,
+        };
+        loop {
+            let wait_until = {
+                let mut t = gate.times.lock().unwrap_or_else(|p| p.into_inner());
+                let now = Instant::now();
+                let ready = [t.next_start, t.paused_until].into_iter().flatten().max();
+                match ready.filter(|&r| r > now) {
+                    Some(r) => r,
+                    None => {
+                        t.next_start = Some(now + gate.spacing);
+                        break;
+                    }
+                }
+            };
+            tokio::time::sleep_until(wait_until).await;
+        }
+        HostPermit { _slot: slot }
+    }
+
+    /// Pauses every request to `url`'s host for `wait` (a `Retry-After`).
+    pub fn pause(&self, url: &Url, wait: Duration) {
+        let gate = self.gate(url);
+        let until = Instant::now() + wait;
+        let mut t = gate.times.lock().unwrap_or_else(|p| p.into_inner());
+        t.paused_until = Some(t.paused_until.map_or(until, |p| p.max(until)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts() -> Arc<Hosts> {
+        Arc::new(Hosts::new(HostLimits {
+            per_host: 2,
+            spacing: Duration::from_secs(1),
+        }))
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_to_one_host_are_spaced_and_bounded() {
+        let h = hosts();
+        let start = Instant::now();
+        let a = h.acquire(&url("https://example.org/a")).await;
+        let b = h.acquire(&url("https://example.org/b")).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(1),
+            "spacing between starts"
+        );
+        // Two in flight: a third waits for one to finish, then for the spacing.
+        let h2 = h.clone();
+        let third = tokio::spawn(async move {
+            let _p = h2.acquire(&url("https://example.org/c")).await;
+            Instant::now()
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(
+            !third.is_finished(),
+            "no third request while two are in flight"
+        );
+        drop(a);
+        let started = third.await.unwrap();
+        assert_eq!(started - start, Duration::from_secs(6));
+        drop(b);
+        // Another host is not affected.
+        let before = Instant::now();
+        let _o = h.acquire(&url("https://example.net/")).await;
+        assert_eq!(before.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_pauses_the_whole_host() {
+        let h = hosts();
+        h.pause(&url("https://example.org/feed1"), Duration::from_secs(120));
+        let start = Instant::now();
+        let _p = h.acquire(&url("https://example.org/feed2")).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(120));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn loopback_is_only_paused_by_retry_after() {
+        let h = hosts();
+        let start = Instant::now();
+        let permits: Vec<_> = acquire_n(&h, "http://127.0.0.1:8000/f", 5).await;
+        assert_eq!(permits.len(), 5);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        h.pause(&url("http://localhost/x"), Duration::from_secs(3));
+        let _p = h.acquire(&url("http://localhost/y")).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
+    async fn acquire_n(h: &Hosts, u: &str, n: usize) -> Vec<HostPermit> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(h.acquire(&url(u)).await);
+        }
+        out
+    }
+}
