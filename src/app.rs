@@ -20,7 +20,7 @@ use crate::render::Channel;
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
 use crate::serve::{self, AppState, FeedCache};
-use crate::store::{FeedState, Store};
+use crate::store::{FeedState, FeedStatus, Store};
 
 /// Opens the store named by the config.
 ///
@@ -39,7 +39,11 @@ fn channel(cfg: &Config) -> Channel {
     }
 }
 
-fn context(cfg: &Config, store: Store) -> anyhow::Result<Context> {
+/// The poll context for `cfg`: HTTP client, politeness gates, concurrency slots.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub fn context(cfg: &Config, store: Store) -> anyhow::Result<Context> {
     let fetcher = Fetcher::new(&FetchConfig {
         user_agent: cfg.poller.user_agent.clone(),
         timeout: cfg.poller.timeout,
@@ -59,8 +63,11 @@ fn context(cfg: &Config, store: Store) -> anyhow::Result<Context> {
     })
 }
 
-/// Registers the configured feeds in the store and pairs each with its interval.
-async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<ScheduledFeed>> {
+/// Registers the configured feeds in the store and pairs each with its schedule limits.
+///
+/// # Errors
+/// When the store cannot be written.
+pub async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<ScheduledFeed>> {
     let states = store
         .sync_feeds(&cfg.feeds)
         .await
@@ -208,6 +215,22 @@ pub async fn poll_once(
         }
     }
     Ok(summary)
+}
+
+/// The polling state of every configured feed, for `feedmerge status`.
+///
+/// # Errors
+/// When the database cannot be opened or read.
+pub async fn status(cfg: &Config) -> anyhow::Result<Vec<FeedStatus>> {
+    let store = open_store(cfg)?;
+    store
+        .sync_feeds(&cfg.feeds)
+        .await
+        .context("cannot register the configured feeds")?;
+    store
+        .feed_statuses()
+        .await
+        .context("cannot read the feeds' state")
 }
 
 /// The merged RSS feed exactly as the server serves it.

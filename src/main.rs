@@ -44,6 +44,8 @@ enum Command {
     Render,
     /// Validate the config and list its feeds
     Check,
+    /// Show every feed's polling state: last and next poll, errors, moves
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
             Command::Run => run(cfg).await,
             Command::PollOnce => poll_once(&cfg).await,
             Command::Render => render(&cfg).await,
+            Command::Status => status(&cfg).await,
             Command::Check => unreachable!("handled above"),
         }
     });
@@ -138,6 +141,99 @@ async fn render(cfg: &Config) -> anyhow::Result<()> {
     out.write_all(&xml)
         .and_then(|()| out.flush())
         .context("cannot write to stdout")
+}
+
+async fn status(cfg: &Config) -> anyhow::Result<()> {
+    let feeds = app::status(cfg).await?;
+    let now = chrono::Utc::now();
+    let mut out = std::io::stdout().lock();
+    let mut table = vec![[
+        "STATE".to_owned(),
+        "HTTP".to_owned(),
+        "ITEMS".to_owned(),
+        "ERRORS".to_owned(),
+        "LAST POLL".to_owned(),
+        "NEXT POLL".to_owned(),
+        "FEED".to_owned(),
+    ]];
+    let mut notes = Vec::new();
+    for f in &feeds {
+        let state = match f.last_result.as_deref() {
+            None => "new",
+            Some("gone") => "gone",
+            Some("failed") => "failing",
+            Some(_) if f.moved_to.is_some() => "moved",
+            Some(_) => "ok",
+        };
+        let next = match (f.next_poll_at, &f.next_poll_reason) {
+            (Some(t), Some(why)) => format!("{} ({why})", relative(t, now)),
+            (Some(t), None) => relative(t, now),
+            (None, _) if state == "gone" => "never".to_owned(),
+            (None, _) => "now".to_owned(),
+        };
+        table.push([
+            state.to_owned(),
+            f.last_status
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            f.items.to_string(),
+            f.error_count.to_string(),
+            f.last_polled_at
+                .map_or_else(|| "never".to_owned(), |t| relative(t, now)),
+            next,
+            match &f.title {
+                Some(t) => format!("{} ({t})", f.url),
+                None => f.url.clone(),
+            },
+        ]);
+        if let Some(e) = &f.last_error {
+            notes.push(format!("{}: {e}", f.url));
+        }
+        if let Some(to) = &f.moved_to {
+            notes.push(format!(
+                "{}: moved permanently to {to}; update the config",
+                f.url
+            ));
+        }
+        if state == "gone" {
+            notes.push(format!("{}: gone (410); remove it from the config", f.url));
+        }
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &table {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    if !notes.is_empty() {
+        writeln!(out)?;
+        for n in notes {
+            writeln!(out, "{n}")?;
+        }
+    }
+    Ok(())
+}
+
+/// "5m ago" or "in 2h 3m", to the minute.
+fn relative(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let secs = (t - now).num_seconds();
+    let mins = secs.unsigned_abs().div_ceil(60) * 60;
+    let span = humantime::format_duration(std::time::Duration::from_secs(mins.max(60)));
+    if secs < 0 {
+        format!("{span} ago")
+    } else {
+        format!("in {span}")
+    }
 }
 
 fn check(cfg: &Config, path: &Path) -> ExitCode {

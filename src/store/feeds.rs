@@ -301,3 +301,64 @@ impl Store {
         .await
     }
 }
+
+/// One feed as `feedmerge status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedStatus {
+    /// The configured URL.
+    pub url: String,
+    /// Display title.
+    pub title: Option<String>,
+    /// `ok`, `not_modified`, `failed` or `gone` for the last poll; `None` before the first.
+    pub last_result: Option<String>,
+    /// When the last poll started.
+    pub last_polled_at: Option<DateTime<Utc>>,
+    /// HTTP status of the last answer.
+    pub last_status: Option<u16>,
+    /// Items stored for the feed.
+    pub items: u64,
+    /// Consecutive failed polls.
+    pub error_count: u32,
+    /// When the next poll is due.
+    pub next_poll_at: Option<DateTime<Utc>>,
+    /// What decided it.
+    pub next_poll_reason: Option<String>,
+    /// The last error, while failing.
+    pub last_error: Option<String>,
+    /// Where a permanent redirect leads, if the feed moved.
+    pub moved_to: Option<String>,
+}
+
+impl Store {
+    /// Every configured (active) feed with its polling state, in the order they were added.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT f.url, COALESCE(f.config_title, f.title), f.last_result, f.last_polled_at,
+                    f.last_status, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
+                    f.error_count, f.next_poll_at, f.next_poll_reason, f.last_error, f.moved_to
+                 FROM feeds f WHERE f.active = 1 ORDER BY f.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(FeedStatus {
+                    url: r.get(0)?,
+                    title: r.get(1)?,
+                    last_result: r.get(2)?,
+                    last_polled_at: r.get::<_, Option<i64>>(3)?.map(from_secs),
+                    last_status: r.get(4)?,
+                    items: r.get::<_, i64>(5)?.max(0) as u64,
+                    error_count: r.get(6)?,
+                    next_poll_at: r.get::<_, Option<i64>>(7)?.map(from_secs),
+                    next_poll_reason: r.get(8)?,
+                    last_error: r.get(9)?,
+                    moved_to: r.get(10)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}

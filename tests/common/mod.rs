@@ -138,3 +138,35 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("HTTP client")
 }
+
+/// A TCP server on 127.0.0.1 that hands every connection to `behave`, for servers that break
+/// HTTP in ways a mock server will not. Returns its base URL.
+pub async fn raw_server<F, Fut>(behave: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(behave(stream));
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Reads a request's head (up to the blank line) so the client starts waiting for the answer.
+pub async fn read_request(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => buf.push(byte[0]),
+            _ => return,
+        }
+    }
+}
