@@ -1,16 +1,17 @@
 //! Wiring: a validated [`Config`] → a running daemon (store, scheduler, HTTP server, ordered
 //! shutdown), or one of the one-shot commands (`poll-once`, `render`).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::fetch::{FetchConfig, Fetcher};
@@ -87,8 +88,7 @@ pub async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<
 }
 
 /// Runs the daemon until `shutdown` completes: polls feeds on schedule and serves the merged
-/// feed on `listener`. On shutdown, in order: stop scheduling, let in-flight polls finish their
-/// writes, stop the HTTP server, close the store.
+/// feed on `listener`. See [`run_with_reload`].
 ///
 /// # Errors
 /// Start-up failures (database, HTTP client). A failing feed is never an error here.
@@ -97,11 +97,68 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let (_keep_open, reloads) = mpsc::channel(1);
+    run_with_reload(cfg, listener, shutdown, reloads).await
+}
+
+/// The polling half of the daemon, replaced as a whole by a config reload.
+struct Polling {
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Polling {
+    async fn start(
+        cfg: &Config,
+        store: &Store,
+        parent: &CancellationToken,
+    ) -> anyhow::Result<Polling> {
+        let feeds = scheduled_feeds(cfg, store).await?;
+        let ctx = Arc::new(context(cfg, store.clone())?);
+        let polling = Polling {
+            cancel: parent.child_token(),
+            tracker: TaskTracker::new(),
+        };
+        scheduler::spawn(ctx, feeds, &polling.cancel, &polling.tracker);
+        polling.tracker.close();
+        Ok(polling)
+    }
+
+    /// Stops scheduling and waits (at most `limit`) for polls in flight to store their results.
+    async fn stop(self, limit: Duration) {
+        self.cancel.cancel();
+        if tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                timeout_ms = limit.as_millis() as u64,
+                "polls still running were abandoned"
+            );
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` completes; each message on `reloads` (SIGHUP) re-reads the
+/// config file. A valid new config replaces the running one: feeds added start polling, feeds
+/// removed stop and leave the merged feed, changed settings apply (except `[server] listen`
+/// and `[storage] path`, which need a restart). An invalid one is logged and ignored.
+///
+/// On shutdown, in order: stop scheduling, let in-flight polls finish their writes, stop the
+/// HTTP server, close the store.
+///
+/// # Errors
+/// Start-up failures (database, HTTP client). A failing feed is never an error here.
+pub async fn run_with_reload(
+    mut cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    mut reloads: mpsc::Receiver<()>,
+) -> anyhow::Result<()> {
     let store = open_store(&cfg)?;
-    let feeds = scheduled_feeds(&cfg, &store).await?;
-    let ctx = Arc::new(context(&cfg, store.clone())?);
     let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
+    let background = TaskTracker::new();
+    let mut polling = Polling::start(&cfg, &store, &cancel).await?;
 
     let state = Arc::new(AppState {
         feed: FeedCache::new(store.clone(), channel(&cfg), cfg.output.max_items),
@@ -110,28 +167,51 @@ pub async fn run(
         .local_addr()
         .context("cannot read the listening address")?;
     let server = tokio::spawn(
-        axum::serve(listener, serve::router(state))
+        axum::serve(listener, serve::router(state.clone()))
             .with_graceful_shutdown(cancel.clone().cancelled_owned())
             .into_future(),
     );
-    info!(listen = %addr, feeds = feeds.len(), database = %store.path().display(), "started");
-    scheduler::spawn(ctx, feeds, &cancel, &tracker);
-    tracker.spawn(watch_external_writes(store.clone(), cancel.clone()));
-    tracker.close();
+    info!(listen = %addr, feeds = cfg.feeds.len(), database = %store.path().display(), "started");
+    background.spawn(watch_external_writes(store.clone(), cancel.clone()));
     // Readiness for systemd (Type=notify): the database is migrated and the socket is bound.
     // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    shutdown.await;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(()) = reloads.recv() => {
+                let new = match Config::load(&cfg.source) {
+                    Ok(new) => new,
+                    Err(e) => {
+                        error!(error = %e, "config reload rejected; the running config stays");
+                        continue;
+                    }
+                };
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                if new.server.listen != cfg.server.listen || new.storage.path != cfg.storage.path {
+                    warn!("[server] listen and [storage] path changes take effect after a restart");
+                }
+                polling.stop(cfg.server.shutdown_timeout).await;
+                let before: HashSet<&url::Url> = cfg.feeds.iter().map(|f| &f.url).collect();
+                let after: HashSet<&url::Url> = new.feeds.iter().map(|f| &f.url).collect();
+                let (added, removed) = (after.difference(&before).count(), before.difference(&after).count());
+                polling = Polling::start(&new, &store, &cancel).await?;
+                state.feed.reconfigure(channel(&new), new.output.max_items);
+                info!(feeds = new.feeds.len(), added, removed, "config reloaded");
+                cfg = new;
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     cancel.cancel();
     let limit = cfg.server.shutdown_timeout;
-    if tokio::time::timeout(limit, tracker.wait()).await.is_err() {
-        warn!(
-            timeout_ms = limit.as_millis() as u64,
-            "polls still running at shutdown were abandoned"
-        );
-    }
+    polling.stop(limit).await;
+    background.close();
+    background.wait().await;
     match tokio::time::timeout(limit, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server stopped with an error"),

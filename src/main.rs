@@ -105,7 +105,14 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {} ([server] listen)", cfg.server.listen))?;
-    app::run(cfg, listener, feedmerge::shutdown::shutdown_signal()).await
+    let reloads = feedmerge::shutdown::reload_signals();
+    app::run_with_reload(
+        cfg,
+        listener,
+        feedmerge::shutdown::shutdown_signal(),
+        reloads,
+    )
+    .await
 }
 
 async fn poll_once(cfg: &Config) -> anyhow::Result<()> {

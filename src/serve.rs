@@ -50,8 +50,8 @@ pub struct Rendered {
 #[derive(Debug)]
 pub struct FeedCache {
     store: Store,
-    channel: Channel,
-    max_items: usize,
+    /// What to render: the channel and the item count (replaced by a config reload).
+    output: RwLock<(Channel, usize)>,
     current: RwLock<Option<Arc<Rendered>>>,
     rendering: tokio::sync::Mutex<()>,
 }
@@ -61,11 +61,17 @@ impl FeedCache {
     pub fn new(store: Store, channel: Channel, max_items: usize) -> Self {
         FeedCache {
             store,
-            channel,
-            max_items,
+            output: RwLock::new((channel, max_items)),
             current: RwLock::new(None),
             rendering: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Renders `max_items` items into `channel` from now on (after a config reload).
+    pub fn reconfigure(&self, channel: Channel, max_items: usize) {
+        *self.output.write().unwrap_or_else(|p| p.into_inner()) = (channel, max_items);
+        // Drop the rendering made with the old settings.
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     fn cached(&self, version: u64) -> Option<Arc<Rendered>> {
@@ -88,8 +94,12 @@ impl FeedCache {
         if let Some(r) = self.cached(version) {
             return Ok(r);
         }
-        let items = self.store.merged_items(self.max_items).await?;
-        let channel = self.channel.clone();
+        let (channel, max_items) = self
+            .output
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let items = self.store.merged_items(max_items).await?;
         let rendered = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
             let xml = render::rss(&channel, &items, now);

@@ -125,19 +125,63 @@ async fn poll_once_then_render_prints_the_merged_feed() {
     );
 }
 
+/// Sends `signal` (TERM, HUP) with the shell's builtin `kill`: no dependency on procps.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Fetches the daemon's feed until `done` accepts it.
+async fn wait_for_feed(
+    url: &str,
+    what: &str,
+    done: impl Fn(&rss::Channel) -> bool,
+) -> rss::Channel {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http_client().get(url).send().await {
+            if let Ok(ch) = rss::Channel::read_from(&r.bytes().await.unwrap()[..]) {
+                if done(&ch) {
+                    return ch;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The daemon under a real signal sequence: start, poll, SIGHUP with a changed config, SIGHUP
+/// with a broken one, SIGTERM during a slow poll.
 #[tokio::test(flavor = "multi_thread")]
-async fn run_serves_until_sigterm_then_stops_cleanly() {
+async fn run_reloads_on_sighup_and_stops_cleanly_on_sigterm() {
     let env = Env::new().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let cfg = env.config_with(&[env.serve("atom_basic.xml").await], "");
-    let toml = std::fs::read_to_string(&cfg.source)
-        .unwrap()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    std::fs::write(&cfg.source, toml).unwrap();
+    let atom = env.serve("atom_basic.xml").await;
+    let json = env.serve("json_basic.json").await;
+    wiremock::Mock::given(wiremock::matchers::path("/slow"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
+        .mount(&env.server)
+        .await;
+    let listen = format!("127.0.0.1:{port}");
+    let cfg = env.config(std::slice::from_ref(&atom));
+    let write_config = |feeds: &[&str], title: &str| {
+        let mut toml = format!(
+            "[server]\nlisten = \"{listen}\"\nshutdown_timeout = \"2s\"\n[storage]\npath = \"feedmerge.db\"\n[output]\ntitle = \"{title}\"\n"
+        );
+        for f in feeds {
+            toml.push_str(&format!("[[feeds]]\nurl = \"{f}\"\n"));
+        }
+        std::fs::write(&cfg.source, toml).unwrap();
+    };
+    write_config(&[&atom], "First");
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
         .args(["--config", cfg.source.to_str().unwrap()]) // `run` is the default command
@@ -145,26 +189,39 @@ async fn run_serves_until_sigterm_then_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/feed.xml");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http_client().get(&url).send().await {
-            let ch = rss::Channel::read_from(&r.bytes().await.unwrap()[..]).unwrap();
-            if ch.items().len() == 2 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "daemon did not serve the feed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // The shell's builtin `kill`: no dependency on procps.
-    let status = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let url = format!("http://{listen}/feed.xml");
+    wait_for_feed(&url, "the first feed", |ch| ch.items().len() == 2).await;
+
+    // Reload: the Atom feed is replaced by the JSON feed and a slow one; the title changes.
+    let slow = env.url("/slow");
+    write_config(&[&json, &slow], "Second");
+    signal(child.id(), "HUP");
+    let ch = wait_for_feed(&url, "the reloaded config", |ch| {
+        ch.title() == "Second"
+            && ch
+                .items()
+                .iter()
+                .all(|i| i.title().unwrap().contains("JSON"))
+            && ch.items().len() == 2
+    })
+    .await;
+    assert_eq!(
+        ch.items().len(),
+        2,
+        "the removed feed's items left the output"
+    );
+
+    // A broken config is refused; the running one stays.
+    std::fs::write(&cfg.source, "[output]\nmax_items = \"many\"\n").unwrap();
+    signal(child.id(), "HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ch = wait_for_feed(&url, "the feed after a bad reload", |_| true).await;
+    assert_eq!(ch.title(), "Second");
+
+    // SIGTERM while /slow is in flight: the daemon exits 0 within its shutdown bound.
+    signal(child.id(), "TERM");
     let out = tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "no exit after SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
@@ -173,8 +230,19 @@ async fn run_serves_until_sigterm_then_stops_cleanly() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let log = text(&out.stderr);
-    assert!(log.contains("feed refreshed"), "{log}");
-    assert!(log.contains("stopped"), "{log}");
+    assert!(out.status.success(), "{log}");
+    for expected in [
+        "feed refreshed",
+        "config reloaded",
+        "config reload rejected",
+        "stopped",
+    ] {
+        assert!(log.contains(expected), "no {expected:?} in the log:\n{log}");
+    }
+    let db = rusqlite::Connection::open(&cfg.storage.path).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
 }
