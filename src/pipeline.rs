@@ -84,15 +84,18 @@ pub async fn refresh_feed(
     let started = Instant::now();
     let url = feed.fetch_url().clone();
 
-    let fetched = tokio::select! {
+    // The host first: a feed waiting out a Retry-After must not hold a global slot. The slot
+    // is then held to the end of the poll, which bounds the documents in memory at once.
+    let (_slot, fetched) = tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(None),
         r = async {
-            // The host first: a feed waiting out a Retry-After must not hold a global slot.
-            let _host = ctx.hosts.acquire(&url).await;
+            let host = ctx.hosts.acquire(&url).await;
             // Invariant: the semaphore is never closed.
-            let _slot = ctx.slots.acquire().await.expect("semaphore open");
-            ctx.fetcher.fetch(&url, &feed.validators).await
+            let slot = ctx.slots.acquire().await.expect("semaphore open");
+            let fetched = ctx.fetcher.fetch(&url, &feed.validators).await;
+            drop(host);
+            (slot, fetched)
         } => r,
     };
     let now = Utc::now();
