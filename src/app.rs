@@ -4,18 +4,21 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use sd_notify::NotifyState;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, MetricsEndpoint};
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::hosts::{HostLimits, Hosts};
+use crate::metrics::Metrics;
 use crate::pipeline::{Context, Outcome, Report};
 use crate::render::Channel;
 use crate::schedule::Policy;
@@ -44,7 +47,7 @@ fn channel(cfg: &Config) -> Channel {
 ///
 /// # Errors
 /// When the HTTP client cannot be built.
-pub fn context(cfg: &Config, store: Store) -> anyhow::Result<Context> {
+pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Result<Context> {
     let fetcher = Fetcher::new(&FetchConfig {
         user_agent: cfg.poller.user_agent.clone(),
         timeout: cfg.poller.timeout,
@@ -61,6 +64,7 @@ pub fn context(cfg: &Config, store: Store) -> anyhow::Result<Context> {
         slots: Arc::new(Semaphore::new(cfg.poller.concurrency)),
         store,
         reading_time: cfg.reading_time,
+        metrics,
     })
 }
 
@@ -105,23 +109,32 @@ pub async fn run(
 struct Polling {
     cancel: CancellationToken,
     tracker: TaskTracker,
+    /// Feed tasks started; fewer alive means the scheduler is broken.
+    feeds: usize,
 }
 
 impl Polling {
     async fn start(
         cfg: &Config,
         store: &Store,
+        metrics: &Arc<Metrics>,
         parent: &CancellationToken,
     ) -> anyhow::Result<Polling> {
         let feeds = scheduled_feeds(cfg, store).await?;
-        let ctx = Arc::new(context(cfg, store.clone())?);
-        let polling = Polling {
+        let ctx = Arc::new(context(cfg, store.clone(), metrics.clone())?);
+        let mut polling = Polling {
             cancel: parent.child_token(),
             tracker: TaskTracker::new(),
+            feeds: 0,
         };
-        scheduler::spawn(ctx, feeds, &polling.cancel, &polling.tracker);
+        polling.feeds = scheduler::spawn(ctx, feeds, &polling.cancel, &polling.tracker);
         polling.tracker.close();
         Ok(polling)
+    }
+
+    /// Whether every feed task is still running.
+    fn alive(&self) -> bool {
+        self.tracker.len() == self.feeds
     }
 
     /// Stops scheduling and waits (at most `limit`) for polls in flight to store their results.
@@ -156,31 +169,79 @@ pub async fn run_with_reload(
     mut reloads: mpsc::Receiver<()>,
 ) -> anyhow::Result<()> {
     let store = open_store(&cfg)?;
+    let metrics = Arc::new(Metrics::default());
     let cancel = CancellationToken::new();
     let background = TaskTracker::new();
-    let mut polling = Polling::start(&cfg, &store, &cancel).await?;
+    let mut polling = Polling::start(&cfg, &store, &metrics, &cancel).await?;
 
     let state = Arc::new(AppState {
-        feed: FeedCache::new(store.clone(), channel(&cfg), cfg.output.max_items),
+        feed: FeedCache::new(
+            store.clone(),
+            channel(&cfg),
+            cfg.output.max_items,
+            metrics.clone(),
+        ),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        ready: AtomicBool::new(true),
     });
     let addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    let on_listener = cfg.server.metrics == MetricsEndpoint::Listener;
     let server = tokio::spawn(
-        axum::serve(listener, serve::router(state.clone()))
+        axum::serve(listener, serve::router(state.clone(), on_listener))
             .with_graceful_shutdown(cancel.clone().cancelled_owned())
             .into_future(),
     );
+    if let MetricsEndpoint::Separate(metrics_addr) = cfg.server.metrics {
+        let metrics_listener = TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_addr} ([server] metrics)"))?;
+        let serve_metrics = axum::serve(metrics_listener, serve::metrics_router(state.clone()))
+            .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        background.spawn(async move {
+            if let Err(e) = serve_metrics.await {
+                warn!(error = %e, "metrics server stopped");
+            }
+        });
+    }
     info!(listen = %addr, feeds = cfg.feeds.len(), database = %store.path().display(), "started");
     background.spawn(watch_external_writes(store.clone(), cancel.clone()));
     // Readiness for systemd (Type=notify): the database is migrated and the socket is bound.
-    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    // Outside systemd NOTIFY_SOCKET is unset and these calls do nothing.
+    notify(&[NotifyState::Ready]);
+
+    // The watchdog is fed only while the scheduler runs and the database answers; systemd
+    // restarts a daemon that stops feeding it.
+    let watchdog = sd_notify::watchdog_enabled();
+    let mut tick = tokio::time::interval(watchdog.map_or(STATUS_INTERVAL, |w| w / 2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut healthy = true;
 
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            _ = tick.tick() => {
+                let db = store.ping().await;
+                let ok = db.is_ok() && polling.alive();
+                if ok && watchdog.is_some() {
+                    notify(&[NotifyState::Watchdog]);
+                }
+                if ok != healthy {
+                    match &db {
+                        Ok(()) if ok => info!("healthy again"),
+                        Ok(()) => error!("the scheduler stopped; the watchdog is not fed"),
+                        Err(e) => error!(error = %e, "the database does not answer; the watchdog is not fed"),
+                    }
+                    healthy = ok;
+                }
+                if let Ok(c) = store.feed_counts().await {
+                    let line = format!("{} feeds: {} ok, {} failing, {} gone, {} new", c.ok + c.failing + c.gone + c.new, c.ok, c.failing, c.gone, c.new);
+                    notify(&[NotifyState::Status(&line)]);
+                }
+            }
             Some(()) = reloads.recv() => {
                 let new = match Config::load(&cfg.source) {
                     Ok(new) => new,
@@ -189,24 +250,32 @@ pub async fn run_with_reload(
                         continue;
                     }
                 };
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-                if new.server.listen != cfg.server.listen || new.storage.path != cfg.storage.path {
-                    warn!("[server] listen and [storage] path changes take effect after a restart");
+                // systemd wants the monotonic time with RELOADING=1 (sd_notify(3)).
+                let mut reloading = vec![NotifyState::Reloading];
+                reloading.extend(NotifyState::monotonic_usec_now().ok());
+                notify(&reloading);
+                if new.server.listen != cfg.server.listen
+                    || new.storage.path != cfg.storage.path
+                    || new.server.metrics != cfg.server.metrics
+                {
+                    warn!("[server] listen, [server] metrics and [storage] path changes take effect after a restart");
                 }
                 polling.stop(cfg.server.shutdown_timeout).await;
                 let before: HashSet<&url::Url> = cfg.feeds.iter().map(|f| &f.url).collect();
                 let after: HashSet<&url::Url> = new.feeds.iter().map(|f| &f.url).collect();
                 let (added, removed) = (after.difference(&before).count(), before.difference(&after).count());
-                polling = Polling::start(&new, &store, &cancel).await?;
+                metrics.clear_feeds();
+                polling = Polling::start(&new, &store, &metrics, &cancel).await?;
                 state.feed.reconfigure(channel(&new), new.output.max_items);
                 info!(feeds = new.feeds.len(), added, removed, "config reloaded");
                 cfg = new;
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                notify(&[NotifyState::Ready]);
             }
         }
     }
 
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    notify(&[NotifyState::Stopping]);
+    state.ready.store(false, Ordering::Release);
     cancel.cancel();
     let limit = cfg.server.shutdown_timeout;
     polling.stop(limit).await;
@@ -221,6 +290,16 @@ pub async fn run_with_reload(
     drop(store);
     info!("stopped");
     Ok(())
+}
+
+/// How often the `STATUS=` line is refreshed when systemd's watchdog is off.
+const STATUS_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Tells systemd (when `NOTIFY_SOCKET` is set) about the daemon's state.
+fn notify(state: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        warn!(error = %e, "cannot notify systemd");
+    }
 }
 
 /// How often the daemon looks for writes by other processes (`feedmerge poll-once`).
@@ -277,7 +356,7 @@ pub async fn poll_once(
 ) -> anyhow::Result<PollSummary> {
     let store = open_store(cfg)?;
     let feeds = scheduled_feeds(cfg, &store).await?;
-    let ctx = Arc::new(context(cfg, store)?);
+    let ctx = Arc::new(context(cfg, store, Arc::new(Metrics::default()))?);
     let results = scheduler::poll_all(ctx, feeds, on_done).await;
     let mut summary = PollSummary::default();
     for (_, report) in &results {
@@ -325,7 +404,12 @@ pub async fn render(cfg: &Config) -> anyhow::Result<Vec<u8>> {
         .sync_feeds(&cfg.feeds)
         .await
         .context("cannot register the configured feeds")?;
-    let cache = FeedCache::new(store, channel(cfg), cfg.output.max_items);
+    let cache = FeedCache::new(
+        store,
+        channel(cfg),
+        cfg.output.max_items,
+        Arc::new(Metrics::default()),
+    );
     let rendered = cache
         .current()
         .await

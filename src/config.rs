@@ -104,6 +104,17 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
 }
 
+/// Where `/metrics` is served (`[server] metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsEndpoint {
+    /// On the main listener, beside the feeds (`"listener"`, the default).
+    Listener,
+    /// On a separate address, for example one only Prometheus can reach.
+    Separate(SocketAddr),
+    /// Not at all (`"off"`).
+    Off,
+}
+
 /// `[server]`: where the merged feed is served.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -113,6 +124,8 @@ pub struct ServerConfig {
     pub base_url: Url,
     /// How long in-flight polls and requests get to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsEndpoint,
 }
 
 /// `[storage]`: the SQLite database.
@@ -273,6 +286,7 @@ struct RawServer {
     listen: Value<String>,
     base_url: Value<String>,
     shutdown_timeout: Value<String>,
+    metrics: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -433,6 +447,21 @@ impl RawConfig {
             s.shutdown_timeout,
             || DEFAULT_SHUTDOWN_TIMEOUT,
             duration,
+        )?;
+
+        let metrics = text_field(
+            "server.metrics",
+            s.metrics,
+            || MetricsEndpoint::Listener,
+            |v| match v.trim() {
+                "listener" => Ok(MetricsEndpoint::Listener),
+                "off" => Ok(MetricsEndpoint::Off),
+                other => other.parse().map(MetricsEndpoint::Separate).map_err(|_| {
+                    format!(
+                        "{v:?} is not \"listener\", \"off\" or an address like \"127.0.0.1:9100\""
+                    )
+                }),
+            },
         )?;
 
         let path = text_field(
@@ -615,6 +644,7 @@ impl RawConfig {
                 listen,
                 base_url,
                 shutdown_timeout,
+                metrics,
             },
             storage: StorageConfig {
                 path: base_dir.join(path),
@@ -732,6 +762,24 @@ mod tests {
             1_000_000
         );
         assert!(error("[poller]\nconcurrency = -1\n").contains(":2: poller.concurrency"));
+    }
+
+    #[test]
+    fn metrics_endpoint() {
+        let m =
+            |v: &str| parse(&format!("[server]\nmetrics = \"{v}\"\n")).map(|c| c.server.metrics);
+        assert_eq!(m("listener").unwrap(), MetricsEndpoint::Listener);
+        assert_eq!(m("off").unwrap(), MetricsEndpoint::Off);
+        assert_eq!(
+            m("127.0.0.1:9100").unwrap(),
+            MetricsEndpoint::Separate("127.0.0.1:9100".parse().unwrap())
+        );
+        assert!(
+            m("sometimes")
+                .unwrap_err()
+                .to_string()
+                .contains(":2: server.metrics")
+        );
     }
 
     #[test]

@@ -182,6 +182,18 @@ impl FetchError {
         }
     }
 
+    /// A short name for the kind of failure, for metrics: `http_status`, `too_large`,
+    /// `timeout`, `redirect` or `network`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::Status { .. } => "http_status",
+            FetchError::TooLarge { .. } => "too_large",
+            FetchError::Timeout { .. } => "timeout",
+            FetchError::Redirect { .. } => "redirect",
+            FetchError::Other { .. } => "network",
+        }
+    }
+
     /// How long the server asked us to wait (429 or 503 with `Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -16,7 +16,7 @@
 //!
 //! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
 //! next, [`scheduler`] runs the polls, [`app`] wires everything and shuts it down in order,
-//! [`shutdown`] turns signals into a future, [`model`] holds the plain data passed between
+//! [`metrics`] counts what happened, [`shutdown`] turns signals into futures, [`model`] holds the plain data passed between
 //! stages.
 
 pub mod config;
@@ -30,6 +30,7 @@ pub mod serve;
 pub mod store;
 
 pub mod app;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod schedule;

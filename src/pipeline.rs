@@ -13,6 +13,7 @@ use tracing::{debug, info, instrument, warn};
 use crate::config::ReadingTimeConfig;
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::hosts::Hosts;
+use crate::metrics::Metrics;
 use crate::model::{FeedHints, FeedMeta, NewItem};
 use crate::schedule::{self, Policy};
 use crate::store::{FeedState, PollRecord, PollResult, Store, StoreError};
@@ -31,6 +32,8 @@ pub struct Context {
     pub store: Store,
     /// Reading speeds.
     pub reading_time: ReadingTimeConfig,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How a poll ended.
@@ -51,6 +54,10 @@ pub enum Outcome {
 pub struct Report {
     /// How it ended.
     pub outcome: Outcome,
+    /// `ok`, `not_modified`, `gone`, or the kind of failure (`timeout`, `parse`, …).
+    pub result: &'static str,
+    /// Body bytes downloaded, after decompression.
+    pub bytes: usize,
     /// HTTP status, when the server answered.
     pub status: Option<u16>,
     /// Items stored for the first time.
@@ -104,49 +111,54 @@ pub async fn refresh_feed(
     let mut retry_after = None;
     let mut moved_to = None;
     let mut items_seen = 0;
-    let result = match fetched {
+    let mut bytes = 0;
+    let (result, kind) = match fetched {
         Ok(FetchOutcome::NotModified {
             validators,
             cache,
             moved_to: m,
         }) => {
             (fresh_for, moved_to) = (cache.fresh_for, m);
-            PollResult::NotModified { validators }
+            (PollResult::NotModified { validators }, "not_modified")
         }
         Ok(FetchOutcome::Fetched(doc)) => {
-            debug!(status = doc.status, bytes = doc.body.len(), "fetched");
+            bytes = doc.body.len();
+            debug!(status = doc.status, bytes, "fetched");
             (fresh_for, moved_to) = (doc.cache.fresh_for, doc.moved_to.clone());
             let (status, validators) = (doc.status, doc.validators.clone());
             match process(doc, ctx.reading_time, now).await {
                 Ok((meta, hints, items)) => {
                     items_seen = items.len();
-                    PollResult::Fetched {
+                    let fetched = PollResult::Fetched {
                         status,
                         validators,
                         meta,
                         hints,
                         items,
-                    }
+                    };
+                    (fetched, "ok")
                 }
-                Err(error) => PollResult::Failed {
-                    status: Some(status),
-                    error,
-                },
+                Err(error) => {
+                    let status = Some(status);
+                    (PollResult::Failed { status, error }, "parse")
+                }
             }
         }
-        Err(e) if e.status() == Some(410) => PollResult::Gone {
-            error: format!("{e} (the feed was removed: delete it from the config)"),
-        },
+        Err(e) if e.status() == Some(410) => {
+            let error = format!("{e} (the feed was removed: delete it from the config)");
+            (PollResult::Gone { error }, "gone")
+        }
         Err(e) => {
             if let (Some(429 | 503), Some(wait)) = (e.status(), e.retry_after()) {
                 // Retry-After speaks for the whole server, not only this feed.
                 ctx.hosts.pause(&url, wait);
                 retry_after = Some(wait);
             }
-            PollResult::Failed {
+            let failed = PollResult::Failed {
                 status: e.status(),
                 error: e.to_string(),
-            }
+            };
+            (failed, e.kind())
         }
     };
     // A move is remembered only when it is new: the config still names the old URL.
@@ -211,6 +223,8 @@ pub async fn refresh_feed(
 
     let report = Report {
         outcome,
+        result: kind,
+        bytes,
         status,
         items_new: counts.new,
         items_updated: counts.updated,
@@ -220,6 +234,9 @@ pub async fn refresh_feed(
         next_poll,
     };
     log(feed, &report, errors_after, moved_to.as_ref());
+    ctx.metrics
+        .poll(feed.url.as_str(), kind, started.elapsed(), errors_after);
+    ctx.metrics.stored(counts.new, counts.updated, bytes);
 
     if let Some(v) = new_validators {
         feed.validators = v;

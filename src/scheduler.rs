@@ -22,22 +22,25 @@ pub struct ScheduledFeed {
     pub policy: Policy,
 }
 
-/// Starts one polling task per feed on `tracker`. Each stops at its next wait once `cancel`
-/// fires; a poll whose response has arrived is finished first. Feeds that answered 410 Gone
-/// are not polled.
+/// Starts one polling task per feed on `tracker` and returns how many. Each stops at its next
+/// wait once `cancel` fires; a poll whose response has arrived is finished first. Feeds that
+/// answered 410 Gone are not polled.
 pub fn spawn(
     ctx: Arc<Context>,
     feeds: Vec<ScheduledFeed>,
     cancel: &CancellationToken,
     tracker: &TaskTracker,
-) {
+) -> usize {
+    let mut started = 0;
     for feed in feeds {
         if feed.state.gone {
             info!(feed_url = %feed.state.url, "feed is gone (410): not polled; remove it from the config");
             continue;
         }
         tracker.spawn(feed_loop(ctx.clone(), feed, cancel.clone()));
+        started += 1;
     }
+    started
 }
 
 async fn feed_loop(ctx: Arc<Context>, mut feed: ScheduledFeed, cancel: CancellationToken) {

@@ -3,6 +3,7 @@
 //! strong ETags, `Last-Modified`, 304s, HEAD, gzip and brotli.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -17,6 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use xxhash_rust::xxh3::xxh3_128;
 
+use crate::metrics::{self, Metrics};
 use crate::render::{self, Channel};
 use crate::store::{Store, StoreError};
 
@@ -52,16 +55,18 @@ pub struct FeedCache {
     store: Store,
     /// What to render: the channel and the item count (replaced by a config reload).
     output: RwLock<(Channel, usize)>,
+    metrics: Arc<Metrics>,
     current: RwLock<Option<Arc<Rendered>>>,
     rendering: tokio::sync::Mutex<()>,
 }
 
 impl FeedCache {
     /// A cache over `store`, rendering `max_items` items into `channel`.
-    pub fn new(store: Store, channel: Channel, max_items: usize) -> Self {
+    pub fn new(store: Store, channel: Channel, max_items: usize, metrics: Arc<Metrics>) -> Self {
         FeedCache {
             store,
             output: RwLock::new((channel, max_items)),
+            metrics,
             current: RwLock::new(None),
             rendering: tokio::sync::Mutex::new(()),
         }
@@ -99,6 +104,7 @@ impl FeedCache {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let started = std::time::Instant::now();
         let items = self.store.merged_items(max_items).await?;
         let rendered = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
@@ -108,6 +114,7 @@ impl FeedCache {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
+        self.metrics.rendered(started.elapsed());
         let rendered = Arc::new(rendered);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(rendered.clone());
         Ok(rendered)
@@ -174,13 +181,25 @@ fn brotli(data: &[u8]) -> Bytes {
 pub struct AppState {
     /// The merged feed.
     pub feed: FeedCache,
+    /// The database, for readiness and feed counts.
+    pub store: Store,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Set once the schedule is loaded; `/readyz` answers 200 only then.
+    pub ready: AtomicBool,
 }
 
-/// The HTTP routes.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+/// The HTTP routes. `/metrics` is included when `with_metrics` is set.
+pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
+    let mut routes = Router::new()
         .route("/feed.xml", get(feed_xml))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    if with_metrics {
+        routes = routes.route("/metrics", get(metrics));
+    }
+    routes
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -195,8 +214,64 @@ pub fn router(state: Arc<AppState>) -> Router {
         }))
 }
 
+/// A router with only `/metrics`, for `[server] metrics = "ADDR"`.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// Ready when the schedule is loaded and the database answers.
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+    if !state.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n");
+    }
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.feed_counts().await {
+        Ok(counts) => {
+            for (name, n) in [
+                ("ok", counts.ok),
+                ("failing", counts.failing),
+                ("gone", counts.gone),
+                ("new", counts.new),
+            ] {
+                state.metrics.feeds_in_state(name, n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count feeds"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Counts every response by route and status.
+async fn count_request(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state.metrics.request(&path, response.status().as_u16());
+    response
 }
 
 /// A content coding we serve.

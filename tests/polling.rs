@@ -84,7 +84,7 @@ async fn retry_after_pauses_every_feed_of_the_host() {
     let cfg = env.config(&[env.url("/limited"), env.url("/other")]);
     let store = Store::open(&cfg.storage.path).unwrap();
     let mut feeds = app::scheduled_feeds(&cfg, &store).await.unwrap();
-    let ctx = app::context(&cfg, store).unwrap();
+    let ctx = app::context(&cfg, store, Default::default()).unwrap();
     let cancel = CancellationToken::new();
 
     let limited = &mut feeds[0];

@@ -362,3 +362,43 @@ impl Store {
         .await
     }
 }
+
+/// How many configured feeds are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedCounts {
+    /// Last poll succeeded.
+    pub ok: usize,
+    /// Last poll failed.
+    pub failing: usize,
+    /// Answered 410 Gone.
+    pub gone: usize,
+    /// Not polled yet.
+    pub new: usize,
+}
+
+impl Store {
+    /// Counts the configured feeds by state.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn feed_counts(&self) -> Result<FeedCounts, StoreError> {
+        self.read(|conn| {
+            let mut counts = FeedCounts::default();
+            let mut stmt = conn.prepare_cached(
+                "SELECT last_result, COUNT(*) FROM feeds WHERE active = 1 GROUP BY last_result",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let n = r.get::<_, i64>(1)?.max(0) as usize;
+                match r.get::<_, Option<String>>(0)?.as_deref() {
+                    None => counts.new += n,
+                    Some("failed") => counts.failing += n,
+                    Some("gone") => counts.gone += n,
+                    Some(_) => counts.ok += n,
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+}

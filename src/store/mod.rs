@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 
-pub use feeds::{FeedState, FeedStatus, PollRecord, PollResult};
+pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
 pub use items::SaveCounts;
 
 /// How long a connection waits for a lock held by another process (a `render` beside the daemon).
