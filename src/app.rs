@@ -23,7 +23,7 @@ use crate::pipeline::{Context, Outcome, Report};
 use crate::render::Channel;
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
-use crate::serve::{self, AppState, FeedCache};
+use crate::serve::{self, AppState, FeedCache, Output};
 use crate::store::{FeedState, FeedStatus, Store};
 
 /// Opens the store named by the config.
@@ -35,11 +35,15 @@ pub fn open_store(cfg: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot start with database {}", cfg.storage.path.display()))
 }
 
-fn channel(cfg: &Config) -> Channel {
-    Channel {
-        title: cfg.output.title.clone(),
-        description: cfg.output.description.clone(),
-        base_url: cfg.server.base_url.clone(),
+fn output(cfg: &Config) -> Output {
+    Output {
+        channel: Channel {
+            title: cfg.output.title.clone(),
+            description: cfg.output.description.clone(),
+            base_url: cfg.server.base_url.clone(),
+        },
+        max_items: cfg.output.max_items,
+        health_items: cfg.output.health_items,
     }
 }
 
@@ -175,12 +179,7 @@ pub async fn run_with_reload(
     let mut polling = Polling::start(&cfg, &store, &metrics, &cancel).await?;
 
     let state = Arc::new(AppState {
-        feed: FeedCache::new(
-            store.clone(),
-            channel(&cfg),
-            cfg.output.max_items,
-            metrics.clone(),
-        ),
+        feed: FeedCache::new(store.clone(), output(&cfg), metrics.clone()),
         store: store.clone(),
         metrics: metrics.clone(),
         ready: AtomicBool::new(true),
@@ -266,7 +265,7 @@ pub async fn run_with_reload(
                 let (added, removed) = (after.difference(&before).count(), before.difference(&after).count());
                 metrics.clear_feeds();
                 polling = Polling::start(&new, &store, &metrics, &cancel).await?;
-                state.feed.reconfigure(channel(&new), new.output.max_items);
+                state.feed.reconfigure(output(&new));
                 info!(feeds = new.feeds.len(), added, removed, "config reloaded");
                 cfg = new;
                 notify(&[NotifyState::Ready]);
@@ -404,12 +403,7 @@ pub async fn render(cfg: &Config) -> anyhow::Result<Vec<u8>> {
         .sync_feeds(&cfg.feeds)
         .await
         .context("cannot register the configured feeds")?;
-    let cache = FeedCache::new(
-        store,
-        channel(cfg),
-        cfg.output.max_items,
-        Arc::new(Metrics::default()),
-    );
+    let cache = FeedCache::new(store, output(cfg), Arc::new(Metrics::default()));
     let rendered = cache
         .current()
         .await

@@ -189,6 +189,8 @@ pub struct OutputConfig {
     pub description: String,
     /// Items in the merged feed, newest first.
     pub max_items: usize,
+    /// Add one item per failing feed to the merged feed.
+    pub health_items: bool,
 }
 
 /// One `[[feeds]]` entry.
@@ -324,6 +326,7 @@ struct RawOutput {
     title: Value<String>,
     description: Value<String>,
     max_items: Value<i64>,
+    health_items: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -591,6 +594,7 @@ impl RawConfig {
                 || DEFAULT_MAX_ITEMS as i64,
                 in_range(1, MAX_OUTPUT_ITEMS as i64),
             )? as usize,
+            health_items: o.health_items.unwrap_or(false),
         };
 
         let mut seen = HashSet::new();

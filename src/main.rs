@@ -15,11 +15,30 @@ use tracing_subscriber::EnvFilter;
 /// Default log filter when `RUST_LOG` is unset.
 const DEFAULT_LOG_FILTER: &str = "feedmerge=info,tower_http=warn";
 
+/// Examples shown under `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  feedmerge                                   run the daemon on ./config.toml
+  feedmerge --config /etc/feedmerge/config.toml check
+  feedmerge poll-once                         poll every feed now and print a summary
+  feedmerge render > merged.xml               the merged feed, exactly as served
+  feedmerge status --json | jq '.[] | select(.error_count > 0)'
+  RUST_LOG=feedmerge=debug feedmerge --log-format json run";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line, for log shippers
+    Json,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "feedmerge",
     version,
-    about = "Merge many feeds into one, with reading times"
+    about = "Merge many feeds into one, with reading times",
+    after_help = EXAMPLES
 )]
 struct Cli {
     /// Config file [default: $FEEDMERGE_CONFIG, else ./config.toml]
@@ -30,6 +49,9 @@ struct Cli {
         default_value = "config.toml"
     )]
     config: PathBuf,
+    /// Log format (logs go to stderr; RUST_LOG filters them)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -45,7 +67,11 @@ enum Command {
     /// Validate the config and list its feeds
     Check,
     /// Show every feed's polling state: last and next poll, errors, moves
-    Status,
+    Status {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,7 +87,7 @@ fn main() -> ExitCode {
     if let Command::Check = command {
         return check(&cfg, &cli.config);
     }
-    init_tracing();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -74,7 +100,7 @@ fn main() -> ExitCode {
             Command::Run => run(cfg).await,
             Command::PollOnce => poll_once(&cfg).await,
             Command::Render => render(&cfg).await,
-            Command::Status => status(&cfg).await,
+            Command::Status { json } => status(&cfg, json).await,
             Command::Check => unreachable!("handled above"),
         }
     });
@@ -87,17 +113,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // journald stamps every line itself.
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        fmt.without_time().init();
-    } else {
-        fmt.init();
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    match (format, journald) {
+        (LogFormat::Text, false) => fmt.init(),
+        (LogFormat::Text, true) => fmt.without_time().init(),
+        (LogFormat::Json, false) => fmt.json().init(),
+        (LogFormat::Json, true) => fmt.json().without_time().init(),
     }
 }
 
@@ -116,27 +144,47 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
 }
 
 async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
-    let total = cfg.feeds.len();
-    let mut done = 0usize;
-    let tty = std::io::stderr().is_terminal();
+    // A progress bar on a terminal; plain lines (failures only) when piped.
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(cfg.feeds.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} feeds {msg}")
+                .expect("a valid template")
+                .progress_chars("##-"),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let mut failed = 0usize;
     let summary = app::poll_once(cfg, |feed, report| {
-        done += 1;
-        match report {
-            Some(r) if r.outcome == Outcome::Failed => {
-                eprintln!(
-                    "failed: {}: {}",
-                    feed.url,
-                    r.error.as_deref().unwrap_or("unknown error")
-                );
+        let error = match report {
+            Some(r) if r.outcome == Outcome::Failed || r.outcome == Outcome::Gone => {
+                r.error.clone()
             }
-            None => eprintln!("failed: {}: the result could not be stored", feed.url),
-            Some(_) if tty => eprint!("\rpolled {done}/{total}"),
-            Some(_) => {}
+            Some(_) => None,
+            None => Some("the result could not be stored".to_owned()),
+        };
+        if let Some(e) = error {
+            failed += 1;
+            let line = format!("failed: {}: {e}", feed.url);
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        if let Some(bar) = &bar {
+            bar.set_message(if failed > 0 {
+                format!("({failed} failed)")
+            } else {
+                String::new()
+            });
+            bar.inc(1);
         }
     })
     .await?;
-    if tty && total > 0 {
-        eprintln!();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     println!("{summary}");
     Ok(())
@@ -150,10 +198,15 @@ async fn render(cfg: &Config) -> anyhow::Result<()> {
         .context("cannot write to stdout")
 }
 
-async fn status(cfg: &Config) -> anyhow::Result<()> {
+async fn status(cfg: &Config, json: bool) -> anyhow::Result<()> {
     let feeds = app::status(cfg).await?;
     let now = chrono::Utc::now();
     let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &feeds)?;
+        writeln!(out)?;
+        return Ok(());
+    }
     let mut table = vec![[
         "STATE".to_owned(),
         "HTTP".to_owned(),

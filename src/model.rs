@@ -29,6 +29,19 @@ pub struct FeedHints {
     pub skip_days: u8,
 }
 
+/// A feed that is failing, for the merged feed's health items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedFailure {
+    /// The configured URL.
+    pub feed_url: String,
+    /// Display title.
+    pub feed_title: String,
+    /// The first failure of the current run of errors.
+    pub since: DateTime<Utc>,
+    /// The last error.
+    pub error: String,
+}
+
 /// An item's identity inside its feed: stable across polls and restarts (see `dedupe`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ItemKey(pub String);

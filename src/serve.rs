@@ -49,32 +49,43 @@ pub struct Rendered {
     pub last_modified: DateTime<Utc>,
 }
 
+/// What the merged feed contains.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The channel.
+    pub channel: Channel,
+    /// Items, newest first.
+    pub max_items: usize,
+    /// One extra item per failing feed.
+    pub health_items: bool,
+}
+
 /// The merged feed, rendered on demand when the store has changed since the last rendering.
 #[derive(Debug)]
 pub struct FeedCache {
     store: Store,
-    /// What to render: the channel and the item count (replaced by a config reload).
-    output: RwLock<(Channel, usize)>,
+    /// What to render (replaced by a config reload).
+    output: RwLock<Output>,
     metrics: Arc<Metrics>,
     current: RwLock<Option<Arc<Rendered>>>,
     rendering: tokio::sync::Mutex<()>,
 }
 
 impl FeedCache {
-    /// A cache over `store`, rendering `max_items` items into `channel`.
-    pub fn new(store: Store, channel: Channel, max_items: usize, metrics: Arc<Metrics>) -> Self {
+    /// A cache over `store`, rendering `output`.
+    pub fn new(store: Store, output: Output, metrics: Arc<Metrics>) -> Self {
         FeedCache {
             store,
-            output: RwLock::new((channel, max_items)),
+            output: RwLock::new(output),
             metrics,
             current: RwLock::new(None),
             rendering: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Renders `max_items` items into `channel` from now on (after a config reload).
-    pub fn reconfigure(&self, channel: Channel, max_items: usize) {
-        *self.output.write().unwrap_or_else(|p| p.into_inner()) = (channel, max_items);
+    /// Renders `output` from now on (after a config reload).
+    pub fn reconfigure(&self, output: Output) {
+        *self.output.write().unwrap_or_else(|p| p.into_inner()) = output;
         // Drop the rendering made with the old settings.
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
@@ -99,16 +110,21 @@ impl FeedCache {
         if let Some(r) = self.cached(version) {
             return Ok(r);
         }
-        let (channel, max_items) = self
+        let output = self
             .output
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let started = std::time::Instant::now();
-        let items = self.store.merged_items(max_items).await?;
+        let items = self.store.merged_items(output.max_items).await?;
+        let failing = if output.health_items {
+            self.store.failing_feeds().await?
+        } else {
+            Vec::new()
+        };
         let rendered = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
-            let xml = render::rss(&channel, &items, now);
+            let xml = render::rss(&output.channel, &items, &failing, now);
             let last_modified = items.iter().map(|i| i.changed_at).max().unwrap_or(now);
             Rendered::new(version, xml.into_bytes(), last_modified)
         })

@@ -12,7 +12,7 @@ use rss::extension::dublincore::DublinCoreExtension;
 use url::Url;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::model::{StoredItem, TextSource};
+use crate::model::{FeedFailure, StoredItem, TextSource};
 
 /// The XML namespace of feedmerge's own elements.
 pub const NAMESPACE: &str = "urn:feedmerge:ns:1";
@@ -40,8 +40,14 @@ pub fn reading_label(minutes: u32) -> String {
     format!("{minutes} min read")
 }
 
-/// Renders `items` (newest first) as an RSS 2.0 document.
-pub fn rss(channel: &Channel, items: &[StoredItem], now: DateTime<Utc>) -> String {
+/// Renders `items` (newest first) as an RSS 2.0 document, preceded by one item per feed in
+/// `failing` (the health items).
+pub fn rss(
+    channel: &Channel,
+    items: &[StoredItem],
+    failing: &[FeedFailure],
+    now: DateTime<Utc>,
+) -> String {
     let self_url = channel
         .base_url
         .join(RSS_PATH)
@@ -70,7 +76,11 @@ pub fn rss(channel: &Channel, items: &[StoredItem], now: DateTime<Utc>) -> Strin
         }),
         items: {
             let mut sanitizer = html::Sanitizer::default();
-            items.iter().map(|i| item(i, &mut sanitizer)).collect()
+            failing
+                .iter()
+                .map(health_item)
+                .chain(items.iter().map(|i| item(i, &mut sanitizer)))
+                .collect()
         },
         ..Default::default()
     };
@@ -141,6 +151,36 @@ fn item(stored: &StoredItem, sanitizer: &mut html::Sanitizer) -> rss::Item {
     }
 }
 
+/// An item that says a feed is failing, so that a subscriber sees it in the reader. Its guid
+/// is stable for one run of failures; a later outage is a new item.
+fn health_item(f: &FeedFailure) -> rss::Item {
+    let since = f.since.format("%Y-%m-%d %H:%M UTC");
+    let description = format!(
+        "<p>feedmerge has not been able to update <a href=\"{url}\">{title}</a> since {since}.</p><p>Last error: {error}</p>",
+        url = crate::normalize::escape_html(&f.feed_url),
+        title = crate::normalize::escape_html(&f.feed_title),
+        error = crate::normalize::escape_html(&f.error),
+    );
+    rss::Item {
+        title: Some(xml_text(&format!(
+            "Feed {} has failed since {since}",
+            f.feed_title
+        ))),
+        link: Some(xml_text(&f.feed_url)),
+        description: Some(xml_text(&description)),
+        guid: Some(rss::Guid {
+            value: output_guid(&f.feed_url, &format!("health:{}", f.since.timestamp())),
+            permalink: false,
+        }),
+        pub_date: Some(f.since.to_rfc2822()),
+        source: Some(rss::Source {
+            url: xml_text(&f.feed_url),
+            title: Some(xml_text(&f.feed_title)),
+        }),
+        ..Default::default()
+    }
+}
+
 /// The merged feed's guid for an item: unique across feeds (two feeds may both use guid "1"),
 /// stable across polls and restarts.
 pub fn output_guid(feed_url: &str, key: &str) -> String {
@@ -206,7 +246,12 @@ mod tests {
 
     #[test]
     fn items_carry_reading_time_source_and_creator() {
-        let xml = rss(&channel(), &[stored("Hello", "<p>Body</p>")], Utc::now());
+        let xml = rss(
+            &channel(),
+            &[stored("Hello", "<p>Body</p>")],
+            &[],
+            Utc::now(),
+        );
         assert!(
             xml.contains("<description><![CDATA[<p>2 min read</p><p>Body</p>]]></description>")
                 || xml.contains("&lt;p&gt;2 min read&lt;/p&gt;&lt;p&gt;Body&lt;/p&gt;"),
@@ -226,10 +271,55 @@ mod tests {
     }
 
     #[test]
+    fn failing_feeds_become_health_items() {
+        let since = Utc::now() - chrono::Duration::hours(3);
+        let failing = FeedFailure {
+            feed_url: "https://example.org/broken.xml".into(),
+            feed_title: "Broken <b>".into(),
+            since,
+            error: "unexpected status 500 from https://example.org/broken.xml".into(),
+        };
+        let xml = rss(
+            &channel(),
+            &[stored("Hello", "")],
+            std::slice::from_ref(&failing),
+            Utc::now(),
+        );
+        let ch = rss::Channel::read_from(xml.as_bytes()).unwrap();
+        assert_eq!(ch.items.len(), 2);
+        let health = &ch.items[0];
+        assert!(
+            health
+                .title
+                .as_deref()
+                .unwrap()
+                .starts_with("Feed Broken <b> has failed since ")
+        );
+        assert!(
+            health
+                .description
+                .as_deref()
+                .unwrap()
+                .contains("Broken &lt;b&gt;")
+        );
+        assert!(
+            health
+                .description
+                .as_deref()
+                .unwrap()
+                .contains("unexpected status 500")
+        );
+        let again = rss(&channel(), &[], &[failing], Utc::now());
+        let again = rss::Channel::read_from(again.as_bytes()).unwrap();
+        assert_eq!(again.items[0].guid, health.guid, "stable for one outage");
+    }
+
+    #[test]
     fn control_characters_never_reach_the_xml() {
         let xml = rss(
             &channel(),
             &[stored("a\u{1}b\u{1B}c", "x\u{0}y")],
+            &[],
             Utc::now(),
         );
         assert!(!xml.contains(['\u{0}', '\u{1}', '\u{1B}']));

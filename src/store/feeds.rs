@@ -11,7 +11,7 @@ use super::items::{self, SaveCounts};
 use super::{Store, StoreError, from_secs, to_secs};
 use crate::config::FeedConfig;
 use crate::fetch::Validators;
-use crate::model::{FeedHints, FeedId, FeedMeta, NewItem};
+use crate::model::{FeedFailure, FeedHints, FeedId, FeedMeta, NewItem};
 
 /// What the poller needs to know about a feed between polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +111,23 @@ pub struct PollRecord {
     pub next_poll: Option<(DateTime<Utc>, &'static str)>,
     /// A permanent redirect's target, to poll from now on.
     pub moved_to: Option<Url>,
+}
+
+/// Counts a failed poll on the feed row; returns the consecutive errors now.
+fn record_failure(
+    tx: &rusqlite::Transaction<'_>,
+    feed: FeedId,
+    at: i64,
+    status: Option<u16>,
+    error: &str,
+) -> rusqlite::Result<u32> {
+    tx.query_row(
+        "UPDATE feeds SET last_status = ?2, last_error = ?3, error_count = error_count + 1,
+            failing_since = COALESCE(failing_since, ?4)
+         WHERE id = ?1 RETURNING error_count",
+        params![feed.0, status, error, at],
+        |r| r.get(0),
+    )
 }
 
 /// The columns [`state_from_row`] reads, in order.
@@ -214,6 +231,11 @@ impl Store {
                         record.moved_to.as_ref().map(Url::as_str)
                     ],
                 )?;
+                let was_failing: bool = tx.query_row(
+                    "SELECT error_count > 0 FROM feeds WHERE id = ?1",
+                    [feed.0],
+                    |r| r.get(0),
+                )?;
                 let mut counts = SaveCounts::default();
                 match record.result {
                     PollResult::Fetched {
@@ -228,7 +250,7 @@ impl Store {
                         tx.execute(
                             "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
                                 last_status = ?5, last_error = NULL, error_count = 0,
-                                title = COALESCE(?6, title), site_link = COALESCE(?7, site_link),
+                                failing_since = NULL, title = COALESCE(?6, title), site_link = COALESCE(?7, site_link),
                                 hint_ttl = ?8, hint_period = ?9, skip_hours = ?10, skip_days = ?11
                              WHERE id = ?1",
                             params![
@@ -249,35 +271,26 @@ impl Store {
                     PollResult::NotModified { validators } => {
                         tx.execute(
                             "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
-                                last_status = 304, last_error = NULL, error_count = 0
+                                last_status = 304, last_error = NULL, error_count = 0,
+                                failing_since = NULL
                              WHERE id = ?1",
                             params![feed.0, validators.etag, validators.last_modified, at],
                         )?;
                     }
                     PollResult::Failed { status, error } => {
-                        counts.error_count = tx.query_row(
-                            "UPDATE feeds SET last_status = ?2, last_error = ?3,
-                                error_count = error_count + 1
-                             WHERE id = ?1 RETURNING error_count",
-                            params![feed.0, status, error],
-                            |r| r.get(0),
-                        )?;
+                        counts.error_count = record_failure(&tx, feed, at, status, &error)?;
                     }
                     PollResult::Gone { error } => {
-                        counts.error_count = tx.query_row(
-                            "UPDATE feeds SET last_status = 410, last_error = ?2,
-                                error_count = error_count + 1
-                             WHERE id = ?1 RETURNING error_count",
-                            params![feed.0, error],
-                            |r| r.get(0),
-                        )?;
+                        counts.error_count = record_failure(&tx, feed, at, Some(410), &error)?;
                     }
                 }
+                counts.failing_changed = was_failing != (counts.error_count > 0);
                 tx.commit()?;
                 Ok(counts)
             })
             .await?;
-        if counts.new + counts.updated > 0 {
+        // A feed that starts or stops failing changes the health items of the merged feed.
+        if counts.new + counts.updated > 0 || counts.failing_changed {
             self.bump();
         }
         Ok(counts)
@@ -303,7 +316,7 @@ impl Store {
 }
 
 /// One feed as `feedmerge status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FeedStatus {
     /// The configured URL.
     pub url: String,
@@ -377,6 +390,30 @@ pub struct FeedCounts {
 }
 
 impl Store {
+    /// The configured feeds that are failing now, longest-failing first.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn failing_feeds(&self) -> Result<Vec<FeedFailure>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT url, COALESCE(config_title, title, url), failing_since, COALESCE(last_error, '')
+                 FROM feeds WHERE active = 1 AND failing_since IS NOT NULL
+                 ORDER BY failing_since, id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(FeedFailure {
+                    feed_url: r.get(0)?,
+                    feed_title: r.get(1)?,
+                    since: from_secs(r.get(2)?),
+                    error: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     /// Counts the configured feeds by state.
     ///
     /// # Errors

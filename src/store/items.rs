@@ -17,6 +17,8 @@ pub struct SaveCounts {
     pub updated: usize,
     /// Consecutive errors of the feed after this poll (0 after a success).
     pub error_count: u32,
+    /// The feed started or stopped failing with this poll.
+    pub failing_changed: bool,
 }
 
 /// Inserts new items and updates changed ones. An item is the one already stored with the same

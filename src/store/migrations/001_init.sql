@@ -14,6 +14,7 @@ CREATE TABLE feeds (
     last_status     INTEGER,                  -- HTTP status of the last answer
     last_error      TEXT,
     error_count     INTEGER NOT NULL DEFAULT 0,
+    failing_since   INTEGER,                  -- first failure of the current run of errors
     last_result     TEXT,                     -- ok | not_modified | failed | gone
     next_poll_at    INTEGER,                  -- NULL: not scheduled (gone)
     next_poll_reason TEXT,                    -- what decided next_poll_at (schedule.rs)
