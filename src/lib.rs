@@ -7,7 +7,7 @@
 //! - [`config`] — `config.toml` → validated [`config::Config`]
 //! - [`hosts`] — URL → permission to request it (per-host limits, `Retry-After`)
 //! - [`fetch`] — URL + validators → body or "not modified" (reqwest)
-//! - [`parse`] — bytes → `feed_rs::model::Feed`
+//! - [`parse`] — bytes → `feed_rs::model::Feed` and polling hints
 //! - [`normalize`] — feed → [`model::NewItem`]s (plain titles, absolute links, dates, reading time)
 //! - [`dedupe`] — items → items with stable keys and canonical links, repeats removed
 //! - [`store`] — SQLite (items inserted or updated, the merged selection read back)
@@ -16,18 +16,18 @@
 //!
 //! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
 //! next, [`scheduler`] runs the polls, [`app`] wires everything and shuts it down in order,
-//! [`metrics`] counts what happened, [`shutdown`] turns signals into futures, [`model`] holds the plain data passed between
-//! stages.
+//! [`metrics`] counts what happened, [`shutdown`] turns signals into futures, and [`model`]
+//! holds the plain data passed between stages.
 
 pub mod config;
-pub mod dedupe;
-pub mod fetch;
 pub mod hosts;
-pub mod normalize;
+pub mod fetch;
 pub mod parse;
+pub mod normalize;
+pub mod dedupe;
+pub mod store;
 pub mod render;
 pub mod serve;
-pub mod store;
 
 pub mod app;
 pub mod metrics;
