@@ -122,6 +122,8 @@ mod tests {
             content_base: None,
             date: None,
             enclosure: None,
+            image: None,
+            summary: String::new(),
             reading_time: ReadingTime {
                 minutes: 1,
                 words: 0,

@@ -128,10 +128,39 @@ pub struct NewItem {
     pub date: Option<DateTime<Utc>>,
     /// First media attachment.
     pub enclosure: Option<Enclosure>,
+    /// The lead image, absolute.
+    pub image: Option<String>,
+    /// The first words of the visible text, plain.
+    pub summary: String,
     /// Reading-time estimate of the content.
     pub reading_time: ReadingTime,
     /// Hash of everything above that is shown; a change means the item was updated.
     pub content_hash: i64,
+}
+
+/// A position in the merged feed's order (newest first), for paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// The item's date, unix seconds.
+    pub sort_at: i64,
+    /// Its row id, which breaks ties.
+    pub id: i64,
+}
+
+impl Cursor {
+    /// The form used in URLs (`?before=1717171717-42`).
+    pub fn to_param(self) -> String {
+        format!("{}-{}", self.sort_at, self.id)
+    }
+
+    /// Reads [`Cursor::to_param`]'s form.
+    pub fn from_param(s: &str) -> Option<Self> {
+        let (sort_at, id) = s.split_once('-')?;
+        Some(Cursor {
+            sort_at: sort_at.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
 }
 
 /// A stored item joined with its feed, as the renderers need it.
@@ -139,6 +168,8 @@ pub struct NewItem {
 pub struct StoredItem {
     /// The item as normalised when last stored.
     pub item: NewItem,
+    /// Its position in the merged order.
+    pub cursor: Cursor,
     /// The feed it came from.
     pub feed_url: String,
     /// The feed's display title (config override, else its own title, else its URL).

@@ -21,7 +21,7 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use crate::metrics::{self, Metrics};
 use crate::render::{self, Channel};
-use crate::store::{Store, StoreError};
+use crate::store::{Selection, Store, StoreError};
 
 /// Longest time a request may take before it is answered 503 (shutdown never waits longer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,7 +116,10 @@ impl FeedCache {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let started = std::time::Instant::now();
-        let items = self.store.merged_items(output.max_items).await?;
+        let items = self
+            .store
+            .merged_items(Selection::newest(output.max_items))
+            .await?;
         let failing = if output.health_items {
             self.store.failing_feeds().await?
         } else {

@@ -130,6 +130,8 @@ fn normalize_entry(
         .filter(|d| *d >= earliest && *d <= now + FUTURE_TOLERANCE);
 
     let enclosure = enclosure(e, &base);
+    let image = lead_image(e, enclosure.as_ref(), visible.first_image.as_deref(), &base);
+    let summary = text::summary(&visible.text, SUMMARY_WORDS);
 
     let mut item = NewItem {
         key: ItemKey(String::new()),
@@ -143,11 +145,48 @@ fn normalize_entry(
         content_base: Some(base.to_string()),
         date,
         enclosure,
+        image,
+        summary,
         reading_time,
         content_hash: 0,
     };
     item.content_hash = content_hash(&item);
     item
+}
+
+/// Words in an item's plain-text summary (the news page's teaser).
+pub const SUMMARY_WORDS: usize = 50;
+
+/// The item's lead image: a media thumbnail, an image attachment, else the first image of
+/// the content.
+fn lead_image(
+    e: &Entry,
+    enclosure: Option<&Enclosure>,
+    first_img: Option<&str>,
+    base: &Url,
+) -> Option<String> {
+    let thumbnail = e
+        .media
+        .iter()
+        .flat_map(|m| &m.thumbnails)
+        .find_map(|t| absolute(&t.image.uri, base));
+    let media_image = || {
+        e.media.iter().flat_map(|m| &m.content).find_map(|c| {
+            let is_image = c.content_type.as_ref().is_some_and(|t| t.ty() == "image");
+            is_image
+                .then(|| absolute(c.url.as_ref()?.as_str(), base))
+                .flatten()
+        })
+    };
+    let attached = || {
+        enclosure
+            .filter(|e| e.mime_type.starts_with("image/"))
+            .map(|e| e.url.clone())
+    };
+    thumbnail
+        .or_else(media_image)
+        .or_else(attached)
+        .or_else(|| first_img.and_then(|src| absolute(src, base)))
 }
 
 /// Resolves `href` against `base`; only http(s) links are kept.

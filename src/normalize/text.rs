@@ -17,6 +17,8 @@ pub struct Visible {
     pub text: String,
     /// `<img>` elements.
     pub images: u32,
+    /// The `src` of the first `<img>`, as written (maybe relative).
+    pub first_image: Option<String>,
 }
 
 /// Extracts the visible text and image count of `html`.
@@ -24,7 +26,7 @@ pub fn visible(html: &str) -> Visible {
     if !html.contains(['<', '&']) {
         return Visible {
             text: html.to_owned(),
-            images: 0,
+            ..Visible::default()
         };
     }
     let sink = Sink::default();
@@ -40,6 +42,33 @@ pub fn visible(html: &str) -> Visible {
 /// Plain text of an HTML or text title: tags removed, entities decoded, whitespace collapsed.
 pub fn plain_title(title: &str) -> String {
     collapse_whitespace(&visible(title).text)
+}
+
+/// The longest plain-text summary kept, in characters.
+pub const MAX_SUMMARY_CHARS: usize = 400;
+
+/// The first `words` words of `text`, whitespace collapsed, with "…" when cut; never longer
+/// than [`MAX_SUMMARY_CHARS`] (cut at a character boundary).
+pub fn summary(text: &str, words: usize) -> String {
+    let mut out = String::new();
+    let mut cut = false;
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i == words || out.chars().count() + word.chars().count() > MAX_SUMMARY_CHARS {
+            cut = true;
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() && cut {
+        out = text.trim().chars().take(MAX_SUMMARY_CHARS).collect();
+    }
+    if cut {
+        out.push('…');
+    }
+    out
 }
 
 /// Collapses every run of whitespace to one space and trims the ends.
@@ -139,6 +168,14 @@ impl TokenSink for Sink {
                 }
                 if tag.kind == TagKind::StartTag && tag.name == local_name!("img") {
                     st.visible.images += 1;
+                    if st.visible.first_image.is_none() {
+                        st.visible.first_image = tag
+                            .attrs
+                            .iter()
+                            .find(|a| a.name.local == local_name!("src"))
+                            .map(|a| a.value.trim().to_owned())
+                            .filter(|v| !v.is_empty());
+                    }
                 }
             }
             _ => {}
@@ -161,9 +198,18 @@ mod tests {
     }
 
     #[test]
-    fn counts_images() {
-        let v = visible("<img src=a><p><IMG SRC=b /></p><picture><img src=c></picture>");
-        assert_eq!(v.images, 3);
+    fn counts_images_and_keeps_the_first() {
+        let v = visible("<img alt=x><img src=a><p><IMG SRC=b /></p><picture><img src=c></picture>");
+        assert_eq!(v.images, 4);
+        assert_eq!(v.first_image.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn summary_is_the_first_words() {
+        assert_eq!(summary("one two three", 2), "one two…");
+        assert_eq!(summary(" one  two ", 5), "one two");
+        let long = "x".repeat(2000);
+        assert!(summary(&long, 50).chars().count() <= MAX_SUMMARY_CHARS + 1);
     }
 
     #[test]

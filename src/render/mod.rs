@@ -219,6 +219,8 @@ mod tests {
                 content_base: Some("https://example.org/".into()),
                 date: Some(t),
                 enclosure: None,
+                image: None,
+                summary: String::new(),
                 reading_time: ReadingTime {
                     minutes: 2,
                     words: 313,
@@ -227,6 +229,10 @@ mod tests {
                     source: TextSource::Content,
                 },
                 content_hash: 0,
+            },
+            cursor: crate::model::Cursor {
+                sort_at: t.timestamp(),
+                id: 1,
             },
             feed_url: "https://example.org/feed.xml".into(),
             feed_title: "Example".into(),

@@ -3,10 +3,37 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError, from_secs};
-use crate::model::{Enclosure, FeedId, ItemKey, NewItem, ReadingTime, StoredItem, TextSource};
+use crate::model::{
+    Cursor, Enclosure, FeedId, ItemKey, NewItem, ReadingTime, StoredItem, TextSource,
+};
 
 /// Separates categories in the `categories` column (a control character no title contains).
 const CATEGORY_SEPARATOR: char = '\u{1F}';
+
+/// Which items [`Store::merged_items`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// At most this many.
+    pub limit: usize,
+    /// Only items after this one in the merged order (older), for paging.
+    pub before: Option<Cursor>,
+    /// Only items of these feeds (configured URLs).
+    pub feeds: Option<Vec<String>>,
+    /// Only items that take at least this many minutes to read.
+    pub min_minutes: Option<u32>,
+    /// Only items that take at most this many minutes to read.
+    pub max_minutes: Option<u32>,
+}
+
+impl Selection {
+    /// The newest `limit` items, unfiltered.
+    pub fn newest(limit: usize) -> Self {
+        Selection {
+            limit,
+            ..Selection::default()
+        }
+    }
+}
 
 /// What saving one poll changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,16 +66,17 @@ pub(super) fn save(
         "INSERT INTO items (feed_id, item_key, guid, link, canonical_link, title, author, categories,
             content_html, content_base, published_at, first_seen_at, sort_at, changed_at,
             enclosure_url, enclosure_type, enclosure_length, reading_minutes, reading_words,
-            reading_cjk, reading_images, reading_source, content_hash)
+            reading_cjk, reading_images, reading_source, content_hash, image_url, summary)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?11, ?12), ?12,
-            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE items SET item_key = ?2, guid = ?3, link = ?4, canonical_link = ?5, title = ?6,
             author = ?7, categories = ?8, content_html = ?9, content_base = ?10, published_at = ?11,
             sort_at = COALESCE(?11, first_seen_at), changed_at = ?12, enclosure_url = ?13,
             enclosure_type = ?14, enclosure_length = ?15, reading_minutes = ?16, reading_words = ?17,
-            reading_cjk = ?18, reading_images = ?19, reading_source = ?20, content_hash = ?21
+            reading_cjk = ?18, reading_images = ?19, reading_source = ?20, content_hash = ?21,
+            image_url = ?22, summary = ?23
          WHERE id = ?1",
     )?;
 
@@ -94,6 +122,8 @@ pub(super) fn save(
             rt.images,
             rt.source.as_str(),
             item.content_hash,
+            item.image,
+            item.summary,
         ];
         match existing {
             None => {
@@ -117,24 +147,29 @@ pub(super) fn save(
 }
 
 impl Store {
-    /// The merged feed: the newest `limit` items of active feeds, each story once. Items of
-    /// different feeds with the same canonical link are one story, shown from the feed that had
-    /// it first.
+    /// The merged feed: the newest items of active feeds that `sel` accepts, each story once.
+    /// Items of different feeds with the same canonical link are one story, shown from the
+    /// feed that had it first.
     ///
     /// # Errors
     /// SQLite errors.
-    pub async fn merged_items(&self, limit: usize) -> Result<Vec<StoredItem>, StoreError> {
+    pub async fn merged_items(&self, sel: Selection) -> Result<Vec<StoredItem>, StoreError> {
         self.read(move |conn| {
             // Walks items_by_date newest first and stops after `limit` rows; the NOT EXISTS probe
-            // is one lookup in items_by_story per candidate.
+            // is one lookup in items_by_story per candidate. NULL parameters switch a filter off.
             let mut stmt = conn.prepare_cached(
                 "SELECT i.item_key, i.guid, i.link, i.canonical_link, i.title, i.author, i.categories,
                     i.content_html, i.content_base, i.published_at, i.first_seen_at, i.sort_at,
                     i.changed_at, i.enclosure_url, i.enclosure_type, i.enclosure_length,
                     i.reading_minutes, i.reading_words, i.reading_cjk, i.reading_images,
-                    i.reading_source, i.content_hash, f.url, COALESCE(f.config_title, f.title, f.url)
+                    i.reading_source, i.content_hash, f.url, COALESCE(f.config_title, f.title, f.url),
+                    i.image_url, i.summary, i.id
                  FROM items i JOIN feeds f ON f.id = i.feed_id
                  WHERE f.active = 1
+                   AND (?2 IS NULL OR (i.sort_at, i.id) < (?2, ?3))
+                   AND (?4 IS NULL OR f.url IN (SELECT value FROM json_each(?4)))
+                   AND (?5 IS NULL OR i.reading_minutes >= ?5)
+                   AND (?6 IS NULL OR i.reading_minutes <= ?6)
                    AND (i.canonical_link IS NULL OR NOT EXISTS (
                         SELECT 1 FROM items j JOIN feeds g ON g.id = j.feed_id
                         WHERE j.canonical_link = i.canonical_link AND g.active = 1
@@ -142,7 +177,19 @@ impl Store {
                  ORDER BY i.sort_at DESC, i.id DESC
                  LIMIT ?1",
             )?;
-            let rows = stmt.query_map([limit as i64], |r| {
+            let feeds = sel.feeds.map(|f| {
+                let urls: Vec<&str> = f.iter().map(String::as_str).collect();
+                serde_json::to_string(&urls).unwrap_or_else(|_| "[]".to_owned())
+            });
+            let params = params![
+                sel.limit as i64,
+                sel.before.map(|c| c.sort_at),
+                sel.before.map(|c| c.id),
+                feeds,
+                sel.min_minutes,
+                sel.max_minutes,
+            ];
+            let rows = stmt.query_map(params, |r| {
                 let categories: String = r.get(6)?;
                 let enclosure = match r.get::<_, Option<String>>(13)? {
                     Some(url) => Some(Enclosure {
@@ -153,6 +200,7 @@ impl Store {
                     None => None,
                 };
                 let date: Option<i64> = r.get(9)?;
+                let sort_at: i64 = r.get(11)?;
                 Ok(StoredItem {
                     item: NewItem {
                         key: ItemKey(r.get(0)?),
@@ -170,6 +218,8 @@ impl Store {
                         content_base: r.get(8)?,
                         date: date.map(from_secs),
                         enclosure,
+                        image: r.get(24)?,
+                        summary: r.get(25)?,
                         reading_time: ReadingTime {
                             minutes: r.get(16)?,
                             words: r.get(17)?,
@@ -179,8 +229,12 @@ impl Store {
                         },
                         content_hash: r.get(21)?,
                     },
+                    cursor: Cursor {
+                        sort_at,
+                        id: r.get(26)?,
+                    },
                     first_seen: from_secs(r.get(10)?),
-                    date: from_secs(r.get(11)?),
+                    date: from_secs(sort_at),
                     changed_at: from_secs(r.get(12)?),
                     feed_url: r.get(22)?,
                     feed_title: r.get(23)?,

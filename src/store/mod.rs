@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
-pub use items::SaveCounts;
+pub use items::{SaveCounts, Selection};
 
 /// How long a connection waits for a lock held by another process (a `render` beside the daemon).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -45,6 +45,8 @@ CREATE TABLE items (
     enclosure_url    TEXT,
     enclosure_type   TEXT,
     enclosure_length INTEGER,
+    image_url        TEXT,                    -- the lead image
+    summary          TEXT    NOT NULL,        -- the first words of the text, plain
     reading_minutes  INTEGER NOT NULL,
     reading_words    INTEGER NOT NULL,
     reading_cjk      INTEGER NOT NULL,
