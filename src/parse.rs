@@ -185,6 +185,8 @@ fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
                     .flatten()
                     .find(|a| a.key.as_ref() == "xml:base")
                     .and_then(|a| parent.join(&a.value).ok())
+                    // Only http(s) bases: anything else (javascript:, data:) is ignored.
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
                     .unwrap_or_else(|| parent.clone());
                 if matches!(e.local_name().as_ref(), "entry" | "item") {
                     bases.push(base.clone());

@@ -613,3 +613,26 @@ async fn fetch_limits_hold() {
             .is_some_and(|ua| ua.starts_with("feedmerge/"))
     }));
 }
+
+/// A feed's `xml:base` with a `javascript:` URL must not turn relative links into script.
+#[tokio::test]
+async fn regression_xml_base_cannot_inject_script() {
+    let env = Env::new().await;
+    let rss = br#"<rss version="2.0"><channel><title>t</title>
+        <item xml:base="javascript://x/%0aalert(document.domain)//"><guid>1</guid><title>A</title>
+        <description>&lt;a href="?q"&gt;click&lt;/a&gt;&lt;img src="i.png"&gt;</description></item></channel></rss>"#;
+    env.serve_bytes("/feed", rss.to_vec(), "application/rss+xml")
+        .await;
+    let atom = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>x</id>
+        <entry><id>1</id><title>B</title><content type="html" xml:base="javascript:alert(1)//">&lt;a href="p"&gt;x&lt;/a&gt;</content></entry></feed>"#;
+    env.serve_bytes("/atom", atom.to_vec(), "application/atom+xml")
+        .await;
+    let cfg = env.config(&[env.url("/feed"), env.url("/atom")]);
+    assert_eq!(poll(&cfg).await.ok, 2);
+    let xml = merged_xml(&cfg).await.to_lowercase();
+    assert!(!xml.contains("javascript"), "{xml}");
+    assert!(
+        xml.contains(&env.url("/i.png").to_lowercase()),
+        "the feed URL is the base instead: {xml}"
+    );
+}

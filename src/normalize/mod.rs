@@ -53,6 +53,7 @@ pub fn normalize(
                 .entry_bases
                 .as_ref()
                 .and_then(|b| b.get(i))
+                .filter(|b| is_web_url(b))
                 .unwrap_or(feed_url);
             normalize_entry(e, base, now, rt)
         })
@@ -60,17 +61,16 @@ pub fn normalize(
     (meta, items)
 }
 
-fn normalize_entry(
-    e: &Entry,
-    feed_url: &Url,
-    now: DateTime<Utc>,
-    rt: &ReadingTimeConfig,
-) -> NewItem {
+/// `scope` is the base URL in scope at the entry: its `xml:base`, else the feed URL.
+fn normalize_entry(e: &Entry, scope: &Url, now: DateTime<Utc>, rt: &ReadingTimeConfig) -> NewItem {
+    // The content element may set its own xml:base. Only an http(s) base is taken: a
+    // `javascript:` base would turn every relative link into script.
     let base = e
         .base
         .as_deref()
-        .and_then(|b| feed_url.join(b).ok())
-        .unwrap_or_else(|| feed_url.clone());
+        .and_then(|b| scope.join(b).ok())
+        .filter(is_web_url)
+        .unwrap_or_else(|| scope.clone());
     let link = e
         .links
         .iter()
@@ -187,6 +187,11 @@ fn lead_image(
         .or_else(media_image)
         .or_else(attached)
         .or_else(|| first_img.and_then(|src| absolute(src, base)))
+}
+
+/// Whether `url` is http or https.
+pub fn is_web_url(url: &Url) -> bool {
+    matches!(url.scheme(), "http" | "https")
 }
 
 /// Resolves `href` against `base`; only http(s) links are kept.

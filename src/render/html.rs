@@ -34,11 +34,15 @@ impl Sanitizer {
         if html.is_empty() {
             return String::new();
         }
-        self.builder
-            .url_relative(match base.and_then(|b| Url::parse(b).ok()) {
-                Some(base) => UrlRelative::RewriteWithBase(base),
-                None => UrlRelative::Deny,
-            });
+        // Only an http(s) base: ammonia checks schemes before it rewrites relative URLs, so a
+        // `javascript:` base would otherwise produce `javascript:` links.
+        let base = base
+            .and_then(|b| Url::parse(b).ok())
+            .filter(|b| matches!(b.scheme(), "http" | "https"));
+        self.builder.url_relative(match base {
+            Some(base) => UrlRelative::RewriteWithBase(base),
+            None => UrlRelative::Deny,
+        });
         self.builder.clean(html).to_string()
     }
 }
@@ -96,5 +100,11 @@ mod tests {
         );
         let none = s.clean(html, None);
         assert!(!none.contains("href=") && !none.contains("src="), "{none}");
+        // A stored base that is not http(s) is not used.
+        let script = s.clean(
+            r#"<a href="?q">x</a>"#,
+            Some("javascript://x/%0aalert(1)//"),
+        );
+        assert!(!script.to_lowercase().contains("javascript"), "{script}");
     }
 }
