@@ -49,6 +49,8 @@ pub const DEFAULT_OUTPUT_TITLE: &str = "feedmerge";
 pub const DEFAULT_MAX_ITEMS: usize = 100;
 /// Default `[shutdown] timeout` for in-flight polls and requests to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest duration any key accepts.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Upper bound for `[output] max_items`. Large values are for exports and benchmarks (a
 /// million items render to a few GB of XML); feeds for readers want a few hundred at most.
 pub const MAX_OUTPUT_ITEMS: usize = 10_000_000;
@@ -374,6 +376,9 @@ fn duration(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{s:?} is not a duration (try \"15m\", \"90s\" or \"2h\")"))?;
     if d.is_zero() {
         return Err(format!("{s:?} must be longer than zero"));
+    }
+    if d > MAX_DURATION {
+        return Err(format!("{s:?} is longer than a year"));
     }
     Ok(d)
 }

@@ -45,6 +45,9 @@ struct Times {
     paused_until: Option<Instant>,
 }
 
+/// Stands in for a pause longer than the clock can represent.
+const FAR_FUTURE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// Permission to send one request; dropping it frees the host's slot.
 #[derive(Debug)]
 pub struct HostPermit {
@@ -129,7 +132,9 @@ impl Hosts {
     /// Pauses every request to `url`'s host for `wait` (a `Retry-After`).
     pub fn pause(&self, url: &Url, wait: Duration) {
         let gate = self.gate(url);
-        let until = Instant::now() + wait;
+        let now = Instant::now();
+        // Saturate: an absurd Retry-After must not overflow the clock.
+        let until = now.checked_add(wait).unwrap_or_else(|| now + FAR_FUTURE);
         let mut t = gate.times.lock().unwrap_or_else(|p| p.into_inner());
         t.paused_until = Some(t.paused_until.map_or(until, |p| p.max(until)));
     }

@@ -150,7 +150,9 @@ pub async fn refresh_feed(
         }
         Err(e) => {
             if let (Some(429 | 503), Some(wait)) = (e.status(), e.retry_after()) {
-                // Retry-After speaks for the whole server, not only this feed.
+                // Retry-After speaks for the whole server, not only this feed. A server does
+                // not get to stop polling for longer than our own backoff cap.
+                let wait = wait.min(policy.max_backoff.max(policy.interval));
                 ctx.hosts.pause(&url, wait);
                 retry_after = Some(wait);
             }

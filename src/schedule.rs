@@ -115,7 +115,7 @@ pub fn after_success(
         wait = policy.max_interval.max(policy.interval);
         reason = Reason::MaxInterval;
     }
-    let at = now + jittered(wait);
+    let at = jittered(now, wait);
     skip_forward(at, hints).map_or(Next { at, reason }, |(at, reason)| Next { at, reason })
 }
 
@@ -135,7 +135,7 @@ pub fn after_error(
     };
     // Retry-After is a floor the server set: jitter only ever adds to it.
     Next {
-        at: now + jittered(wait),
+        at: jittered(now, wait),
         reason,
     }
 }
@@ -151,11 +151,15 @@ pub fn backoff(interval: Duration, errors: u32, max_backoff: Duration) -> Durati
         .min(max_backoff.max(interval))
 }
 
-/// `wait` plus a random jitter of up to a tenth (at most [`MAX_JITTER`]).
-fn jittered(wait: Duration) -> chrono::Duration {
+/// `now` + `wait` + a random jitter of up to a tenth of the wait (at most [`MAX_JITTER`]);
+/// saturates instead of overflowing.
+fn jittered(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
     let jitter_max = (wait / JITTER_DIVISOR).min(MAX_JITTER);
-    let total = wait + jitter_max.mul_f64(fastrand::f64());
-    chrono::Duration::from_std(total).unwrap_or(chrono::Duration::MAX)
+    let total = wait.saturating_add(jitter_max.mul_f64(fastrand::f64()));
+    chrono::Duration::from_std(total)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The first time at or after `at` outside the feed's skipHours and skipDays (UTC, as RSS
@@ -338,6 +342,24 @@ mod tests {
         assert_eq!(
             after_success(now, &p, &hints, None).reason,
             Reason::Interval
+        );
+    }
+
+    #[test]
+    fn huge_waits_saturate() {
+        let now = Utc::now();
+        let p = Policy {
+            interval: Duration::MAX,
+            max_interval: Duration::MAX,
+            max_backoff: Duration::MAX,
+        };
+        assert_eq!(
+            after_error(now, &p, 3, Some(Duration::MAX)).at,
+            DateTime::<Utc>::MAX_UTC
+        );
+        assert_eq!(
+            after_success(now, &p, &FeedHints::default(), None).at,
+            DateTime::<Utc>::MAX_UTC
         );
     }
 

@@ -325,3 +325,24 @@ async fn hostile_servers_cannot_hang_or_flood_the_poller() {
         "the good feed's items"
     );
 }
+
+/// An absurd `Retry-After` neither crashes the poll nor stops the feed for longer than the
+/// backoff cap.
+#[tokio::test]
+async fn regression_huge_retry_after_is_capped() {
+    let env = Env::new().await;
+    Mock::given(method("GET"))
+        .and(path("/limited"))
+        .respond_with(
+            ResponseTemplate::new(429).insert_header("retry-after", "18446744073709551615"),
+        )
+        .mount(&env.server)
+        .await;
+    let cfg = env.config_with(&[env.url("/limited")], "[poller]\nmax_backoff = \"6h\"\n");
+    let summary = common::poll(&cfg).await;
+    assert_eq!(summary.failed, 1, "{summary}");
+    let status = &app::status(&cfg).await.unwrap()[0];
+    let wait = (status.next_poll_at.unwrap() - status.last_polled_at.unwrap()).num_minutes();
+    assert_eq!(status.next_poll_reason.as_deref(), Some("Retry-After"));
+    assert!((360..=375).contains(&wait), "{wait} minutes");
+}
