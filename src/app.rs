@@ -61,15 +61,19 @@ pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Res
     .context("cannot set up the HTTP client")?;
     Ok(Context {
         fetcher,
-        hosts: Arc::new(Hosts::new(HostLimits {
-            per_host: cfg.poller.per_host,
-            spacing: cfg.poller.per_host_spacing,
-        })),
+        hosts: Arc::new(Hosts::new(host_limits(cfg))),
         slots: Arc::new(Semaphore::new(cfg.poller.concurrency)),
         store,
         reading_time: cfg.reading_time,
         metrics,
     })
+}
+
+fn host_limits(cfg: &Config) -> HostLimits {
+    HostLimits {
+        per_host: cfg.poller.per_host,
+        spacing: cfg.poller.per_host_spacing,
+    }
 }
 
 /// Registers the configured feeds in the store and pairs each with its schedule limits.
@@ -122,10 +126,14 @@ impl Polling {
         cfg: &Config,
         store: &Store,
         metrics: &Arc<Metrics>,
+        hosts: &Arc<Hosts>,
         parent: &CancellationToken,
     ) -> anyhow::Result<Polling> {
         let feeds = scheduled_feeds(cfg, store).await?;
-        let ctx = Arc::new(context(cfg, store.clone(), metrics.clone())?);
+        let mut ctx = context(cfg, store.clone(), metrics.clone())?;
+        // The host gates outlive reloads, so that a Retry-After pause is not forgotten.
+        ctx.hosts = hosts.clone();
+        let ctx = Arc::new(ctx);
         let mut polling = Polling {
             cancel: parent.child_token(),
             tracker: TaskTracker::new(),
@@ -176,7 +184,8 @@ pub async fn run_with_reload(
     let metrics = Arc::new(Metrics::default());
     let cancel = CancellationToken::new();
     let background = TaskTracker::new();
-    let mut polling = Polling::start(&cfg, &store, &metrics, &cancel).await?;
+    let mut hosts = Arc::new(Hosts::new(host_limits(&cfg)));
+    let mut polling = Polling::start(&cfg, &store, &metrics, &hosts, &cancel).await?;
 
     let state = Arc::new(AppState {
         feed: FeedCache::new(store.clone(), output(&cfg), metrics.clone()),
@@ -263,11 +272,25 @@ pub async fn run_with_reload(
                 let before: HashSet<&url::Url> = cfg.feeds.iter().map(|f| &f.url).collect();
                 let after: HashSet<&url::Url> = new.feeds.iter().map(|f| &f.url).collect();
                 let (added, removed) = (after.difference(&before).count(), before.difference(&after).count());
-                metrics.clear_feeds();
-                polling = Polling::start(&new, &store, &metrics, &cancel).await?;
-                state.feed.reconfigure(output(&new));
-                info!(feeds = new.feeds.len(), added, removed, "config reloaded");
-                cfg = new;
+                let new_hosts = if host_limits(&new) == host_limits(&cfg) {
+                    hosts.clone()
+                } else {
+                    Arc::new(Hosts::new(host_limits(&new)))
+                };
+                match Polling::start(&new, &store, &metrics, &new_hosts, &cancel).await {
+                    Ok(started) => {
+                        polling = started;
+                        hosts = new_hosts;
+                        metrics.clear_feeds();
+                        state.feed.reconfigure(output(&new));
+                        info!(feeds = new.feeds.len(), added, removed, "config reloaded");
+                        cfg = new;
+                    }
+                    Err(e) => {
+                        error!(error = %format!("{e:#}"), "config reload failed; going on with the running config");
+                        polling = Polling::start(&cfg, &store, &metrics, &hosts, &cancel).await?;
+                    }
+                }
                 notify(&[NotifyState::Ready]);
             }
         }

@@ -35,7 +35,6 @@ pub fn spawn(
     for feed in feeds {
         if feed.state.gone {
             info!(feed_url = %feed.state.url, "feed is gone (410): not polled; remove it from the config");
-            continue;
         }
         tracker.spawn(feed_loop(ctx.clone(), feed, cancel.clone()));
         started += 1;
@@ -43,8 +42,14 @@ pub fn spawn(
     started
 }
 
+/// Polls one feed on its schedule until `cancel`. A gone feed's task stays, idle, so that the
+/// number of running tasks always equals the number of feeds (the watchdog checks it).
 async fn feed_loop(ctx: Arc<Context>, mut feed: ScheduledFeed, cancel: CancellationToken) {
     loop {
+        if feed.state.gone {
+            cancel.cancelled().await;
+            return;
+        }
         let wait = feed.state.next_poll_at.map_or(Duration::ZERO, |due| {
             (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)
         });
@@ -52,11 +57,38 @@ async fn feed_loop(ctx: Arc<Context>, mut feed: ScheduledFeed, cancel: Cancellat
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        let report = poll(&ctx, &mut feed, &cancel).await;
-        if cancel.is_cancelled() || feed.state.gone {
+        feed = poll_contained(&ctx, feed, &cancel).await.0;
+        if cancel.is_cancelled() {
             return;
         }
-        debug_assert!(report.is_some() || feed.state.next_poll_at.is_some());
+    }
+}
+
+/// Polls in a task of its own, so that a panic (a bug) stays with this feed: it is logged,
+/// counted as the feed's error, and the feed is retried after its backoff.
+async fn poll_contained(
+    ctx: &Arc<Context>,
+    feed: ScheduledFeed,
+    cancel: &CancellationToken,
+) -> (ScheduledFeed, Option<Report>) {
+    let before = feed.clone();
+    let (ctx, cancel) = (ctx.clone(), cancel.clone());
+    let task = tokio::spawn(async move {
+        let mut feed = feed;
+        let report = poll(&ctx, &mut feed, &cancel).await;
+        (feed, report)
+    });
+    match task.await {
+        Ok(done) => done,
+        Err(e) => {
+            let mut feed = before;
+            error!(feed_url = %feed.state.url, error = %e, "poll crashed (a bug: please report it)");
+            feed.state.error_count = feed.state.error_count.saturating_add(1);
+            let next =
+                schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);
+            feed.state.next_poll_at = Some(next.at);
+            (feed, None)
+        }
     }
 }
 
@@ -89,21 +121,19 @@ pub async fn poll_all(
 ) -> Vec<(FeedState, Option<Report>)> {
     let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, mut feed) in feeds.into_iter().enumerate() {
+    for (i, feed) in feeds.into_iter().enumerate() {
         let (ctx, cancel) = (ctx.clone(), cancel.clone());
         tasks.spawn(async move {
-            let report = poll(&ctx, &mut feed, &cancel).await;
+            let (feed, report) = poll_contained(&ctx, feed, &cancel).await;
             (i, feed.state, report)
         });
     }
     let mut out = Vec::with_capacity(tasks.len());
     while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok((i, state, report)) => {
-                on_done(&state, report.as_ref());
-                out.push((i, state, report));
-            }
-            Err(e) => error!(error = %e, "poll task failed"),
+        // poll_contained catches panics, so these tasks only end with a value.
+        if let Ok((i, state, report)) = done {
+            on_done(&state, report.as_ref());
+            out.push((i, state, report));
         }
     }
     out.sort_by_key(|(i, _, _)| *i);

@@ -86,8 +86,9 @@ impl FeedCache {
     /// Renders `output` from now on (after a config reload).
     pub fn reconfigure(&self, output: Output) {
         *self.output.write().unwrap_or_else(|p| p.into_inner()) = output;
-        // Drop the rendering made with the old settings.
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = None;
+        // A new version, so that a rendering already under way with the old settings is not
+        // served as current.
+        self.store.bump();
     }
 
     fn cached(&self, version: u64) -> Option<Arc<Rendered>> {
@@ -125,11 +126,24 @@ impl FeedCache {
         } else {
             Vec::new()
         };
+        let previous = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let rendered = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
             let xml = render::rss(&output.channel, &items, &failing, now);
-            let last_modified = items.iter().map(|i| i.changed_at).max().unwrap_or(now);
-            Rendered::new(version, xml.into_bytes(), last_modified)
+            let hash = format!("{:032x}", xxh3_128(xml.as_bytes()));
+            // Last-Modified moves only when the bytes change, and then strictly forward, so
+            // that If-Modified-Since never hides a change. The first rendering after a start
+            // uses the newest item change, which is the same across restarts.
+            let last_modified = match previous {
+                Some(p) if p.hash == hash => p.last_modified,
+                Some(p) => now.max(p.last_modified + chrono::Duration::seconds(1)),
+                None => items.iter().map(|i| i.changed_at).max().unwrap_or(now),
+            };
+            Rendered::new(version, xml.into_bytes(), hash, last_modified)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
@@ -141,10 +155,10 @@ impl FeedCache {
 }
 
 impl Rendered {
-    fn new(version: u64, xml: Vec<u8>, last_modified: DateTime<Utc>) -> Rendered {
+    fn new(version: u64, xml: Vec<u8>, hash: String, last_modified: DateTime<Utc>) -> Rendered {
         Rendered {
             version,
-            hash: format!("{:032x}", xxh3_128(&xml)),
+            hash,
             identity: Bytes::from(xml),
             gzip: OnceLock::new(),
             br: OnceLock::new(),

@@ -175,6 +175,10 @@ async fn writes_by_another_process_reach_the_served_feed() {
     let cfg = env.config(&[env.url("/feed")]);
     let d = Daemon::start(cfg.clone()).await;
     wait_for_items(&d, 2).await;
+    let before = fetch(&d, &[]).await.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     // The feed grows; `feedmerge poll-once` picks it up, on the same database, beside the
     // daemon (whose own next poll is half an hour away).
     env.server.reset().await;
@@ -183,6 +187,14 @@ async fn writes_by_another_process_reach_the_served_feed() {
     let summary = app::poll_once(&cfg, |_, _| {}).await.unwrap();
     assert_eq!(summary.items_new, 3);
     wait_for_items(&d, 5).await;
+    // Last-Modified moved forward, even within the same second: a reader that only sends
+    // If-Modified-Since must not get a 304 for the changed feed.
+    let r = fetch(&d, &[("if-modified-since", &before)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after = r.headers()["last-modified"].to_str().unwrap().to_owned();
+    assert!(
+        httpdate::parse_http_date(&after).unwrap() > httpdate::parse_http_date(&before).unwrap()
+    );
     d.shutdown().await;
 }
 

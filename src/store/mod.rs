@@ -116,7 +116,8 @@ impl Store {
         self.version.load(Ordering::Acquire)
     }
 
-    fn bump(&self) {
+    /// Marks the data as changed, so that the next request renders the merged feed anew.
+    pub fn bump(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
