@@ -57,6 +57,7 @@ pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Res
         timeout: cfg.poller.timeout,
         connect_timeout: cfg.poller.connect_timeout,
         max_body: cfg.poller.max_body,
+        allow_private_redirects: cfg.poller.allow_private_redirects,
     })
     .context("cannot set up the HTTP client")?;
     Ok(Context {
@@ -355,6 +356,8 @@ pub struct PollSummary {
     pub items_new: usize,
     /// Items updated.
     pub items_updated: usize,
+    /// Polls whose result could not be written to the database (counted in `failed` too).
+    pub not_stored: usize,
 }
 
 impl std::fmt::Display for PollSummary {
@@ -392,7 +395,10 @@ pub async fn poll_once(
                 summary.items_new += r.items_new;
                 summary.items_updated += r.items_updated;
             }
-            None => summary.failed += 1,
+            None => {
+                summary.failed += 1;
+                summary.not_stored += 1;
+            }
         }
     }
     Ok(summary)

@@ -162,6 +162,8 @@ pub struct PollerConfig {
     pub max_body: u64,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// Follow redirects from public to private addresses.
+    pub allow_private_redirects: bool,
 }
 
 /// `[reading_time]`: reading speeds for the "N min read" estimate.
@@ -313,6 +315,7 @@ struct RawPoller {
     connect_timeout: Value<String>,
     max_body: Value<String>,
     user_agent: Value<String>,
+    allow_private_redirects: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -561,6 +564,7 @@ impl RawConfig {
                 default_user_agent,
                 non_empty,
             )?,
+            allow_private_redirects: p.allow_private_redirects.unwrap_or(false),
         };
 
         let r = self.reading_time;

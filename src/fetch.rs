@@ -206,6 +206,8 @@ impl FetchError {
         if e.is_timeout() {
             return FetchError::Timeout { url: url.clone() };
         }
+        // The URL is in our own message already.
+        let e = e.without_url();
         let mut reason = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
@@ -244,6 +246,41 @@ pub struct FetchConfig {
     pub connect_timeout: Duration,
     /// Body limit after decompression.
     pub max_body: u64,
+    /// Follow redirects from a public address to a loopback, private or link-local one.
+    pub allow_private_redirects: bool,
+}
+
+/// Whether `url` names this machine or a private network: loopback, RFC 1918 and unique-local
+/// ranges, link-local (cloud metadata services live at 169.254.169.254), `localhost`.
+/// Host names are judged by name only, not by what they resolve to.
+pub fn is_private(url: &Url) -> bool {
+    use std::net::IpAddr;
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(ip),
+        },
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            return d == "localhost" || d.ends_with(".localhost");
+        }
+        None => return false,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+                // 100.64.0.0/10, carrier-grade NAT: not reachable from the internet either.
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xFE00) == 0xFC00 // unique local fc00::/7
+                || (first & 0xFFC0) == 0xFE80 // link-local fe80::/10
+        }
+    }
 }
 
 /// An HTTP client for feeds. Cheap to clone; share one per process.
@@ -252,6 +289,7 @@ pub struct Fetcher {
     client: reqwest::Client,
     max_body: u64,
     timeout: Duration,
+    allow_private_redirects: bool,
 }
 
 fn install_crypto_provider() {
@@ -289,6 +327,7 @@ impl Fetcher {
             client,
             max_body: cfg.max_body,
             timeout: cfg.timeout,
+            allow_private_redirects: cfg.allow_private_redirects,
         })
     }
 
@@ -351,6 +390,14 @@ impl Fetcher {
                 .map_err(|e| refuse(format!("bad Location {location:?}: {e}")))?;
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(refuse(format!("unsupported scheme {}", next.scheme())));
+            }
+            // A public feed must not steer us into the local network (SSRF). A feed the
+            // operator configured on a private address may redirect within it.
+            if !self.allow_private_redirects && !is_private(start) && is_private(&next) {
+                return Err(refuse(format!(
+                    "redirect to the private address {} (set [poller] allow_private_redirects = true to allow)",
+                    next.host_str().unwrap_or("")
+                )));
             }
             permanent_so_far &= matches!(status.as_u16(), 301 | 308);
             if permanent_so_far {
@@ -425,6 +472,36 @@ fn charset_of(content_type: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_addresses() {
+        let private = |s: &str| is_private(&Url::parse(s).unwrap());
+        for p in [
+            "http://127.0.0.1/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://localhost:8080/",
+            "http://foo.localhost/",
+        ] {
+            assert!(private(p), "{p}");
+        }
+        for p in [
+            "https://example.org/",
+            "http://8.8.8.8/",
+            "http://[2001:db8::1]/",
+            "http://172.32.0.1/",
+        ] {
+            assert!(!private(p), "{p}");
+        }
+    }
 
     #[test]
     fn charset_parameter() {

@@ -187,6 +187,13 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
     println!("{summary}");
+    // Failed feeds are part of a normal run; results that could not be stored are not.
+    if summary.not_stored > 0 {
+        anyhow::bail!(
+            "{} poll results could not be stored in the database (see the log)",
+            summary.not_stored
+        );
+    }
     Ok(())
 }
 

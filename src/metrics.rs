@@ -35,6 +35,17 @@ struct RequestLabels {
     status: u16,
 }
 
+/// A feed URL as a label: without credentials, query or fragment, which may carry secrets
+/// (`?token=`) that have no place in a monitoring system.
+fn feed_label(url: &url::Url) -> String {
+    let mut clean = url.clone();
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    clean.set_query(None);
+    clean.set_fragment(None);
+    clean.into()
+}
+
 /// Every metric feedmerge exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -112,7 +123,8 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one poll of `feed` that ended with `result` (`ok`, `not_modified`, `gone`, or an
     /// error kind such as `timeout` or `parse`).
-    pub fn poll(&self, feed: &str, result: &str, elapsed: Duration, consecutive_errors: u32) {
+    pub fn poll(&self, feed: &url::Url, result: &str, elapsed: Duration, consecutive_errors: u32) {
+        let feed = &feed_label(feed);
         self.polls
             .get_or_create(&ResultLabel {
                 result: result.to_owned(),
@@ -179,9 +191,15 @@ mod tests {
     #[test]
     fn counters_show_in_the_text() {
         let m = Metrics::default();
-        m.poll("https://example.org/f", "ok", Duration::from_millis(20), 0);
+        let url = |s| url::Url::parse(s).unwrap();
         m.poll(
-            "https://example.org/g",
+            &url("https://example.org/f"),
+            "ok",
+            Duration::from_millis(20),
+            0,
+        );
+        m.poll(
+            &url("https://user:pw@example.org/g?token=secret#x"),
             "timeout",
             Duration::from_secs(30),
             3,

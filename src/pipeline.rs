@@ -237,7 +237,7 @@ pub async fn refresh_feed(
     };
     log(feed, &report, errors_after, moved_to.as_ref());
     ctx.metrics
-        .poll(feed.url.as_str(), kind, started.elapsed(), errors_after);
+        .poll(&feed.url, kind, started.elapsed(), errors_after);
     ctx.metrics.stored(counts.new, counts.updated, bytes);
 
     if let Some(v) = new_validators {
@@ -260,7 +260,8 @@ pub async fn refresh_feed(
 /// One summary line per successful poll; for failures one line per change of state (a feed
 /// that keeps failing the same way is logged at debug, not every retry).
 fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
-    let status = r.status.unwrap_or(0);
+    // Absent when the server never answered (a timeout, a refused connection).
+    let status = r.status;
     let next = r.next_poll.map(|n| n.reason.as_str()).unwrap_or("never");
     match &r.error {
         None => info!(

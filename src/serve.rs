@@ -318,8 +318,9 @@ enum Coding {
 impl Coding {
     /// Picks the best coding `accept_encoding` allows: brotli, then gzip, then none.
     fn negotiate(headers: &HeaderMap) -> Coding {
-        let mut gzip = false;
-        let mut br = false;
+        // Each coding: named and accepted (Some(true)), named and refused with q=0
+        // (Some(false)), or not named (None, then `*` decides).
+        let (mut gzip, mut br, mut any) = (None, None, false);
         for value in headers.get_all(header::ACCEPT_ENCODING) {
             let Ok(value) = value.to_str() else { continue };
             for part in value.split(',') {
@@ -331,20 +332,17 @@ impl Coding {
                         .and_then(|q| q.trim().parse::<f32>().ok())
                         .is_some_and(|q| q <= 0.0)
                 });
-                if refused {
-                    continue;
-                }
                 match name.as_str() {
-                    "br" => br = true,
-                    "gzip" | "x-gzip" => gzip = true,
-                    "*" => (gzip, br) = (true, true),
+                    "br" => br = Some(!refused),
+                    "gzip" | "x-gzip" => gzip = Some(!refused),
+                    "*" => any = !refused,
                     _ => {}
                 }
             }
         }
-        if br {
+        if br.unwrap_or(any) {
             Coding::Br
-        } else if gzip {
+        } else if gzip.unwrap_or(any) {
             Coding::Gzip
         } else {
             Coding::Identity
@@ -491,6 +489,14 @@ mod tests {
         assert_eq!(
             Coding::negotiate(&headers(&[("accept-encoding", "identity")])),
             Coding::Identity
+        );
+        assert_eq!(
+            Coding::negotiate(&headers(&[("accept-encoding", "*, br;q=0")])),
+            Coding::Gzip
+        );
+        assert_eq!(
+            Coding::negotiate(&headers(&[("accept-encoding", "*;q=0, gzip")])),
+            Coding::Gzip
         );
     }
 

@@ -636,3 +636,27 @@ async fn regression_xml_base_cannot_inject_script() {
         "the feed URL is the base instead: {xml}"
     );
 }
+
+/// Atom `type="text"` titles are plain text: markup-like text in them is kept, not parsed.
+/// Blank categories and malformed enclosure types never reach the output.
+#[tokio::test]
+async fn regression_plain_titles_blank_categories_and_bad_mime_types() {
+    let env = Env::new().await;
+    let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><id>x</id>
+        <entry><id>1</id><title type=\"text\">Why &lt;div&gt; beats &amp;amp;nbsp;</title>
+        <category term=\"\u{1}\u{2}\"/><category term=\"real\"/>
+        <link rel=\"enclosure\" href=\"https://example.org/a.mp3\" type=\"\"/></entry></feed>";
+    env.serve_bytes("/atom", atom.as_bytes().to_vec(), "application/atom+xml")
+        .await;
+    let cfg = env.config(&[env.url("/atom")]);
+    assert_eq!(poll(&cfg).await.ok, 1);
+    let ch = merged(&cfg).await; // validates against the RSS 2.0 rules too
+    let it = &ch.items()[0];
+    assert_eq!(it.title(), Some("Why <div> beats &amp;nbsp;"));
+    let cats: Vec<&str> = it.categories().iter().map(|c| c.name()).collect();
+    assert_eq!(cats, ["real"]);
+    assert_eq!(
+        it.enclosure().unwrap().mime_type(),
+        "application/octet-stream"
+    );
+}

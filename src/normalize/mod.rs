@@ -6,7 +6,7 @@ pub mod reading_time;
 pub mod text;
 
 use chrono::{DateTime, TimeZone, Utc};
-use feed_rs::model::{Entry, Text};
+use feed_rs::model::{Entry, FeedType, Text};
 use url::Url;
 use xxhash_rust::xxh3::Xxh3;
 
@@ -32,11 +32,12 @@ pub fn normalize(
     rt: &ReadingTimeConfig,
 ) -> (FeedMeta, Vec<NewItem>) {
     let feed = &parsed.feed;
+    let plain_titles = matches!(feed.feed_type, FeedType::Atom | FeedType::JSON);
     let meta = FeedMeta {
         title: feed
             .title
             .as_ref()
-            .map(|t| text::plain_title(&t.content))
+            .map(|t| title_text(t, plain_titles))
             .filter(|t| !t.is_empty()),
         site_link: feed
             .links
@@ -55,14 +56,21 @@ pub fn normalize(
                 .and_then(|b| b.get(i))
                 .filter(|b| is_web_url(b))
                 .unwrap_or(feed_url);
-            normalize_entry(e, base, now, rt)
+            normalize_entry(e, base, plain_titles, now, rt)
         })
         .collect();
     (meta, items)
 }
 
 /// `scope` is the base URL in scope at the entry: its `xml:base`, else the feed URL.
-fn normalize_entry(e: &Entry, scope: &Url, now: DateTime<Utc>, rt: &ReadingTimeConfig) -> NewItem {
+/// `plain_titles`: the format defines titles as plain text unless marked HTML (Atom, JSON).
+fn normalize_entry(
+    e: &Entry,
+    scope: &Url,
+    plain_titles: bool,
+    now: DateTime<Utc>,
+    rt: &ReadingTimeConfig,
+) -> NewItem {
     // The content element may set its own xml:base. Only an http(s) base is taken: a
     // `javascript:` base would turn every relative link into script.
     let base = e
@@ -99,7 +107,7 @@ fn normalize_entry(e: &Entry, scope: &Url, now: DateTime<Utc>, rt: &ReadingTimeC
     let mut title = e
         .title
         .as_ref()
-        .map(|t| text::plain_title(&t.content))
+        .map(|t| title_text(t, plain_titles))
         .unwrap_or_default();
     if title.is_empty() {
         title = first_words(&visible.text, 12);
@@ -152,6 +160,34 @@ fn normalize_entry(e: &Entry, scope: &Url, now: DateTime<Utc>, rt: &ReadingTimeC
     };
     item.content_hash = content_hash(&item);
     item
+}
+
+/// A title as plain text. Atom `type="text"` and JSON Feed titles are plain text already
+/// (`&lt;div&gt;` in them means a literal "<div>"); RSS titles, and Atom `type="html"`, are
+/// treated as HTML, which is how publishers use them.
+fn title_text(t: &Text, plain_by_spec: bool) -> String {
+    if plain_by_spec && t.content_type.essence().to_string() == "text/plain" {
+        text::collapse_whitespace(&t.content)
+    } else {
+        text::plain_title(&t.content)
+    }
+}
+
+/// `value` when it has the shape of a MIME type (`type/subtype`), else
+/// `application/octet-stream`.
+fn mime_type(value: Option<&str>) -> String {
+    let shaped = |v: &&str| {
+        let essence = v.split(';').next().unwrap_or("").trim();
+        essence.split_once('/').is_some_and(|(t, s)| {
+            let token =
+                |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_graphic() && c != '/');
+            token(t) && token(s)
+        })
+    };
+    value
+        .map(str::trim)
+        .filter(shaped)
+        .map_or_else(|| "application/octet-stream".to_owned(), str::to_owned)
 }
 
 /// Words in an item's plain-text summary (the news page's teaser).
@@ -241,10 +277,7 @@ fn enclosure(e: &Entry, base: &Url) -> Option<Enclosure> {
     let from_media = e.media.iter().flat_map(|m| &m.content).find_map(|c| {
         Some(Enclosure {
             url: absolute(c.url.as_ref()?.as_str(), base)?,
-            mime_type: c
-                .content_type
-                .as_ref()
-                .map_or_else(|| "application/octet-stream".to_owned(), |m| m.to_string()),
+            mime_type: mime_type(c.content_type.as_ref().map(|m| m.to_string()).as_deref()),
             length: c.size.unwrap_or(0),
         })
     });
@@ -255,10 +288,7 @@ fn enclosure(e: &Entry, base: &Url) -> Option<Enclosure> {
             .find_map(|l| {
                 Some(Enclosure {
                     url: absolute(&l.href, base)?,
-                    mime_type: l
-                        .media_type
-                        .clone()
-                        .unwrap_or_else(|| "application/octet-stream".to_owned()),
+                    mime_type: mime_type(l.media_type.as_deref()),
                     length: l.length.unwrap_or(0),
                 })
             })

@@ -71,14 +71,21 @@ pub fn summary(text: &str, words: usize) -> String {
     out
 }
 
-/// Collapses every run of whitespace to one space and trims the ends.
+/// Collapses every run of whitespace to one space, trims the ends, and drops control
+/// characters (which XML cannot carry).
 pub fn collapse_whitespace(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
+    let mut space = false;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+        } else if !c.is_control() {
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(c);
         }
-        out.push_str(word);
     }
     out
 }
@@ -210,6 +217,12 @@ mod tests {
         assert_eq!(summary(" one  two ", 5), "one two");
         let long = "x".repeat(2000);
         assert!(summary(&long, 50).chars().count() <= MAX_SUMMARY_CHARS + 1);
+    }
+
+    #[test]
+    fn whitespace_collapses_and_control_characters_go() {
+        assert_eq!(collapse_whitespace("  a \t\n b\u{1}c \u{7f} "), "a bc");
+        assert_eq!(collapse_whitespace("\u{1}\u{2}"), "");
     }
 
     #[test]

@@ -75,12 +75,15 @@ pub fn rss(
             }],
         }),
         items: {
+            // Health items take their place by date among the others: newest first.
             let mut sanitizer = html::Sanitizer::default();
-            failing
+            let mut all: Vec<(DateTime<Utc>, rss::Item)> = items
                 .iter()
-                .map(health_item)
-                .chain(items.iter().map(|i| item(i, &mut sanitizer)))
-                .collect()
+                .map(|i| (i.date, item(i, &mut sanitizer)))
+                .chain(failing.iter().map(|f| (f.since, health_item(f))))
+                .collect();
+            all.sort_by_key(|(date, _)| std::cmp::Reverse(*date));
+            all.into_iter().map(|(_, i)| i).collect()
         },
         ..Default::default()
     };
@@ -293,7 +296,9 @@ mod tests {
         );
         let ch = rss::Channel::read_from(xml.as_bytes()).unwrap();
         assert_eq!(ch.items.len(), 2);
-        let health = &ch.items[0];
+        // Newest first: the item of now, then the outage of three hours ago.
+        assert_eq!(ch.items[0].title.as_deref(), Some("Hello"));
+        let health = &ch.items[1];
         assert!(
             health
                 .title
