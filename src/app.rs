@@ -20,7 +20,7 @@ use crate::fetch::{FetchConfig, Fetcher};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
 use crate::pipeline::{Context, Outcome, Report};
-use crate::render::Channel;
+use crate::render::{Channel, Format};
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
 use crate::serve::{self, AppState, FeedCache, Output};
@@ -41,6 +41,7 @@ fn output(cfg: &Config) -> Output {
             title: cfg.output.title.clone(),
             description: cfg.output.description.clone(),
             base_url: cfg.server.base_url.clone(),
+            path: DEFAULT_OUTPUT_PATH.to_owned(),
         },
         max_items: cfg.output.max_items,
         health_items: cfg.output.health_items,
@@ -420,11 +421,14 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Vec<FeedStatus>> {
         .context("cannot read the feeds' state")
 }
 
-/// The merged RSS feed exactly as the server serves it.
+/// The path of the default output, without extension: `/feed.xml`, `/feed.atom`, `/feed.json`.
+pub const DEFAULT_OUTPUT_PATH: &str = "feed";
+
+/// The merged feed in `format`, exactly as the server serves it.
 ///
 /// # Errors
 /// When the database cannot be opened or read.
-pub async fn render(cfg: &Config) -> anyhow::Result<Vec<u8>> {
+pub async fn render(cfg: &Config, format: Format) -> anyhow::Result<Vec<u8>> {
     let store = open_store(cfg)?;
     // Register the configured feeds so that the output reflects the config (removed feeds
     // are not shown), as the daemon's would.
@@ -434,7 +438,7 @@ pub async fn render(cfg: &Config) -> anyhow::Result<Vec<u8>> {
         .context("cannot register the configured feeds")?;
     let cache = FeedCache::new(store, output(cfg), Arc::new(Metrics::default()));
     let rendered = cache
-        .current()
+        .current(format)
         .await
         .context("cannot render the merged feed")?;
     Ok(rendered.identity.to_vec())

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use feedmerge::app;
 use feedmerge::config::Config;
 use feedmerge::pipeline::Outcome;
+use feedmerge::render::Format;
 use tracing_subscriber::EnvFilter;
 
 /// Default log filter when `RUST_LOG` is unset.
@@ -31,6 +32,26 @@ enum LogFormat {
     Text,
     /// One JSON object per line, for log shippers
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FeedFormat {
+    /// RSS 2.0 (/feed.xml)
+    Rss,
+    /// Atom 1.0 (/feed.atom)
+    Atom,
+    /// JSON Feed 1.1 (/feed.json)
+    Json,
+}
+
+impl From<FeedFormat> for Format {
+    fn from(f: FeedFormat) -> Format {
+        match f {
+            FeedFormat::Rss => Format::Rss,
+            FeedFormat::Atom => Format::Atom,
+            FeedFormat::Json => Format::Json,
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -63,7 +84,11 @@ enum Command {
     /// Poll every feed once now, store the items, and print a summary
     PollOnce,
     /// Print the merged feed from the database, exactly as served
-    Render,
+    Render {
+        /// Feed format
+        #[arg(long, value_enum, default_value_t = FeedFormat::Rss)]
+        format: FeedFormat,
+    },
     /// Validate the config and list its feeds
     Check,
     /// Show every feed's polling state: last and next poll, errors, moves
@@ -99,7 +124,7 @@ fn main() -> ExitCode {
         match command {
             Command::Run => run(cfg).await,
             Command::PollOnce => poll_once(&cfg).await,
-            Command::Render => render(&cfg).await,
+            Command::Render { format } => render(&cfg, format.into()).await,
             Command::Status { json } => status(&cfg, json).await,
             Command::Check => unreachable!("handled above"),
         }
@@ -197,8 +222,8 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn render(cfg: &Config) -> anyhow::Result<()> {
-    let xml = app::render(cfg).await?;
+async fn render(cfg: &Config, format: Format) -> anyhow::Result<()> {
+    let xml = app::render(cfg, format).await?;
     let mut out = std::io::stdout().lock();
     out.write_all(&xml)
         .and_then(|()| out.flush())

@@ -2,6 +2,7 @@
 //! once per change of the data ([`FeedCache`]); every request after that is a lookup, with
 //! strong ETags, `Last-Modified`, 304s, HEAD, gzip and brotli.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -20,14 +21,13 @@ use tower_http::trace::TraceLayer;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::metrics::{self, Metrics};
-use crate::render::{self, Channel};
+use crate::render::{self, Channel, Format};
 use crate::store::{Selection, Store, StoreError};
 
 /// Longest time a request may take before it is answered 503 (shutdown never waits longer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// `Cache-Control` of the feeds: readers may reuse a copy for a minute, then revalidate.
 const FEED_CACHE_CONTROL: &str = "public, max-age=60";
-const RSS_CONTENT_TYPE: &str = "application/rss+xml; charset=utf-8";
 /// Brotli quality for the cached feed: close to the best ratio at a fraction of quality 11's
 /// time, and paid once per change of the data.
 const BROTLI_QUALITY: i32 = 9;
@@ -67,7 +67,7 @@ pub struct FeedCache {
     /// What to render (replaced by a config reload).
     output: RwLock<Output>,
     metrics: Arc<Metrics>,
-    current: RwLock<Option<Arc<Rendered>>>,
+    current: RwLock<HashMap<Format, Arc<Rendered>>>,
     rendering: tokio::sync::Mutex<()>,
 }
 
@@ -78,7 +78,7 @@ impl FeedCache {
             store,
             output: RwLock::new(output),
             metrics,
-            current: RwLock::new(None),
+            current: RwLock::new(HashMap::new()),
             rendering: tokio::sync::Mutex::new(()),
         }
     }
@@ -91,24 +91,26 @@ impl FeedCache {
         self.store.bump();
     }
 
-    fn cached(&self, version: u64) -> Option<Arc<Rendered>> {
+    /// The last rendering in `format`, whatever its version.
+    fn last(&self, format: Format) -> Option<Arc<Rendered>> {
         // A poisoned lock only means a reader panicked while cloning an Arc: the data is intact.
         let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().filter(|r| r.version == version).cloned()
+        guard.get(&format).cloned()
     }
 
-    /// The current rendering, made now if the data changed since the last one.
+    /// The current rendering in `format`, made now if the data changed since the last one.
     ///
     /// # Errors
     /// When the store cannot be read.
-    pub async fn current(&self) -> Result<Arc<Rendered>, StoreError> {
+    pub async fn current(&self, format: Format) -> Result<Arc<Rendered>, StoreError> {
         let version = self.store.version();
-        if let Some(r) = self.cached(version) {
+        let fresh = |r: Option<Arc<Rendered>>| r.filter(|r| r.version == version);
+        if let Some(r) = fresh(self.last(format)) {
             return Ok(r);
         }
         // One rendering at a time: concurrent requests after a change wait for it, then share it.
         let _rendering = self.rendering.lock().await;
-        if let Some(r) = self.cached(version) {
+        if let Some(r) = fresh(self.last(format)) {
             return Ok(r);
         }
         let output = self
@@ -126,14 +128,10 @@ impl FeedCache {
         } else {
             Vec::new()
         };
-        let previous = self
-            .current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let previous = self.last(format);
         let rendered = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
-            let xml = render::rss(&output.channel, &items, &failing, now);
+            let xml = render::render(format, &output.channel, &items, &failing, now);
             let hash = format!("{:032x}", xxh3_128(xml.as_bytes()));
             // Last-Modified moves only when the bytes change, and then strictly forward, so
             // that If-Modified-Since never hides a change. The first rendering after a start
@@ -149,7 +147,10 @@ impl FeedCache {
         .map_err(|e| StoreError::Task(e.to_string()))?;
         self.metrics.rendered(started.elapsed());
         let rendered = Arc::new(rendered);
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(rendered.clone());
+        self.current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(format, rendered.clone());
         Ok(rendered)
     }
 }
@@ -225,7 +226,9 @@ pub struct AppState {
 /// The HTTP routes. `/metrics` is included when `with_metrics` is set.
 pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
     let mut routes = Router::new()
-        .route("/feed.xml", get(feed_xml))
+        .route("/feed.xml", get(|s, h| feed(s, h, Format::Rss)))
+        .route("/feed.atom", get(|s, h| feed(s, h, Format::Atom)))
+        .route("/feed.json", get(|s, h| feed(s, h, Format::Json)))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if with_metrics {
@@ -388,24 +391,33 @@ fn not_modified_since(headers: &HeaderMap, last_modified: DateTime<Utc>) -> bool
         .is_some_and(|since| DateTime::<Utc>::from(since) >= last_modified)
 }
 
-async fn feed_xml(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let rendered = match state.feed.current().await {
-        Ok(r) => r,
+async fn feed(State(state): State<Arc<AppState>>, headers: HeaderMap, format: Format) -> Response {
+    match state.feed.current(format).await {
+        Ok(rendered) => respond(rendered, format.content_type(), &headers).await,
         Err(e) => {
             tracing::error!(error = %e, "cannot render the merged feed");
-            return (
+            (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the merged feed is unavailable; see the server log\n",
             )
-                .into_response();
+                .into_response()
         }
-    };
-    let coding = Coding::negotiate(&headers);
+    }
+}
+
+/// Answers with `rendered` as `content_type`: 304 when the client's copy is current, else
+/// the body in the best coding the client accepts, with validators.
+async fn respond(
+    rendered: Arc<Rendered>,
+    content_type: &'static str,
+    headers: &HeaderMap,
+) -> Response {
+    let coding = Coding::negotiate(headers);
     let etag = coding.etag(&rendered.hash);
     let last_modified = httpdate::fmt_http_date(rendered.last_modified.into());
     // If-None-Match, when present, decides alone (RFC 9110 §13.2.2).
-    let fresh = none_match(&headers, &rendered.hash)
-        .unwrap_or_else(|| not_modified_since(&headers, rendered.last_modified));
+    let fresh = none_match(headers, &rendered.hash)
+        .unwrap_or_else(|| not_modified_since(headers, rendered.last_modified));
 
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
@@ -424,10 +436,8 @@ async fn feed_xml(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             }
         };
         let mut r = body.into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(RSS_CONTENT_TYPE),
-        );
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         match coding {
             Coding::Identity => {}
             Coding::Gzip => {

@@ -106,7 +106,9 @@ async fn serves_the_merged_feed_with_validators_and_compression() {
     let identity = r.bytes().await.unwrap();
     assert_eq!(
         identity,
-        app::render(&cfg).await.unwrap(),
+        app::render(&cfg, feedmerge::render::Format::Rss)
+            .await
+            .unwrap(),
         "`render` prints exactly what is served"
     );
 
@@ -245,4 +247,68 @@ async fn a_slow_feed_does_not_delay_shutdown_past_its_limit() {
     wait_for_items(&d, 3).await;
     // `shutdown` allows 20 s; the in-flight fetch must be cancelled, not awaited for 10 minutes.
     d.shutdown().await;
+}
+
+/// `/feed.atom` and `/feed.json` carry the same items as `/feed.xml`, read back by an
+/// independent parser, with the same validators, 304s and compression.
+#[tokio::test]
+async fn every_format_serves_the_same_items() {
+    let env = Env::new().await;
+    let cfg = env.config(&[
+        env.serve("rss2_basic.xml").await,
+        env.serve("json_basic.json").await,
+    ]);
+    let d = Daemon::start(cfg.clone()).await;
+    wait_for_items(&d, 5).await;
+    let c = client();
+    let mut titles_by_format = Vec::new();
+    for (path, content_type) in [
+        ("/feed.xml", "application/rss+xml; charset=utf-8"),
+        ("/feed.atom", "application/atom+xml; charset=utf-8"),
+        ("/feed.json", "application/feed+json; charset=utf-8"),
+    ] {
+        let r = c.get(d.url(path)).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], content_type);
+        let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+        let body = r.bytes().await.unwrap();
+        let parsed = feed_rs::parser::parse(&body[..]).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut titles: Vec<String> = parsed
+            .entries
+            .iter()
+            .map(|e| e.title.as_ref().unwrap().content.clone())
+            .collect();
+        titles.sort();
+        titles_by_format.push(titles);
+        let r = c
+            .get(d.url(path))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{path}");
+        let r = c
+            .get(d.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(
+            app::render(&cfg, format_of(path)).await.unwrap(),
+            body,
+            "{path}: `render --format` prints what is served"
+        );
+    }
+    assert_eq!(titles_by_format[0].len(), 5);
+    assert_eq!(titles_by_format[0], titles_by_format[1]);
+    assert_eq!(titles_by_format[0], titles_by_format[2]);
+    d.shutdown().await;
+}
+
+fn format_of(path: &str) -> feedmerge::render::Format {
+    match path {
+        "/feed.atom" => feedmerge::render::Format::Atom,
+        "/feed.json" => feedmerge::render::Format::Json,
+        _ => feedmerge::render::Format::Rss,
+    }
 }

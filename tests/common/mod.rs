@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use feedmerge::app::{self, PollSummary};
 use feedmerge::config::Config;
+use feedmerge::render::Format;
 use tempfile::TempDir;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -86,7 +87,7 @@ pub async fn poll(cfg: &Config) -> PollSummary {
 
 /// The merged feed as served, as text.
 pub async fn merged_xml(cfg: &Config) -> String {
-    String::from_utf8(app::render(cfg).await.expect("render")).expect("UTF-8 output")
+    String::from_utf8(app::render(cfg, Format::Rss).await.expect("render")).expect("UTF-8 output")
 }
 
 /// The merged feed as served, parsed back with the rss crate (which also proves it is XML).

@@ -1,0 +1,847 @@
+//! OPML subscription lists: OPML bytes → [`OpmlFeed`]s, which [`to_toml`] turns into `[[feeds]]`
+//! tables for `config.toml`; and configured feeds → an OPML 2.0 document ([`export`]).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
+use quick_xml::XmlVersion;
+use quick_xml::escape::EscapeError;
+use quick_xml::events::attributes::Attribute;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+use url::Url;
+
+use crate::config::FeedConfig;
+
+/// How many leading bytes are searched for the `<?xml … encoding="…"?>` declaration.
+const DECLARATION_SNIFF_LEN: usize = 1024;
+/// How many skipped outlines a [`OpmlError::NoFeeds`] message lists by URL before "and N more".
+const SKIPPED_SHOWN: usize = 3;
+/// How many characters of a non-XML file a [`OpmlError::NotOpml`] message quotes.
+const SNIPPET_CHARS: usize = 40;
+
+/// One feed found in an OPML file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpmlFeed {
+    /// The outline's `xmlUrl`: absolute, http or https.
+    pub url: Url,
+    /// The outline's `title`, else its `text`, trimmed; `None` if both are blank or merely repeat
+    /// the URL (then the feed's own title is the better name).
+    pub title: Option<String>,
+    /// Names of the enclosing folders, outermost first, then the parts of the `category`
+    /// attribute; trimmed, without blanks or repeats.
+    pub tags: Vec<String>,
+}
+
+/// A feed outline that [`parse`] left out because its `xmlUrl` is unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedOutline {
+    /// The `xmlUrl` as written (trimmed).
+    pub url: String,
+    /// Why it was left out, for example `relative URL`.
+    pub reason: String,
+}
+
+/// Why an OPML file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OpmlError {
+    /// The bytes are not valid in the file's encoding (its BOM, else its XML declaration, else
+    /// UTF-8).
+    #[error("cannot decode OPML file as {encoding}: invalid byte sequence at line {line}")]
+    Encoding {
+        /// The encoding's name, like `UTF-8` or `windows-1252`.
+        encoding: &'static str,
+        /// 1-based line of the first invalid sequence.
+        line: usize,
+    },
+    /// The file is not OPML: empty, not XML, or XML with another root element.
+    #[error("not an OPML file: {found}")]
+    NotOpml {
+        /// What was found instead, like `the root element is <rss>`.
+        found: String,
+    },
+    /// The file is OPML but its XML is malformed.
+    #[error("malformed OPML at line {line}: {message}")]
+    Xml {
+        /// 1-based line where the problem was noticed.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// No outline has a usable `xmlUrl`.
+    #[error("{}", no_feeds_message(.skipped))]
+    NoFeeds {
+        /// Feed outlines left out because their `xmlUrl` is unusable (empty if there were none).
+        skipped: Vec<SkippedOutline>,
+    },
+}
+
+/// Reads every feed outline (an `<outline>` with an `xmlUrl` attribute, at any depth) from OPML
+/// bytes, in document order. A URL listed twice is kept once, where it first appears; outlines
+/// whose `xmlUrl` is not an absolute http(s) URL are left out (see [`parse_with_skipped`]).
+///
+/// # Errors
+/// [`OpmlError::Encoding`] if the bytes cannot be decoded, [`OpmlError::NotOpml`] if they are
+/// not an OPML document, [`OpmlError::Xml`] if the XML is malformed, and [`OpmlError::NoFeeds`]
+/// if no outline has a usable `xmlUrl`.
+pub fn parse(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
+    parse_with_skipped(bytes).map(|(feeds, _)| feeds)
+}
+
+/// [`parse`], also returning the feed outlines that were left out and why, so that an import
+/// can tell the user about them.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_with_skipped(bytes: &[u8]) -> Result<(Vec<OpmlFeed>, Vec<SkippedOutline>), OpmlError> {
+    let text = decode(bytes)?;
+    let first = text.trim_start();
+    if first.is_empty() {
+        return Err(not_opml("the file is empty"));
+    }
+    if !first.starts_with('<') {
+        let snippet: String = first
+            .chars()
+            .take_while(|&c| c != '\n')
+            .take(SNIPPET_CHARS)
+            .collect();
+        return Err(not_opml(format!(
+            "it starts with {snippet:?}, not with XML markup"
+        )));
+    }
+
+    let mut reader = Reader::from_str(&text);
+    let mut open: Vec<Frame> = Vec::new();
+    let mut root_seen = false;
+    let mut found = Found::default();
+    loop {
+        let at = reader.buffer_position();
+        let event = reader.read_event().map_err(|e| OpmlError::Xml {
+            line: line_at(&text, reader.error_position()),
+            message: e.to_string(),
+        })?;
+        let (start, empty) = match event {
+            Event::Start(e) => (e, false),
+            Event::Empty(e) => (e, true),
+            Event::End(_) => {
+                open.pop();
+                if open.is_empty() {
+                    // The root is closed: whatever follows is not part of the subscription list.
+                    break;
+                }
+                continue;
+            }
+            Event::Eof => break,
+            _ => continue,
+        };
+        let name = start.name();
+        if !root_seen {
+            root_seen = true;
+            if !name.local_name().as_ref().eq_ignore_ascii_case("opml") {
+                return Err(not_opml(format!("the root element is <{}>", name.as_ref())));
+            }
+        }
+        let mut folder = None;
+        if name.local_name().as_ref().eq_ignore_ascii_case("outline") {
+            let outline = Outline::read(&start).map_err(|message| OpmlError::Xml {
+                line: line_at(&text, at),
+                message,
+            })?;
+            match outline.xml_url {
+                Some(ref raw) => found.add(raw.trim(), &outline, &open),
+                None => folder = outline.name(),
+            }
+        }
+        if !empty {
+            open.push(Frame {
+                name: name.as_ref().to_owned(),
+                folder,
+            });
+        }
+    }
+
+    if !root_seen {
+        return Err(not_opml("it contains no XML element"));
+    }
+    if let Some(unclosed) = open.last() {
+        return Err(OpmlError::Xml {
+            line: line_at(&text, u64::MAX),
+            message: format!("the file ends before <{}> is closed", unclosed.name),
+        });
+    }
+    if found.feeds.is_empty() {
+        return Err(OpmlError::NoFeeds {
+            skipped: found.skipped,
+        });
+    }
+    Ok((found.feeds, found.skipped))
+}
+
+/// `[[feeds]]` tables for `feeds` (keys `url`, `title`, `tags`), ready to append to
+/// `config.toml`: the text starts with a blank line and a comment saying where it came from.
+/// Empty `feeds` give an empty string.
+///
+/// The caller must leave out feeds whose URL is already configured: `config.toml` rejects a URL
+/// listed twice.
+pub fn to_toml(feeds: &[OpmlFeed]) -> String {
+    if feeds.is_empty() {
+        return String::new();
+    }
+    let count = match feeds.len() {
+        1 => "1 feed".to_owned(),
+        n => format!("{n} feeds"),
+    };
+    let mut out = format!("\n# {count} imported from OPML by feedmerge.\n");
+    for feed in feeds {
+        out.push_str("\n[[feeds]]\nurl = ");
+        out.push_str(&toml_value(feed.url.as_str().into()));
+        // `config.toml` rejects a blank title, so a blank one is left out rather than written.
+        if let Some(title) = feed.title.as_deref().filter(|t| !t.trim().is_empty()) {
+            out.push_str("\ntitle = ");
+            out.push_str(&toml_value(title.into()));
+        }
+        if !feed.tags.is_empty() {
+            out.push_str("\ntags = ");
+            out.push_str(&toml_value(feed.tags.clone().into()));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// An OPML 2.0 document titled `title` that lists `feeds` in order, each as
+/// `<outline type="rss" text=".." title=".." xmlUrl=".." category="tag1,tag2"/>`.
+///
+/// [`parse`] reads it back to the same URLs, titles and tags, except that a tag containing `,`
+/// or `/` comes back split (OPML categories are comma-separated paths), titles come back
+/// trimmed, and intervals are not exported (OPML has no attribute for them). An untitled feed
+/// gets its URL as `text`, which OPML requires and [`parse`] reads back as no title.
+pub fn export(title: &str, feeds: &[FeedConfig]) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n    <title>",
+    );
+    push_escaped(&mut out, title);
+    out.push_str("</title>\n  </head>\n  <body>\n");
+    for feed in feeds {
+        let url = feed.url.as_str();
+        out.push_str("    <outline type=\"rss\"");
+        push_attribute(&mut out, "text", feed.title.as_deref().unwrap_or(url));
+        if let Some(title) = &feed.title {
+            push_attribute(&mut out, "title", title);
+        }
+        push_attribute(&mut out, "xmlUrl", url);
+        if !feed.tags.is_empty() {
+            push_attribute(&mut out, "category", &feed.tags.join(","));
+        }
+        out.push_str("/>\n");
+    }
+    out.push_str("  </body>\n</opml>\n");
+    out
+}
+
+/// An element that is still open.
+struct Frame {
+    /// Its name as written, for the "not closed" error.
+    name: String,
+    /// The folder name it contributes to the tags of the feeds inside it, if it is a folder.
+    folder: Option<String>,
+}
+
+/// The attributes of an `<outline>` that matter here.
+#[derive(Default)]
+struct Outline {
+    text: Option<String>,
+    title: Option<String>,
+    xml_url: Option<String>,
+    category: Option<String>,
+}
+
+impl Outline {
+    /// Reads the attributes, matching their names in any case: exporters in the wild write
+    /// `xmlurl` and `XMLURL` as well as `xmlUrl`. The first of two spellings wins.
+    fn read(start: &BytesStart<'_>) -> Result<Self, String> {
+        let mut outline = Self::default();
+        for attr in start.attributes() {
+            let attr = attr.map_err(|e| format!("bad attribute in <outline>: {e}"))?;
+            let key = attr.key.as_ref();
+            let slot = if key.eq_ignore_ascii_case("xmlUrl") {
+                &mut outline.xml_url
+            } else if key.eq_ignore_ascii_case("title") {
+                &mut outline.title
+            } else if key.eq_ignore_ascii_case("text") {
+                &mut outline.text
+            } else if key.eq_ignore_ascii_case("category") {
+                &mut outline.category
+            } else {
+                continue;
+            };
+            if slot.is_some() {
+                continue;
+            }
+            // Hand-written and older exports leave `&` in query strings unescaped ("?a=1&b=2");
+            // such an `&` is read as itself, as browsers do, instead of failing the whole file.
+            let attr = Attribute {
+                key: attr.key,
+                value: escape_bare_ampersands(&attr.value).into_owned().into(),
+            };
+            // Only the five predefined entities and character references are resolved: entities
+            // declared in a DTD are never expanded (no "billion laughs", no external fetches).
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|e| match e {
+                    quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, entity)) => {
+                        format!(
+                            "attribute {key} uses the entity &{entity}; (only &amp; &lt; &gt; \
+                             &quot; &apos; and character references are decoded)"
+                        )
+                    }
+                    e => format!("attribute {key}: {e}"),
+                })?;
+            *slot = Some(value.into_owned());
+        }
+        Ok(outline)
+    }
+
+    /// The outline's name: `title`, else `text`, trimmed; `None` if both are blank.
+    fn name(&self) -> Option<String> {
+        [&self.title, &self.text]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim())
+            .find(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// The feeds found so far and the outlines left out.
+#[derive(Default)]
+struct Found {
+    feeds: Vec<OpmlFeed>,
+    skipped: Vec<SkippedOutline>,
+    seen: HashSet<Url>,
+}
+
+impl Found {
+    fn add(&mut self, raw_url: &str, outline: &Outline, open: &[Frame]) {
+        let url = match feed_url(raw_url) {
+            Ok(url) => url,
+            Err(reason) => {
+                self.skipped.push(SkippedOutline {
+                    url: raw_url.to_owned(),
+                    reason,
+                });
+                return;
+            }
+        };
+        if !self.seen.insert(url.clone()) {
+            return;
+        }
+        let title = outline.name().filter(|t| t != raw_url && t != url.as_str());
+        let mut tags: Vec<String> = Vec::new();
+        let folders = open.iter().filter_map(|f| f.folder.as_deref());
+        // OPML 2.0 categories are comma-separated, slash-delimited paths ("/News/World,/Tech").
+        let categories = outline.category.iter().flat_map(|c| c.split([',', '/']));
+        for tag in folders.chain(categories).map(str::trim) {
+            if !tag.is_empty() && !tags.iter().any(|t| t == tag) {
+                tags.push(tag.to_owned());
+            }
+        }
+        self.feeds.push(OpmlFeed { url, title, tags });
+    }
+}
+
+/// Checks an `xmlUrl`: it must be an absolute http or https URL.
+fn feed_url(raw: &str) -> Result<Url, String> {
+    if raw.is_empty() {
+        return Err("empty xmlUrl".to_owned());
+    }
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        Ok(url) => Err(format!(
+            "unsupported scheme {}: (only http and https)",
+            url.scheme()
+        )),
+        Err(url::ParseError::RelativeUrlWithoutBase) => Err("relative URL".to_owned()),
+        Err(e) => Err(format!("invalid URL: {e}")),
+    }
+}
+
+/// `raw` with every `&` that starts no entity or character reference (`&name;`, `&#…;`)
+/// escaped as `&amp;`.
+fn escape_bare_ampersands(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('&') {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len() + 8);
+    let mut rest = raw;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let name_len = after
+            .find(|c: char| !(c.is_alphanumeric() || matches!(c, '#' | '.' | '-' | '_' | ':')))
+            .unwrap_or(after.len());
+        if name_len > 0 && after[name_len..].starts_with(';') {
+            out.push('&');
+        } else {
+            out.push_str("&amp;");
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Decodes the file as its BOM says, else as its XML declaration says, else as UTF-8. Older
+/// readers exported ISO-8859-1 and windows-1252; the XML parser itself reads only UTF-8.
+fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, OpmlError> {
+    let (encoding, body) = match Encoding::for_bom(bytes) {
+        Some((encoding, bom_len)) => (encoding, &bytes[bom_len..]),
+        None => (declared_encoding(bytes).unwrap_or(UTF_8), bytes),
+    };
+    if encoding == UTF_8 {
+        return std::str::from_utf8(body)
+            .map(Cow::Borrowed)
+            .map_err(|e| OpmlError::Encoding {
+                encoding: UTF_8.name(),
+                line: line_at_byte(body, e.valid_up_to()),
+            });
+    }
+    let (text, had_errors) = encoding.decode_without_bom_handling(body);
+    if had_errors {
+        // The decoder marks each invalid sequence with U+FFFD; the first one gives the line.
+        let bad = text.find('\u{FFFD}').unwrap_or(text.len());
+        return Err(OpmlError::Encoding {
+            encoding: encoding.name(),
+            line: line_at_byte(text.as_bytes(), bad),
+        });
+    }
+    Ok(text)
+}
+
+/// The encoding named by an `<?xml … encoding="…"?>` declaration at the start of `bytes`.
+fn declared_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head = bytes[..bytes.len().min(DECLARATION_SNIFF_LEN)].trim_ascii_start();
+    let declaration = head.strip_prefix(b"<?xml")?;
+    let declaration = &declaration[..declaration.windows(2).position(|w| w == b"?>")?];
+    let after = declaration.windows(8).position(|w| w == b"encoding")? + 8;
+    let value = declaration[after..]
+        .trim_ascii_start()
+        .strip_prefix(b"=")?
+        .trim_ascii_start();
+    let (&quote, value) = value.split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let label = &value[..value.iter().position(|&b| b == quote)?];
+    let encoding = Encoding::for_label(label)?;
+    // Without a BOM, a file that says UTF-16 cannot be: its declaration was readable as ASCII.
+    if encoding == UTF_16LE || encoding == UTF_16BE {
+        Some(UTF_8)
+    } else {
+        Some(encoding)
+    }
+}
+
+fn not_opml(found: impl Into<String>) -> OpmlError {
+    OpmlError::NotOpml {
+        found: found.into(),
+    }
+}
+
+/// 1-based line of a parser position (a byte offset into `text`, clamped to its end).
+fn line_at(text: &str, position: u64) -> usize {
+    let offset = usize::try_from(position).unwrap_or(usize::MAX);
+    line_at_byte(text.as_bytes(), offset)
+}
+
+/// 1-based line of byte `offset` (clamped to the end of `bytes`).
+fn line_at_byte(bytes: &[u8], offset: usize) -> usize {
+    let offset = offset.min(bytes.len());
+    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn no_feeds_message(skipped: &[SkippedOutline]) -> String {
+    if skipped.is_empty() {
+        return "no feeds in OPML file: no outline has an xmlUrl attribute".to_owned();
+    }
+    let shown: Vec<String> = skipped
+        .iter()
+        .take(SKIPPED_SHOWN)
+        .map(|s| format!("{:?}: {}", s.url, s.reason))
+        .collect();
+    let more = match skipped.len().saturating_sub(SKIPPED_SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let outlines = if skipped.len() == 1 {
+        "outline was"
+    } else {
+        "outlines were"
+    };
+    format!(
+        "no feeds in OPML file: {} feed {outlines} skipped because the xmlUrl is not an absolute \
+         http(s) URL ({}{more})",
+        skipped.len(),
+        shown.join("; ")
+    )
+}
+
+/// A TOML value as it is written on the right of `key = `, escaped by the `toml` crate.
+fn toml_value(value: toml::Value) -> String {
+    value.to_string()
+}
+
+fn push_attribute(out: &mut String, name: &str, value: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
+    push_escaped(out, value);
+    out.push('"');
+}
+
+/// Escapes text for an XML attribute value or element content.
+fn push_escaped(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // A parser turns literal tabs and line breaks in attributes into spaces; character
+            // references survive that normalisation.
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            // XML 1.0 cannot carry the other control characters at all, not even as references.
+            '\u{0}'..='\u{8}'
+            | '\u{b}'
+            | '\u{c}'
+            | '\u{e}'..='\u{1f}'
+            | '\u{fffe}'
+            | '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// Shaped like a Feedly/Inoreader/NetNewsWire export, with the quirks seen in the wild.
+    const REAL_WORLD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- OPML generated by a feed reader -->
+<opml version="1.0">
+  <head>
+    <title><![CDATA[Subscriptions in Reader & co]]></title>
+    <dateCreated>Mon, 01 Jan 2024 00:00:00 GMT</dateCreated>
+  </head>
+  <body>
+    <outline text="Tech" title="Tech">
+      <outline text="Rust &amp; Systems" title="Rust &amp; Systems">
+        <outline type="rss" text="Rust Blog" title="Rust Blog"
+                 xmlUrl="https://blog.rust-lang.org/feed.xml" htmlUrl="https://blog.rust-lang.org/"/>
+        <outline type="rss" TEXT="This Week in Rust" XMLURL="https://this-week-in-rust.org/atom.xml"
+                 HTMLURL="https://this-week-in-rust.org/" category="/Weekly,Rust &amp; Systems"/>
+      </outline>
+      <outline type="rss" text="Relative" xmlUrl="/feed.xml"/>
+      <outline type="rss" text="Q&amp;A  " title="  " xmlurl=" https://example.com/rss?a=1&amp;b=2 "
+               category="/News/World, news ,,/Tech"/>
+    </outline>
+    <outline text="News" title="News">
+      <outline type="rss" text="Rust Blog again" xmlUrl="https://blog.rust-lang.org/feed.xml"/>
+      <outline type="rss" text="https://lwn.net/headlines/rss" xmlUrl="https://lwn.net/headlines/rss"/>
+      <outline type="rss" text="Gopher" xmlUrl="gopher://gopher.example/1/feed"/>
+      <outline text="Empty folder"></outline>
+    </outline>
+    <outline type="rss" text="top" title="Top &quot;level&quot; &#233;t&#xE9;" xmlUrl="https://top.example/feed"/>
+  </body>
+</opml>
+"#;
+
+    fn feed(url: &str, title: Option<&str>, tags: &[&str]) -> OpmlFeed {
+        OpmlFeed {
+            url: Url::parse(url).unwrap(),
+            title: title.map(str::to_owned),
+            tags: tags.iter().map(|&t| t.to_owned()).collect(),
+        }
+    }
+
+    fn error(bytes: &[u8]) -> String {
+        parse(bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn real_world_export_with_bom() {
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend_from_slice(REAL_WORLD.as_bytes());
+        let (feeds, skipped) = parse_with_skipped(&bytes).unwrap();
+        assert_eq!(
+            feeds,
+            vec![
+                feed(
+                    "https://blog.rust-lang.org/feed.xml",
+                    Some("Rust Blog"),
+                    &["Tech", "Rust & Systems"]
+                ),
+                feed(
+                    "https://this-week-in-rust.org/atom.xml",
+                    Some("This Week in Rust"),
+                    &["Tech", "Rust & Systems", "Weekly"]
+                ),
+                feed(
+                    "https://example.com/rss?a=1&b=2",
+                    Some("Q&A"),
+                    &["Tech", "News", "World", "news"]
+                ),
+                feed("https://lwn.net/headlines/rss", None, &["News"]),
+                feed("https://top.example/feed", Some("Top \"level\" été"), &[]),
+            ]
+        );
+        assert_eq!(
+            skipped,
+            vec![
+                SkippedOutline {
+                    url: "/feed.xml".to_owned(),
+                    reason: "relative URL".to_owned()
+                },
+                SkippedOutline {
+                    url: "gopher://gopher.example/1/feed".to_owned(),
+                    reason: "unsupported scheme gopher: (only http and https)".to_owned()
+                },
+            ]
+        );
+        // Without the BOM the result is the same.
+        assert_eq!(parse(REAL_WORLD.as_bytes()).unwrap(), feeds);
+    }
+
+    #[test]
+    fn rss_html_and_text_are_not_opml() {
+        let rss =
+            br#"<?xml version="1.0"?><rss version="2.0"><channel><title>x</title></channel></rss>"#;
+        assert_eq!(error(rss), "not an OPML file: the root element is <rss>");
+        // Not well-formed XML either: the root is judged before the unclosed <meta>.
+        let html = b"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Hi</title></head><body><br></body></html>";
+        assert_eq!(error(html), "not an OPML file: the root element is <html>");
+        assert_eq!(
+            error(br#"{"feeds": ["https://a.example/"]}"#),
+            r#"not an OPML file: it starts with "{\"feeds\": [\"https://a.example/\"]}", not with XML markup"#
+        );
+        assert_eq!(error(b" \n"), "not an OPML file: the file is empty");
+        assert_eq!(
+            error(b"<?xml version=\"1.0\"?>\n<!-- nothing -->\n"),
+            "not an OPML file: it contains no XML element"
+        );
+    }
+
+    #[test]
+    fn malformed_xml_names_the_line() {
+        let mismatched =
+            b"<opml version=\"2.0\">\n<body>\n<outline text=\"a\">\n</body>\n</opml>\n";
+        let e = parse(mismatched).unwrap_err();
+        assert!(matches!(e, OpmlError::Xml { line: 4, .. }), "{e}");
+        assert!(
+            e.to_string().starts_with("malformed OPML at line 4: "),
+            "{e}"
+        );
+
+        let truncated =
+            b"<opml version=\"2.0\">\n<body>\n<outline xmlUrl=\"https://a.example/\"/>\n";
+        assert_eq!(
+            error(truncated),
+            "malformed OPML at line 4: the file ends before <body> is closed"
+        );
+
+        let bad_attr = b"<opml>\n<body>\n<outline xmlUrl=\"https://a.example/\" xmlUrl=\"https://b.example/\"/>\n</body>\n</opml>";
+        assert!(error(bad_attr).starts_with("malformed OPML at line 3: "));
+    }
+
+    #[test]
+    fn dtd_entities_are_never_expanded() {
+        let doc = br#"<?xml version="1.0"?>
+<!DOCTYPE opml [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>
+<opml><body>
+<outline text="&lol2;" xmlUrl="https://a.example/"/>
+</body></opml>"#;
+        let e = error(doc);
+        assert!(
+            e.starts_with("malformed OPML at line 4: attribute text uses the entity &lol2;"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bare_ampersands_are_read_as_themselves() {
+        let doc = br#"<opml><body>
+            <outline text="Q & A &amp; more" xmlUrl="http://legacy.example/rss.php?id=1&format=rss&x=&#49;"/>
+            <outline text="a&b=c;" xmlUrl="http://legacy.example/?a=1&b=2;c"/>
+        </body></opml>"#;
+        assert_eq!(
+            parse(doc).unwrap(),
+            vec![
+                feed(
+                    "http://legacy.example/rss.php?id=1&format=rss&x=1",
+                    Some("Q & A & more"),
+                    &[]
+                ),
+                feed("http://legacy.example/?a=1&b=2;c", Some("a&b=c;"), &[]),
+            ]
+        );
+        // A well-formed reference to an unknown entity is still an error, not left as text.
+        assert!(error(b"<opml><body><outline text=\"a &nbsp; b\" xmlUrl=\"https://a.example/\"/></body></opml>")
+            .contains("attribute text uses the entity &nbsp;"));
+    }
+
+    #[test]
+    fn opml_without_usable_feeds() {
+        let folders = b"<opml version=\"2.0\"><head/><body><outline text=\"A\"><outline text=\"B\"/></outline></body></opml>";
+        let e = parse(folders).unwrap_err();
+        assert!(matches!(&e, OpmlError::NoFeeds { skipped } if skipped.is_empty()));
+        assert_eq!(
+            e.to_string(),
+            "no feeds in OPML file: no outline has an xmlUrl attribute"
+        );
+
+        let invalid = br#"<opml><body>
+            <outline xmlUrl="feed.xml"/><outline xmlUrl=""/><outline xmlUrl="ftp://x.example/f"/>
+            <outline xmlUrl="http://[::1"/><outline xmlUrl="/f"/>
+        </body></opml>"#;
+        let e = error(invalid);
+        assert!(
+            e.starts_with(
+                "no feeds in OPML file: 5 feed outlines were skipped because the xmlUrl is not \
+                 an absolute http(s) URL (\"feed.xml\": relative URL; \"\": empty xmlUrl; \
+                 \"ftp://x.example/f\": unsupported scheme ftp: (only http and https) and 2 more)"
+            ),
+            "{e}"
+        );
+        assert!(error(b"<opml/>").starts_with("no feeds in OPML file"));
+    }
+
+    #[test]
+    fn declared_legacy_encoding_and_utf16_bom() {
+        let mut latin1 =
+            b"<?xml version='1.0' encoding='ISO-8859-1'?><opml><body><outline text=\"Caf".to_vec();
+        latin1.extend_from_slice(b"\xE9\" xmlUrl=\"https://cafe.example/\"/></body></opml>");
+        assert_eq!(parse(&latin1).unwrap()[0].title.as_deref(), Some("Café"));
+
+        let text =
+            "<opml><body><outline text=\"日本\" xmlUrl=\"https://jp.example/\"/></body></opml>";
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        assert_eq!(parse(&utf16).unwrap()[0].title.as_deref(), Some("日本"));
+
+        let bad =
+            b"<opml>\n<body>\n<outline text=\"\xFF\" xmlUrl=\"https://a.example/\"/></body></opml>";
+        assert_eq!(
+            error(bad),
+            "cannot decode OPML file as UTF-8: invalid byte sequence at line 3"
+        );
+    }
+
+    #[test]
+    fn to_toml_round_trips() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            feeds: Vec<Entry>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            url: String,
+            title: Option<String>,
+            #[serde(default)]
+            tags: Vec<String>,
+        }
+
+        let feeds = vec![
+            feed(
+                "https://a.example/feed?x=1&y=\"2\"",
+                Some(r#"Say "hi" \ C:\path\ 'single' ü 日本"#),
+                &["a \"b\"", "back\\slash", "ctrl\u{1}\u{7f}"],
+            ),
+            feed("https://b.example/", Some("line\nbreak\ttab"), &[]),
+            feed("https://c.example/", None, &["only tag"]),
+        ];
+        let text = to_toml(&feeds);
+        assert!(
+            text.starts_with("\n# 3 feeds imported from OPML by feedmerge.\n"),
+            "{text}"
+        );
+        let back: File = toml::from_str(&text).unwrap();
+        assert_eq!(back.feeds.len(), feeds.len());
+        for (entry, feed) in back.feeds.iter().zip(&feeds) {
+            assert_eq!(entry.url, feed.url.as_str());
+            assert_eq!(entry.title, feed.title);
+            assert_eq!(entry.tags, feed.tags);
+        }
+
+        // Appended to the shipped example, it is still a valid configuration.
+        let config = crate::config::Config::parse(
+            &format!("{}{}", crate::config::EXAMPLE, text),
+            Path::new("config.toml"),
+        )
+        .unwrap();
+        let tail = &config.feeds[config.feeds.len() - feeds.len()..];
+        assert_eq!(tail[0].title, feeds[0].title);
+        assert_eq!(tail[2].tags, ["only tag"]);
+
+        assert_eq!(to_toml(&[]), "");
+    }
+
+    #[test]
+    fn export_round_trips_through_parse() {
+        let configs = vec![
+            FeedConfig {
+                url: Url::parse("https://a.example/feed?x=1&y=2").unwrap(),
+                title: Some("Tom & Jerry's <\"best\"> bits\nsecond line".to_owned()),
+                interval: Some(Duration::from_secs(3600)),
+                tags: vec!["cartoons".to_owned(), "ü & ß".to_owned()],
+            },
+            FeedConfig {
+                url: Url::parse("http://b.example/rss").unwrap(),
+                title: None,
+                interval: None,
+                tags: vec![],
+            },
+        ];
+        let doc = export("My <feeds> & more", &configs);
+        assert!(
+            doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">")
+        );
+        assert!(
+            doc.contains("<title>My &lt;feeds&gt; &amp; more</title>"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains(
+                r#"<outline type="rss" text="http://b.example/rss" xmlUrl="http://b.example/rss"/>"#
+            ),
+            "{doc}"
+        );
+        let back = parse(doc.as_bytes()).unwrap();
+        assert_eq!(back.len(), configs.len());
+        for (feed, config) in back.iter().zip(&configs) {
+            assert_eq!(feed.url, config.url);
+            assert_eq!(feed.title, config.title);
+            assert_eq!(feed.tags, config.tags);
+        }
+    }
+
+    #[test]
+    fn export_drops_characters_xml_cannot_carry() {
+        let configs = [FeedConfig {
+            url: Url::parse("https://a.example/").unwrap(),
+            title: Some("bell\u{7}here".to_owned()),
+            interval: None,
+            tags: vec![],
+        }];
+        let back = parse(export("t", &configs).as_bytes()).unwrap();
+        assert_eq!(back[0].title.as_deref(), Some("bellhere"));
+    }
+}
