@@ -19,6 +19,7 @@ use crate::config::{Config, MetricsEndpoint};
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
+use crate::opml;
 use crate::pipeline::{Context, Outcome, Report};
 use crate::render::{Channel, Format};
 use crate::schedule::Policy;
@@ -45,6 +46,7 @@ fn output(cfg: &Config) -> Output {
         },
         max_items: cfg.output.max_items,
         health_items: cfg.output.health_items,
+        sources_opml: opml::export(&cfg.output.title, &cfg.feeds),
     }
 }
 

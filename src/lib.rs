@@ -16,8 +16,9 @@
 //!
 //! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
 //! next, [`scheduler`] runs the polls, [`app`] wires everything and shuts it down in order,
-//! [`metrics`] counts what happened, [`shutdown`] turns signals into futures, and [`model`]
-//! holds the plain data passed between stages.
+//! [`metrics`] counts what happened, [`opml`] reads and writes subscription lists,
+//! [`shutdown`] turns signals into futures, and [`model`] holds the plain data passed between
+//! stages.
 
 pub mod config;
 pub mod hosts;
@@ -32,6 +33,7 @@ pub mod serve;
 pub mod app;
 pub mod metrics;
 pub mod model;
+pub mod opml;
 pub mod pipeline;
 pub mod schedule;
 pub mod scheduler;

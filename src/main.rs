@@ -97,10 +97,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print [[feeds]] TOML for the feeds of an OPML file, to append to the config
+    ImportOpml {
+        /// The OPML file (as exported by another reader)
+        file: PathBuf,
+    },
+    /// Print the configured feeds as OPML
+    ExportOpml,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::ImportOpml { file }) = &cli.command {
+        // Works before there is a config: the feeds already in one are left out.
+        return match import_opml(file, &cli.config) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let cfg = match Config::load(&cli.config) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -109,8 +126,13 @@ fn main() -> ExitCode {
         }
     };
     let command = cli.command.unwrap_or(Command::Run);
-    if let Command::Check = command {
-        return check(&cfg, &cli.config);
+    match command {
+        Command::Check => return check(&cfg, &cli.config),
+        Command::ExportOpml => {
+            print!("{}", feedmerge::opml::export(&cfg.output.title, &cfg.feeds));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -126,7 +148,9 @@ fn main() -> ExitCode {
             Command::PollOnce => poll_once(&cfg).await,
             Command::Render { format } => render(&cfg, format.into()).await,
             Command::Status { json } => status(&cfg, json).await,
-            Command::Check => unreachable!("handled above"),
+            Command::Check | Command::ExportOpml | Command::ImportOpml { .. } => {
+                unreachable!("handled above")
+            }
         }
     });
     match result {
@@ -326,6 +350,33 @@ fn relative(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>
     } else {
         format!("in {span}")
     }
+}
+
+fn import_opml(file: &Path, config: &Path) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let (feeds, skipped) = feedmerge::opml::parse_with_skipped(&bytes)
+        .with_context(|| format!("cannot import {}", file.display()))?;
+    let known: Vec<url::Url> = if config.exists() {
+        match Config::load(config) {
+            Ok(cfg) => cfg.feeds.into_iter().map(|f| f.url).collect(),
+            Err(e) => anyhow::bail!("{e}"),
+        }
+    } else {
+        Vec::new()
+    };
+    let (already, new): (Vec<_>, Vec<_>) = feeds.into_iter().partition(|f| known.contains(&f.url));
+    print!("{}", feedmerge::opml::to_toml(&new));
+    eprintln!(
+        "{} feed(s) to add; {} already in {}; {} outline(s) skipped",
+        new.len(),
+        already.len(),
+        config.display(),
+        skipped.len()
+    );
+    for s in &skipped {
+        eprintln!("  skipped {:?}: {}", s.url, s.reason);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(cfg: &Config, path: &Path) -> ExitCode {

@@ -58,6 +58,8 @@ pub struct Output {
     pub max_items: usize,
     /// One extra item per failing feed.
     pub health_items: bool,
+    /// The configured feeds as OPML, for `/sources.opml`.
+    pub sources_opml: String,
 }
 
 /// The merged feed, rendered on demand when the store has changed since the last rendering.
@@ -229,6 +231,7 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
         .route("/feed.xml", get(|s, h| feed(s, h, Format::Rss)))
         .route("/feed.atom", get(|s, h| feed(s, h, Format::Atom)))
         .route("/feed.json", get(|s, h| feed(s, h, Format::Json)))
+        .route("/sources.opml", get(sources_opml))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if with_metrics {
@@ -255,6 +258,24 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+async fn sources_opml(State(state): State<Arc<AppState>>) -> Response {
+    let opml = state
+        .feed
+        .output
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .sources_opml
+        .clone();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/x-opml; charset=utf-8"),
+        )],
+        opml,
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

@@ -246,3 +246,82 @@ async fn run_reloads_on_sighup_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+#[test]
+fn opml_import_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[[feeds]]\nurl = \"https://example.org/known.xml\"\ntitle = \"Known\"\n",
+    )
+    .unwrap();
+    let opml = dir.path().join("subscriptions.opml");
+    std::fs::write(
+        &opml,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>Mine</title></head><body>
+  <outline text="News" title="News">
+    <outline text="World">
+      <outline type="rss" text="A &amp; B" xmlUrl="https://example.org/ab.xml?x=1&amp;y=2"/>
+    </outline>
+    <outline type="rss" text="Known" xmlURL="https://example.org/known.xml"/>
+  </outline>
+  <outline type="rss" text="Relative" xmlUrl="feed.xml"/>
+</body></opml>"#,
+    )
+    .unwrap();
+    let out = feedmerge(&[
+        "--config",
+        config.to_str().unwrap(),
+        "import-opml",
+        opml.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let toml = text(&out.stdout);
+    assert!(
+        text(&out.stderr).contains("1 feed(s) to add; 1 already in"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("1 outline(s) skipped"));
+    // Appending the output keeps the config valid and adds the new feed with its folders as tags.
+    let mut combined = std::fs::read_to_string(&config).unwrap();
+    combined.push_str(&toml);
+    std::fs::write(&config, &combined).unwrap();
+    let cfg = feedmerge::config::Config::load(&config).expect("the appended config is valid");
+    assert_eq!(cfg.feeds.len(), 2);
+    assert_eq!(
+        cfg.feeds[1].url.as_str(),
+        "https://example.org/ab.xml?x=1&y=2"
+    );
+    assert_eq!(cfg.feeds[1].title.as_deref(), Some("A & B"));
+    assert_eq!(cfg.feeds[1].tags, ["News", "World"]);
+
+    let out = feedmerge(&["--config", config.to_str().unwrap(), "export-opml"]);
+    assert!(out.status.success());
+    let feeds = feedmerge::opml::parse(&out.stdout).unwrap();
+    let urls: Vec<&str> = feeds.iter().map(|f| f.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [
+            "https://example.org/known.xml",
+            "https://example.org/ab.xml?x=1&y=2"
+        ]
+    );
+
+    let bad = dir.path().join("bad.opml");
+    std::fs::write(&bad, "<rss version=\"2.0\"/>").unwrap();
+    let out = feedmerge(&[
+        "--config",
+        config.to_str().unwrap(),
+        "import-opml",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not an OPML file"),
+        "{}",
+        text(&out.stderr)
+    );
+}

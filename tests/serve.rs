@@ -163,6 +163,11 @@ async fn serves_the_merged_feed_with_validators_and_compression() {
     assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
     assert!(r.bytes().await.unwrap().is_empty());
 
+    let r = c.get(d.url("/sources.opml")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/x-opml; charset=utf-8");
+    let sources = feedmerge::opml::parse(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(sources.len(), 2);
+
     let r = c.get(d.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
