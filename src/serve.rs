@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,8 @@ use tower_http::trace::TraceLayer;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::metrics::{self, Metrics};
-use crate::render::{self, Channel, Format};
+use crate::model::Cursor;
+use crate::render::{self, Channel, Format, page};
 use crate::store::{Selection, Store, StoreError};
 
 /// Longest time a request may take before it is answered 503 (shutdown never waits longer).
@@ -71,6 +72,9 @@ pub struct FeedCache {
     metrics: Arc<Metrics>,
     current: RwLock<HashMap<Format, Arc<Rendered>>>,
     rendering: tokio::sync::Mutex<()>,
+    /// The first page of the news page, with the store version and the minute it was made
+    /// in ("3 minutes ago" must not go stale for long).
+    front_page: RwLock<Option<(u64, i64, Arc<Rendered>)>>,
 }
 
 impl FeedCache {
@@ -81,6 +85,7 @@ impl FeedCache {
             output: RwLock::new(output),
             metrics,
             current: RwLock::new(HashMap::new()),
+            front_page: RwLock::new(None),
             rendering: tokio::sync::Mutex::new(()),
         }
     }
@@ -153,6 +158,58 @@ impl FeedCache {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(format, rendered.clone());
+        Ok(rendered)
+    }
+}
+
+impl FeedCache {
+    /// One page of the news page: the newest stories, or those after `before`.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn page(&self, before: Option<Cursor>) -> Result<Arc<Rendered>, StoreError> {
+        let version = self.store.version();
+        let now = Utc::now();
+        let minute = now.timestamp() / 60;
+        if before.is_none() {
+            let cached = self
+                .front_page
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some((v, m, page)) = cached.filter(|(v, m, _)| *v == version && *m == minute) {
+                debug_assert_eq!((v, m), (version, minute));
+                return Ok(page);
+            }
+        }
+        let channel = self
+            .output
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .channel
+            .clone();
+        let mut items = self
+            .store
+            .merged_items(Selection {
+                limit: page::PAGE_SIZE + 1,
+                before,
+                ..Selection::default()
+            })
+            .await?;
+        let more = (items.len() > page::PAGE_SIZE).then(|| {
+            items.truncate(page::PAGE_SIZE);
+            let path = channel.base_url.path().to_owned();
+            items
+                .last()
+                .map(|i| format!("{path}?before={}", i.cursor.to_param()))
+        });
+        let html = page::render(&channel, &items, more.flatten().as_deref(), now);
+        let hash = format!("{:032x}", xxh3_128(html.as_bytes()));
+        let rendered = Arc::new(Rendered::new(version, html.into_bytes(), hash, now));
+        if before.is_none() {
+            *self.front_page.write().unwrap_or_else(|p| p.into_inner()) =
+                Some((version, minute, rendered.clone()));
+        }
         Ok(rendered)
     }
 }
@@ -231,6 +288,15 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
         .route("/feed.xml", get(|s, h| feed(s, h, Format::Rss)))
         .route("/feed.atom", get(|s, h| feed(s, h, Format::Atom)))
         .route("/feed.json", get(|s, h| feed(s, h, Format::Json)))
+        .route("/", get(news_page))
+        .route(
+            "/static/feedmerge.css",
+            get(|h: HeaderMap| static_file(h, page::CSS, "text/css; charset=utf-8")),
+        )
+        .route(
+            "/static/feedmerge.js",
+            get(|h: HeaderMap| static_file(h, page::JS, "text/javascript; charset=utf-8")),
+        )
         .route("/sources.opml", get(sources_opml))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -258,6 +324,96 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    before: Option<String>,
+}
+
+async fn news_page(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let before = match query.before.as_deref().map(Cursor::from_param) {
+        Some(None) => return (StatusCode::BAD_REQUEST, "bad ?before= value\n").into_response(),
+        Some(cursor) => cursor,
+        None => None,
+    };
+    let mut response = match state.feed.page(before).await {
+        Ok(page) => respond(page, "text/html; charset=utf-8", &headers).await,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the news page");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the news page is unavailable; see the server log\n",
+            )
+                .into_response();
+        }
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(page::CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A file built into the binary, with a strong ETag of its contents.
+async fn static_file(
+    headers: HeaderMap,
+    body: &'static str,
+    content_type: &'static str,
+) -> Response {
+    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(body.as_bytes()));
+    let fresh = none_match_exact(&headers, &etag);
+    let mut r = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            body,
+        )
+            .into_response()
+    };
+    let h = r.headers_mut();
+    // Invariant: a hex number in quotes is a valid header value.
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex ETag"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`).
+fn none_match_exact(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
+        })
 }
 
 async fn sources_opml(State(state): State<Arc<AppState>>) -> Response {

@@ -1,10 +1,11 @@
-//! Rendering: stored items → the merged feed as RSS 2.0, Atom 1.0 or JSON Feed 1.1. Every
-//! format carries the same entries: sanitised HTML that starts with "N min read", the
-//! source feed, and the estimate in machine-readable form.
+//! Rendering: stored items → the merged feed as RSS 2.0, Atom 1.0 or JSON Feed 1.1, and the
+//! HTML news page. Every format carries the same entries: sanitised HTML that starts with
+//! "N min read", the source feed, and the estimate in machine-readable form.
 
 pub mod atom;
 pub mod html;
 pub mod json;
+pub mod page;
 pub mod rss;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,287 @@
+//! The news page in a real browser: headless Chromium, driven over WebDriver by chromedriver,
+//! against the running daemon. Skipped (with a note) where Chromium is not installed;
+//! `.ci/run` installs Debian's `chromium` and `chromium-driver`, so CI always runs it.
+//! A screenshot is saved to `target/test-artifacts/news-page.png`.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{Env, fixture, http_client};
+use feedmerge::app;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process and one browser session.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+}
+
+impl Browser {
+    async fn start() -> Option<Browser> {
+        if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
+        {
+            eprintln!(
+                "skipped: {CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)"
+            );
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http_client()
+            .get(format!("{base}/status"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap().keep();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--window-size=1100,1400",
+                    format!("--user-data-dir={}", profile.display())]
+            }
+        }}});
+        let mut browser = Browser {
+            driver,
+            base,
+            session: String::new(),
+        };
+        let created = browser.call("POST", "/session", caps).await;
+        browser.session = created["sessionId"].as_str().expect("a session").to_owned();
+        Some(browser)
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = if path == "/session" {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/session/{}{path}", self.base, self.session)
+        };
+        let req = match method {
+            "GET" => http_client().get(url),
+            "DELETE" => http_client().delete(url),
+            _ => http_client()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        };
+        let bytes = req.send().await.unwrap().bytes().await.unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["value"].clone()
+    }
+
+    async fn script(&self, js: &str) -> Value {
+        self.call("POST", "/execute/sync", json!({"script": js, "args": []}))
+            .await
+    }
+
+    /// Runs `js` until it returns true.
+    async fn wait_for(&self, js: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.script(js).await != Value::Bool(true) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// An RSS feed with `n` dated stories.
+fn many_stories(n: usize) -> Vec<u8> {
+    let mut xml = String::from(r#"<rss version="2.0"><channel><title>Daily</title>"#);
+    for i in 0..n {
+        xml.push_str(&format!(
+            "<item><guid>s{i}</guid><title>Story number {i}</title><link>https://example.org/s/{i}</link>\
+             <pubDate>{}</pubDate><description>Words of story {i}.</description></item>",
+            (chrono::Utc::now() - chrono::Duration::hours(i as i64 + 2)).to_rfc2822()
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_news_page_works_in_a_real_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let env = Env::new().await;
+    env.serve_bytes("/daily", many_stories(40), "application/rss+xml")
+        .await;
+    env.serve_bytes("/xss", fixture("xss.xml"), "application/rss+xml")
+        .await;
+    env.serve_bytes(
+        "/article",
+        fixture("article_1500.xml"),
+        "application/rss+xml",
+    )
+    .await;
+    let cfg = env.config(&[env.url("/daily"), env.url("/xss"), env.url("/article")]);
+    common::poll(&cfg).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}/", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let daemon = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
+
+    browser.call("POST", "/url", json!({"url": site})).await;
+    browser
+        .wait_for("return document.readyState === 'complete'", "the page")
+        .await;
+    let cards = browser
+        .script("return document.querySelectorAll('#stories > article').length")
+        .await;
+    assert_eq!(cards, 30, "the first page holds 30 stories");
+    // Times were made relative by the script.
+    let times = browser
+        .script("return document.querySelector('time').textContent")
+        .await;
+    assert!(times.as_str().unwrap().ends_with("ago"), "{times}");
+    // The feeds are discoverable.
+    let alternates = browser
+        .script("return document.querySelectorAll('link[rel=alternate]').length")
+        .await;
+    assert_eq!(alternates, 3);
+
+    // "Show more" appends the next page in place.
+    browser
+        .script("document.getElementById('more').click(); return true")
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('#stories > article').length === 50",
+            "the next page",
+        )
+        .await;
+    let more_left = browser
+        .script("return document.getElementById('more') === null")
+        .await;
+    assert_eq!(more_left, true, "no more pages after the last one");
+    // Every card says how long it takes to read; the long (older) article says 7 minutes.
+    let labels = browser
+        .script("return [...document.querySelectorAll('.reading')].map(e => e.textContent)")
+        .await;
+    let labels: Vec<&str> = labels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        labels.iter().all(|l| l.ends_with(" min read")),
+        "{labels:?}"
+    );
+    assert!(labels.contains(&"7 min read"), "{labels:?}");
+
+    // No payload of the XSS feed ran: no alert is open, no script of theirs is in the page.
+    let alert = browser.call("GET", "/alert/text", Value::Null).await;
+    assert_eq!(alert["error"], "no such alert", "{alert}");
+    let scripts = browser.script("return document.scripts.length").await;
+    assert_eq!(scripts, 1, "only feedmerge.js");
+
+    let shot = browser.call("GET", "/screenshot", Value::Null).await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot.as_str().unwrap())
+        .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("news-page.png"), png).unwrap();
+    println!("screenshot: {}", dir.join("news-page.png").display());
+
+    browser.call("DELETE", "", Value::Null).await;
+    stop.cancel();
+    daemon.await.unwrap().unwrap();
+}
+
+/// Without JavaScript, "Show more" is a plain link to the next page.
+#[tokio::test]
+async fn show_more_works_without_javascript() {
+    let env = Env::new().await;
+    env.serve_bytes("/daily", many_stories(45), "application/rss+xml")
+        .await;
+    let cfg = env.config(&[env.url("/daily")]);
+    common::poll(&cfg).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let daemon = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
+
+    let r = http_client().get(format!("{site}/")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let html = r.text().await.unwrap();
+    assert_eq!(html.matches("<article").count(), 30);
+    let more = html
+        .split("id=\"more\" class=\"more\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let more = more.replace("&#x2f;", "/");
+    let next = http_client()
+        .get(format!("{site}{more}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(next.matches("<article").count(), 15);
+    assert!(next.contains("Story number 30") && !next.contains("Story number 29<"));
+    assert!(!next.contains("id=\"more\""));
+    assert_eq!(
+        http_client()
+            .get(format!("{site}/?before=nonsense"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let css = http_client()
+        .get(format!("{site}/static/feedmerge.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    stop.cancel();
+    daemon.await.unwrap().unwrap();
+}
