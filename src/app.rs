@@ -1,7 +1,7 @@
 //! Wiring: a validated [`Config`] → a running daemon (store, scheduler, HTTP server, ordered
 //! shutdown), or one of the one-shot commands (`poll-once`, `render`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,8 @@ use crate::pipeline::{Context, Outcome, Report};
 use crate::render::{Channel, Format};
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
-use crate::serve::{self, AppState, FeedCache, Output};
+use crate::serve::{self, AppState, FeedCache, Output, Outputs};
+use crate::store::Selection;
 use crate::store::{FeedState, FeedStatus, Store};
 
 /// Opens the store named by the config.
@@ -36,16 +37,60 @@ pub fn open_store(cfg: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot start with database {}", cfg.storage.path.display()))
 }
 
-fn output(cfg: &Config) -> Output {
-    Output {
-        channel: Channel {
-            title: cfg.output.title.clone(),
-            description: cfg.output.description.clone(),
-            base_url: cfg.server.base_url.clone(),
-            path: DEFAULT_OUTPUT_PATH.to_owned(),
+/// What the server shows for `cfg`: the default merged feed and the `[[outputs]]`.
+fn outputs(cfg: &Config) -> Outputs {
+    let mut tags: HashMap<String, Vec<String>> = HashMap::new();
+    for f in &cfg.feeds {
+        for t in &f.tags {
+            tags.entry(t.clone()).or_default().push(f.url.to_string());
+        }
+    }
+    let channel = |path: &str, title: Option<&String>, description: Option<&String>| Channel {
+        title: title.unwrap_or(&cfg.output.title).clone(),
+        description: description.unwrap_or(&cfg.output.description).clone(),
+        base_url: cfg.server.base_url.clone(),
+        path: path.to_owned(),
+    };
+    let filtered = cfg
+        .outputs
+        .iter()
+        .map(|o| {
+            let feeds = (!o.tags.is_empty()).then(|| {
+                let mut urls: Vec<String> = o
+                    .tags
+                    .iter()
+                    .flat_map(|t| tags.get(t).cloned().unwrap_or_default())
+                    .collect();
+                urls.sort();
+                urls.dedup();
+                urls
+            });
+            let output = Output {
+                channel: channel(&o.path, o.title.as_ref(), o.description.as_ref()),
+                selection: Selection {
+                    limit: o.max_items.unwrap_or(cfg.output.max_items),
+                    feeds,
+                    min_minutes: o.min_minutes,
+                    max_minutes: o.max_minutes,
+                    include: o.include.clone(),
+                    exclude: o.exclude.clone(),
+                    ..Selection::default()
+                },
+                health_items: false,
+                token: o.token.clone(),
+            };
+            (o.path.clone(), output)
+        })
+        .collect();
+    Outputs {
+        default: Output {
+            channel: channel(DEFAULT_OUTPUT_PATH, None, None),
+            selection: Selection::newest(cfg.output.max_items),
+            health_items: cfg.output.health_items,
+            token: None,
         },
-        max_items: cfg.output.max_items,
-        health_items: cfg.output.health_items,
+        filtered,
+        tags,
         sources_opml: opml::export(&cfg.output.title, &cfg.feeds),
     }
 }
@@ -192,7 +237,7 @@ pub async fn run_with_reload(
     let mut polling = Polling::start(&cfg, &store, &metrics, &hosts, &cancel).await?;
 
     let state = Arc::new(AppState {
-        feed: FeedCache::new(store.clone(), output(&cfg), metrics.clone()),
+        feed: FeedCache::new(store.clone(), outputs(&cfg), metrics.clone()),
         store: store.clone(),
         metrics: metrics.clone(),
         ready: AtomicBool::new(true),
@@ -286,7 +331,7 @@ pub async fn run_with_reload(
                         polling = started;
                         hosts = new_hosts;
                         metrics.clear_feeds();
-                        state.feed.reconfigure(output(&new));
+                        state.feed.reconfigure(outputs(&new));
                         info!(feeds = new.feeds.len(), added, removed, "config reloaded");
                         cfg = new;
                     }
@@ -438,7 +483,7 @@ pub async fn render(cfg: &Config, format: Format) -> anyhow::Result<Vec<u8>> {
         .sync_feeds(&cfg.feeds)
         .await
         .context("cannot register the configured feeds")?;
-    let cache = FeedCache::new(store, output(cfg), Arc::new(Metrics::default()));
+    let cache = FeedCache::new(store, outputs(cfg), Arc::new(Metrics::default()));
     let rendered = cache
         .current(format)
         .await

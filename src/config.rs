@@ -104,7 +104,38 @@ pub struct Config {
     pub output: OutputConfig,
     /// `[[feeds]]`, in file order.
     pub feeds: Vec<FeedConfig>,
+    /// `[[outputs]]`: filtered merged feeds beside the default one.
+    pub outputs: Vec<OutputFilter>,
 }
+
+/// One `[[outputs]]` entry: a merged feed of the items that pass its filters, served at
+/// `/PATH.xml`, `/PATH.atom` and `/PATH.json`.
+#[derive(Debug, Clone)]
+pub struct OutputFilter {
+    /// The path without the leading slash or extension (`rust` for `/rust.xml`).
+    pub path: String,
+    /// Title; the default output's title otherwise.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Only feeds with one of these tags (empty: every feed).
+    pub tags: Vec<String>,
+    /// Only items whose title or content matches.
+    pub include: Option<regex::Regex>,
+    /// No items whose title or content matches.
+    pub exclude: Option<regex::Regex>,
+    /// Only items that take at least this many minutes to read.
+    pub min_minutes: Option<u32>,
+    /// Only items that take at most this many minutes to read.
+    pub max_minutes: Option<u32>,
+    /// Items in this output; `[output] max_items` otherwise.
+    pub max_items: Option<usize>,
+    /// Secret that readers must pass as `?token=` or `Authorization: Bearer`.
+    pub token: Option<String>,
+}
+
+/// Output paths that the server itself uses.
+const RESERVED_PATHS: &[&str] = &["feed", "static", "metrics", "healthz", "readyz", "sources"];
 
 /// Where `/metrics` is served (`[server] metrics`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +315,24 @@ struct RawConfig {
     output: RawOutput,
     #[serde(default)]
     feeds: Vec<RawFeed>,
+    #[serde(default)]
+    outputs: Vec<RawOutputFilter>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutputFilter {
+    path: Spanned<String>,
+    title: Value<String>,
+    description: Value<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    include: Value<String>,
+    exclude: Value<String>,
+    min_minutes: Value<i64>,
+    max_minutes: Value<i64>,
+    max_items: Value<i64>,
+    token: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -651,6 +700,64 @@ impl RawConfig {
             });
         }
 
+        let mut outputs: Vec<OutputFilter> = Vec::with_capacity(self.outputs.len());
+        for (i, o) in self.outputs.into_iter().enumerate() {
+            let key = |k: &str| format!("outputs[{i}].{k}");
+            let path_span = o.path.span();
+            let path = output_path(o.path.get_ref()).map_err(|why| Located {
+                span: path_span.clone(),
+                message: format!("{}: {why}", key("path")),
+            })?;
+            if outputs.iter().any(|p| p.path == path) {
+                return Err(Located {
+                    span: path_span,
+                    message: format!("{}: \"/{path}\" is used twice", key("path")),
+                });
+            }
+            let minutes = |v: &i64| in_range(0, 10_000)(v).map(|n| Some(n as u32));
+            let regex = |v: &str| {
+                regex::RegexBuilder::new(v)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map(Some)
+                    .map_err(|e| format!("{v:?} is not a regular expression: {e}"))
+            };
+            outputs.push(OutputFilter {
+                path,
+                title: text_field(&key("title"), o.title, || None, |v| non_empty(v).map(Some))?,
+                description: text_field(
+                    &key("description"),
+                    o.description,
+                    || None,
+                    |v| Ok(Some(v.trim().to_owned())),
+                )?,
+                tags: o.tags,
+                include: text_field(&key("include"), o.include, || None, regex)?,
+                exclude: text_field(&key("exclude"), o.exclude, || None, regex)?,
+                min_minutes: field(&key("min_minutes"), o.min_minutes, || None, minutes)?,
+                max_minutes: field(&key("max_minutes"), o.max_minutes, || None, minutes)?,
+                max_items: field(
+                    &key("max_items"),
+                    o.max_items,
+                    || None,
+                    |v| in_range(1, MAX_OUTPUT_ITEMS as i64)(v).map(|n| Some(n as usize)),
+                )?,
+                token: text_field(
+                    &key("token"),
+                    o.token,
+                    || None,
+                    |v| {
+                        let t = non_empty(v)?;
+                        if t.len() < 16 {
+                            return Err("is too short to be a secret (use 16 characters or more)"
+                                .to_owned());
+                        }
+                        Ok(Some(t))
+                    },
+                )?,
+            });
+        }
+
         Ok(Config {
             source: PathBuf::new(),
             server: ServerConfig {
@@ -666,8 +773,29 @@ impl RawConfig {
             reading_time,
             output,
             feeds,
+            outputs,
         })
     }
+}
+
+/// Checks an `[[outputs]] path`: `/name` or `/a/b`, letters, digits, `-` and `_`, not a
+/// path the server uses itself. Returns it without the leading slash.
+fn output_path(v: &str) -> Result<String, String> {
+    let p = v.trim().trim_start_matches('/');
+    let ok_part = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if !p.split('/').all(ok_part) {
+        return Err(format!(
+            "{v:?} is not a path like \"/rust\" (letters, digits, - and _)"
+        ));
+    }
+    if RESERVED_PATHS.contains(&p.split('/').next().unwrap_or("")) {
+        return Err(format!("{v:?} is used by feedmerge itself"));
+    }
+    Ok(p.to_owned())
 }
 
 fn default_listen() -> SocketAddr {
@@ -775,6 +903,25 @@ mod tests {
             1_000_000
         );
         assert!(error("[poller]\nconcurrency = -1\n").contains(":2: poller.concurrency"));
+    }
+
+    #[test]
+    fn outputs_are_validated() {
+        let cfg = parse(
+            "[[outputs]]\npath = \"/rust\"\ntags = [\"rust\"]\ninclude = \"(?i)cargo\"\nmin_minutes = 3\ntoken = \"0123456789abcdef\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.outputs[0].path, "rust");
+        assert!(cfg.outputs[0].include.as_ref().unwrap().is_match("CARGO"));
+        assert!(error("[[outputs]]\npath = \"/feed\"\n").contains(":2: outputs[0].path"));
+        assert!(error("[[outputs]]\npath = \"/a b\"\n").contains("outputs[0].path"));
+        assert!(
+            error("[[outputs]]\npath = \"/x\"\ninclude = \"(\"\n")
+                .contains(":3: outputs[0].include")
+        );
+        assert!(error("[[outputs]]\npath = \"/x\"\ntoken = \"short\"\n").contains("too short"));
+        let twice = "[[outputs]]\npath = \"/x\"\n[[outputs]]\npath = \"x\"\n";
+        assert!(error(twice).contains("outputs[1].path"));
     }
 
     #[test]

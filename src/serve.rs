@@ -50,27 +50,45 @@ pub struct Rendered {
     pub last_modified: DateTime<Utc>,
 }
 
-/// What the merged feed contains.
+/// One merged feed: what it says about itself and which items it shows.
 #[derive(Debug, Clone)]
 pub struct Output {
-    /// The channel.
+    /// The channel (title, description, self links).
     pub channel: Channel,
-    /// Items, newest first.
-    pub max_items: usize,
+    /// Which items, and how many.
+    pub selection: Selection,
     /// One extra item per failing feed.
     pub health_items: bool,
+    /// Readers must present this secret (`?token=` or `Authorization: Bearer`).
+    pub token: Option<String>,
+}
+
+/// Everything the server shows, replaced as a whole by a config reload.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// `/feed.xml`, `/feed.atom`, `/feed.json` and the news page.
+    pub default: Output,
+    /// `[[outputs]]`, by path (`rust` for `/rust.xml`).
+    pub filtered: HashMap<String, Output>,
+    /// Feed URLs by tag, for `?tag=` on the default feed.
+    pub tags: HashMap<String, Vec<String>>,
     /// The configured feeds as OPML, for `/sources.opml`.
     pub sources_opml: String,
 }
 
-/// The merged feed, rendered on demand when the store has changed since the last rendering.
+/// Most cached renderings of query variants (`/feed.xml?tag=x`) kept at once.
+const MAX_CACHED_VARIANTS: usize = 256;
+
+/// The merged feeds, each rendered on demand when the store has changed since its last
+/// rendering and then served from memory.
 #[derive(Debug)]
 pub struct FeedCache {
     store: Store,
     /// What to render (replaced by a config reload).
-    output: RwLock<Output>,
+    outputs: RwLock<Outputs>,
     metrics: Arc<Metrics>,
-    current: RwLock<HashMap<Format, Arc<Rendered>>>,
+    /// Renderings by output key (path, plus the query for variants) and format.
+    current: RwLock<HashMap<(String, Format), Arc<Rendered>>>,
     rendering: tokio::sync::Mutex<()>,
     /// The first page of the news page, with the store version and the minute it was made
     /// in ("3 minutes ago" must not go stale for long).
@@ -78,11 +96,11 @@ pub struct FeedCache {
 }
 
 impl FeedCache {
-    /// A cache over `store`, rendering `output`.
-    pub fn new(store: Store, output: Output, metrics: Arc<Metrics>) -> Self {
+    /// A cache over `store`, rendering `outputs`.
+    pub fn new(store: Store, outputs: Outputs, metrics: Arc<Metrics>) -> Self {
         FeedCache {
             store,
-            output: RwLock::new(output),
+            outputs: RwLock::new(outputs),
             metrics,
             current: RwLock::new(HashMap::new()),
             front_page: RwLock::new(None),
@@ -90,55 +108,77 @@ impl FeedCache {
         }
     }
 
-    /// Renders `output` from now on (after a config reload).
-    pub fn reconfigure(&self, output: Output) {
-        *self.output.write().unwrap_or_else(|p| p.into_inner()) = output;
+    /// Renders `outputs` from now on (after a config reload).
+    pub fn reconfigure(&self, outputs: Outputs) {
+        *self.outputs.write().unwrap_or_else(|p| p.into_inner()) = outputs;
         // A new version, so that a rendering already under way with the old settings is not
         // served as current.
         self.store.bump();
     }
 
-    /// The last rendering in `format`, whatever its version.
-    fn last(&self, format: Format) -> Option<Arc<Rendered>> {
-        // A poisoned lock only means a reader panicked while cloning an Arc: the data is intact.
-        let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
-        guard.get(&format).cloned()
+    /// What is configured now.
+    pub fn outputs(&self) -> Outputs {
+        self.outputs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    /// The current rendering in `format`, made now if the data changed since the last one.
+    /// The last rendering of `key` in `format`, whatever its version.
+    fn last(&self, key: &str, format: Format) -> Option<Arc<Rendered>> {
+        // A poisoned lock only means a reader panicked while cloning an Arc: the data is intact.
+        let guard = self.current.read().unwrap_or_else(|p| p.into_inner());
+        guard.get(&(key.to_owned(), format)).cloned()
+    }
+
+    /// The default merged feed in `format`.
     ///
     /// # Errors
     /// When the store cannot be read.
     pub async fn current(&self, format: Format) -> Result<Arc<Rendered>, StoreError> {
+        let output = self
+            .outputs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .default
+            .clone();
+        self.rendered(&output.channel.path.clone(), &output, format)
+            .await
+    }
+
+    /// The current rendering of `output` (cached under `key`) in `format`, made now if the
+    /// data changed since the last one.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn rendered(
+        &self,
+        key: &str,
+        output: &Output,
+        format: Format,
+    ) -> Result<Arc<Rendered>, StoreError> {
         let version = self.store.version();
         let fresh = |r: Option<Arc<Rendered>>| r.filter(|r| r.version == version);
-        if let Some(r) = fresh(self.last(format)) {
+        if let Some(r) = fresh(self.last(key, format)) {
             return Ok(r);
         }
         // One rendering at a time: concurrent requests after a change wait for it, then share it.
         let _rendering = self.rendering.lock().await;
-        if let Some(r) = fresh(self.last(format)) {
+        if let Some(r) = fresh(self.last(key, format)) {
             return Ok(r);
         }
-        let output = self
-            .output
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
         let started = std::time::Instant::now();
-        let items = self
-            .store
-            .merged_items(Selection::newest(output.max_items))
-            .await?;
+        let items = self.store.merged_items(output.selection.clone()).await?;
         let failing = if output.health_items {
             self.store.failing_feeds().await?
         } else {
             Vec::new()
         };
-        let previous = self.last(format);
+        let previous = self.last(key, format);
+        let channel = output.channel.clone();
         let rendered = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
-            let xml = render::render(format, &output.channel, &items, &failing, now);
+            let xml = render::render(format, &channel, &items, &failing, now);
             let hash = format!("{:032x}", xxh3_128(xml.as_bytes()));
             // Last-Modified moves only when the bytes change, and then strictly forward, so
             // that If-Modified-Since never hides a change. The first rendering after a start
@@ -154,10 +194,12 @@ impl FeedCache {
         .map_err(|e| StoreError::Task(e.to_string()))?;
         self.metrics.rendered(started.elapsed());
         let rendered = Arc::new(rendered);
-        self.current
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(format, rendered.clone());
+        let mut cache = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_VARIANTS {
+            // Variants are cheap to make again; a bounded cache matters more.
+            cache.retain(|_, r| r.version == version);
+        }
+        cache.insert((key.to_owned(), format), rendered.clone());
         Ok(rendered)
     }
 }
@@ -182,12 +224,7 @@ impl FeedCache {
                 return Ok(page);
             }
         }
-        let channel = self
-            .output
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .channel
-            .clone();
+        let channel = self.outputs().default.channel;
         let mut items = self
             .store
             .merged_items(Selection {
@@ -285,9 +322,9 @@ pub struct AppState {
 /// The HTTP routes. `/metrics` is included when `with_metrics` is set.
 pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
     let mut routes = Router::new()
-        .route("/feed.xml", get(|s, h| feed(s, h, Format::Rss)))
-        .route("/feed.atom", get(|s, h| feed(s, h, Format::Atom)))
-        .route("/feed.json", get(|s, h| feed(s, h, Format::Json)))
+        .route("/feed.xml", get(|s, q, h| feed(s, q, h, Format::Rss)))
+        .route("/feed.atom", get(|s, q, h| feed(s, q, h, Format::Atom)))
+        .route("/feed.json", get(|s, q, h| feed(s, q, h, Format::Json)))
         .route("/", get(news_page))
         .route(
             "/static/feedmerge.css",
@@ -304,6 +341,7 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
         routes = routes.route("/metrics", get(metrics));
     }
     routes
+        .fallback(get(filtered_feed))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(
@@ -417,13 +455,7 @@ fn none_match_exact(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 async fn sources_opml(State(state): State<Arc<AppState>>) -> Response {
-    let opml = state
-        .feed
-        .output
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .sources_opml
-        .clone();
+    let opml = state.feed.outputs().sources_opml;
     (
         [(
             header::CONTENT_TYPE,
@@ -568,11 +600,97 @@ fn not_modified_since(headers: &HeaderMap, last_modified: DateTime<Utc>) -> bool
         .is_some_and(|since| DateTime::<Utc>::from(since) >= last_modified)
 }
 
-async fn feed(State(state): State<Arc<AppState>>, headers: HeaderMap, format: Format) -> Response {
-    match state.feed.current(format).await {
-        Ok(rendered) => respond(rendered, format.content_type(), &headers).await,
+/// Filters a reader may add to the default feed: `?tag=`, `?min_minutes=`, `?limit=`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct FeedQuery {
+    tag: Option<String>,
+    min_minutes: Option<u32>,
+    limit: Option<usize>,
+}
+
+async fn feed(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<FeedQuery>,
+    headers: HeaderMap,
+    format: Format,
+) -> Response {
+    let outputs = state.feed.outputs();
+    let mut output = outputs.default;
+    let mut key = output.channel.path.clone();
+    if query.tag.is_some() || query.min_minutes.is_some() || query.limit.is_some() {
+        if let Some(tag) = &query.tag {
+            // An unknown tag selects no feed, hence no items: not every feed.
+            output.selection.feeds = Some(outputs.tags.get(tag).cloned().unwrap_or_default());
+        }
+        output.selection.min_minutes = query.min_minutes;
+        if let Some(limit) = query.limit {
+            output.selection.limit = limit.clamp(1, output.selection.limit);
+        }
+        output.health_items = false;
+        key = format!(
+            "{key}?tag={}&min_minutes={}&limit={}",
+            query.tag.as_deref().unwrap_or(""),
+            query.min_minutes.map(|m| m.to_string()).unwrap_or_default(),
+            output.selection.limit
+        );
+    }
+    serve_output(&state, &key, &output, format, &headers).await
+}
+
+/// `/PATH.xml`, `/PATH.atom`, `/PATH.json` of an `[[outputs]]` entry. An output with a token
+/// answers 404, exactly as a path that does not exist, unless the request carries the token.
+async fn filtered_feed(
+    State(state): State<Arc<AppState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "not found\n").into_response();
+    let path = uri.path().trim_start_matches('/');
+    let Some((name, format)) = path.rsplit_once('.').and_then(|(name, ext)| {
+        let format = Format::ALL.into_iter().find(|f| f.extension() == ext)?;
+        Some((name, format))
+    }) else {
+        return not_found();
+    };
+    let Some(output) = state.feed.outputs().filtered.get(name).cloned() else {
+        return not_found();
+    };
+    if let Some(secret) = &output.token {
+        let from_query = uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned())
+        });
+        let from_header = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned());
+        let presented = from_query.or(from_header).unwrap_or_default();
+        if !same_secret(&presented, secret) {
+            return not_found();
+        }
+    }
+    serve_output(&state, name, &output, format, &headers).await
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn same_secret(presented: &str, secret: &str) -> bool {
+    let (a, b) = (presented.as_bytes(), secret.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn serve_output(
+    state: &AppState,
+    key: &str,
+    output: &Output,
+    format: Format,
+    headers: &HeaderMap,
+) -> Response {
+    match state.feed.rendered(key, output, format).await {
+        Ok(rendered) => respond(rendered, format.content_type(), headers).await,
         Err(e) => {
-            tracing::error!(error = %e, "cannot render the merged feed");
+            tracing::error!(error = %e, output = key, "cannot render a merged feed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the merged feed is unavailable; see the server log\n",

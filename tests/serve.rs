@@ -317,3 +317,126 @@ fn format_of(path: &str) -> feedmerge::render::Format {
         _ => feedmerge::render::Format::Rss,
     }
 }
+
+/// `[[outputs]]` select exactly what their filters say; query parameters filter the default
+/// feed; a token-protected output is indistinguishable from a missing one without its token.
+#[tokio::test]
+async fn filtered_outputs_and_tokens() {
+    let env = Env::new().await;
+    let rust = env.serve("rss2_basic.xml").await; // 3 items: "First post", "Podcast episode one", "A longer read"
+    let long = env.serve("article_1500.xml").await; // 7 min read
+    let other = env.serve("atom_basic.xml").await; // 2 items
+    let toml = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+[storage]
+path = "f.db"
+[[feeds]]
+url = "{rust}"
+tags = ["rust", "tech"]
+[[feeds]]
+url = "{long}"
+tags = ["longreads"]
+[[feeds]]
+url = "{other}"
+[[outputs]]
+path = "/rust"
+title = "Rust only"
+tags = ["rust"]
+exclude = "(?i)podcast"
+[[outputs]]
+path = "/long"
+min_minutes = 5
+[[outputs]]
+path = "/private/atom"
+include = "Atom entry"
+token = "0123456789abcdef0123"
+max_items = 1
+"#
+    );
+    let path = env.dir.path().join("config.toml");
+    std::fs::write(&path, toml).unwrap();
+    let cfg = feedmerge::config::Config::load(&path).unwrap();
+    common::poll(&cfg).await;
+    let d = Daemon::start(cfg).await;
+    let titles = |body: &[u8]| -> Vec<String> {
+        let mut t: Vec<String> = rss::Channel::read_from(body)
+            .unwrap()
+            .items()
+            .iter()
+            .map(|i| i.title().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+    let get = |p: &'static str| {
+        let url = d.url(p);
+        async move { client().get(url).send().await.unwrap() }
+    };
+
+    let r = get("/rust.xml").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        titles(&r.bytes().await.unwrap()),
+        ["A longer read", "First post"]
+    );
+    let r = get("/rust.atom").await;
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/atom+xml; charset=utf-8"
+    );
+    let r = get("/long.json").await;
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    assert_eq!(v["items"][0]["_feedmerge"]["reading_minutes"], 7);
+
+    // Query parameters on the default feed.
+    assert_eq!(
+        titles(&get("/feed.xml?tag=tech").await.bytes().await.unwrap()).len(),
+        3
+    );
+    assert_eq!(
+        titles(&get("/feed.xml?tag=nothing").await.bytes().await.unwrap()).len(),
+        0
+    );
+    assert_eq!(
+        titles(&get("/feed.xml?min_minutes=5").await.bytes().await.unwrap()),
+        ["Fifteen hundred words"]
+    );
+    assert_eq!(
+        titles(&get("/feed.xml?limit=2").await.bytes().await.unwrap()).len(),
+        2
+    );
+    assert_eq!(
+        titles(&get("/feed.xml").await.bytes().await.unwrap()).len(),
+        6
+    );
+
+    // The token: absent or wrong looks exactly like a path that does not exist.
+    let missing = get("/nothing-here.xml").await;
+    let (status, body) = (missing.status(), missing.bytes().await.unwrap());
+    for p in [
+        "/private/atom.xml",
+        "/private/atom.xml?token=wrong",
+        "/private/atom.xml?token=0123456789abcdef012",
+    ] {
+        let r = get(p).await;
+        assert_eq!(
+            (r.status(), r.bytes().await.unwrap()),
+            (status, body.clone()),
+            "{p}"
+        );
+    }
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let r = get("/private/atom.xml?token=0123456789abcdef0123").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(titles(&r.bytes().await.unwrap()).len(), 1, "max_items = 1");
+    let r = client()
+        .get(d.url("/private/atom.json"))
+        .header("authorization", "Bearer 0123456789abcdef0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    d.shutdown().await;
+}

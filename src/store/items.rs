@@ -11,7 +11,7 @@ use crate::model::{
 const CATEGORY_SEPARATOR: char = '\u{1F}';
 
 /// Which items [`Store::merged_items`] returns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Selection {
     /// At most this many.
     pub limit: usize,
@@ -23,7 +23,15 @@ pub struct Selection {
     pub min_minutes: Option<u32>,
     /// Only items that take at most this many minutes to read.
     pub max_minutes: Option<u32>,
+    /// Only items whose title or content matches.
+    pub include: Option<regex::Regex>,
+    /// No items whose title or content matches.
+    pub exclude: Option<regex::Regex>,
 }
+
+/// How many rows a text filter may look at for one selection, so that a filter that matches
+/// nothing costs a bounded scan, not the whole history.
+pub const MAX_FILTER_SCAN: usize = 20_000;
 
 impl Selection {
     /// The newest `limit` items, unfiltered.
@@ -181,8 +189,12 @@ impl Store {
                 let urls: Vec<&str> = f.iter().map(String::as_str).collect();
                 serde_json::to_string(&urls).unwrap_or_else(|_| "[]".to_owned())
             });
+            // Text filters run here, on rows SQLite has already narrowed down; the SQL limit
+            // then bounds the scan instead of the result.
+            let text_filter = sel.include.is_some() || sel.exclude.is_some();
+            let sql_limit = if text_filter { MAX_FILTER_SCAN.max(sel.limit) } else { sel.limit };
             let params = params![
-                sel.limit as i64,
+                sql_limit as i64,
                 sel.before.map(|c| c.sort_at),
                 sel.before.map(|c| c.id),
                 feeds,
@@ -240,7 +252,21 @@ impl Store {
                     feed_title: r.get(23)?,
                 })
             })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let wanted = |s: &StoredItem| {
+                let matches = |re: &regex::Regex| re.is_match(&s.item.title) || re.is_match(&s.item.content_html);
+                sel.include.as_ref().is_none_or(matches) && !sel.exclude.as_ref().is_some_and(matches)
+            };
+            let mut out = Vec::with_capacity(sel.limit.min(1024));
+            for row in rows {
+                let row = row?;
+                if wanted(&row) {
+                    out.push(row);
+                    if out.len() == sel.limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }
