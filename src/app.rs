@@ -50,6 +50,7 @@ fn outputs(cfg: &Config) -> Outputs {
         description: description.unwrap_or(&cfg.output.description).clone(),
         base_url: cfg.server.base_url.clone(),
         path: path.to_owned(),
+        placement: cfg.reading_time.placement,
     };
     let filtered = cfg
         .outputs
@@ -113,7 +114,6 @@ pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Res
         hosts: Arc::new(Hosts::new(host_limits(cfg))),
         slots: Arc::new(Semaphore::new(cfg.poller.concurrency)),
         store,
-        reading_time: cfg.reading_time,
         metrics,
     })
 }
@@ -144,6 +144,7 @@ pub async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<
                 max_interval: cfg.poller.max_interval,
                 max_backoff: cfg.poller.max_backoff,
             },
+            reading: f.reading_time(&cfg.reading_time),
         })
         .collect())
 }

@@ -197,13 +197,49 @@ pub struct PollerConfig {
     pub allow_private_redirects: bool,
 }
 
-/// `[reading_time]`: reading speeds for the "N min read" estimate.
+/// When to fetch the article page to estimate from the whole text (`full_text`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullText {
+    /// When the item's content looks like a summary (short, or ends in "…" or "Read more").
+    Auto,
+    /// For every item with a link.
+    Always,
+    /// Never: estimate from what the feed carries.
+    Never,
+}
+
+/// Where "N min read" is shown to people (`placement`); the machine-readable estimate is
+/// always there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A paragraph at the start of the description.
+    Description,
+    /// Appended to the title: "Title (2 min read)".
+    Title,
+    /// Both.
+    Both,
+    /// Neither.
+    None,
+}
+
+/// Default `[reading_time] summary_words`: content shorter than this looks like a summary.
+pub const DEFAULT_SUMMARY_WORDS: u32 = 150;
+
+/// `[reading_time]`: how the "N min read" estimate is made and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadingTimeConfig {
     /// Words per minute for alphabetic scripts.
     pub words_per_minute: u32,
     /// Characters per minute for Han, Hiragana, Katakana and Hangul.
     pub cjk_chars_per_minute: u32,
+    /// When to fetch the article page.
+    pub full_text: FullText,
+    /// With `full_text = "auto"`, content of fewer words than this counts as a summary.
+    pub summary_words: u32,
+    /// Put the extracted article (sanitised) into the merged feed as the item's content.
+    pub include_full_text: bool,
+    /// Where people see "N min read".
+    pub placement: Placement,
 }
 
 impl Default for ReadingTimeConfig {
@@ -211,7 +247,20 @@ impl Default for ReadingTimeConfig {
         Self {
             words_per_minute: DEFAULT_WORDS_PER_MINUTE,
             cjk_chars_per_minute: DEFAULT_CJK_CHARS_PER_MINUTE,
+            full_text: FullText::Auto,
+            summary_words: DEFAULT_SUMMARY_WORDS,
+            include_full_text: false,
+            placement: Placement::Description,
         }
+    }
+}
+
+fn full_text_mode(v: &str) -> Result<FullText, String> {
+    match v.trim() {
+        "auto" => Ok(FullText::Auto),
+        "always" => Ok(FullText::Always),
+        "never" => Ok(FullText::Never),
+        _ => Err(format!("{v:?} is not \"auto\", \"always\" or \"never\"")),
     }
 }
 
@@ -239,6 +288,12 @@ pub struct FeedConfig {
     pub interval: Option<Duration>,
     /// Free-form tags.
     pub tags: Vec<String>,
+    /// `full_text` override.
+    pub full_text: Option<FullText>,
+    /// `words_per_minute` override (for a feed in another language, say).
+    pub words_per_minute: Option<u32>,
+    /// `cjk_chars_per_minute` override.
+    pub cjk_chars_per_minute: Option<u32>,
 }
 
 impl Config {
@@ -372,6 +427,10 @@ struct RawPoller {
 struct RawReadingTime {
     words_per_minute: Value<i64>,
     cjk_chars_per_minute: Value<i64>,
+    full_text: Value<String>,
+    summary_words: Value<i64>,
+    include_full_text: Option<bool>,
+    placement: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -391,6 +450,9 @@ struct RawFeed {
     interval: Value<String>,
     #[serde(default)]
     tags: Vec<String>,
+    full_text: Value<String>,
+    words_per_minute: Value<i64>,
+    cjk_chars_per_minute: Value<i64>,
 }
 
 /// Validates one optional value: `None` gives `default`, otherwise `check` decides, and its
@@ -630,6 +692,33 @@ impl RawConfig {
                 || DEFAULT_CJK_CHARS_PER_MINUTE.into(),
                 in_range(1, 10_000),
             )? as u32,
+            full_text: text_field(
+                "reading_time.full_text",
+                r.full_text,
+                || FullText::Auto,
+                full_text_mode,
+            )?,
+            summary_words: field(
+                "reading_time.summary_words",
+                r.summary_words,
+                || DEFAULT_SUMMARY_WORDS.into(),
+                in_range(0, 100_000),
+            )? as u32,
+            include_full_text: r.include_full_text.unwrap_or(false),
+            placement: text_field(
+                "reading_time.placement",
+                r.placement,
+                || Placement::Description,
+                |v| match v.trim() {
+                    "description" => Ok(Placement::Description),
+                    "title" => Ok(Placement::Title),
+                    "both" => Ok(Placement::Both),
+                    "none" => Ok(Placement::None),
+                    _ => Err(format!(
+                        "{v:?} is not \"description\", \"title\", \"both\" or \"none\""
+                    )),
+                },
+            )?,
         };
 
         let o = self.output;
@@ -697,6 +786,24 @@ impl RawConfig {
                 )?,
                 interval: feed_interval,
                 tags: f.tags,
+                full_text: text_field(
+                    &format!("feeds[{i}].full_text"),
+                    f.full_text,
+                    || None,
+                    |v| full_text_mode(v).map(Some),
+                )?,
+                words_per_minute: field(
+                    &format!("feeds[{i}].words_per_minute"),
+                    f.words_per_minute,
+                    || None,
+                    |v| in_range(1, 10_000)(v).map(|n| Some(n as u32)),
+                )?,
+                cjk_chars_per_minute: field(
+                    &format!("feeds[{i}].cjk_chars_per_minute"),
+                    f.cjk_chars_per_minute,
+                    || None,
+                    |v| in_range(1, 10_000)(v).map(|n| Some(n as u32)),
+                )?,
             });
         }
 
@@ -809,11 +916,36 @@ fn base_url_for(listen: SocketAddr) -> Url {
 }
 
 impl FeedConfig {
-    /// The effective polling interval of this feed.
+    /// A feed at `url` with every setting at its default.
+    pub fn new(url: Url) -> Self {
+        FeedConfig {
+            url,
+            title: None,
+            interval: None,
+            tags: Vec::new(),
+            full_text: None,
+            words_per_minute: None,
+            cjk_chars_per_minute: None,
+        }
+    }
+
+    /// The effective polling interval of this feed, within `min_interval ..= max_interval`.
     pub fn interval(&self, poller: &PollerConfig) -> Duration {
         self.interval
             .unwrap_or(poller.interval)
-            .max(poller.min_interval)
+            .clamp(poller.min_interval, poller.max_interval)
+    }
+
+    /// The reading-time settings for this feed: the global ones with its overrides.
+    pub fn reading_time(&self, global: &ReadingTimeConfig) -> ReadingTimeConfig {
+        ReadingTimeConfig {
+            words_per_minute: self.words_per_minute.unwrap_or(global.words_per_minute),
+            cjk_chars_per_minute: self
+                .cjk_chars_per_minute
+                .unwrap_or(global.cjk_chars_per_minute),
+            full_text: self.full_text.unwrap_or(global.full_text),
+            ..*global
+        }
     }
 }
 

@@ -132,6 +132,8 @@ mod tests {
                 source: TextSource::None,
             },
             content_hash: 0,
+            full_text: None,
+            wants_full_text: false,
         }
     }
 

@@ -104,6 +104,8 @@ pub struct Fetched {
     pub body: Vec<u8>,
     /// The `charset` parameter of `Content-Type`, if any.
     pub charset: Option<String>,
+    /// The media type of `Content-Type` (`text/html`), lower case, if any.
+    pub content_type: Option<String>,
     /// Validators to send next time.
     pub validators: Validators,
     /// Caching headers.
@@ -425,10 +427,14 @@ impl Fetcher {
                 url,
             });
         }
-        let charset = headers
+        let content_type_header = headers
             .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(charset_of);
+            .and_then(|v| v.to_str().ok());
+        let charset = content_type_header.and_then(charset_of);
+        let content_type = content_type_header
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty());
 
         // Count decompressed bytes as they arrive: Content-Length describes the wire size and may
         // be absent or false, and a compressed bomb must stop at the limit, not after it.
@@ -451,6 +457,7 @@ impl Fetcher {
             status: status.as_u16(),
             body,
             charset,
+            content_type,
             validators: fresh,
             cache,
             moved_to,

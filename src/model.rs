@@ -60,6 +60,8 @@ pub struct Enclosure {
 /// Where a reading-time estimate's text came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextSource {
+    /// The article page itself, fetched and extracted.
+    Full,
     /// Full content (`content:encoded`, Atom content, JSON `content_html`).
     Content,
     /// Only a summary or description was available.
@@ -72,6 +74,7 @@ impl TextSource {
     /// The name stored in the database and written to the feedmerge namespace.
     pub fn as_str(self) -> &'static str {
         match self {
+            TextSource::Full => "full",
             TextSource::Content => "content",
             TextSource::Summary => "summary",
             TextSource::None => "none",
@@ -81,6 +84,7 @@ impl TextSource {
     /// The inverse of [`TextSource::as_str`]; unknown names read as `None`.
     pub fn from_name(name: &str) -> Self {
         match name {
+            "full" => TextSource::Full,
             "content" => TextSource::Content,
             "summary" => TextSource::Summary,
             _ => TextSource::None,
@@ -136,6 +140,20 @@ pub struct NewItem {
     pub reading_time: ReadingTime,
     /// Hash of everything above that is shown; a change means the item was updated.
     pub content_hash: i64,
+    /// The article page, when this poll fetched it (`None`: not attempted now).
+    pub full_text: Option<FullTextOutcome>,
+    /// The content looks like a summary and the settings ask for the article page.
+    pub wants_full_text: bool,
+}
+
+/// What fetching an item's article page gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FullTextOutcome {
+    /// Extracted; the estimate in [`NewItem::reading_time`] comes from it. The article's
+    /// HTML is kept when the merged feed is to carry it.
+    Extracted(Option<String>),
+    /// The fetch or the extraction failed (the estimate stays the summary's); not retried.
+    Failed(String),
 }
 
 /// A position in the merged feed's order (newest first), for paging.

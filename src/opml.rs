@@ -802,13 +802,9 @@ mod tests {
                 title: Some("Tom & Jerry's <\"best\"> bits\nsecond line".to_owned()),
                 interval: Some(Duration::from_secs(3600)),
                 tags: vec!["cartoons".to_owned(), "ü & ß".to_owned()],
+                ..FeedConfig::new(Url::parse("https://a.example/").unwrap())
             },
-            FeedConfig {
-                url: Url::parse("http://b.example/rss").unwrap(),
-                title: None,
-                interval: None,
-                tags: vec![],
-            },
+            FeedConfig::new(Url::parse("http://b.example/rss").unwrap()),
         ];
         let doc = export("My <feeds> & more", &configs);
         assert!(
@@ -836,10 +832,8 @@ mod tests {
     #[test]
     fn export_drops_characters_xml_cannot_carry() {
         let configs = [FeedConfig {
-            url: Url::parse("https://a.example/").unwrap(),
             title: Some("bell\u{7}here".to_owned()),
-            interval: None,
-            tags: vec![],
+            ..FeedConfig::new(Url::parse("https://a.example/").unwrap())
         }];
         let back = parse(export("t", &configs).as_bytes()).unwrap();
         assert_eq!(back[0].title.as_deref(), Some("bellhere"));

@@ -11,13 +11,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use crate::config::ReadingTimeConfig;
+use crate::fetch::Validators;
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::hosts::Hosts;
 use crate::metrics::Metrics;
 use crate::model::{FeedHints, FeedMeta, NewItem};
+use crate::model::{FeedId, FullTextOutcome, ReadingTime, TextSource};
+use crate::normalize::{fulltext, reading_time, text};
 use crate::schedule::{self, Policy};
 use crate::store::{FeedState, PollRecord, PollResult, Store, StoreError};
 use crate::{dedupe, normalize, parse};
+use url::Url;
 
 /// What a poll needs: the HTTP client, politeness gates, the store, and item settings.
 #[derive(Debug, Clone)]
@@ -30,8 +34,6 @@ pub struct Context {
     pub slots: Arc<Semaphore>,
     /// The database.
     pub store: Store,
-    /// Reading speeds.
-    pub reading_time: ReadingTimeConfig,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
 }
@@ -86,6 +88,7 @@ pub async fn refresh_feed(
     ctx: &Context,
     feed: &mut FeedState,
     policy: &Policy,
+    reading: &ReadingTimeConfig,
     cancel: &CancellationToken,
 ) -> Result<Option<Report>, StoreError> {
     let started = Instant::now();
@@ -126,9 +129,10 @@ pub async fn refresh_feed(
             debug!(status = doc.status, bytes, "fetched");
             (fresh_for, moved_to) = (doc.cache.fresh_for, doc.moved_to.clone());
             let (status, validators) = (doc.status, doc.validators.clone());
-            match process(doc, ctx.reading_time, now).await {
-                Ok((meta, hints, items)) => {
+            match process(doc, *reading, now).await {
+                Ok((meta, hints, mut items)) => {
                     items_seen = items.len();
+                    add_full_text(ctx, feed.id, &mut items, reading, cancel).await?;
                     let fetched = PollResult::Fetched {
                         status,
                         validators,
@@ -287,6 +291,93 @@ fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
     if let Some(to) = moved_to {
         warn!(moved_to = %to, "feed moved permanently: polling the new address; update the config");
     }
+}
+
+/// Most article pages fetched in one poll; the others are fetched on the next polls.
+pub const MAX_FULL_TEXT_PER_POLL: usize = 10;
+
+/// Fetches the article pages of the items whose content is only a summary (see
+/// `normalize::fulltext::wanted`) and estimates their reading time from the article. Each
+/// item's page is fetched once, ever: items tried in an earlier poll are skipped, and a
+/// failure is recorded, not retried. Stops early on shutdown.
+async fn add_full_text(
+    ctx: &Context,
+    feed: FeedId,
+    items: &mut [NewItem],
+    reading: &ReadingTimeConfig,
+    cancel: &CancellationToken,
+) -> Result<(), StoreError> {
+    let wanted: Vec<usize> = (0..items.len())
+        .filter(|&n| items[n].wants_full_text)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let keys = wanted.iter().map(|&n| items[n].key.0.clone()).collect();
+    let done = ctx.store.full_text_done(feed, keys).await?;
+    let todo: Vec<usize> = wanted
+        .into_iter()
+        .filter(|&n| !done.contains(&items[n].key.0))
+        .take(MAX_FULL_TEXT_PER_POLL)
+        .collect();
+    for n in todo {
+        let item = &mut items[n];
+        let Some(url) = item.link.as_deref().and_then(|l| Url::parse(l).ok()) else {
+            continue;
+        };
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            r = article(ctx, &url, *reading) => r,
+        };
+        match outcome {
+            Ok((html, estimate)) => {
+                debug!(article = %url, minutes = estimate.minutes, words = estimate.words, "article extracted");
+                item.reading_time = estimate;
+                item.full_text = Some(FullTextOutcome::Extracted(
+                    reading.include_full_text.then_some(html),
+                ));
+            }
+            Err(e) => {
+                debug!(article = %url, error = %e, "article not extracted; the summary's estimate stays");
+                item.full_text = Some(FullTextOutcome::Failed(e));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fetches one article page (politely, within the feed limits) and extracts its main text:
+/// returns the article's HTML and its reading time.
+async fn article(
+    ctx: &Context,
+    url: &Url,
+    reading: ReadingTimeConfig,
+) -> Result<(String, ReadingTime), String> {
+    let page = {
+        let _host = ctx.hosts.acquire(url).await;
+        match ctx.fetcher.fetch(url, &Validators::default()).await {
+            Ok(FetchOutcome::Fetched(page)) => page,
+            Ok(FetchOutcome::NotModified { .. }) => return Err("unexpected 304".to_owned()),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    if let Some(t) = page
+        .content_type
+        .as_deref()
+        .filter(|t| !matches!(*t, "text/html" | "application/xhtml+xml"))
+    {
+        return Err(format!("not an HTML page ({t})"));
+    }
+    let task = tokio::task::spawn_blocking(move || {
+        let html = fulltext::decode(&page.body, page.charset.as_deref());
+        let content = fulltext::extract(&html, page.url.as_str()).ok_or("no article text found")?;
+        let visible = text::visible(&content);
+        let estimate =
+            reading_time::estimate(&visible.text, visible.images, TextSource::Full, &reading);
+        Ok((content, estimate))
+    });
+    task.await
+        .unwrap_or_else(|e| Err(format!("extraction crashed: {e}")))
 }
 
 /// Parses, normalises and identifies a fetched document on a blocking thread (parsing is CPU

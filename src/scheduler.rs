@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
+use crate::config::ReadingTimeConfig;
 use crate::pipeline::{self, Context, Report};
 use crate::schedule::{self, Policy};
 use crate::store::FeedState;
@@ -20,6 +21,8 @@ pub struct ScheduledFeed {
     pub state: FeedState,
     /// Interval and caps.
     pub policy: Policy,
+    /// Reading-time settings (the global ones with the feed's overrides).
+    pub reading: ReadingTimeConfig,
 }
 
 /// Starts one polling task per feed on `tracker` and returns how many. Each stops at its next
@@ -98,7 +101,7 @@ async fn poll(
     feed: &mut ScheduledFeed,
     cancel: &CancellationToken,
 ) -> Option<Report> {
-    match pipeline::refresh_feed(ctx, &mut feed.state, &feed.policy, cancel).await {
+    match pipeline::refresh_feed(ctx, &mut feed.state, &feed.policy, &feed.reading, cancel).await {
         Ok(report) => report,
         Err(e) => {
             error!(feed_url = %feed.state.url, error = %e, "cannot record poll");

@@ -88,10 +88,16 @@ async fn retry_after_pauses_every_feed_of_the_host() {
     let cancel = CancellationToken::new();
 
     let limited = &mut feeds[0];
-    let report = pipeline::refresh_feed(&ctx, &mut limited.state, &limited.policy, &cancel)
-        .await
-        .unwrap()
-        .unwrap();
+    let report = pipeline::refresh_feed(
+        &ctx,
+        &mut limited.state,
+        &limited.policy,
+        &limited.reading,
+        &cancel,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(
         (report.outcome, report.status),
         (Outcome::Failed, Some(429))
@@ -104,7 +110,13 @@ async fn retry_after_pauses_every_feed_of_the_host() {
     let other = &mut feeds[1];
     let waited = tokio::time::timeout(
         Duration::from_millis(1500),
-        pipeline::refresh_feed(&ctx, &mut other.state, &other.policy, &cancel),
+        pipeline::refresh_feed(
+            &ctx,
+            &mut other.state,
+            &other.policy,
+            &other.reading,
+            &cancel,
+        ),
     )
     .await;
     assert!(

@@ -2,6 +2,7 @@
 //! links, plausible dates, the fullest content, and its reading time. Identity is left to
 //! `dedupe`.
 
+pub mod fulltext;
 pub mod reading_time;
 pub mod text;
 
@@ -157,8 +158,11 @@ fn normalize_entry(
         summary,
         reading_time,
         content_hash: 0,
+        full_text: None,
+        wants_full_text: false,
     };
     item.content_hash = content_hash(&item);
+    item.wants_full_text = fulltext::wanted(&item, &visible.text, rt);
     item
 }
 

@@ -113,6 +113,7 @@ mod tests {
         let cfg = ReadingTimeConfig {
             words_per_minute: 60,
             cjk_chars_per_minute: 60,
+            ..ReadingTimeConfig::default()
         };
         let secs = |n| estimate("", n, TextSource::Content, &cfg);
         assert_eq!(secs(10).minutes, 2);

@@ -98,8 +98,46 @@ struct Sink {
 #[derive(Default)]
 struct State {
     visible: Visible,
-    /// Inside `<script>`, `<style>`, `<template>`, `<noscript>` and the like: text not shown.
-    hidden: Option<LocalName>,
+    /// Inside an element whose text is not shown (`<script>`, `<style>`, `<template>`, an
+    /// element with `hidden` or `display: none`): its name and how deep its own name nests.
+    hidden: Option<(LocalName, u32)>,
+}
+
+/// Void elements have no end tag, so they never open a hidden region.
+fn is_void(name: &LocalName) -> bool {
+    matches!(
+        *name,
+        local_name!("area")
+            | local_name!("base")
+            | local_name!("br")
+            | local_name!("col")
+            | local_name!("embed")
+            | local_name!("hr")
+            | local_name!("img")
+            | local_name!("input")
+            | local_name!("link")
+            | local_name!("meta")
+            | local_name!("source")
+            | local_name!("track")
+            | local_name!("wbr")
+    )
+}
+
+/// An element a reader does not see: `hidden`, `aria-hidden="true"`, or an inline style of
+/// `display: none` / `visibility: hidden`.
+fn is_hidden(tag: &html5ever::tokenizer::Tag) -> bool {
+    tag.attrs.iter().any(|a| {
+        let value = a.value.to_ascii_lowercase();
+        match a.name.local {
+            local_name!("hidden") => true,
+            local_name!("aria-hidden") => value.trim() == "true",
+            local_name!("style") => {
+                let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+                compact.contains("display:none") || compact.contains("visibility:hidden")
+            }
+            _ => false,
+        }
+    })
 }
 
 /// Elements that do not break a word: `re<b>ad</b>` is one word.
@@ -144,9 +182,14 @@ impl TokenSink for Sink {
         match token {
             Token::CharacterTokens(text) if st.hidden.is_none() => st.visible.text.push_str(&text),
             Token::TagToken(tag) => {
-                if let Some(hidden) = &st.hidden {
-                    if tag.kind == TagKind::EndTag && tag.name == *hidden {
-                        st.hidden = None;
+                if let Some((name, depth)) = &mut st.hidden {
+                    if tag.name == *name {
+                        match tag.kind {
+                            TagKind::StartTag if !tag.self_closing => *depth += 1,
+                            TagKind::EndTag if *depth == 0 => st.hidden = None,
+                            TagKind::EndTag => *depth -= 1,
+                            TagKind::StartTag => {}
+                        }
                     }
                     return TokenSinkResult::Continue;
                 }
@@ -163,13 +206,17 @@ impl TokenSink for Sink {
                         | local_name!("noframes")
                         | local_name!("xmp") => Some(RawKind::Rawtext),
                         local_name!("template") | local_name!("svg") | local_name!("math") => {
-                            st.hidden = Some(tag.name.clone());
+                            st.hidden = Some((tag.name.clone(), 0));
                             None
+                        }
+                        _ if is_hidden(&tag) && !is_void(&tag.name) => {
+                            st.hidden = Some((tag.name.clone(), 0));
+                            return TokenSinkResult::Continue;
                         }
                         _ => None,
                     };
                     if let Some(kind) = raw {
-                        st.hidden = Some(tag.name.clone());
+                        st.hidden = Some((tag.name.clone(), 0));
                         return TokenSinkResult::RawData(kind);
                     }
                 }
@@ -202,6 +249,17 @@ mod tests {
         );
         assert_eq!(collapse_whitespace(&v.text), "Hello world Bye &!");
         assert_eq!(v.images, 0);
+    }
+
+    #[test]
+    fn hidden_elements_do_not_count() {
+        let v = visible(
+            r#"<p>one</p><div hidden><div>two</div><p>three</p></div><p>four</p>
+            <div style="display: none"><div><div>five</div></div>six</div><span aria-hidden="true">seven</span>
+            <pre>eight nine</pre><figure><img src=a><figcaption>ten</figcaption></figure>"#,
+        );
+        assert_eq!(collapse_whitespace(&v.text), "one four eight nine ten");
+        assert_eq!(v.images, 1);
     }
 
     #[test]

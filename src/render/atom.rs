@@ -137,11 +137,16 @@ mod tests {
     use super::super::entries;
     use super::super::tests::{channel, stored};
     use super::*;
+    use crate::config::Placement;
 
     #[test]
     fn round_trips_through_feed_rs() {
         let items = [stored("Hello <b>", "<p>Body</p><script>x()</script>")];
-        let xml = render(&channel(), &entries(&items, &[]), Utc::now());
+        let xml = render(
+            &channel(),
+            &entries(&items, &[], Placement::Description),
+            Utc::now(),
+        );
         let parsed = feed_rs::parser::parse(xml.as_bytes()).expect("valid Atom");
         assert_eq!(parsed.entries.len(), 1);
         let e = &parsed.entries[0];

@@ -126,11 +126,12 @@ mod tests {
     use super::super::entries;
     use super::super::tests::{channel, stored};
     use super::*;
+    use crate::config::Placement;
 
     #[test]
     fn has_the_required_fields_and_the_extension() {
         let items = [stored("Hello", "<p>Body</p>")];
-        let json = render(&channel(), &entries(&items, &[]));
+        let json = render(&channel(), &entries(&items, &[], Placement::Description));
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["version"], VERSION);
         assert_eq!(v["title"], "Merged");

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use url::Url;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::model::{Enclosure, FeedFailure, ReadingTime, StoredItem};
+use crate::config::Placement;
+use crate::model::{Enclosure, FeedFailure, FullTextOutcome, ReadingTime, StoredItem};
 use crate::normalize::escape_html;
 
 /// The XML namespace of feedmerge's own elements.
@@ -75,6 +76,8 @@ pub struct Channel {
     pub base_url: Url,
     /// The path of this output without extension (`feed` for `/feed.xml`).
     pub path: String,
+    /// Where people see "N min read".
+    pub placement: Placement,
 }
 
 impl Channel {
@@ -131,17 +134,38 @@ pub struct Entry<'a> {
 
 /// The entries of the merged feed, newest first: `items`, and one health item per feed in
 /// `failing`, each at its date.
-pub fn entries<'a>(items: &'a [StoredItem], failing: &'a [FeedFailure]) -> Vec<Entry<'a>> {
+pub fn entries<'a>(
+    items: &'a [StoredItem],
+    failing: &'a [FeedFailure],
+    placement: Placement,
+) -> Vec<Entry<'a>> {
+    let in_description = matches!(placement, Placement::Description | Placement::Both);
+    let in_title = matches!(placement, Placement::Title | Placement::Both);
     let mut sanitizer = html::Sanitizer::default();
     let mut all: Vec<Entry<'a>> = items
         .iter()
         .map(|s| {
             let it = &s.item;
-            let mut html = format!("<p>{}</p>", reading_label(it.reading_time.minutes));
-            html.push_str(&sanitizer.clean(&it.content_html, it.content_base.as_deref()));
+            let label = reading_label(it.reading_time.minutes);
+            let mut html = if in_description {
+                format!("<p>{label}</p>")
+            } else {
+                String::new()
+            };
+            // The extracted article, when the feed is to carry it; else what the feed had.
+            let (content, base) = match &it.full_text {
+                Some(FullTextOutcome::Extracted(Some(article))) => (article, it.link.as_deref()),
+                _ => (&it.content_html, it.content_base.as_deref()),
+            };
+            html.push_str(&sanitizer.clean(content, base));
+            let title = if in_title && !it.title.is_empty() {
+                format!("{} ({label})", it.title)
+            } else {
+                it.title.clone()
+            };
             Entry {
                 id: output_guid(&s.feed_url, &it.key.0),
-                title: it.title.clone(),
+                title,
                 link: it.link.as_deref(),
                 html,
                 summary: &it.summary,
@@ -199,7 +223,7 @@ pub fn render(
     failing: &[FeedFailure],
     now: DateTime<Utc>,
 ) -> String {
-    let entries = entries(items, failing);
+    let entries = entries(items, failing, channel.placement);
     let updated = items.iter().map(|i| i.changed_at).max().unwrap_or(now);
     match format {
         Format::Rss => rss::render(channel, &entries, updated),
@@ -268,6 +292,8 @@ pub(crate) mod tests {
                     source: TextSource::Content,
                 },
                 content_hash: 0,
+                full_text: None,
+                wants_full_text: false,
             },
             cursor: Cursor {
                 sort_at: t.timestamp(),
@@ -288,6 +314,7 @@ pub(crate) mod tests {
             description: "d".into(),
             base_url: Url::parse("http://127.0.0.1:8080/").unwrap(),
             path: "feed".into(),
+            placement: Placement::Description,
         }
     }
 
@@ -304,6 +331,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn placement_decides_where_people_see_the_estimate() {
+        let items = [stored("Hello", "<p>x</p>")];
+        let title = entries(&items, &[], Placement::Title);
+        assert_eq!(title[0].title, "Hello (2 min read)");
+        assert_eq!(title[0].html, "<p>x</p>");
+        let both = entries(&items, &[], Placement::Both);
+        assert_eq!(both[0].title, "Hello (2 min read)");
+        assert!(both[0].html.starts_with("<p>2 min read</p>"));
+        let none = entries(&items, &[], Placement::None);
+        assert_eq!(
+            (none[0].title.as_str(), none[0].html.as_str()),
+            ("Hello", "<p>x</p>")
+        );
+        assert!(
+            none[0].reading.is_some(),
+            "the machine-readable estimate stays"
+        );
+    }
+
+    #[test]
     fn entries_are_newest_first_with_health_entries_by_date() {
         let mut old = stored("Old", "");
         old.date = Utc::now() - chrono::Duration::days(2);
@@ -314,7 +361,7 @@ pub(crate) mod tests {
             since: Utc::now() - chrono::Duration::days(1),
             error: "e".into(),
         }];
-        let e = entries(&items, &failing);
+        let e = entries(&items, &failing, Placement::Description);
         let titles: Vec<&str> = e.iter().map(|e| e.title.as_str()).collect();
         assert!(titles[0] == "New" && titles[2] == "Old", "{titles:?}");
         assert!(titles[1].starts_with("Feed Broken has failed since"));

@@ -100,6 +100,7 @@ mod tests {
     use super::super::tests::{channel, stored};
     use super::super::{NAMESPACE, entries};
     use super::*;
+    use crate::config::Placement;
     use crate::model::FeedFailure;
 
     fn rss(
@@ -108,7 +109,11 @@ mod tests {
         failing: &[FeedFailure],
         now: DateTime<Utc>,
     ) -> String {
-        render(channel, &entries(items, failing), now)
+        render(
+            channel,
+            &entries(items, failing, Placement::Description),
+            now,
+        )
     }
 
     #[test]

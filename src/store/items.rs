@@ -4,7 +4,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError, from_secs};
 use crate::model::{
-    Cursor, Enclosure, FeedId, ItemKey, NewItem, ReadingTime, StoredItem, TextSource,
+    Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
+    TextSource,
 };
 
 /// Separates categories in the `categories` column (a control character no title contains).
@@ -74,17 +75,26 @@ pub(super) fn save(
         "INSERT INTO items (feed_id, item_key, guid, link, canonical_link, title, author, categories,
             content_html, content_base, published_at, first_seen_at, sort_at, changed_at,
             enclosure_url, enclosure_type, enclosure_length, reading_minutes, reading_words,
-            reading_cjk, reading_images, reading_source, content_hash, image_url, summary)
+            reading_cjk, reading_images, reading_source, content_hash, image_url, summary,
+            full_text_status, full_text_html)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?11, ?12), ?12,
-            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE items SET item_key = ?2, guid = ?3, link = ?4, canonical_link = ?5, title = ?6,
             author = ?7, categories = ?8, content_html = ?9, content_base = ?10, published_at = ?11,
             sort_at = COALESCE(?11, first_seen_at), changed_at = ?12, enclosure_url = ?13,
-            enclosure_type = ?14, enclosure_length = ?15, reading_minutes = ?16, reading_words = ?17,
-            reading_cjk = ?18, reading_images = ?19, reading_source = ?20, content_hash = ?21,
-            image_url = ?22, summary = ?23
+            enclosure_type = ?14, enclosure_length = ?15, content_hash = ?21,
+            image_url = ?22, summary = ?23,
+            -- An estimate from the article page outlives changes to the feed's summary: it is
+            -- replaced only by a new attempt (?24 set).
+            reading_minutes = CASE WHEN ?24 IS NULL AND full_text_status = 'ok' THEN reading_minutes ELSE ?16 END,
+            reading_words = CASE WHEN ?24 IS NULL AND full_text_status = 'ok' THEN reading_words ELSE ?17 END,
+            reading_cjk = CASE WHEN ?24 IS NULL AND full_text_status = 'ok' THEN reading_cjk ELSE ?18 END,
+            reading_images = CASE WHEN ?24 IS NULL AND full_text_status = 'ok' THEN reading_images ELSE ?19 END,
+            reading_source = CASE WHEN ?24 IS NULL AND full_text_status = 'ok' THEN reading_source ELSE ?20 END,
+            full_text_html = CASE WHEN ?24 IS NULL THEN full_text_html ELSE ?25 END,
+            full_text_status = COALESCE(?24, full_text_status)
          WHERE id = ?1",
     )?;
 
@@ -109,6 +119,11 @@ pub(super) fn save(
         let rt = &item.reading_time;
         let categories = item.categories.join(&CATEGORY_SEPARATOR.to_string());
         let published = item.date.map(|d| d.timestamp());
+        let (full_status, full_html) = match &item.full_text {
+            None => (None, None),
+            Some(FullTextOutcome::Extracted(html)) => (Some("ok"), html.as_deref()),
+            Some(FullTextOutcome::Failed(_)) => (Some("failed"), None),
+        };
         let values = params![
             item.key.0,
             item.guid,
@@ -132,6 +147,8 @@ pub(super) fn save(
             item.content_hash,
             item.image,
             item.summary,
+            full_status,
+            full_html,
         ];
         match existing {
             None => {
@@ -140,7 +157,9 @@ pub(super) fn save(
                 insert.execute(&all[..])?;
                 counts.new += 1;
             }
-            Some((id, key, hash)) if hash != item.content_hash || key != item.key.0 => {
+            Some((id, key, hash))
+                if hash != item.content_hash || key != item.key.0 || item.full_text.is_some() =>
+            {
                 let mut all: Vec<&dyn rusqlite::ToSql> = vec![&id];
                 all.extend_from_slice(values);
                 update.execute(&all[..])?;
@@ -155,6 +174,28 @@ pub(super) fn save(
 }
 
 impl Store {
+    /// The keys among `keys` of items of `feed` whose article page was fetched before
+    /// (successfully or not): they are not fetched again.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn full_text_done(
+        &self,
+        feed: FeedId,
+        keys: Vec<String>,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.read(move |conn| {
+            let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".to_owned());
+            let mut stmt = conn.prepare_cached(
+                "SELECT item_key FROM items WHERE feed_id = ?1 AND full_text_status IS NOT NULL
+                   AND item_key IN (SELECT value FROM json_each(?2))",
+            )?;
+            let rows = stmt.query_map(params![feed.0, keys], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// The merged feed: the newest items of active feeds that `sel` accepts, each story once.
     /// Items of different feeds with the same canonical link are one story, shown from the
     /// feed that had it first.
@@ -171,7 +212,7 @@ impl Store {
                     i.changed_at, i.enclosure_url, i.enclosure_type, i.enclosure_length,
                     i.reading_minutes, i.reading_words, i.reading_cjk, i.reading_images,
                     i.reading_source, i.content_hash, f.url, COALESCE(f.config_title, f.title, f.url),
-                    i.image_url, i.summary, i.id
+                    i.image_url, i.summary, i.id, i.full_text_html
                  FROM items i JOIN feeds f ON f.id = i.feed_id
                  WHERE f.active = 1
                    AND (?2 IS NULL OR (i.sort_at, i.id) < (?2, ?3))
@@ -240,6 +281,10 @@ impl Store {
                             source: TextSource::from_name(&r.get::<_, String>(20)?),
                         },
                         content_hash: r.get(21)?,
+                        full_text: r
+                            .get::<_, Option<String>>(27)?
+                            .map(|html| FullTextOutcome::Extracted(Some(html))),
+                        wants_full_text: false,
                     },
                     cursor: Cursor {
                         sort_at,

@@ -46,6 +46,8 @@ CREATE TABLE items (
     enclosure_type   TEXT,
     enclosure_length INTEGER,
     image_url        TEXT,                    -- the lead image
+    full_text_status TEXT,                    -- article page fetched: ok | failed; NULL: not tried
+    full_text_html   TEXT,                    -- the extracted article, when the feed carries it
     summary          TEXT    NOT NULL,        -- the first words of the text, plain
     reading_minutes  INTEGER NOT NULL,
     reading_words    INTEGER NOT NULL,
