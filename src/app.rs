@@ -26,7 +26,7 @@ use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
 use crate::serve::{self, AppState, FeedCache, Output, Outputs};
 use crate::store::Selection;
-use crate::store::{FeedState, FeedStatus, Store};
+use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store};
 
 /// Opens the store named by the config.
 ///
@@ -266,6 +266,13 @@ pub async fn run_with_reload(
     }
     info!(listen = %addr, feeds = cfg.feeds.len(), database = %store.path().display(), "started");
     background.spawn(watch_external_writes(store.clone(), cancel.clone()));
+    // Retention follows the config at start; a reload restarts it with the new one.
+    let mut retention = cancel.child_token();
+    background.spawn(retention_loop(
+        cfg.clone(),
+        store.clone(),
+        retention.clone(),
+    ));
     // Readiness for systemd (Type=notify): the database is migrated and the socket is bound.
     // Outside systemd NOTIFY_SOCKET is unset and these calls do nothing.
     notify(&[NotifyState::Ready]);
@@ -334,6 +341,9 @@ pub async fn run_with_reload(
                         metrics.clear_feeds();
                         state.feed.reconfigure(outputs(&new));
                         info!(feeds = new.feeds.len(), added, removed, "config reloaded");
+                        retention.cancel();
+                        retention = cancel.child_token();
+                        background.spawn(retention_loop(new.clone(), store.clone(), retention.clone()));
                         cfg = new;
                     }
                     Err(e) => {
@@ -362,6 +372,52 @@ pub async fn run_with_reload(
     drop(store);
     info!("stopped");
     Ok(())
+}
+
+/// How often retention runs in the daemon.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Removes old items as `[storage]` says, keeping every item an output shows now.
+///
+/// # Errors
+/// When the store cannot be read or written.
+pub async fn apply_retention(cfg: &Config, store: &Store) -> anyhow::Result<RetentionReport> {
+    let outputs = outputs(cfg);
+    let mut keep = Vec::new();
+    for output in std::iter::once(&outputs.default).chain(outputs.filtered.values()) {
+        let shown = store.merged_items(output.selection.clone()).await?;
+        keep.extend(shown.iter().map(|s| s.cursor.id));
+    }
+    // The news page pages back through the default feed's history, as far as it goes: it
+    // is bounded by the same limits, so it needs no protection of its own.
+    let report = store
+        .apply_retention(RetentionPolicy {
+            max_age: cfg.storage.max_age,
+            max_items_per_feed: cfg.storage.max_items_per_feed,
+            keep,
+        })
+        .await
+        .context("retention failed")?;
+    if report.removed > 0 {
+        info!(removed = report.removed, "old items removed");
+        store.bump();
+    }
+    Ok(report)
+}
+
+/// Runs retention now and then every [`RETENTION_INTERVAL`] until `cancel`.
+async fn retention_loop(cfg: Config, store: Store, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = apply_retention(&cfg, &store).await {
+            warn!(error = %format!("{e:#}"), "retention failed; will try again");
+        }
+    }
 }
 
 /// How often the `STATUS=` line is refreshed when systemd's watchdog is off.
@@ -430,8 +486,12 @@ pub async fn poll_once(
 ) -> anyhow::Result<PollSummary> {
     let store = open_store(cfg)?;
     let feeds = scheduled_feeds(cfg, &store).await?;
-    let ctx = Arc::new(context(cfg, store, Arc::new(Metrics::default()))?);
+    let ctx = Arc::new(context(cfg, store.clone(), Arc::new(Metrics::default()))?);
     let results = scheduler::poll_all(ctx, feeds, on_done).await;
+    // A poll-once from cron keeps the database bounded too.
+    if let Err(e) = apply_retention(cfg, &store).await {
+        warn!(error = %format!("{e:#}"), "retention failed");
+    }
     let mut summary = PollSummary::default();
     for (_, report) in &results {
         match report {

@@ -166,7 +166,16 @@ pub struct ServerConfig {
 pub struct StorageConfig {
     /// Database file, absolute.
     pub path: PathBuf,
+    /// Items older than this are removed (unless an output still shows them).
+    pub max_age: Duration,
+    /// Items kept per feed, newest first (unless an output still shows older ones).
+    pub max_items_per_feed: usize,
 }
+
+/// Default `[storage] max_age`.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(180 * 24 * 3600);
+/// Default `[storage] max_items_per_feed`.
+pub const DEFAULT_MAX_ITEMS_PER_FEED: usize = 1000;
 
 /// `[poller]`: how feeds are fetched.
 #[derive(Debug, Clone)]
@@ -403,6 +412,8 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     path: Value<String>,
+    max_age: Value<String>,
+    max_items_per_feed: Value<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -592,6 +603,19 @@ impl RawConfig {
             || PathBuf::from(DEFAULT_DB_PATH),
             |v| non_empty(v).map(PathBuf::from),
         )?;
+
+        let max_age = text_field(
+            "storage.max_age",
+            self.storage.max_age,
+            || DEFAULT_MAX_AGE,
+            duration,
+        )?;
+        let max_items_per_feed = field(
+            "storage.max_items_per_feed",
+            self.storage.max_items_per_feed,
+            || DEFAULT_MAX_ITEMS_PER_FEED as i64,
+            in_range(1, 10_000_000),
+        )? as usize;
 
         let p = self.poller;
         let interval = text_field("poller.interval", p.interval, || DEFAULT_INTERVAL, duration)?;
@@ -875,6 +899,8 @@ impl RawConfig {
             },
             storage: StorageConfig {
                 path: base_dir.join(path),
+                max_age,
+                max_items_per_feed,
             },
             poller,
             reading_time,

@@ -98,6 +98,11 @@ pub(super) fn save(
          WHERE id = ?1",
     )?;
 
+    let mut removed = tx.prepare_cached(
+        "UPDATE removed_items SET seen_at = ?4
+         WHERE feed_id = ?1 AND (item_key = ?2 OR canonical_link = ?3)",
+    )?;
+
     let mut counts = SaveCounts::default();
     for item in items {
         let row = |r: &rusqlite::Row<'_>| {
@@ -151,6 +156,9 @@ pub(super) fn save(
             full_html,
         ];
         match existing {
+            // Removed by retention and still listed by the feed: it stays removed.
+            None if removed.execute(params![feed.0, item.key.0, item.canonical_link, now])? > 0 => {
+            }
             None => {
                 let mut all: Vec<&dyn rusqlite::ToSql> = vec![&feed.0];
                 all.extend_from_slice(values);
@@ -170,6 +178,10 @@ pub(super) fn save(
             Some(_) => {}
         }
     }
+    // Identities of removed items matter only while the feed lists them: those this
+    // document did not list (their seen_at was not refreshed above) are forgotten.
+    tx.prepare_cached("DELETE FROM removed_items WHERE feed_id = ?1 AND seen_at < ?2")?
+        .execute(params![feed.0, now])?;
     Ok(counts)
 }
 

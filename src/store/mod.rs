@@ -5,6 +5,7 @@
 mod feeds;
 mod items;
 pub mod migrations;
+mod retention;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
 pub use items::{SaveCounts, Selection};
+pub use retention::{RetentionPolicy, RetentionReport};
 
 /// How long a connection waits for a lock held by another process (a `render` beside the daemon).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -186,6 +188,9 @@ where
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Lets retention give free pages back to the file system (PRAGMA incremental_vacuum).
+    // It takes effect only in a new, empty database, which is when this first runs.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     // WAL: readers never block the writer. NORMAL: a commit survives a process crash; only a
     // power loss may lose the last transactions, never corrupt the file.
     conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -61,3 +61,15 @@ CREATE TABLE items (
 CREATE INDEX items_by_feed_link ON items (feed_id, canonical_link);
 CREATE INDEX items_by_story ON items (canonical_link, first_seen_at, id) WHERE canonical_link IS NOT NULL;
 CREATE INDEX items_by_date ON items (sort_at DESC, id DESC);
+
+-- Identities of items removed by retention, so that a feed that still lists them does not
+-- bring them back as new. Forgotten once the feed has stopped listing them for a while.
+CREATE TABLE removed_items (
+    feed_id        INTEGER NOT NULL REFERENCES feeds (id) ON DELETE CASCADE,
+    item_key       TEXT    NOT NULL,
+    canonical_link TEXT,
+    seen_at        INTEGER NOT NULL,          -- the last poll whose document still listed it
+    PRIMARY KEY (feed_id, item_key)
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX removed_by_link ON removed_items (feed_id, canonical_link) WHERE canonical_link IS NOT NULL;

@@ -1,0 +1,148 @@
+//! Storage guarantees: retention bounds the database without touching what outputs show or
+//! letting removed items come back; start-up errors name the database and what to do.
+
+mod common;
+
+use common::{Env, merged, poll};
+use feedmerge::config::Config;
+
+/// A feed listing `count` items starting at `first`, each with a few KB of text.
+fn window(first: usize, count: usize) -> Vec<u8> {
+    let body = "<p>".to_owned() + &"Lorem ipsum dolor sit amet consectetur. ".repeat(80) + "</p>";
+    let mut xml = String::from(r#"<rss version="2.0"><channel><title>Rotating</title>"#);
+    for i in first..first + count {
+        xml.push_str(&format!(
+            "<item><guid>n{i}</guid><title>Item {i}</title><link>https://example.org/n/{i}</link>\
+             <pubDate>{}</pubDate><description><![CDATA[{body}]]></description></item>",
+            (chrono::Utc::now() - chrono::Duration::days(400) + chrono::Duration::hours(i as i64))
+                .to_rfc2822()
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml.into_bytes()
+}
+
+fn config(env: &Env, storage: &str, max_items: usize) -> Config {
+    let path = env.dir.path().join("config.toml");
+    let toml = format!(
+        "[storage]\npath = \"f.db\"\n{storage}\n[reading_time]\nfull_text = \"never\"\n[output]\nmax_items = {max_items}\n[[feeds]]\nurl = \"{}\"\n",
+        env.url("/feed")
+    );
+    std::fs::write(&path, toml).unwrap();
+    Config::load(&path).unwrap()
+}
+
+/// Pages in use, read through the WAL.
+fn used_pages(cfg: &Config) -> i64 {
+    let db = rusqlite::Connection::open(&cfg.storage.path).unwrap();
+    let pages: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    let free: i64 = db
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap();
+    pages - free
+}
+
+fn item_count(cfg: &Config) -> i64 {
+    let db = rusqlite::Connection::open(&cfg.storage.path).unwrap();
+    db.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn retention_bounds_the_database_in_steady_state() {
+    let env = Env::new().await;
+    let cfg = config(&env, "max_items_per_feed = 40", 20);
+    let mut sizes = Vec::new();
+    for round in 0..40 {
+        env.server.reset().await;
+        env.serve_bytes("/feed", window(round * 20, 20), "application/rss+xml")
+            .await;
+        let s = poll(&cfg).await; // poll-once also runs retention
+        assert_eq!(s.items_new, 20, "round {round}");
+        sizes.push(used_pages(&cfg));
+        assert!(
+            item_count(&cfg) <= 40,
+            "round {round}: {} items",
+            item_count(&cfg)
+        );
+    }
+    println!("pages in use by round: {sizes:?}");
+    let (early, late) = (sizes[10], sizes[39]);
+    assert!(
+        late <= early + early / 5,
+        "the database keeps growing: {early} pages at round 10, {late} at round 39"
+    );
+    // The merged feed still shows its 20 newest items.
+    let ch = merged(&cfg).await;
+    assert_eq!(ch.items().len(), 20);
+    assert_eq!(ch.items()[0].title(), Some("Item 799"));
+
+    // Items removed while their feed still lists them do not come back as new.
+    env.server.reset().await;
+    env.serve_bytes("/feed", window(1000, 60), "application/rss+xml")
+        .await;
+    assert_eq!(poll(&cfg).await.items_new, 60);
+    assert_eq!(item_count(&cfg), 40, "20 over the cap removed");
+    for _ in 0..3 {
+        assert_eq!(
+            poll(&cfg).await.items_new,
+            0,
+            "removed items stay removed while listed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn retention_never_removes_what_an_output_shows() {
+    let env = Env::new().await;
+    // Everything is over a year old and the cap is 5 per feed, but the merged feed shows 30.
+    let cfg = config(&env, "max_items_per_feed = 5\nmax_age = \"30d\"", 30);
+    env.serve_bytes("/feed", window(0, 50), "application/rss+xml")
+        .await;
+    poll(&cfg).await;
+    assert_eq!(
+        item_count(&cfg),
+        30,
+        "the 30 shown are kept, the 20 others removed"
+    );
+    let ch = merged(&cfg).await;
+    assert_eq!(ch.items().len(), 30);
+    assert_eq!(ch.items()[29].title(), Some("Item 20"));
+}
+
+#[tokio::test]
+async fn start_up_errors_name_the_database_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    // A database from a newer feedmerge.
+    let newer = dir.path().join("newer.db");
+    {
+        let db = rusqlite::Connection::open(&newer).unwrap();
+        db.pragma_update(None, "user_version", 999).unwrap();
+    }
+    let e = feedmerge::store::Store::open(&newer)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("schema version 999 is newer"), "{e}");
+
+    // A file that is not a database.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
+    let e = feedmerge::store::Store::open(&junk)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(junk.to_str().unwrap()) && e.contains("not a feedmerge database"),
+        "{e}"
+    );
+
+    // A folder that cannot be created (a file stands where it should be).
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, b"").unwrap();
+    let e = feedmerge::store::Store::open(&blocker.join("data/f.db"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot create folder") && e.contains("blocker"),
+        "{e}"
+    );
+}
