@@ -32,9 +32,14 @@ use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Stor
 ///
 /// # Errors
 /// When the database cannot be opened or migrated; the message names the path.
-pub fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    Store::open(&cfg.storage.path)
-        .with_context(|| format!("cannot start with database {}", cfg.storage.path.display()))
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    let store = Store::open(&cfg.storage.path)
+        .with_context(|| format!("cannot start with database {}", cfg.storage.path.display()))?;
+    store
+        .set_max_size(cfg.storage.max_size)
+        .await
+        .context("cannot apply [storage] max_size")?;
+    Ok(store)
 }
 
 /// What the server shows for `cfg`: the default merged feed and the `[[outputs]]`.
@@ -230,7 +235,7 @@ pub async fn run_with_reload(
     shutdown: impl Future<Output = ()>,
     mut reloads: mpsc::Receiver<()>,
 ) -> anyhow::Result<()> {
-    let store = open_store(&cfg)?;
+    let store = open_store(&cfg).await?;
     let metrics = Arc::new(Metrics::default());
     let cancel = CancellationToken::new();
     let background = TaskTracker::new();
@@ -341,6 +346,9 @@ pub async fn run_with_reload(
                         metrics.clear_feeds();
                         state.feed.reconfigure(outputs(&new));
                         info!(feeds = new.feeds.len(), added, removed, "config reloaded");
+                        if let Err(e) = store.set_max_size(new.storage.max_size).await {
+                            warn!(error = %e, "cannot apply the new [storage] max_size");
+                        }
                         retention.cancel();
                         retention = cancel.child_token();
                         background.spawn(retention_loop(new.clone(), store.clone(), retention.clone()));
@@ -484,7 +492,7 @@ pub async fn poll_once(
     cfg: &Config,
     on_done: impl FnMut(&FeedState, Option<&Report>),
 ) -> anyhow::Result<PollSummary> {
-    let store = open_store(cfg)?;
+    let store = open_store(cfg).await?;
     let feeds = scheduled_feeds(cfg, &store).await?;
     let ctx = Arc::new(context(cfg, store.clone(), Arc::new(Metrics::default()))?);
     let results = scheduler::poll_all(ctx, feeds, on_done).await;
@@ -518,7 +526,7 @@ pub async fn poll_once(
 /// # Errors
 /// When the database cannot be opened or read.
 pub async fn status(cfg: &Config) -> anyhow::Result<Vec<FeedStatus>> {
-    let store = open_store(cfg)?;
+    let store = open_store(cfg).await?;
     store
         .sync_feeds(&cfg.feeds)
         .await
@@ -537,7 +545,7 @@ pub const DEFAULT_OUTPUT_PATH: &str = "feed";
 /// # Errors
 /// When the database cannot be opened or read.
 pub async fn render(cfg: &Config, format: Format) -> anyhow::Result<Vec<u8>> {
-    let store = open_store(cfg)?;
+    let store = open_store(cfg).await?;
     // Register the configured feeds so that the output reflects the config (removed feeds
     // are not shown), as the daemon's would.
     store

@@ -170,6 +170,8 @@ pub struct StorageConfig {
     pub max_age: Duration,
     /// Items kept per feed, newest first (unless an output still shows older ones).
     pub max_items_per_feed: usize,
+    /// The largest the database file may grow; `None`: as large as the disk allows.
+    pub max_size: Option<u64>,
 }
 
 /// Default `[storage] max_age`.
@@ -414,6 +416,7 @@ struct RawStorage {
     path: Value<String>,
     max_age: Value<String>,
     max_items_per_feed: Value<i64>,
+    max_size: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -616,6 +619,13 @@ impl RawConfig {
             || DEFAULT_MAX_ITEMS_PER_FEED as i64,
             in_range(1, 10_000_000),
         )? as usize;
+
+        let max_size = text_field(
+            "storage.max_size",
+            self.storage.max_size,
+            || None,
+            |v| size(v).map(Some),
+        )?;
 
         let p = self.poller;
         let interval = text_field("poller.interval", p.interval, || DEFAULT_INTERVAL, duration)?;
@@ -901,6 +911,7 @@ impl RawConfig {
                 path: base_dir.join(path),
                 max_age,
                 max_items_per_feed,
+                max_size,
             },
             poller,
             reading_time,

@@ -146,3 +146,61 @@ async fn start_up_errors_name_the_database_and_what_to_do() {
         "{e}"
     );
 }
+
+/// A full disk (simulated with `[storage] max_size`): the poll fails with a clear error,
+/// nothing stored is lost, serving continues, and the next poll with room stores the items.
+#[tokio::test]
+async fn a_full_disk_loses_nothing_and_polling_resumes() {
+    let env = Env::new().await;
+    env.serve_bytes(
+        "/small",
+        common::fixture("atom_basic.xml"),
+        "application/atom+xml",
+    )
+    .await;
+    env.serve_bytes("/big", window(0, 300), "application/rss+xml")
+        .await;
+    let write = |max_size: &str| {
+        let path = env.dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[storage]\npath = \"f.db\"\n{max_size}\n[reading_time]\nfull_text = \"never\"\n[output]\nmax_items = 1000\n\
+                 [[feeds]]\nurl = \"{}\"\n[[feeds]]\nurl = \"{}\"\n",
+                env.url("/small"),
+                env.url("/big")
+            ),
+        )
+        .unwrap();
+        Config::load(&path).unwrap()
+    };
+    let cfg = write("max_size = \"256KiB\"");
+    let mut errors = Vec::new();
+    let summary = feedmerge::app::poll_once(&cfg, |feed, report| {
+        if report.is_none() {
+            errors.push(feed.url.to_string());
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(summary.not_stored, 1, "{summary}");
+    assert_eq!(errors, [env.url("/big")]);
+    // The small feed's items are stored and served; the database is sound.
+    let ch = merged(&cfg).await;
+    assert_eq!(ch.items().len(), 2);
+    let db = rusqlite::Connection::open(&cfg.storage.path).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+
+    // With room again, the next poll stores the big feed too.
+    let cfg = write("");
+    let summary = poll(&cfg).await;
+    assert_eq!(
+        (summary.not_stored, summary.items_new),
+        (0, 300),
+        "{summary}"
+    );
+    assert_eq!(merged(&cfg).await.items().len(), 302);
+}

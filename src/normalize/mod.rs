@@ -113,6 +113,11 @@ fn normalize_entry(
     if title.is_empty() {
         title = first_words(&visible.text, 12);
     }
+    if let Some((cut, _)) = title.char_indices().nth(MAX_TITLE_CHARS) {
+        // A title is a line, not an article: cut at a character boundary.
+        title.truncate(cut);
+        title.push('…');
+    }
 
     let author = {
         let names: Vec<&str> = e
@@ -193,6 +198,9 @@ fn mime_type(value: Option<&str>) -> String {
         .filter(shaped)
         .map_or_else(|| "application/octet-stream".to_owned(), str::to_owned)
 }
+
+/// The longest title kept, in characters.
+pub const MAX_TITLE_CHARS: usize = 300;
 
 /// Words in an item's plain-text summary (the news page's teaser).
 pub const SUMMARY_WORDS: usize = 50;
@@ -371,6 +379,17 @@ mod tests {
             "<p>a &lt;b&gt; &amp; c</p><p>second paragraph</p>"
         );
         assert_eq!(items[0].title, "a <b> & c second paragraph");
+    }
+
+    #[test]
+    fn long_titles_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(1000);
+        let xml = format!(
+            r#"<rss version="2.0"><channel><item><guid>a</guid><title>{long}</title></item></channel></rss>"#
+        );
+        let title = &items(&xml)[0].title;
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS + 1);
+        assert!(title.ends_with("é…"));
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub enum StoreError {
         supported: u32,
     },
     /// Any other SQLite error.
-    #[error("database error: {0}")]
+    #[error("database error: {}", hint(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
@@ -161,6 +161,24 @@ impl Store {
         Ok(changed)
     }
 
+    /// Caps the database file at about `bytes` (`[storage] max_size`); `None` lifts the cap.
+    /// Writes beyond it fail like a full disk, and succeed again once there is room.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn set_max_size(&self, bytes: Option<u64>) -> Result<(), StoreError> {
+        self.write(move |c| {
+            let page: i64 = c.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            // SQLite's own ceiling when there is no cap.
+            let pages: i64 = bytes.map_or(4_294_967_294, |b| {
+                (b / page.max(512) as u64).clamp(1, 4_294_967_294) as i64
+            });
+            c.pragma_update(None, "max_page_count", pages)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Checks that the database answers (for health checks).
     ///
     /// # Errors
@@ -208,7 +226,9 @@ fn hint(e: &rusqlite::Error) -> String {
         }
         Some(DatabaseBusy | DatabaseLocked) => " (another process holds a lock on it)",
         Some(NotADatabase | DatabaseCorrupt) => " (the file is not a feedmerge database)",
-        Some(DiskFull) => " (the disk is full)",
+        Some(DiskFull) => {
+            " (the disk, or [storage] max_size, is full: nothing stored is lost; polling resumes when there is room)"
+        }
         _ => "",
     };
     format!("{e}{advice}")

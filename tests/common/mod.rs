@@ -65,7 +65,7 @@ impl Env {
         // Article pages are not fetched unless a test asks: the fixtures link to hosts that do
         // not exist here.
         let mut toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"feedmerge.db\"\n[reading_time]\nfull_text = \"never\"\n[output]\nmax_items = 1000\n{extra}\n"
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"feedmerge.db\"\n[reading_time]\nfull_text = \"never\"\n[output]\nmax_items = 1000000\n{extra}\n"
         );
         for url in feed_urls {
             toml.push_str(&format!("[[feeds]]\nurl = \"{url}\"\n"));
