@@ -24,7 +24,7 @@ use crate::pipeline::{Context, Outcome, Report};
 use crate::render::{Channel, Format};
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
-use crate::serve::{self, AppState, FeedCache, Output, Outputs};
+use crate::serve::{self, AppState, FeedCache, LimitedListener, Output, Outputs};
 use crate::store::Selection;
 use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store};
 
@@ -252,6 +252,11 @@ pub async fn run_with_reload(
         .local_addr()
         .context("cannot read the listening address")?;
     let on_listener = cfg.server.metrics == MetricsEndpoint::Listener;
+    let listener = LimitedListener::new(
+        listener,
+        cfg.server.max_connections,
+        cfg.server.idle_timeout,
+    );
     let server = tokio::spawn(
         axum::serve(listener, serve::router(state.clone(), on_listener))
             .with_graceful_shutdown(cancel.clone().cancelled_owned())

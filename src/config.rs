@@ -159,7 +159,16 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Where `/metrics` is served.
     pub metrics: MetricsEndpoint,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// A connection without traffic for this long is closed.
+    pub idle_timeout: Duration,
 }
+
+/// Default `[server] max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default `[server] idle_timeout`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `[storage]`: the SQLite database.
 #[derive(Debug, Clone)]
@@ -408,6 +417,8 @@ struct RawServer {
     base_url: Value<String>,
     shutdown_timeout: Value<String>,
     metrics: Value<String>,
+    max_connections: Value<i64>,
+    idle_timeout: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -598,6 +609,19 @@ impl RawConfig {
                     )
                 }),
             },
+        )?;
+
+        let max_connections = field(
+            "server.max_connections",
+            s.max_connections,
+            || DEFAULT_MAX_CONNECTIONS as i64,
+            in_range(1, 1_000_000),
+        )? as usize;
+        let idle_timeout = text_field(
+            "server.idle_timeout",
+            s.idle_timeout,
+            || DEFAULT_IDLE_TIMEOUT,
+            duration,
         )?;
 
         let path = text_field(
@@ -906,6 +930,8 @@ impl RawConfig {
                 base_url,
                 shutdown_timeout,
                 metrics,
+                max_connections,
+                idle_timeout,
             },
             storage: StorageConfig {
                 path: base_dir.join(path),

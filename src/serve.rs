@@ -162,8 +162,15 @@ impl FeedCache {
         if let Some(r) = fresh(self.last(key, format)) {
             return Ok(r);
         }
-        // One rendering at a time: concurrent requests after a change wait for it, then share it.
-        let _rendering = self.rendering.lock().await;
+        // One rendering at a time. While it runs, other requests get the previous rendering
+        // (one change behind) instead of queueing behind it; only the very first waits.
+        let _rendering = match self.rendering.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.last(key, format) {
+                Some(previous) => return Ok(previous),
+                None => self.rendering.lock().await,
+            },
+        };
         if let Some(r) = fresh(self.last(key, format)) {
             return Ok(r);
         }
@@ -820,5 +827,130 @@ mod tests {
             none_match(&headers(&[("if-none-match", "*")]), "ab"),
             Some(true)
         );
+    }
+}
+
+/// The listening socket with the server's connection limits: at most `max_connections` open
+/// at once (more wait in the kernel's backlog), and a connection that neither sends nor
+/// receives a byte for `idle_timeout` is closed, so slow or stalled clients cannot pile up.
+#[derive(Debug)]
+pub struct LimitedListener {
+    inner: tokio::net::TcpListener,
+    slots: Arc<tokio::sync::Semaphore>,
+    idle_timeout: Duration,
+}
+
+impl LimitedListener {
+    /// Wraps `inner`.
+    pub fn new(
+        inner: tokio::net::TcpListener,
+        max_connections: usize,
+        idle_timeout: Duration,
+    ) -> Self {
+        LimitedListener {
+            inner,
+            slots: Arc::new(tokio::sync::Semaphore::new(max_connections.max(1))),
+            idle_timeout,
+        }
+    }
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = LimitedConnection;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // Invariant: the semaphore is never closed.
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        let _ = stream.set_nodelay(true);
+        let idle = Box::pin(tokio::time::sleep(self.idle_timeout));
+        (
+            LimitedConnection {
+                stream,
+                _slot: slot,
+                idle,
+                idle_timeout: self.idle_timeout,
+            },
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that holds one of the listener's slots and closes when idle too long.
+#[derive(Debug)]
+pub struct LimitedConnection {
+    stream: tokio::net::TcpStream,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+    idle_timeout: Duration,
+}
+
+impl LimitedConnection {
+    /// Restarts the idle clock after progress; reports a timeout when it ran out while the
+    /// stream had nothing to offer.
+    fn watch<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        poll: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        match poll {
+            Poll::Ready(r) => {
+                let deadline = tokio::time::Instant::now() + self.idle_timeout;
+                self.idle.as_mut().reset(deadline);
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for LimitedConnection {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let poll = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        self.watch(cx, poll)
+    }
+}
+
+impl tokio::io::AsyncWrite for LimitedConnection {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.watch(cx, poll)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

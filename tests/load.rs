@@ -1,0 +1,156 @@
+//! Under load: readers keep getting whole, valid feeds while the daemon ingests many feeds,
+//! and stalled clients cannot take the server's connections away.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Env, http_client};
+use feedmerge::app;
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::method;
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+
+/// Items per feed.
+const ITEMS: usize = 5;
+/// Feeds ingested.
+const FEEDS: usize = 200;
+
+/// Each feed: [`ITEMS`] items, named after the feed.
+struct Items;
+
+impl Respond for Items {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let feed = req.url.path().trim_start_matches('/');
+        let body = "<p>".to_owned() + &"A sentence of the story, one of many. ".repeat(10) + "</p>";
+        let mut xml = format!(r#"<rss version="2.0"><channel><title>{feed}</title>"#);
+        for i in 0..ITEMS {
+            xml.push_str(&format!(
+                "<item><guid>{feed}-{i}</guid><title>{feed} {i}</title><link>https://example.org/{feed}/{i}</link>\
+                 <description><![CDATA[{body}]]></description></item>"
+            ));
+        }
+        xml.push_str("</channel></rss>");
+        ResponseTemplate::new(200).set_body_raw(xml.into_bytes(), "application/rss+xml")
+    }
+}
+
+/// While 200 feeds are ingested, 8 clients read the merged feed: no error, every response
+/// valid, and every feed either absent or complete (a poll's items appear together).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_see_whole_polls_while_feeds_are_ingested() {
+    let env = Env::new().await;
+    Mock::given(method("GET"))
+        .respond_with(Items)
+        .mount(&env.server)
+        .await;
+    let urls: Vec<String> = (0..FEEDS).map(|i| env.url(&format!("/f{i}"))).collect();
+    let cfg = env.config(&urls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/feed.xml", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let daemon = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (url, done) = (url.clone(), done.clone());
+        clients.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let started = Instant::now();
+                let r = http_client()
+                    .get(&url)
+                    .send()
+                    .await
+                    .expect("the server answers");
+                assert_eq!(r.status(), 200);
+                let body = r.bytes().await.unwrap();
+                latencies.push(started.elapsed());
+                let ch = rss::Channel::read_from(&body[..]).expect("a valid feed at every moment");
+                let mut per_feed = std::collections::HashMap::<String, usize>::new();
+                for item in ch.items() {
+                    *per_feed
+                        .entry(item.source().unwrap().url().to_owned())
+                        .or_default() += 1;
+                }
+                assert!(
+                    per_feed.values().all(|&n| n == ITEMS),
+                    "a half-written poll was served: {per_feed:?}"
+                );
+                if ch.items().len() == FEEDS * ITEMS || Instant::now() > deadline {
+                    done.fetch_add(1, Ordering::Relaxed);
+                    return (latencies, ch.items().len());
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for c in clients {
+        let (latencies, last) = c.await.unwrap();
+        assert_eq!(last, FEEDS * ITEMS, "every feed ingested");
+        all.extend(latencies);
+    }
+    all.sort();
+    let p = |q: f64| all[((all.len() - 1) as f64 * q) as usize];
+    println!(
+        "{} requests during the ingest of {FEEDS} feeds: p50 {:?}, p99 {:?}, max {:?}",
+        all.len(),
+        p(0.5),
+        p(0.99),
+        all[all.len() - 1]
+    );
+    stop.cancel();
+    daemon.await.unwrap().unwrap();
+}
+
+/// Clients that connect and stall are closed after `idle_timeout`, so they cannot hold every
+/// connection slot.
+#[tokio::test]
+async fn stalled_clients_cannot_starve_the_server() {
+    let env = Env::new().await;
+    let path = env.dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = 4\nidle_timeout = \"1s\"\n[storage]\npath = \"f.db\"\n",
+    )
+    .unwrap();
+    let cfg = feedmerge::config::Config::load(&path).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let daemon = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
+
+    // Four clients take every slot: one sends half a request line, three send nothing.
+    let mut stalled = Vec::new();
+    for i in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if i == 0 {
+            s.write_all(b"GET /feed.xml HTTP/1.1\r\nHost: x")
+                .await
+                .unwrap();
+        }
+        stalled.push(s);
+    }
+    // A real reader still gets an answer once the idle ones are closed.
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        http_client().get(format!("http://{addr}/healthz")).send(),
+    )
+    .await
+    .expect("served within the idle timeout")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    println!(
+        "served after {:?} with every slot taken by stalled clients",
+        started.elapsed()
+    );
+    stop.cancel();
+    daemon.await.unwrap().unwrap();
+    drop(stalled);
+}
