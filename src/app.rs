@@ -120,6 +120,7 @@ pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Res
         slots: Arc::new(Semaphore::new(cfg.poller.concurrency)),
         store,
         metrics,
+        near_duplicates: cfg.dedupe.near_duplicates.then_some(cfg.dedupe),
     })
 }
 
@@ -540,6 +541,18 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Vec<FeedStatus>> {
         .feed_statuses()
         .await
         .context("cannot read the feeds' state")
+}
+
+/// The most recent near-duplicate merges, for `feedmerge merges`.
+///
+/// # Errors
+/// When the database cannot be opened or read.
+pub async fn recent_merges(cfg: &Config, limit: usize) -> anyhow::Result<Vec<crate::store::Merge>> {
+    let store = open_store(cfg).await?;
+    store
+        .recent_merges(limit)
+        .await
+        .context("cannot read the merges")
 }
 
 /// The path of the default output, without extension: `/feed.xml`, `/feed.atom`, `/feed.json`.

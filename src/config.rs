@@ -102,6 +102,8 @@ pub struct Config {
     pub reading_time: ReadingTimeConfig,
     /// `[output]`.
     pub output: OutputConfig,
+    /// `[dedupe]`.
+    pub dedupe: DedupeConfig,
     /// `[[feeds]]`, in file order.
     pub feeds: Vec<FeedConfig>,
     /// `[[outputs]]`: filtered merged feeds beside the default one.
@@ -284,6 +286,22 @@ fn full_text_mode(v: &str) -> Result<FullText, String> {
     }
 }
 
+/// `[dedupe]`: near-duplicate detection across feeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DedupeConfig {
+    /// Show items of different feeds with nearly the same text once.
+    pub near_duplicates: bool,
+    /// Text similarity (Jaccard of word 4-grams, 0–1) from which two items are one story.
+    pub threshold: f64,
+    /// A new item is compared with the items of the other feeds first seen this recently.
+    pub window: Duration,
+}
+
+/// Default `[dedupe] threshold`.
+pub const DEFAULT_NEAR_THRESHOLD: f64 = 0.7;
+/// Default `[dedupe] window`.
+pub const DEFAULT_NEAR_WINDOW: Duration = Duration::from_secs(72 * 3600);
+
 /// `[output]`: the merged feed.
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
@@ -389,6 +407,8 @@ struct RawConfig {
     #[serde(default)]
     output: RawOutput,
     #[serde(default)]
+    dedupe: RawDedupe,
+    #[serde(default)]
     feeds: Vec<RawFeed>,
     #[serde(default)]
     outputs: Vec<RawOutputFilter>,
@@ -456,6 +476,14 @@ struct RawReadingTime {
     summary_words: Value<i64>,
     include_full_text: Option<bool>,
     placement: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDedupe {
+    near_duplicates: Option<bool>,
+    threshold: Value<f64>,
+    window: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -865,6 +893,24 @@ impl RawConfig {
             });
         }
 
+        let d = self.dedupe;
+        let dedupe = DedupeConfig {
+            near_duplicates: d.near_duplicates.unwrap_or(true),
+            threshold: field(
+                "dedupe.threshold",
+                d.threshold,
+                || DEFAULT_NEAR_THRESHOLD,
+                |&t| {
+                    if (0.3..=1.0).contains(&t) {
+                        Ok(t)
+                    } else {
+                        Err(format!("{t} is out of range (0.3 to 1.0)"))
+                    }
+                },
+            )?,
+            window: text_field("dedupe.window", d.window, || DEFAULT_NEAR_WINDOW, duration)?,
+        };
+
         let mut outputs: Vec<OutputFilter> = Vec::with_capacity(self.outputs.len());
         for (i, o) in self.outputs.into_iter().enumerate() {
             let key = |k: &str| format!("outputs[{i}].{k}");
@@ -942,6 +988,7 @@ impl RawConfig {
             poller,
             reading_time,
             output,
+            dedupe,
             feeds,
             outputs,
         })

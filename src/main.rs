@@ -104,6 +104,15 @@ enum Command {
     },
     /// Print the configured feeds as OPML
     ExportOpml,
+    /// Show recent near-duplicate merges (items shown as another feed's story) and why
+    Merges {
+        /// How many
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of lines
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -148,6 +157,7 @@ fn main() -> ExitCode {
             Command::PollOnce => poll_once(&cfg).await,
             Command::Render { format } => render(&cfg, format.into()).await,
             Command::Status { json } => status(&cfg, json).await,
+            Command::Merges { limit, json } => merges(&cfg, limit, json).await,
             Command::Check | Command::ExportOpml | Command::ImportOpml { .. } => {
                 unreachable!("handled above")
             }
@@ -242,6 +252,32 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
             "{} poll results could not be stored in the database (see the log)",
             summary.not_stored
         );
+    }
+    Ok(())
+}
+
+async fn merges(cfg: &Config, limit: usize, json: bool) -> anyhow::Result<()> {
+    let merges = app::recent_merges(cfg, limit).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &merges)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for m in &merges {
+        writeln!(
+            out,
+            "{}  similarity {:.2}  {:?} ({}) is shown as {:?} ({})",
+            m.at.format("%Y-%m-%d %H:%M"),
+            m.similarity,
+            m.copy_title,
+            m.copy_feed,
+            m.story_title,
+            m.story_feed
+        )?;
+    }
+    if merges.is_empty() {
+        writeln!(out, "no near-duplicate merges yet")?;
     }
     Ok(())
 }

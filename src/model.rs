@@ -144,6 +144,10 @@ pub struct NewItem {
     pub full_text: Option<FullTextOutcome>,
     /// The content looks like a summary and the settings ask for the article page.
     pub wants_full_text: bool,
+    /// For near-duplicate detection across feeds.
+    pub fingerprint: Option<crate::normalize::fingerprint::Fingerprint>,
+    /// The stored item of another feed this one is a copy of, and how similar they are.
+    pub near_duplicate_of: Option<(i64, f64)>,
 }
 
 /// What fetching an item's article page gave.
@@ -188,6 +192,8 @@ pub struct StoredItem {
     pub item: NewItem,
     /// Its position in the merged order.
     pub cursor: Cursor,
+    /// The other feeds that carry the same story.
+    pub also_in: Vec<String>,
     /// The feed it came from.
     pub feed_url: String,
     /// The feed's display title (config override, else its own title, else its URL).

@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
+use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
 use crate::fetch::Validators;
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
@@ -17,7 +18,7 @@ use crate::hosts::Hosts;
 use crate::metrics::Metrics;
 use crate::model::{FeedHints, FeedMeta, NewItem};
 use crate::model::{FeedId, FullTextOutcome, ReadingTime, TextSource};
-use crate::normalize::{fulltext, reading_time, text};
+use crate::normalize::{fingerprint, fulltext, reading_time, text};
 use crate::schedule::{self, Policy};
 use crate::store::{FeedState, PollRecord, PollResult, Store, StoreError};
 use crate::{dedupe, normalize, parse};
@@ -36,6 +37,8 @@ pub struct Context {
     pub store: Store,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Near-duplicate detection across feeds, when on.
+    pub near_duplicates: Option<DedupeConfig>,
 }
 
 /// How a poll ended.
@@ -133,6 +136,9 @@ pub async fn refresh_feed(
                 Ok((meta, hints, mut items)) => {
                     items_seen = items.len();
                     add_full_text(ctx, feed.id, &mut items, reading, cancel).await?;
+                    if let Some(near) = &ctx.near_duplicates {
+                        find_near_duplicates(ctx, feed.id, &mut items, near, now).await?;
+                    }
                     let fetched = PollResult::Fetched {
                         status,
                         validators,
@@ -291,6 +297,80 @@ fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
     if let Some(to) = moved_to {
         warn!(moved_to = %to, "feed moved permanently: polling the new address; update the config");
     }
+}
+
+/// Marks the new items that copy a recent item of another feed (`near_duplicate_of`), and
+/// gives every new item the fingerprint the store indexes.
+async fn find_near_duplicates(
+    ctx: &Context,
+    feed: FeedId,
+    items: &mut Vec<NewItem>,
+    near: &DedupeConfig,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let new = ctx
+        .store
+        .new_keys(feed, items.iter().map(|i| i.key.0.clone()).collect())
+        .await?;
+    if new.is_empty() {
+        return Ok(());
+    }
+    // Fingerprints are CPU work: off the async threads.
+    let mut taken = std::mem::take(items);
+    let task = tokio::task::spawn_blocking(move || {
+        for item in taken.iter_mut().filter(|i| new.contains(&i.key.0)) {
+            let text = text::visible(&item.content_html).text;
+            item.fingerprint = Some(fingerprint::fingerprint(&item.title, &text));
+        }
+        taken
+    });
+    *items = task.await.map_err(|e| StoreError::Task(e.to_string()))?;
+    let probes: Vec<(usize, (Vec<i64>, i64))> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(n, i)| {
+            i.fingerprint
+                .as_ref()
+                .map(|f| (n, (f.bands.clone(), f.title_key)))
+        })
+        .collect();
+    let since = chrono::Duration::from_std(near.window)
+        .ok()
+        .and_then(|w| now.checked_sub_signed(w))
+        .map_or(0, |t| t.timestamp());
+    let candidates = ctx
+        .store
+        .near_candidates(feed, since, probes.iter().map(|(_, p)| p.clone()).collect())
+        .await?;
+    let threshold = near.threshold;
+    let mut taken = std::mem::take(items);
+    let task = tokio::task::spawn_blocking(move || {
+        for ((n, _), found) in probes.into_iter().zip(candidates) {
+            let item = &mut taken[n];
+            let text = text::visible(&item.content_html).text;
+            let doc = fingerprint::Doc {
+                title: &item.title,
+                text: &text,
+                link: item.link.as_deref(),
+            };
+            // The first match in time order: the story shows as the feed that had it first.
+            item.near_duplicate_of = found
+                .iter()
+                .filter(|c| fingerprint::titles_compatible(&item.title, &c.title))
+                .find_map(|c| {
+                    let other_text = text::visible(&c.content_html).text;
+                    let other = fingerprint::Doc {
+                        title: &c.title,
+                        text: &other_text,
+                        link: c.link.as_deref(),
+                    };
+                    fingerprint::judge(&doc, &other, threshold).map(|s| (c.id, s))
+                });
+        }
+        taken
+    });
+    *items = task.await.map_err(|e| StoreError::Task(e.to_string()))?;
+    Ok(())
 }
 
 /// Most article pages fetched in one poll; the others are fetched on the next polls.

@@ -105,6 +105,8 @@ mod tests {
             content_hash: 0,
             full_text: None,
             wants_full_text: false,
+            fingerprint: None,
+            near_duplicate_of: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! links, plausible dates, the fullest content, and its reading time. Identity is left to
 //! `dedupe`.
 
+pub mod fingerprint;
 pub mod fulltext;
 pub mod reading_time;
 pub mod text;
@@ -165,6 +166,8 @@ fn normalize_entry(
         content_hash: 0,
         full_text: None,
         wants_full_text: false,
+        fingerprint: None,
+        near_duplicate_of: None,
     };
     item.content_hash = content_hash(&item);
     item.wants_full_text = fulltext::wanted(&item, &visible.text, rt);

@@ -72,6 +72,8 @@ struct Extension<'a> {
     reading_source: Option<&'static str>,
     feed_url: &'a str,
     feed_title: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    also_in: &'a [String],
 }
 
 /// Renders `entries` (newest first) as a JSON Feed 1.1 document.
@@ -117,6 +119,7 @@ fn item<'a>(e: &'a Entry<'a>) -> Item<'a> {
             reading_source: e.reading.map(|r| r.source.as_str()),
             feed_url: e.source_url,
             feed_title: e.source_title,
+            also_in: e.also_in,
         },
     }
 }

@@ -128,6 +128,8 @@ pub struct Entry<'a> {
     pub source_url: &'a str,
     /// That feed's title.
     pub source_title: &'a str,
+    /// Other feeds with the same story.
+    pub also_in: &'a [String],
     /// The estimate; `None` for health items.
     pub reading: Option<ReadingTime>,
 }
@@ -158,6 +160,12 @@ pub fn entries<'a>(
                 _ => (&it.content_html, it.content_base.as_deref()),
             };
             html.push_str(&sanitizer.clean(content, base));
+            if !s.also_in.is_empty() {
+                html.push_str(&format!(
+                    "<p>Also in: {}</p>",
+                    escape_html(&s.also_in.join(", "))
+                ));
+            }
             let title = if in_title && !it.title.is_empty() {
                 format!("{} ({label})", it.title)
             } else {
@@ -177,6 +185,7 @@ pub fn entries<'a>(
                 image: it.image.as_deref(),
                 source_url: &s.feed_url,
                 source_title: &s.feed_title,
+                also_in: &s.also_in,
                 reading: Some(it.reading_time),
             }
         })
@@ -211,6 +220,7 @@ fn health_entry(f: &FeedFailure) -> Entry<'_> {
         image: None,
         source_url: &f.feed_url,
         source_title: &f.feed_title,
+        also_in: &[],
         reading: None,
     }
 }
@@ -294,11 +304,14 @@ pub(crate) mod tests {
                 content_hash: 0,
                 full_text: None,
                 wants_full_text: false,
+                fingerprint: None,
+                near_duplicate_of: None,
             },
             cursor: Cursor {
                 sort_at: t.timestamp(),
                 id: 1,
             },
+            also_in: Vec::new(),
             feed_url: "https://example.org/feed.xml".into(),
             feed_title: "Example".into(),
             first_seen: t,

@@ -1,5 +1,6 @@
 //! Item rows: saving a poll's items (insert new, update changed) and reading the merged feed.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError, from_secs};
@@ -76,9 +77,9 @@ pub(super) fn save(
             content_html, content_base, published_at, first_seen_at, sort_at, changed_at,
             enclosure_url, enclosure_type, enclosure_length, reading_minutes, reading_words,
             reading_cjk, reading_images, reading_source, content_hash, image_url, summary,
-            full_text_status, full_text_html)
+            full_text_status, full_text_html, title_key, story_of, similarity)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?11, ?12), ?12,
-            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE items SET item_key = ?2, guid = ?3, link = ?4, canonical_link = ?5, title = ?6,
@@ -160,9 +161,22 @@ pub(super) fn save(
             None if removed.execute(params![feed.0, item.key.0, item.canonical_link, now])? > 0 => {
             }
             None => {
+                let title_key = item.fingerprint.as_ref().map(|f| f.title_key);
+                let story_of = item.near_duplicate_of.map(|(id, _)| id);
+                let similarity = item.near_duplicate_of.map(|(_, s)| s);
                 let mut all: Vec<&dyn rusqlite::ToSql> = vec![&feed.0];
                 all.extend_from_slice(values);
+                all.extend_from_slice(params![title_key, story_of, similarity]);
                 insert.execute(&all[..])?;
+                if let Some(fp) = &item.fingerprint {
+                    let id = tx.last_insert_rowid();
+                    let mut band = tx.prepare_cached(
+                        "INSERT OR IGNORE INTO item_bands (band, item_id) VALUES (?1, ?2)",
+                    )?;
+                    for b in &fp.bands {
+                        band.execute(params![b, id])?;
+                    }
+                }
                 counts.new += 1;
             }
             Some((id, key, hash))
@@ -185,7 +199,132 @@ pub(super) fn save(
     Ok(counts)
 }
 
+/// A stored item another feed's new item may be a copy of.
+#[derive(Debug, Clone)]
+pub struct NearCandidate {
+    /// Row id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// Content HTML as published.
+    pub content_html: String,
+    /// Link.
+    pub link: Option<String>,
+}
+
+/// A near-duplicate that was joined to another feed's story.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Merge {
+    /// When the copy was first seen.
+    pub at: DateTime<Utc>,
+    /// How similar the texts are (1.0 for short items joined by title and link).
+    pub similarity: f64,
+    /// The copy: title and feed.
+    pub copy_title: String,
+    /// The copy's feed.
+    pub copy_feed: String,
+    /// The story it joined: title and feed.
+    pub story_title: String,
+    /// The story's feed.
+    pub story_feed: String,
+}
+
+/// Most candidates compared per new item.
+const MAX_NEAR_CANDIDATES: i64 = 20;
+
 impl Store {
+    /// The most recent `limit` near-duplicate merges, newest first.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn recent_merges(&self, limit: usize) -> Result<Vec<Merge>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT i.first_seen_at, i.similarity, i.title, COALESCE(f.config_title, f.title, f.url),
+                        p.title, COALESCE(pf.config_title, pf.title, pf.url)
+                 FROM items i JOIN feeds f ON f.id = i.feed_id
+                 JOIN items p ON p.id = i.story_of JOIN feeds pf ON pf.id = p.feed_id
+                 ORDER BY i.first_seen_at DESC, i.id DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok(Merge {
+                    at: from_secs(r.get(0)?),
+                    similarity: r.get::<_, Option<f64>>(1)?.unwrap_or(1.0),
+                    copy_title: r.get(2)?,
+                    copy_feed: r.get(3)?,
+                    story_title: r.get(4)?,
+                    story_feed: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// The keys among `keys` not stored yet for `feed`.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn new_keys(
+        &self,
+        feed: FeedId,
+        keys: Vec<String>,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.read(move |conn| {
+            let json = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".to_owned());
+            let mut stmt = conn.prepare_cached(
+                "SELECT value FROM json_each(?2)
+                 WHERE value NOT IN (SELECT item_key FROM items WHERE feed_id = ?1)",
+            )?;
+            let rows = stmt.query_map(params![feed.0, json], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// For each `(band hashes, title key)`, the items of other active feeds first seen
+    /// after `since` that share a band or the title, and are not copies themselves.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn near_candidates(
+        &self,
+        feed: FeedId,
+        since: i64,
+        probes: Vec<(Vec<i64>, i64)>,
+    ) -> Result<Vec<Vec<NearCandidate>>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT i.id, i.title, i.content_html, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
+                 WHERE i.id IN (
+                     -- Bounded: a band shared by hundreds of items (boilerplate text) says little.
+                     SELECT item_id FROM (
+                         SELECT item_id FROM item_bands WHERE band IN (SELECT value FROM json_each(?1))
+                         ORDER BY item_id DESC LIMIT 200)
+                     UNION SELECT id FROM (
+                         SELECT id FROM items WHERE title_key = ?2 ORDER BY id DESC LIMIT 200))
+                   AND i.feed_id != ?3 AND f.active = 1 AND i.first_seen_at >= ?4 AND i.story_of IS NULL
+                 ORDER BY i.first_seen_at, i.id
+                 LIMIT ?5",
+            )?;
+            let mut out = Vec::with_capacity(probes.len());
+            for (bands, title_key) in probes {
+                let bands = serde_json::to_string(&bands).unwrap_or_else(|_| "[]".to_owned());
+                let rows = stmt.query_map(params![bands, title_key, feed.0, since, MAX_NEAR_CANDIDATES], |r| {
+                    Ok(NearCandidate {
+                        id: r.get(0)?,
+                        title: r.get(1)?,
+                        content_html: r.get(2)?,
+                        link: r.get(3)?,
+                    })
+                })?;
+                out.push(rows.collect::<Result<Vec<_>, _>>()?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// The keys among `keys` of items of `feed` whose article page was fetched before
     /// (successfully or not): they are not fetched again.
     ///
@@ -224,13 +363,23 @@ impl Store {
                     i.changed_at, i.enclosure_url, i.enclosure_type, i.enclosure_length,
                     i.reading_minutes, i.reading_words, i.reading_cjk, i.reading_images,
                     i.reading_source, i.content_hash, f.url, COALESCE(f.config_title, f.title, f.url),
-                    i.image_url, i.summary, i.id, i.full_text_html
+                    i.image_url, i.summary, i.id, i.full_text_html,
+                    (SELECT GROUP_CONCAT(name, char(31)) FROM (
+                        SELECT DISTINCT COALESCE(g.config_title, g.title, g.url) AS name
+                        FROM items j JOIN feeds g ON g.id = j.feed_id
+                        WHERE g.active = 1 AND j.feed_id != i.feed_id
+                          AND j.id IN (SELECT id FROM items WHERE story_of = i.id
+                                       UNION SELECT id FROM items WHERE canonical_link = i.canonical_link)))
                  FROM items i JOIN feeds f ON f.id = i.feed_id
                  WHERE f.active = 1
                    AND (?2 IS NULL OR (i.sort_at, i.id) < (?2, ?3))
                    AND (?4 IS NULL OR f.url IN (SELECT value FROM json_each(?4)))
                    AND (?5 IS NULL OR i.reading_minutes >= ?5)
                    AND (?6 IS NULL OR i.reading_minutes <= ?6)
+                   -- A near-duplicate is shown as the story it copies, while that one is shown.
+                   AND (i.story_of IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM items p JOIN feeds pf ON pf.id = p.feed_id
+                        WHERE p.id = i.story_of AND pf.active = 1))
                    AND (i.canonical_link IS NULL OR NOT EXISTS (
                         SELECT 1 FROM items j JOIN feeds g ON g.id = j.feed_id
                         WHERE j.canonical_link = i.canonical_link AND g.active = 1
@@ -297,7 +446,13 @@ impl Store {
                             .get::<_, Option<String>>(27)?
                             .map(|html| FullTextOutcome::Extracted(Some(html))),
                         wants_full_text: false,
+                        fingerprint: None,
+                        near_duplicate_of: None,
                     },
+                    also_in: r
+                        .get::<_, Option<String>>(28)?
+                        .map(|s| s.split(CATEGORY_SEPARATOR).map(str::to_owned).collect())
+                        .unwrap_or_default(),
                     cursor: Cursor {
                         sort_at,
                         id: r.get(26)?,

@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
-pub use items::{SaveCounts, Selection};
+pub use items::{Merge, NearCandidate, SaveCounts, Selection};
 pub use retention::{RetentionPolicy, RetentionReport};
 
 /// How long a connection waits for a lock held by another process (a `render` beside the daemon).

@@ -1,0 +1,300 @@
+//! Fingerprints for near-duplicate detection: an item's title and visible text → word
+//! shingles, a MinHash signature cut into LSH bands (to find candidates in an index, not by
+//! comparing with every item), and the conservative judgement of whether two items are the
+//! same story.
+
+use std::collections::HashSet;
+
+use unicode_segmentation::UnicodeSegmentation;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+
+/// Words per shingle.
+const SHINGLE: usize = 4;
+/// MinHash functions; split into [`BANDS`] bands of `HASHES / BANDS` rows.
+const HASHES: usize = 64;
+/// LSH bands: two items are candidates when any band matches (about 99 % at similarity 0.7,
+/// about 12 % at 0.3).
+pub const BANDS: usize = 16;
+/// Share of the shorter text's shingles found in the longer one from which the two are one
+/// article with something added or cut.
+pub const CONTAINMENT: f64 = 0.9;
+/// Below this many words a body is too short to compare: title and link decide.
+pub const SHORT_WORDS: usize = 50;
+/// Title words that mark a separate notice about a story, never the story itself.
+const NOTICE_WORDS: &[&str] = &[
+    "correction",
+    "corrected",
+    "update",
+    "updated",
+    "clarification",
+    "retraction",
+    "editor's",
+];
+
+/// What is indexed per item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// LSH band hashes (empty for short texts).
+    pub bands: Vec<i64>,
+    /// Hash of the normalised title.
+    pub title_key: i64,
+}
+
+/// What the judgement compares of one item.
+#[derive(Debug, Clone)]
+pub struct Doc<'a> {
+    /// Plain title.
+    pub title: &'a str,
+    /// Visible text of the content.
+    pub text: &'a str,
+    /// The article link.
+    pub link: Option<&'a str>,
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.unicode_words().map(str::to_lowercase).collect()
+}
+
+fn shingles(words: &[String]) -> HashSet<u64> {
+    words
+        .windows(SHINGLE.min(words.len().max(1)))
+        .map(|w| xxh3_64(w.join(" ").as_bytes()))
+        .collect()
+}
+
+fn title_words(title: &str) -> Vec<String> {
+    words(title)
+}
+
+/// The fingerprint of an item.
+pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
+    let body = words(text);
+    let title_key = xxh3_64(title_words(title).join(" ").as_bytes()) as i64;
+    if body.len() < SHORT_WORDS {
+        return Fingerprint {
+            bands: Vec::new(),
+            title_key,
+        };
+    }
+    let set = shingles(&body);
+    // The i-th MinHash function is h * A[i] + B[i] (mod 2^64) over the shingle hash h: one
+    // multiply-add per function instead of a hash, with odd multipliers drawn once.
+    let (mul, add) = coefficients();
+    let mut signature = [u64::MAX; HASHES];
+    for &s in &set {
+        for (i, slot) in signature.iter_mut().enumerate() {
+            *slot = (*slot).min(s.wrapping_mul(mul[i]).wrapping_add(add[i]));
+        }
+    }
+    let rows = HASHES / BANDS;
+    let bands = signature
+        .chunks(rows)
+        .enumerate()
+        .map(|(band, chunk)| {
+            let mut bytes = Vec::with_capacity(8 * (rows + 1));
+            bytes.extend_from_slice(&(band as u64).to_le_bytes());
+            for v in chunk {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            xxh3_64(&bytes) as i64
+        })
+        .collect();
+    Fingerprint { bands, title_key }
+}
+
+/// Fixed pseudo-random coefficients of the MinHash functions (the same in every run, so
+/// that stored bands stay comparable).
+fn coefficients() -> ([u64; HASHES], [u64; HASHES]) {
+    let mut mul = [0u64; HASHES];
+    let mut add = [0u64; HASHES];
+    for i in 0..HASHES {
+        mul[i] = xxh3_64_with_seed(b"minhash-mul", i as u64) | 1;
+        add[i] = xxh3_64_with_seed(b"minhash-add", i as u64);
+    }
+    (mul, add)
+}
+
+fn jaccard<T: std::hash::Hash + Eq>(a: &HashSet<T>, b: &HashSet<T>) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    a.intersection(b).count() as f64 / a.union(b).count() as f64
+}
+
+/// The last meaningful segment of a link's path (`bridge-reopens` of
+/// `https://x.example/2024/05/bridge-reopens.html` or of `.../bridge-reopens/amp`).
+fn slug(link: &str) -> Option<String> {
+    let url = url::Url::parse(link).ok()?;
+    let segments: Vec<&str> = url
+        .path_segments()?
+        .filter(|s| !s.is_empty() && *s != "amp")
+        .collect();
+    let last = segments.last()?;
+    let stem = last
+        .trim_end_matches(".html")
+        .trim_end_matches(".htm")
+        .trim_end_matches(".amp");
+    (!stem.is_empty()).then(|| stem.to_lowercase())
+}
+
+/// Whether `a` and `b` are the same story, and how similar their texts are. Conservative: a
+/// false merge hides news, a missed one only shows a copy. Titles must nearly match, with the
+/// same numbers (day 3 is not day 4) and no correction notice on one side only; then long
+/// texts must be highly similar (short texts more so), and texts too short to compare need
+/// the same title and the same link slug.
+pub fn judge(a: &Doc<'_>, b: &Doc<'_>, threshold: f64) -> Option<f64> {
+    if !titles_compatible(a.title, b.title) {
+        return None;
+    }
+    let (ta, tb) = (title_words(a.title), title_words(b.title));
+    let (wa, wb) = (words(a.text), words(b.text));
+    let shortest = wa.len().min(wb.len());
+    if shortest < SHORT_WORDS {
+        let same_slug = match (a.link.and_then(slug), b.link.and_then(slug)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        };
+        return (ta == tb && same_slug).then_some(1.0);
+    }
+    let (sa, sb) = (shingles(&wa), shingles(&wb));
+    let similarity = jaccard(&sa, &sb);
+    // Shorter texts need a higher bar: a shared paragraph weighs more in them.
+    let bar = if shortest < 150 {
+        (threshold + 0.1).min(0.95)
+    } else {
+        threshold
+    };
+    if similarity >= bar {
+        return Some(similarity);
+    }
+    // One text inside the other, all but a few phrases: the same article with a dateline,
+    // a byline, a newsletter footer or a related-links box added or cut. (A follow-up that
+    // repeats the background paragraphs shares about half, far below this.)
+    let containment = sa.intersection(&sb).count() as f64 / sa.len().min(sb.len()).max(1) as f64;
+    (containment >= CONTAINMENT).then_some(containment)
+}
+
+/// The title part of [`judge`], cheap enough to filter candidates before their text is
+/// read: nearly the same words, the same numbers, and a correction notice on both sides or
+/// neither.
+pub fn titles_compatible(a: &str, b: &str) -> bool {
+    let (ta, tb) = (title_words(a), title_words(b));
+    let (sa, sb): (HashSet<&String>, HashSet<&String>) = (ta.iter().collect(), tb.iter().collect());
+    if jaccard(&sa, &sb) < 0.6 {
+        return false;
+    }
+    let numbers = |t: &[String]| -> HashSet<String> {
+        t.iter()
+            .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+            .cloned()
+            .collect()
+    };
+    let notice = |t: &[String]| t.iter().any(|w| NOTICE_WORDS.contains(&w.as_str()));
+    numbers(&ta) == numbers(&tb) && notice(&ta) == notice(&tb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn story(n: usize, salt: &str) -> String {
+        let pool = [
+            "council",
+            "bridge",
+            "river",
+            "vote",
+            "engineers",
+            "budget",
+            "repairs",
+            "mayor",
+            "traffic",
+            "spring",
+        ];
+        (0..n)
+            .map(|i| format!("{}{}", pool[(i * 7 + salt.len()) % pool.len()], i % 13))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn doc<'a>(title: &'a str, text: &'a str, link: &'a str) -> Doc<'a> {
+        Doc {
+            title,
+            text,
+            link: Some(link),
+        }
+    }
+
+    #[test]
+    fn copies_merge_and_follow_ups_do_not() {
+        let body = story(300, "");
+        let edited = format!("{body} One more closing sentence was added by the second outlet.");
+        let a = doc(
+            "Council votes to rebuild bridge",
+            &body,
+            "https://a.example/bridge",
+        );
+        let b = doc(
+            "Council votes to rebuild the bridge",
+            &edited,
+            "https://b.example/news/x",
+        );
+        assert!(judge(&a, &b, 0.7).is_some());
+        let day3 = doc("Floods: day 3", &body, "https://a.example/d3");
+        let day4 = doc("Floods: day 4", &body, "https://a.example/d4");
+        assert!(judge(&day3, &day4, 0.7).is_none(), "different numbers");
+        let fix = doc(
+            "Correction: council votes to rebuild bridge",
+            &body,
+            "https://a.example/c",
+        );
+        assert!(
+            judge(&a, &fix, 0.7).is_none(),
+            "a correction is its own notice"
+        );
+        let other: String = (0..300)
+            .map(|i| format!("harbour{} ferry{}", i % 17, i % 5))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let template = doc(
+            "Council votes to rebuild bridge",
+            &other,
+            "https://c.example/x",
+        );
+        assert!(
+            judge(&a, &template, 0.7).is_none(),
+            "same title, other text"
+        );
+    }
+
+    #[test]
+    fn short_texts_need_title_and_slug() {
+        let a = doc(
+            "Bridge reopens",
+            "Short text.",
+            "https://a.example/2024/05/01/bridge-reopens",
+        );
+        let b = doc(
+            "Bridge reopens",
+            "Other short text.",
+            "https://b.example/news/bridge-reopens.html",
+        );
+        let c = doc(
+            "Bridge reopens",
+            "Short text.",
+            "https://b.example/news/other-slug",
+        );
+        assert_eq!(judge(&a, &b, 0.7), Some(1.0));
+        assert_eq!(judge(&a, &c, 0.7), None);
+    }
+
+    #[test]
+    fn similar_texts_share_a_band_and_short_ones_have_none() {
+        let body = story(400, "");
+        let near = format!("{body} with a short footer about the newsletter");
+        let (fa, fb) = (fingerprint("T", &body), fingerprint("T", &near));
+        assert_eq!(fa.bands.len(), BANDS);
+        assert!(fa.bands.iter().any(|b| fb.bands.contains(b)));
+        assert_eq!(fa.title_key, fb.title_key);
+        assert!(fingerprint("T", "too short").bands.is_empty());
+    }
+}

@@ -1,0 +1,201 @@
+//! One story, one item: near-duplicate detection across feeds, end to end and on a labelled
+//! set of pairs (`tests/fixtures/near_duplicates.json`), whose precision and recall are
+//! printed.
+
+mod common;
+
+use common::{Env, item, merged, poll};
+use feedmerge::normalize::fingerprint::{self, Doc};
+use feedmerge::normalize::text;
+
+fn paragraphs(sentences: &[&str]) -> String {
+    sentences.iter().map(|s| format!("<p>{s}</p>")).collect()
+}
+
+const WIRE: &[&str] = &[
+    "The regional council voted on Tuesday evening to rebuild the Old Mill bridge, which has been closed to traffic since a flood damaged two of its piers last autumn.",
+    "Engineers told councillors that the structure could not be repaired safely and that a new span, built on the existing abutments, would cost about 14 million euros.",
+    "Work is expected to start in the spring and to take eighteen months, during which a temporary footbridge will carry pedestrians and cyclists across the river.",
+    "Shop owners on both banks have complained for months that the closure has cut their trade, and several welcomed the decision while asking for a faster timetable.",
+    "The mayor said the council had chosen the slower option because it would keep the bridge open to buses once complete and would not need to be revisited in twenty years.",
+    "Opposition members criticised the cost and asked why the repairs had not been planned before the flood, when inspections had already found cracks in one of the piers.",
+];
+
+fn feed(title: &str, items: &[(&str, &str, String)]) -> Vec<u8> {
+    let mut xml = format!(r#"<rss version="2.0"><channel><title>{title}</title>"#);
+    for (guid, item_title, body) in items {
+        xml.push_str(&format!(
+            "<item><guid>{guid}</guid><title>{item_title}</title><link>https://{guid}.example.org/story</link>\
+             <description><![CDATA[{body}]]></description></item>"
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml.into_bytes()
+}
+
+#[tokio::test]
+async fn a_republished_story_is_shown_once_and_names_the_other_source() {
+    let env = Env::new().await;
+    let story = paragraphs(WIRE);
+    let republished = format!(
+        "<p>LONDON (Wire) —</p>{story}<p>This article originally appeared on the Wire service. Follow us for more local news.</p>"
+    );
+    let mut follow_up: Vec<&str> = WIRE[2..].to_vec();
+    follow_up.insert(0, "A day after the vote, the council published the tender for the new Old Mill bridge and said three firms had already asked for the plans.");
+    env.serve_bytes(
+        "/a",
+        feed(
+            "Wire",
+            &[("wire-1", "Council votes to rebuild Old Mill bridge", story)],
+        ),
+        "application/rss+xml",
+    )
+    .await;
+    env.serve_bytes(
+        "/b",
+        feed(
+            "City News",
+            &[
+                (
+                    "city-1",
+                    "Council votes to rebuild the Old Mill bridge",
+                    republished,
+                ),
+                ("city-2", "Old Mill bridge: day 2", paragraphs(&follow_up)),
+            ],
+        ),
+        "application/rss+xml",
+    )
+    .await;
+    // The wire had it first.
+    poll(&env.config(&[env.url("/a")])).await;
+    let cfg = env.config(&[env.url("/a"), env.url("/b")]);
+    assert_eq!(poll(&cfg).await.items_new, 2);
+    let ch = merged(&cfg).await;
+    let titles: Vec<&str> = ch.items().iter().map(|i| i.title().unwrap()).collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    let story = item(&ch, "Council votes to rebuild Old Mill bridge");
+    assert_eq!(story.source().unwrap().title(), Some("Wire"));
+    assert!(
+        story
+            .description()
+            .unwrap()
+            .ends_with("<p>Also in: City News</p>"),
+        "{:?}",
+        story.description()
+    );
+    item(&ch, "Old Mill bridge: day 2"); // a follow-up is its own story
+
+    let merges = feedmerge::app::recent_merges(&cfg, 10).await.unwrap();
+    assert_eq!(merges.len(), 1);
+    assert_eq!(
+        (merges[0].copy_feed.as_str(), merges[0].story_feed.as_str()),
+        ("City News", "Wire")
+    );
+    assert!(merges[0].similarity > 0.7, "{}", merges[0].similarity);
+
+    // Turned off, every copy is shown.
+    let env2 = Env::new().await;
+    for (p, body) in ["/a", "/b"].iter().zip([env.url("/a"), env.url("/b")]) {
+        let bytes = common::http_client()
+            .get(&body)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        env2.serve_bytes(p, bytes.to_vec(), "application/rss+xml")
+            .await;
+    }
+    let off = env2.config_with(
+        &[env2.url("/a"), env2.url("/b")],
+        "[dedupe]\nnear_duplicates = false",
+    );
+    poll(&off).await;
+    assert_eq!(merged(&off).await.items().len(), 3);
+}
+
+#[derive(serde::Deserialize)]
+struct Set {
+    pairs: Vec<Pair>,
+}
+
+#[derive(serde::Deserialize)]
+struct Pair {
+    id: String,
+    label: String,
+    kind: String,
+    a: Side,
+    b: Side,
+}
+
+#[derive(serde::Deserialize)]
+struct Side {
+    title: String,
+    link: String,
+    body: String,
+}
+
+#[test]
+fn precision_and_recall_on_the_labelled_pairs() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/near_duplicates.json");
+    let set: Set = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert!(set.pairs.len() >= 60);
+    let (mut tp, mut fp, mut fneg, mut tn) = (0, 0, 0, 0);
+    let mut missed_by_index = 0;
+    let mut wrong = Vec::new();
+    for p in &set.pairs {
+        let (ta, tb) = (text::visible(&p.a.body).text, text::visible(&p.b.body).text);
+        let a = Doc {
+            title: &p.a.title,
+            text: &ta,
+            link: Some(&p.a.link),
+        };
+        let b = Doc {
+            title: &p.b.title,
+            text: &tb,
+            link: Some(&p.b.link),
+        };
+        let verdict = fingerprint::judge(&a, &b, feedmerge::config::DEFAULT_NEAR_THRESHOLD);
+        let duplicate = p.label == "duplicate";
+        match (duplicate, verdict.is_some()) {
+            (true, true) => tp += 1,
+            (false, true) => {
+                fp += 1;
+                wrong.push(format!(
+                    "false merge {} ({}) at {:?}",
+                    p.id, p.kind, verdict
+                ));
+            }
+            (true, false) => {
+                fneg += 1;
+                wrong.push(format!("missed {} ({})", p.id, p.kind));
+            }
+            (false, false) => tn += 1,
+        }
+        // The index must propose every true copy as a candidate: a shared band or title.
+        if duplicate {
+            let (fa, fb) = (
+                fingerprint::fingerprint(&p.a.title, &ta),
+                fingerprint::fingerprint(&p.b.title, &tb),
+            );
+            if fa.title_key != fb.title_key && !fa.bands.iter().any(|x| fb.bands.contains(x)) {
+                missed_by_index += 1;
+            }
+        }
+    }
+    let precision = tp as f64 / (tp + fp).max(1) as f64;
+    let recall = tp as f64 / (tp + fneg).max(1) as f64;
+    println!(
+        "near duplicates on {} labelled pairs: precision {precision:.3}, recall {recall:.3} \
+         ({tp} merged, {fneg} missed, {fp} false merges, {tn} kept apart; {missed_by_index} copies the index would not propose)",
+        set.pairs.len()
+    );
+    for w in &wrong {
+        println!("  {w}");
+    }
+    assert_eq!(fp, 0, "a false merge hides news: {wrong:?}");
+    assert!(recall >= 0.9, "recall {recall:.3}: {wrong:?}");
+}
