@@ -399,8 +399,7 @@ pub async fn apply_retention(cfg: &Config, store: &Store) -> anyhow::Result<Rete
     let outputs = outputs(cfg);
     let mut keep = Vec::new();
     for output in std::iter::once(&outputs.default).chain(outputs.filtered.values()) {
-        let shown = store.merged_items(output.selection.clone()).await?;
-        keep.extend(shown.iter().map(|s| s.cursor.id));
+        keep.extend(store.shown_ids(output.selection.clone()).await?);
     }
     // The news page pages back through the default feed's history, as far as it goes: it
     // is bounded by the same limits, so it needs no protection of its own.

@@ -20,7 +20,7 @@ use crate::model::{FeedHints, FeedMeta, NewItem};
 use crate::model::{FeedId, FullTextOutcome, ReadingTime, TextSource};
 use crate::normalize::{fingerprint, fulltext, reading_time, text};
 use crate::schedule::{self, Policy};
-use crate::store::{FeedState, PollRecord, PollResult, Store, StoreError};
+use crate::store::{FeedState, NearCandidate, PollRecord, PollResult, Store, StoreError};
 use crate::{dedupe, normalize, parse};
 use url::Url;
 
@@ -342,6 +342,22 @@ async fn find_near_duplicates(
         .store
         .near_candidates(feed, since, probes.iter().map(|(_, p)| p.clone()).collect())
         .await?;
+    // Titles first: only the candidates whose title could match have their text read.
+    let candidates: Vec<Vec<NearCandidate>> = probes
+        .iter()
+        .zip(candidates)
+        .map(|((n, _), found)| {
+            found
+                .into_iter()
+                .filter(|c| fingerprint::titles_compatible(&items[*n].title, &c.title))
+                .collect()
+        })
+        .collect();
+    let wanted: Vec<i64> = candidates.iter().flatten().map(|c| c.id).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let contents = ctx.store.contents(wanted).await?;
     let threshold = near.threshold;
     let mut taken = std::mem::take(items);
     let task = tokio::task::spawn_blocking(move || {
@@ -354,18 +370,15 @@ async fn find_near_duplicates(
                 link: item.link.as_deref(),
             };
             // The first match in time order: the story shows as the feed that had it first.
-            item.near_duplicate_of = found
-                .iter()
-                .filter(|c| fingerprint::titles_compatible(&item.title, &c.title))
-                .find_map(|c| {
-                    let other_text = text::visible(&c.content_html).text;
-                    let other = fingerprint::Doc {
-                        title: &c.title,
-                        text: &other_text,
-                        link: c.link.as_deref(),
-                    };
-                    fingerprint::judge(&doc, &other, threshold).map(|s| (c.id, s))
-                });
+            item.near_duplicate_of = found.iter().find_map(|c| {
+                let other_text = text::visible(contents.get(&c.id).map_or("", String::as_str)).text;
+                let other = fingerprint::Doc {
+                    title: &c.title,
+                    text: &other_text,
+                    link: c.link.as_deref(),
+                };
+                fingerprint::judge(&doc, &other, threshold).map(|s| (c.id, s))
+            });
         }
         taken
     });

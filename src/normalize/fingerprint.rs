@@ -55,10 +55,32 @@ fn words(s: &str) -> Vec<String> {
     s.unicode_words().map(str::to_lowercase).collect()
 }
 
-fn shingles(words: &[String]) -> HashSet<u64> {
-    words
-        .windows(SHINGLE.min(words.len().max(1)))
-        .map(|w| xxh3_64(w.join(" ").as_bytes()))
+/// The words of a text as hashes of their lower-case form, without a string per word for
+/// the common ASCII case (this runs over every new item's text).
+fn word_hashes(s: &str) -> Vec<u64> {
+    s.unicode_words()
+        .map(|w| {
+            if w.is_ascii() {
+                // FNV-1a over the lower-cased bytes.
+                w.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01B3)
+                })
+            } else {
+                xxh3_64(w.to_lowercase().as_bytes())
+            }
+        })
+        .collect()
+}
+
+fn shingles(hashes: &[u64]) -> HashSet<u64> {
+    // Combine the word hashes of each window (no string per shingle).
+    hashes
+        .windows(SHINGLE.min(hashes.len().max(1)))
+        .map(|w| {
+            w.iter().fold(0x9E37_79B9_7F4A_7C15u64, |acc, h| {
+                (acc.rotate_left(17) ^ h).wrapping_mul(0xFF51_AFD7_ED55_8CCD)
+            })
+        })
         .collect()
 }
 
@@ -68,7 +90,7 @@ fn title_words(title: &str) -> Vec<String> {
 
 /// The fingerprint of an item.
 pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
-    let body = words(text);
+    let body = word_hashes(text);
     let title_key = xxh3_64(title_words(title).join(" ").as_bytes()) as i64;
     if body.len() < SHORT_WORDS {
         return Fingerprint {
@@ -147,7 +169,7 @@ pub fn judge(a: &Doc<'_>, b: &Doc<'_>, threshold: f64) -> Option<f64> {
         return None;
     }
     let (ta, tb) = (title_words(a.title), title_words(b.title));
-    let (wa, wb) = (words(a.text), words(b.text));
+    let (wa, wb) = (word_hashes(a.text), word_hashes(b.text));
     let shortest = wa.len().min(wb.len());
     if shortest < SHORT_WORDS {
         let same_slug = match (a.link.and_then(slug), b.link.and_then(slug)) {

@@ -12,6 +12,28 @@ use crate::model::{
 /// Separates categories in the `categories` column (a control character no title contains).
 const CATEGORY_SEPARATOR: char = '\u{1F}';
 
+/// The rows of the merged feed, newest first: items of active feeds that the selection's
+/// SQL filters accept, each story once. Parameters: ?1 limit, ?2/?3 cursor, ?4 feed URLs
+/// (JSON), ?5/?6 reading-minute bounds; NULL switches a filter off. It walks items_by_date
+/// newest first and stops after the limit; each NOT EXISTS is one index probe.
+const MERGED_ROWS: &str = "
+                 FROM items i JOIN feeds f ON f.id = i.feed_id
+                 WHERE f.active = 1
+                   AND (?2 IS NULL OR (i.sort_at, i.id) < (?2, ?3))
+                   AND (?4 IS NULL OR f.url IN (SELECT value FROM json_each(?4)))
+                   AND (?5 IS NULL OR i.reading_minutes >= ?5)
+                   AND (?6 IS NULL OR i.reading_minutes <= ?6)
+                   -- A near-duplicate is shown as the story it copies, while that one is shown.
+                   AND (i.story_of IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM items p JOIN feeds pf ON pf.id = p.feed_id
+                        WHERE p.id = i.story_of AND pf.active = 1))
+                   AND (i.canonical_link IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM items j JOIN feeds g ON g.id = j.feed_id
+                        WHERE j.canonical_link = i.canonical_link AND g.active = 1
+                          AND (j.first_seen_at, j.id) < (i.first_seen_at, i.id)))
+                 ORDER BY i.sort_at DESC, i.id DESC
+                 LIMIT ?1";
+
 /// Which items [`Store::merged_items`] returns.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -206,8 +228,6 @@ pub struct NearCandidate {
     pub id: i64,
     /// Title.
     pub title: String,
-    /// Content HTML as published.
-    pub content_html: String,
     /// Link.
     pub link: Option<String>,
 }
@@ -295,14 +315,14 @@ impl Store {
     ) -> Result<Vec<Vec<NearCandidate>>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT i.id, i.title, i.content_html, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
+                "SELECT i.id, i.title, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
                  WHERE i.id IN (
                      -- Bounded: a band shared by hundreds of items (boilerplate text) says little.
                      SELECT item_id FROM (
                          SELECT item_id FROM item_bands WHERE band IN (SELECT value FROM json_each(?1))
-                         ORDER BY item_id DESC LIMIT 200)
+                         ORDER BY item_id DESC LIMIT 64)
                      UNION SELECT id FROM (
-                         SELECT id FROM items WHERE title_key = ?2 ORDER BY id DESC LIMIT 200))
+                         SELECT id FROM items WHERE title_key = ?2 ORDER BY id DESC LIMIT 64))
                    AND i.feed_id != ?3 AND f.active = 1 AND i.first_seen_at >= ?4 AND i.story_of IS NULL
                  ORDER BY i.first_seen_at, i.id
                  LIMIT ?5",
@@ -314,13 +334,32 @@ impl Store {
                     Ok(NearCandidate {
                         id: r.get(0)?,
                         title: r.get(1)?,
-                        content_html: r.get(2)?,
-                        link: r.get(3)?,
+                        link: r.get(2)?,
                     })
                 })?;
                 out.push(rows.collect::<Result<Vec<_>, _>>()?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// The published HTML of the items `ids`, by id.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn contents(
+        &self,
+        ids: Vec<i64>,
+    ) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+        self.read(move |conn| {
+            let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, content_html FROM items WHERE id IN (SELECT value FROM json_each(?1))",
+            )?;
+            let rows =
+                stmt.query_map([ids], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
@@ -347,6 +386,40 @@ impl Store {
         .await
     }
 
+    /// The row ids [`Store::merged_items`] would return, without reading the items (retention
+    /// uses it to keep what outputs show).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn shown_ids(&self, sel: Selection) -> Result<Vec<i64>, StoreError> {
+        if sel.include.is_some() || sel.exclude.is_some() {
+            // Text filters need the text: take the long way.
+            return Ok(self
+                .merged_items(sel)
+                .await?
+                .iter()
+                .map(|s| s.cursor.id)
+                .collect());
+        }
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!("SELECT i.id {MERGED_ROWS}"))?;
+            let feeds = sel
+                .feeds
+                .map(|f| serde_json::to_string(&f).unwrap_or_else(|_| "[]".to_owned()));
+            let params = params![
+                sel.limit as i64,
+                sel.before.map(|c| c.sort_at),
+                sel.before.map(|c| c.id),
+                feeds,
+                sel.min_minutes,
+                sel.max_minutes,
+            ];
+            let rows = stmt.query_map(params, |r| r.get::<_, i64>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// The merged feed: the newest items of active feeds that `sel` accepts, each story once.
     /// Items of different feeds with the same canonical link are one story, shown from the
     /// feed that had it first.
@@ -357,7 +430,7 @@ impl Store {
         self.read(move |conn| {
             // Walks items_by_date newest first and stops after `limit` rows; the NOT EXISTS probe
             // is one lookup in items_by_story per candidate. NULL parameters switch a filter off.
-            let mut stmt = conn.prepare_cached(
+            let mut stmt = conn.prepare_cached(&format!(
                 "SELECT i.item_key, i.guid, i.link, i.canonical_link, i.title, i.author, i.categories,
                     i.content_html, i.content_base, i.published_at, i.first_seen_at, i.sort_at,
                     i.changed_at, i.enclosure_url, i.enclosure_type, i.enclosure_length,
@@ -370,23 +443,8 @@ impl Store {
                         WHERE g.active = 1 AND j.feed_id != i.feed_id
                           AND j.id IN (SELECT id FROM items WHERE story_of = i.id
                                        UNION SELECT id FROM items WHERE canonical_link = i.canonical_link)))
-                 FROM items i JOIN feeds f ON f.id = i.feed_id
-                 WHERE f.active = 1
-                   AND (?2 IS NULL OR (i.sort_at, i.id) < (?2, ?3))
-                   AND (?4 IS NULL OR f.url IN (SELECT value FROM json_each(?4)))
-                   AND (?5 IS NULL OR i.reading_minutes >= ?5)
-                   AND (?6 IS NULL OR i.reading_minutes <= ?6)
-                   -- A near-duplicate is shown as the story it copies, while that one is shown.
-                   AND (i.story_of IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM items p JOIN feeds pf ON pf.id = p.feed_id
-                        WHERE p.id = i.story_of AND pf.active = 1))
-                   AND (i.canonical_link IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM items j JOIN feeds g ON g.id = j.feed_id
-                        WHERE j.canonical_link = i.canonical_link AND g.active = 1
-                          AND (j.first_seen_at, j.id) < (i.first_seen_at, i.id)))
-                 ORDER BY i.sort_at DESC, i.id DESC
-                 LIMIT ?1",
-            )?;
+                 {MERGED_ROWS}"
+            ))?;
             let feeds = sel.feeds.map(|f| {
                 let urls: Vec<&str> = f.iter().map(String::as_str).collect();
                 serde_json::to_string(&urls).unwrap_or_else(|_| "[]".to_owned())
