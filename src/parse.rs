@@ -46,7 +46,7 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    let bytes = to_declared_encoding(body, charset);
+    let bytes = to_utf8(body, charset);
     // feed-rs's Parser is built per call: it is not Send, and building it costs nothing.
     let parser = parser::Builder::new()
         .base_uri(Some(base.as_str()))
@@ -54,12 +54,22 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
         // a random UUID, and identity is `dedupe`'s job.
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = match parser.parse(&bytes[..]) {
+    // feed-rs (through quick-xml) panics on some malformed documents, such as an XML
+    // declaration in the middle: that is a bad document, not a crash.
+    let read = |bytes: &[u8]| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(bytes))).unwrap_or(
+            Err(ParseFeedError::ParseError(ParseErrorKind::IllegalState {
+                position: 0,
+                reference: "the XML parser gave up on this document".to_owned(),
+            })),
+        )
+    };
+    let feed = match read(&bytes[..]) {
         Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)) => {
             // `<rss>` with a missing or unusual version attribute is rejected by feed-rs
             // (feed-rs issue #275) although readers accept it: retry it as RSS 2.0.
             match with_rss_version(&bytes) {
-                Some(fixed) => parser.parse(&fixed[..]).map_err(classify)?,
+                Some(fixed) => read(&fixed[..]).map_err(classify)?,
                 None => return Err(ParseError::NotAFeed),
             }
         }
@@ -213,14 +223,26 @@ fn classify(e: ParseFeedError) -> ParseError {
     }
 }
 
-/// Returns bytes feed-rs decodes correctly. feed-rs honours a BOM and the XML declaration's
-/// `encoding`, and assumes UTF-8 otherwise; a document with neither that is not UTF-8 is
-/// transcoded here from the HTTP charset, else windows-1252 (the web's default for Latin-1).
-fn to_declared_encoding<'a>(body: &'a [u8], charset: Option<&str>) -> Cow<'a, [u8]> {
-    let has_bom = body.starts_with(&[0xEF, 0xBB, 0xBF])
-        || body.starts_with(&[0xFF, 0xFE])
-        || body.starts_with(&[0xFE, 0xFF]);
-    if has_bom || declares_encoding(body) || std::str::from_utf8(body).is_ok() {
+/// Returns the document as UTF-8, which is all feed-rs then has to read: decoded from its
+/// BOM, else from the encoding its XML declaration names, else kept when it is UTF-8, else
+/// from the HTTP charset, else windows-1252 (the web's default for Latin-1). A declaration
+/// that names another encoding is removed from the decoded text. feed-rs can decode by itself,
+/// but its decoder panics on some valid documents (a declaration longer than 64 bytes).
+fn to_utf8<'a>(body: &'a [u8], charset: Option<&str>) -> Cow<'a, [u8]> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(body) {
+        let (text, _) = encoding.decode_without_bom_handling(&body[bom..]);
+        return Cow::Owned(without_declaration(&text).into_bytes());
+    }
+    if let Some(label) = declared_encoding(body) {
+        match encoding_rs::Encoding::for_label(label.as_bytes()) {
+            Some(encoding) if encoding != encoding_rs::UTF_8 => {
+                let (text, _) = encoding.decode_without_bom_handling(body);
+                return Cow::Owned(without_declaration(&text).into_bytes());
+            }
+            _ => {}
+        }
+    }
+    if std::str::from_utf8(body).is_ok() {
         return Cow::Borrowed(body);
     }
     let encoding = charset
@@ -231,18 +253,31 @@ fn to_declared_encoding<'a>(body: &'a [u8], charset: Option<&str>) -> Cow<'a, [u
     Cow::Owned(text.into_owned().into_bytes())
 }
 
-/// Whether the document starts with an XML declaration that names an encoding.
-fn declares_encoding(body: &[u8]) -> bool {
-    let start = body
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(0);
+/// `text` without a leading XML declaration (which may name an encoding it no longer has).
+fn without_declaration(text: &str) -> String {
+    let trimmed = text.trim_start();
+    match trimmed
+        .strip_prefix("<?xml")
+        .and_then(|rest| rest.find("?>").map(|end| &rest[end + 2..]))
+    {
+        Some(rest) => rest.to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// The `encoding` the leading XML declaration names, if any.
+fn declared_encoding(body: &[u8]) -> Option<String> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
     let rest = &body[start..];
     if !rest.starts_with(b"<?xml") {
-        return false;
+        return None;
     }
-    let end = rest.iter().position(|&b| b == b'>').unwrap_or(rest.len());
-    rest[..end].windows(8).any(|w| w == b"encoding")
+    let end = rest.iter().position(|&b| b == b'>')?;
+    let decl = String::from_utf8_lossy(&rest[..end]);
+    let after = &decl[decl.find("encoding")? + "encoding".len()..];
+    let value = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = value.chars().next().filter(|q| matches!(q, '"' | '\''))?;
+    Some(value[1..].split(quote).next()?.trim().to_owned())
 }
 
 /// Rewrites the `<rss ...>` start tag to carry `version="2.0"`; `None` when there is no such tag.
@@ -351,6 +386,18 @@ mod tests {
             parse(plain, None, &base()).unwrap().hints,
             FeedHints::default()
         );
+    }
+
+    /// Found by fuzzing: feed-rs's own decoder panicked on both.
+    #[test]
+    fn long_declarations_and_misplaced_ones() {
+        let long = b"<?xml version=\"1.0\"   encoding=\"windows-1251\"   standalone=\"no\"   ?>\
+<rss version=\"2.0\"><channel><title>t</title><item><guid>1</guid><title>\xcf\xf0\xe8\xe2\xe5\xf2</title></item></channel></rss>";
+        let feed = parse(long, None, &base()).unwrap().feed;
+        assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Привет");
+        let misplaced =
+            b"<?xml version=\"1.0\"?><rss version=\"2.0\"><?xml encoding=\"latin1\"?></rss>";
+        assert!(parse(misplaced, None, &base()).is_err());
     }
 
     #[test]
