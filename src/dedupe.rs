@@ -107,35 +107,13 @@ pub fn identify(mut items: Vec<NewItem>) -> Vec<NewItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ReadingTime, TextSource};
 
     fn item(guid: &str, link: Option<&str>, title: &str) -> NewItem {
         NewItem {
-            key: ItemKey(String::new()),
             guid: guid.into(),
             link: link.map(Into::into),
-            canonical_link: None,
             title: title.into(),
-            author: None,
-            categories: vec![],
-            content_html: String::new(),
-            content_base: None,
-            date: None,
-            enclosure: None,
-            image: None,
-            summary: String::new(),
-            reading_time: ReadingTime {
-                minutes: 1,
-                words: 0,
-                cjk_chars: 0,
-                images: 0,
-                source: TextSource::None,
-            },
-            content_hash: 0,
-            full_text: None,
-            wants_full_text: false,
-            fingerprint: None,
-            near_duplicate_of: None,
+            ..NewItem::default()
         }
     }
 

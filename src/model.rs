@@ -43,7 +43,7 @@ pub struct FeedFailure {
 }
 
 /// An item's identity inside its feed: stable across polls and restarts (see `dedupe`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ItemKey(pub String);
 
 /// A media attachment (RSS `<enclosure>`, Atom `rel="enclosure"`, `media:content`).
@@ -58,7 +58,7 @@ pub struct Enclosure {
 }
 
 /// Where a reading-time estimate's text came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TextSource {
     /// The article page itself, fetched and extracted.
     Full,
@@ -67,6 +67,7 @@ pub enum TextSource {
     /// Only a summary or description was available.
     Summary,
     /// The item had no text at all.
+    #[default]
     None,
 }
 
@@ -93,7 +94,7 @@ impl TextSource {
 }
 
 /// A "N min read" estimate and what it was computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadingTime {
     /// Whole minutes, at least 1.
     pub minutes: u32,
@@ -108,7 +109,7 @@ pub struct ReadingTime {
 }
 
 /// An item as normalised from a freshly parsed feed, ready to store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewItem {
     /// Identity inside the feed.
     pub key: ItemKey,

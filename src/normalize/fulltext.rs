@@ -78,35 +78,19 @@ pub fn extract(page: &str, url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ItemKey, ReadingTime};
+    use crate::model::ReadingTime;
 
     fn item(words: u32, link: Option<&str>) -> NewItem {
         NewItem {
-            key: ItemKey("k".into()),
-            guid: String::new(),
             link: link.map(Into::into),
-            canonical_link: None,
             title: "t".into(),
-            author: None,
-            categories: vec![],
-            content_html: String::new(),
-            content_base: None,
-            date: None,
-            enclosure: None,
-            image: None,
-            summary: String::new(),
             reading_time: ReadingTime {
                 minutes: 1,
                 words,
-                cjk_chars: 0,
-                images: 0,
                 source: TextSource::Summary,
+                ..ReadingTime::default()
             },
-            content_hash: 0,
-            full_text: None,
-            wants_full_text: false,
-            fingerprint: None,
-            near_duplicate_of: None,
+            ..NewItem::default()
         }
     }
 
