@@ -57,7 +57,45 @@ pub struct Selection {
 /// nothing costs a bounded scan, not the whole history.
 pub const MAX_FILTER_SCAN: usize = 20_000;
 
+/// The parameters of [`MERGED_ROWS`] for a selection.
+struct SqlParams {
+    limit: i64,
+    before_sort_at: Option<i64>,
+    before_id: Option<i64>,
+    feeds: Option<String>,
+    min_minutes: Option<u32>,
+    max_minutes: Option<u32>,
+}
+
+impl SqlParams {
+    fn as_params(&self) -> [&dyn rusqlite::ToSql; 6] {
+        [
+            &self.limit,
+            &self.before_sort_at,
+            &self.before_id,
+            &self.feeds,
+            &self.min_minutes,
+            &self.max_minutes,
+        ]
+    }
+}
+
 impl Selection {
+    /// The SQL filters' parameters, with `limit` rows at most.
+    fn sql_params(&self, limit: usize) -> SqlParams {
+        SqlParams {
+            limit: limit as i64,
+            before_sort_at: self.before.map(|c| c.sort_at),
+            before_id: self.before.map(|c| c.id),
+            feeds: self
+                .feeds
+                .as_ref()
+                .map(|f| serde_json::to_string(f).unwrap_or_else(|_| "[]".to_owned())),
+            min_minutes: self.min_minutes,
+            max_minutes: self.max_minutes,
+        }
+    }
+
     /// The newest `limit` items, unfiltered.
     pub fn newest(limit: usize) -> Self {
         Selection {
@@ -403,18 +441,9 @@ impl Store {
         }
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!("SELECT i.id {MERGED_ROWS}"))?;
-            let feeds = sel
-                .feeds
-                .map(|f| serde_json::to_string(&f).unwrap_or_else(|_| "[]".to_owned()));
-            let params = params![
-                sel.limit as i64,
-                sel.before.map(|c| c.sort_at),
-                sel.before.map(|c| c.id),
-                feeds,
-                sel.min_minutes,
-                sel.max_minutes,
-            ];
-            let rows = stmt.query_map(params, |r| r.get::<_, i64>(0))?;
+            let rows = stmt.query_map(sel.sql_params(sel.limit).as_params(), |r| {
+                r.get::<_, i64>(0)
+            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
@@ -445,23 +474,12 @@ impl Store {
                                        UNION SELECT id FROM items WHERE canonical_link = i.canonical_link)))
                  {MERGED_ROWS}"
             ))?;
-            let feeds = sel.feeds.map(|f| {
-                let urls: Vec<&str> = f.iter().map(String::as_str).collect();
-                serde_json::to_string(&urls).unwrap_or_else(|_| "[]".to_owned())
-            });
             // Text filters run here, on rows SQLite has already narrowed down; the SQL limit
             // then bounds the scan instead of the result.
             let text_filter = sel.include.is_some() || sel.exclude.is_some();
             let sql_limit = if text_filter { MAX_FILTER_SCAN.max(sel.limit) } else { sel.limit };
-            let params = params![
-                sql_limit as i64,
-                sel.before.map(|c| c.sort_at),
-                sel.before.map(|c| c.id),
-                feeds,
-                sel.min_minutes,
-                sel.max_minutes,
-            ];
-            let rows = stmt.query_map(params, |r| {
+            let sql = sel.sql_params(sql_limit);
+            let rows = stmt.query_map(sql.as_params(), |r| {
                 let categories: String = r.get(6)?;
                 let enclosure = match r.get::<_, Option<String>>(13)? {
                     Some(url) => Some(Enclosure {
