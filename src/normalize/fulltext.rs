@@ -36,7 +36,10 @@ pub fn wanted(item: &NewItem, visible_text: &str, cfg: &ReadingTimeConfig) -> bo
         FullText::Auto => {
             let rt = &item.reading_time;
             let short = rt.words + rt.cjk_chars / 2 < cfg.summary_words;
-            let tail = visible_text.trim_end().to_lowercase();
+            // Only the end matters: lower-case the last few dozen characters, not the article.
+            let text = visible_text.trim_end();
+            let start = text.char_indices().rev().nth(40).map_or(0, |(i, _)| i);
+            let tail = text[start..].to_lowercase();
             short
                 || rt.source == TextSource::None
                 || TEASER_ENDINGS.iter().any(|e| tail.ends_with(e))
