@@ -285,6 +285,22 @@ pub fn is_private(url: &Url) -> bool {
     }
 }
 
+/// Whether a redirect from a feed configured at `start` may lead to `next`: only to http(s),
+/// and from a public address not into the local network (SSRF), unless `allow_private`. A
+/// feed the operator configured on a private address may redirect within it.
+fn redirect_allowed(start: &Url, next: &Url, allow_private: bool) -> Result<(), String> {
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(format!("unsupported scheme {}", next.scheme()));
+    }
+    if !allow_private && !is_private(start) && is_private(next) {
+        return Err(format!(
+            "redirect to the private address {} (set [poller] allow_private_redirects = true to allow)",
+            next.host_str().unwrap_or("")
+        ));
+    }
+    Ok(())
+}
+
 /// An HTTP client for feeds. Cheap to clone; share one per process.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
@@ -390,17 +406,7 @@ impl Fetcher {
             let next = url
                 .join(location.trim())
                 .map_err(|e| refuse(format!("bad Location {location:?}: {e}")))?;
-            if !matches!(next.scheme(), "http" | "https") {
-                return Err(refuse(format!("unsupported scheme {}", next.scheme())));
-            }
-            // A public feed must not steer us into the local network (SSRF). A feed the
-            // operator configured on a private address may redirect within it.
-            if !self.allow_private_redirects && !is_private(start) && is_private(&next) {
-                return Err(refuse(format!(
-                    "redirect to the private address {} (set [poller] allow_private_redirects = true to allow)",
-                    next.host_str().unwrap_or("")
-                )));
-            }
+            redirect_allowed(start, &next, self.allow_private_redirects).map_err(refuse)?;
             permanent_so_far &= matches!(status.as_u16(), 301 | 308);
             if permanent_so_far {
                 moved_to = Some(next.clone());
@@ -508,6 +514,29 @@ mod tests {
         ] {
             assert!(!private(p), "{p}");
         }
+    }
+
+    #[test]
+    fn redirects_from_public_feeds_stay_out_of_the_local_network() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let public = url("https://news.example.org/feed.xml");
+        let metadata = url("http://169.254.169.254/latest/meta-data/");
+        let err = redirect_allowed(&public, &metadata, false).unwrap_err();
+        assert!(err.contains("private address 169.254.169.254"), "{err}");
+        assert!(redirect_allowed(&public, &url("http://localhost:8080/"), false).is_err());
+        assert!(
+            redirect_allowed(&public, &metadata, true).is_ok(),
+            "the operator opted in"
+        );
+        assert!(redirect_allowed(&public, &url("https://cdn.example.net/f"), false).is_ok());
+        // A feed configured on the local network may redirect within it.
+        let local = url("http://127.0.0.1:3000/feed");
+        assert!(redirect_allowed(&local, &url("http://10.0.0.5/feed"), false).is_ok());
+        assert!(
+            redirect_allowed(&public, &url("ftp://example.org/f"), true)
+                .unwrap_err()
+                .contains("scheme ftp")
+        );
     }
 
     #[test]
