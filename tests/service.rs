@@ -314,3 +314,44 @@ fn the_systemd_unit_is_valid_and_hardened() {
     println!("systemd-analyze security exposure: {exposure}");
     assert!(exposure <= 1.5, "exposure {exposure} > 1.5:\n{report}");
 }
+
+/// A feed that answers 410 Gone stops being polled, but its idle task keeps the scheduler
+/// whole: the watchdog is still fed afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gone_feed_does_not_starve_the_watchdog() {
+    let env = Env::new().await;
+    Mock::given(path("/gone"))
+        .respond_with(ResponseTemplate::new(410))
+        .mount(&env.server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"f.db\"\n[[feeds]]\nurl = \"{}\"\n",
+            env.url("/gone")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let fed_after_gone = tokio::task::spawn_blocking(move || {
+        let mut n = Notifications { socket, seen: String::new() };
+        let gone = n.expect_after(0, "1 gone");
+        n.expect_after(gone, "WATCHDOG=1");
+    })
+    .await;
+    Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    fed_after_gone.expect("the watchdog is fed after the feed went away");
+}
