@@ -327,7 +327,9 @@ async fn a_gone_feed_does_not_starve_the_watchdog() {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
@@ -346,12 +348,18 @@ async fn a_gone_feed_does_not_starve_the_watchdog() {
         .spawn()
         .unwrap();
     let fed_after_gone = tokio::task::spawn_blocking(move || {
-        let mut n = Notifications { socket, seen: String::new() };
+        let mut n = Notifications {
+            socket,
+            seen: String::new(),
+        };
         let gone = n.expect_after(0, "1 gone");
         n.expect_after(gone, "WATCHDOG=1");
     })
     .await;
-    Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
+    Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .unwrap();
     assert!(child.wait().unwrap().success());
     fed_after_gone.expect("the watchdog is fed after the feed went away");
 }
