@@ -319,8 +319,7 @@ async fn find_near_duplicates(
     let mut taken = std::mem::take(items);
     let task = tokio::task::spawn_blocking(move || {
         for item in taken.iter_mut().filter(|i| new.contains(&i.key.0)) {
-            let text = text::visible(&item.content_html).text;
-            item.fingerprint = Some(fingerprint::fingerprint(&item.title, &text));
+            item.fingerprint = Some(fingerprint::fingerprint(&item.title, &item.text));
         }
         taken
     });
@@ -363,10 +362,9 @@ async fn find_near_duplicates(
     let task = tokio::task::spawn_blocking(move || {
         for ((n, _), found) in probes.into_iter().zip(candidates) {
             let item = &mut taken[n];
-            let text = text::visible(&item.content_html).text;
             let doc = fingerprint::Doc {
                 title: &item.title,
-                text: &text,
+                text: &item.text,
                 link: item.link.as_deref(),
             };
             // The first match in time order: the story shows as the feed that had it first.

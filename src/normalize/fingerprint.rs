@@ -2,16 +2,26 @@
 //! shingles, a MinHash signature cut into LSH bands (to find candidates in an index, not by
 //! comparing with every item), and the conservative judgement of whether two items are the
 //! same story.
+//!
+//! The signature is a one-permutation MinHash (Li, Owen, Zhang 2012) with optimal
+//! densification (Shrivastava 2017): each shingle is hashed once and kept in one of
+//! [`HASHES`] bins if it is the smallest there; empty bins borrow from a bin chosen by a
+//! fixed hash. Two texts agree on a bin with probability about their Jaccard similarity, as
+//! with [`HASHES`] independent hash functions, for one hash per shingle instead of
+//! [`HASHES`].
 
 use std::collections::HashSet;
 
-use unicode_segmentation::UnicodeSegmentation;
-use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::words::{for_each_word, words};
 
 /// Words per shingle.
 const SHINGLE: usize = 4;
-/// MinHash functions; split into [`BANDS`] bands of `HASHES / BANDS` rows.
+/// MinHash bins (one bit each in a `u64`); split into [`BANDS`] bands of `HASHES / BANDS`
+/// rows.
 const HASHES: usize = 64;
+const _: () = assert!(HASHES == 64 && HASHES % BANDS == 0);
 /// LSH bands: two items are candidates when any band matches (about 99 % at similarity 0.7,
 /// about 12 % at 0.3).
 pub const BANDS: usize = 16;
@@ -51,41 +61,51 @@ pub struct Doc<'a> {
     pub link: Option<&'a str>,
 }
 
-fn words(s: &str) -> Vec<String> {
-    s.unicode_words().map(str::to_lowercase).collect()
+fn lowercase_words(s: &str) -> Vec<String> {
+    words(s).into_iter().map(str::to_lowercase).collect()
 }
 
 /// The words of a text as hashes of their lower-case form, without a string per word for
 /// the common ASCII case (this runs over every new item's text).
 fn word_hashes(s: &str) -> Vec<u64> {
-    s.unicode_words()
-        .map(|w| {
-            if w.is_ascii() {
-                // FNV-1a over the lower-cased bytes.
-                w.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
-                    (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01B3)
-                })
-            } else {
-                xxh3_64(w.to_lowercase().as_bytes())
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(s.len() / 6);
+    for_each_word(s, |w| {
+        out.push(if w.is_ascii() {
+            // FNV-1a over the lower-cased bytes.
+            w.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01B3)
+            })
+        } else {
+            xxh3_64(w.to_lowercase().as_bytes())
+        });
+    });
+    out
+}
+
+/// The hash of each window of [`SHINGLE`] words (no string per shingle), well mixed: its
+/// top bits choose a MinHash bin.
+fn shingle_hashes(hashes: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    hashes.windows(SHINGLE.min(hashes.len().max(1))).map(|w| {
+        let h = w.iter().fold(0x9E37_79B9_7F4A_7C15u64, |acc, h| {
+            (acc.rotate_left(17) ^ h).wrapping_mul(0xFF51_AFD7_ED55_8CCD)
+        });
+        mix(h)
+    })
 }
 
 fn shingles(hashes: &[u64]) -> HashSet<u64> {
-    // Combine the word hashes of each window (no string per shingle).
-    hashes
-        .windows(SHINGLE.min(hashes.len().max(1)))
-        .map(|w| {
-            w.iter().fold(0x9E37_79B9_7F4A_7C15u64, |acc, h| {
-                (acc.rotate_left(17) ^ h).wrapping_mul(0xFF51_AFD7_ED55_8CCD)
-            })
-        })
-        .collect()
+    shingle_hashes(hashes).collect()
+}
+
+/// SplitMix64's finaliser: every input bit reaches every output bit.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 fn title_words(title: &str) -> Vec<String> {
-    words(title)
+    lowercase_words(title)
 }
 
 /// The fingerprint of an item.
@@ -98,16 +118,7 @@ pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
             title_key,
         };
     }
-    let set = shingles(&body);
-    // The i-th MinHash function is h * A[i] + B[i] (mod 2^64) over the shingle hash h: one
-    // multiply-add per function instead of a hash, with odd multipliers drawn once.
-    let (mul, add) = coefficients();
-    let mut signature = [u64::MAX; HASHES];
-    for &s in &set {
-        for (i, slot) in signature.iter_mut().enumerate() {
-            *slot = (*slot).min(s.wrapping_mul(mul[i]).wrapping_add(add[i]));
-        }
-    }
+    let signature = signature(shingle_hashes(&body));
     let rows = HASHES / BANDS;
     let bands = signature
         .chunks(rows)
@@ -124,16 +135,47 @@ pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
     Fingerprint { bands, title_key }
 }
 
-/// Fixed pseudo-random coefficients of the MinHash functions (the same in every run, so
-/// that stored bands stay comparable).
-fn coefficients() -> ([u64; HASHES], [u64; HASHES]) {
-    let mut mul = [0u64; HASHES];
-    let mut add = [0u64; HASHES];
-    for i in 0..HASHES {
-        mul[i] = xxh3_64_with_seed(b"minhash-mul", i as u64) | 1;
-        add[i] = xxh3_64_with_seed(b"minhash-add", i as u64);
+/// One-permutation MinHash of a non-empty set of shingle hashes (repeats change nothing: a
+/// minimum is a minimum). The bins and the densification are fixed, so that stored bands stay
+/// comparable between runs.
+fn signature(shingles: impl Iterator<Item = u64>) -> [u64; HASHES] {
+    const BIN_BITS: u32 = HASHES.trailing_zeros();
+    let mut bins = [u64::MAX; HASHES];
+    let mut filled = 0u64;
+    for h in shingles {
+        let bin = (h >> (64 - BIN_BITS)) as usize;
+        bins[bin] = bins[bin].min(h);
+        filled |= 1 << bin;
     }
-    (mul, add)
+    if filled == 0 {
+        return bins;
+    }
+    // Optimal densification: an empty bin takes the value of the first filled bin in its
+    // own fixed pseudo-random sequence of bins, so two texts that leave the same bin empty
+    // borrow from the same place.
+    let mut out = bins;
+    for (i, slot) in out.iter_mut().enumerate() {
+        if filled & (1 << i) != 0 {
+            continue;
+        }
+        let mut probe = mix(i as u64 ^ 0xD6E8_FEB8_6659_FD93);
+        let mut from = None;
+        for _ in 0..256 {
+            let j = (probe >> (64 - BIN_BITS)) as usize;
+            if filled & (1 << j) != 0 {
+                from = Some(j);
+                break;
+            }
+            probe = mix(probe);
+        }
+        // After 256 misses (never, in practice: at least one bin is filled), the next filled
+        // bin to the right.
+        let j = from.unwrap_or_else(|| {
+            (i + filled.rotate_right(i as u32).trailing_zeros() as usize) % HASHES
+        });
+        *slot = bins[j];
+    }
+    out
 }
 
 fn jaccard<T: std::hash::Hash + Eq>(a: &HashSet<T>, b: &HashSet<T>) -> f64 {

@@ -6,6 +6,7 @@ pub mod fingerprint;
 pub mod fulltext;
 pub mod reading_time;
 pub mod text;
+pub mod words;
 
 use chrono::{DateTime, TimeZone, Utc};
 use feed_rs::model::{Entry, FeedType, Text};
@@ -166,11 +167,13 @@ fn normalize_entry(
         content_hash: 0,
         full_text: None,
         wants_full_text: false,
+        text: String::new(),
         fingerprint: None,
         near_duplicate_of: None,
     };
     item.content_hash = content_hash(&item);
     item.wants_full_text = fulltext::wanted(&item, &visible.text, rt);
+    item.text = visible.text;
     item
 }
 

@@ -1,8 +1,8 @@
 //! Reading time: visible text and image count → "N min read" ([`ReadingTime`]). Words by Unicode
-//! word boundaries (UAX #29); Han, Hiragana, Katakana and Hangul counted per character.
+//! word boundaries (UAX #29, [`super::words`]); Han, Hiragana, Katakana and Hangul counted per
+//! character.
 
-use unicode_segmentation::UnicodeSegmentation;
-
+use super::words::for_each_word;
 use crate::config::ReadingTimeConfig;
 use crate::model::{ReadingTime, TextSource};
 
@@ -43,9 +43,13 @@ pub fn estimate(
 /// Counts (words, CJK characters). A word made only of CJK characters counts as characters; a
 /// word mixing them (`東京2024`) counts its CJK characters and one word for the rest.
 pub fn count(text: &str) -> (u32, u32) {
-    let mut words = 0u32;
+    let mut words_n = 0u32;
     let mut cjk = 0u32;
-    for word in text.unicode_words() {
+    for_each_word(text, |word| {
+        if word.is_ascii() {
+            words_n = words_n.saturating_add(1);
+            return;
+        }
         let mut word_cjk = 0u32;
         let mut other = false;
         for c in word.chars() {
@@ -57,10 +61,10 @@ pub fn count(text: &str) -> (u32, u32) {
         }
         cjk = cjk.saturating_add(word_cjk);
         if other || word_cjk == 0 {
-            words = words.saturating_add(1);
+            words_n = words_n.saturating_add(1);
         }
-    }
-    (words, cjk)
+    });
+    (words_n, cjk)
 }
 
 /// Han (CJK ideographs and extensions), Hiragana, Katakana and Hangul.

@@ -1,0 +1,155 @@
+//! Words of plain text, by Unicode word boundaries (UAX #29), with a fast path for ASCII.
+//!
+//! Every new item's text is split into words twice (reading time, near-duplicate
+//! fingerprint), so this runs over every byte that is ingested. The general segmenter looks
+//! up each character's word-break class in a table; most text is ASCII, where the classes
+//! are five byte ranges. Both paths give the same words ([`for_each_word`] is checked against
+//! `unicode_words` by a property test).
+
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Calls `f` with each word of `text`: the UAX #29 word segments that contain a letter or a
+/// digit, as `unicode_segmentation`'s `unicode_words` yields them.
+pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    // No word spans ASCII whitespace (UAX #29 breaks on both sides of it, and a combining
+    // mark after it attaches to it, not to the next word), so the text can be cut there and
+    // each piece segmented on its own: ASCII pieces by hand, the rest by the general rules.
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        let mut ascii = true;
+        while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
+            ascii &= bytes[at].is_ascii();
+            at += 1;
+        }
+        // Cut at ASCII bytes: always at a character boundary.
+        let piece = &text[start..at];
+        if ascii {
+            ascii_words(piece, &mut f);
+        } else {
+            piece.unicode_words().for_each(&mut f);
+        }
+    }
+}
+
+/// The words of `text` (see [`for_each_word`]).
+pub fn words(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for_each_word(text, |w| out.push(w));
+    out
+}
+
+/// UAX #29 on ASCII: letters (ALetter), digits (Numeric) and `_` (ExtendNumLet) join; `:`
+/// (MidLetter) joins two letters, `.` and `'` (MidNumLet, Single_Quote) two letters or two
+/// digits, `,` and `;` (MidNum) two digits (rules WB5–WB13b). Everything else breaks.
+fn ascii_words<'a>(piece: &'a str, f: &mut impl FnMut(&'a str)) {
+    let b = piece.as_bytes();
+    let mut at = 0;
+    loop {
+        while at < b.len() && !joins(b[at]) {
+            at += 1;
+        }
+        if at == b.len() {
+            return;
+        }
+        let start = at;
+        let mut alphanumeric = false;
+        loop {
+            while at < b.len() && joins(b[at]) {
+                alphanumeric |= b[at].is_ascii_alphanumeric();
+                at += 1;
+            }
+            if at + 1 < b.len() && bridges(b[at - 1], b[at], b[at + 1]) {
+                at += 1;
+            } else {
+                break;
+            }
+        }
+        // A segment of underscores only is not a word.
+        if alphanumeric {
+            f(&piece[start..at]);
+        }
+    }
+}
+
+/// Letters, digits and `_`: no break between two of them.
+fn joins(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Whether `mid` between `before` and `after` stays inside the word.
+fn bridges(before: u8, mid: u8, after: u8) -> bool {
+    let letters = before.is_ascii_alphabetic() && after.is_ascii_alphabetic();
+    let digits = before.is_ascii_digit() && after.is_ascii_digit();
+    match mid {
+        b':' => letters,
+        b'.' | b'\'' => letters || digits,
+        b',' | b';' => digits,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    use super::*;
+
+    fn split(s: &str) -> Vec<&str> {
+        words(s)
+    }
+
+    #[test]
+    fn ascii_rules() {
+        assert_eq!(
+            split("Don't stop: 3.5 or 1,000; e.g. a_b __ _x x_ ab:cd 1:2 a.1 1.a"),
+            [
+                "Don't", "stop", "3.5", "or", "1,000", "e.g", "a_b", "_x", "x_", "ab:cd", "1", "2",
+                "a", "1", "1", "a"
+            ]
+        );
+        assert_eq!(
+            split("end. 'quoted' trailing' ..."),
+            ["end", "quoted", "trailing"]
+        );
+        assert!(split("  \t\n --- ... ___ ").is_empty());
+    }
+
+    /// Characters from every word-break class that matters next to ASCII: letters, digits,
+    /// the joiners, whitespace (ASCII and not, `U+202F` is ExtendNumLet), combining marks,
+    /// ZWJ and emoji, CJK, Hangul, Katakana, Hebrew (with its own quote rules).
+    const ALPHABET: &[char] = &[
+        'a', 'Z', 'q', '0', '7', '_', '.', ',', ';', ':', '\'', '"', '-', '/', '!', '(', ' ', '\t',
+        '\n', '\r', '\x0b', '\x0c', 'é', 'ß', '’', '‘', '—', '…', '東', '京', '한', 'カ', 'ー',
+        'א', 'ב', '״', '\u{0301}', '\u{200d}', '\u{200b}', '\u{00a0}', '\u{202f}', '\u{3000}',
+        '\u{2028}', '\u{0085}', '👍', '\u{fe0f}', '٣', '\u{00ad}',
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn same_words_as_unicode_words(chars in prop::collection::vec(select(ALPHABET), 0..40)) {
+            let text: String = chars.into_iter().collect();
+            let expected: Vec<&str> = text.unicode_words().collect();
+            prop_assert_eq!(words(&text), expected, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn non_ascii_pieces_use_the_general_rules() {
+        assert_eq!(
+            split("naïve café—bar 東京"),
+            ["naïve", "café", "bar", "東", "京"]
+        );
+        assert_eq!(
+            split("l’homme don’t"),
+            "l’homme don’t".unicode_words().collect::<Vec<_>>()
+        );
+    }
+}
