@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
 use url::Url;
 
 use super::items::{self, SaveCounts};
@@ -115,7 +117,7 @@ pub struct PollRecord {
 
 /// Counts a failed poll on the feed row; returns the consecutive errors now.
 fn record_failure(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     feed: FeedId,
     at: i64,
     status: Option<u16>,
@@ -199,8 +201,13 @@ impl Store {
         Ok(states)
     }
 
-    /// Records one poll of `feed` in one transaction: its items (new ones inserted, changed ones
-    /// updated), validators, hints, status, error count and next poll. Returns what changed.
+    /// Records one poll of `feed`: its items (new ones inserted, changed ones updated),
+    /// validators, hints, status, error count and next poll. Returns what changed.
+    ///
+    /// Polls that finish while another is being written are committed together, in one
+    /// transaction (group commit): a commit writes every page it changed to the WAL, and the
+    /// pages of the shared indexes are most of them. Each poll stays all or nothing (a
+    /// savepoint of its own), and readers only ever see whole polls.
     ///
     /// # Errors
     /// SQLite errors; nothing of the poll is stored then.
@@ -209,86 +216,26 @@ impl Store {
         feed: FeedId,
         record: PollRecord,
     ) -> Result<SaveCounts, StoreError> {
-        let counts = self
-            .write(move |conn| {
-                let tx = conn.transaction()?;
-                let at = to_secs(record.at);
-                let kind = record.result.kind();
-                let (next, reason) = match record.next_poll {
-                    Some((t, why)) => (Some(to_secs(t)), Some(why)),
-                    None => (None, None),
-                };
-                tx.execute(
-                    "UPDATE feeds SET last_polled_at = ?2, last_result = ?3, next_poll_at = ?4,
-                        next_poll_reason = ?5, moved_to = COALESCE(?6, moved_to)
-                     WHERE id = ?1",
-                    params![
-                        feed.0,
-                        at,
-                        kind,
-                        next,
-                        reason,
-                        record.moved_to.as_ref().map(Url::as_str)
-                    ],
-                )?;
-                let was_failing: bool = tx.query_row(
-                    "SELECT error_count > 0 FROM feeds WHERE id = ?1",
-                    [feed.0],
-                    |r| r.get(0),
-                )?;
-                let mut counts = SaveCounts::default();
-                match record.result {
-                    PollResult::Fetched {
-                        status,
-                        validators,
-                        meta,
-                        hints,
-                        items,
-                    } => {
-                        counts = items::save(&tx, feed, &items, at)?;
-                        let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
-                        tx.execute(
-                            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
-                                last_status = ?5, last_error = NULL, error_count = 0,
-                                failing_since = NULL, title = COALESCE(?6, title), site_link = COALESCE(?7, site_link),
-                                hint_ttl = ?8, hint_period = ?9, skip_hours = ?10, skip_days = ?11
-                             WHERE id = ?1",
-                            params![
-                                feed.0,
-                                validators.etag,
-                                validators.last_modified,
-                                at,
-                                status,
-                                meta.title,
-                                meta.site_link,
-                                secs(hints.ttl),
-                                secs(hints.update_period),
-                                hints.skip_hours,
-                                hints.skip_days
-                            ],
-                        )?;
-                    }
-                    PollResult::NotModified { validators } => {
-                        tx.execute(
-                            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
-                                last_status = 304, last_error = NULL, error_count = 0,
-                                failing_since = NULL
-                             WHERE id = ?1",
-                            params![feed.0, validators.etag, validators.last_modified, at],
-                        )?;
-                    }
-                    PollResult::Failed { status, error } => {
-                        counts.error_count = record_failure(&tx, feed, at, status, &error)?;
-                    }
-                    PollResult::Gone { error } => {
-                        counts.error_count = record_failure(&tx, feed, at, Some(410), &error)?;
-                    }
-                }
-                counts.failing_changed = was_failing != (counts.error_count > 0);
-                tx.commit()?;
-                Ok(counts)
-            })
-            .await?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queue = self.pending_polls.clone();
+        lock(&queue).push(PendingPoll {
+            feed,
+            record,
+            reply,
+        });
+        // Whichever write runs first takes every poll queued by then; the others find the
+        // queue empty and only wait for their answer.
+        self.write(move |conn| {
+            let batch = std::mem::take(&mut *lock(&queue));
+            if !batch.is_empty() {
+                record_polls(conn, batch);
+            }
+            Ok(())
+        })
+        .await?;
+        let counts = answer
+            .await
+            .map_err(|_| StoreError::Task("the poll's write was lost".to_owned()))??;
         // A feed that starts or stops failing changes the health items of the merged feed.
         if counts.new + counts.updated > 0 || counts.failing_changed {
             self.bump();
@@ -437,5 +384,234 @@ impl Store {
             Ok(counts)
         })
         .await
+    }
+}
+
+/// A poll waiting to be written, and where its outcome goes.
+pub(super) struct PendingPoll {
+    feed: FeedId,
+    record: PollRecord,
+    reply: tokio::sync::oneshot::Sender<Result<SaveCounts, StoreError>>,
+}
+
+fn lock(queue: &Mutex<Vec<PendingPoll>>) -> MutexGuard<'_, Vec<PendingPoll>> {
+    // The queue is only pushed to and taken whole: a panic cannot leave it half-changed.
+    queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes `batch` in one transaction, each poll inside a savepoint: a poll that fails is
+/// rolled back alone. If the commit itself fails (a full disk), each poll is tried again in a
+/// transaction of its own, so that each gets its own answer.
+fn record_polls(conn: &mut Connection, batch: Vec<PendingPoll>) {
+    let together = (|| -> Result<Vec<Result<SaveCounts, StoreError>>, StoreError> {
+        let mut tx = conn.transaction()?;
+        let mut results = Vec::with_capacity(batch.len());
+        for p in &batch {
+            let sp = tx.savepoint()?;
+            match record_one(&sp, p.feed, &p.record) {
+                Ok(counts) => {
+                    sp.commit()?;
+                    results.push(Ok(counts));
+                }
+                // Dropping the savepoint rolls this poll back.
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        tx.commit()?;
+        Ok(results)
+    })();
+    match together {
+        Ok(results) => {
+            for (p, r) in batch.into_iter().zip(results) {
+                // The poll may have been cancelled meanwhile: its answer is then not needed.
+                let _ = p.reply.send(r);
+            }
+        }
+        Err(_) => {
+            for p in batch {
+                let alone = (|| {
+                    let tx = conn.transaction()?;
+                    let counts = record_one(&tx, p.feed, &p.record)?;
+                    tx.commit()?;
+                    Ok(counts)
+                })();
+                let _ = p.reply.send(alone);
+            }
+        }
+    }
+}
+
+/// Writes one poll (see [`Store::record_poll`]).
+fn record_one(
+    tx: &Connection,
+    feed: FeedId,
+    record: &PollRecord,
+) -> Result<SaveCounts, StoreError> {
+    let at = to_secs(record.at);
+    let kind = record.result.kind();
+    let (next, reason) = match record.next_poll {
+        Some((t, why)) => (Some(to_secs(t)), Some(why)),
+        None => (None, None),
+    };
+    tx.execute(
+        "UPDATE feeds SET last_polled_at = ?2, last_result = ?3, next_poll_at = ?4,
+            next_poll_reason = ?5, moved_to = COALESCE(?6, moved_to)
+         WHERE id = ?1",
+        params![
+            feed.0,
+            at,
+            kind,
+            next,
+            reason,
+            record.moved_to.as_ref().map(Url::as_str)
+        ],
+    )?;
+    let was_failing: bool = tx.query_row(
+        "SELECT error_count > 0 FROM feeds WHERE id = ?1",
+        [feed.0],
+        |r| r.get(0),
+    )?;
+    let mut counts = SaveCounts::default();
+    match &record.result {
+        PollResult::Fetched {
+            status,
+            validators,
+            meta,
+            hints,
+            items,
+        } => {
+            counts = items::save(tx, feed, items, at)?;
+            let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
+            tx.execute(
+                "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
+                    last_status = ?5, last_error = NULL, error_count = 0,
+                    failing_since = NULL, title = COALESCE(?6, title), site_link = COALESCE(?7, site_link),
+                    hint_ttl = ?8, hint_period = ?9, skip_hours = ?10, skip_days = ?11
+                 WHERE id = ?1",
+                params![
+                    feed.0,
+                    validators.etag,
+                    validators.last_modified,
+                    at,
+                    status,
+                    meta.title,
+                    meta.site_link,
+                    secs(hints.ttl),
+                    secs(hints.update_period),
+                    hints.skip_hours,
+                    hints.skip_days
+                ],
+            )?;
+        }
+        PollResult::NotModified { validators } => {
+            tx.execute(
+                "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
+                    last_status = 304, last_error = NULL, error_count = 0,
+                    failing_since = NULL
+                 WHERE id = ?1",
+                params![feed.0, validators.etag, validators.last_modified, at],
+            )?;
+        }
+        PollResult::Failed { status, error } => {
+            counts.error_count = record_failure(tx, feed, at, *status, error)?;
+        }
+        PollResult::Gone { error } => {
+            counts.error_count = record_failure(tx, feed, at, Some(410), error)?;
+        }
+    }
+    counts.failing_changed = was_failing != (counts.error_count > 0);
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::model::{FeedHints, ItemKey};
+
+    fn fetched(items: &[&str]) -> PollRecord {
+        PollRecord {
+            at: Utc::now(),
+            result: PollResult::Fetched {
+                status: 200,
+                validators: Validators::default(),
+                meta: FeedMeta::default(),
+                hints: FeedHints::default(),
+                items: items
+                    .iter()
+                    .map(|k| NewItem {
+                        key: ItemKey((*k).to_owned()),
+                        title: format!("item {k}"),
+                        ..NewItem::default()
+                    })
+                    .collect(),
+            },
+            next_poll: None,
+            moved_to: None,
+        }
+    }
+
+    /// Polls queued while the writer is busy are committed in one transaction; one that fails
+    /// in it (a feed without a row) is rolled back alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn polls_written_together_stay_whole_and_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let configs: Vec<FeedConfig> = (0..8)
+            .map(|i| FeedConfig {
+                url: Url::parse(&format!("http://127.0.0.1:9/{i}.xml")).unwrap(),
+                title: None,
+                interval: None,
+                tags: Vec::new(),
+                full_text: None,
+                words_per_minute: None,
+                cjk_chars_per_minute: None,
+            })
+            .collect();
+        let feeds = store.sync_feeds(&configs).await.unwrap();
+
+        // Hold the writer so that every poll queues, then let them go as one batch.
+        let writer = store.writer.clone();
+        let (locked, is_locked) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _held = writer.lock().unwrap();
+            locked.send(()).unwrap();
+            released.recv().unwrap();
+        });
+        is_locked.await.unwrap();
+        let mut polls = Vec::new();
+        for (n, feed) in feeds.iter().enumerate() {
+            let (store, id) = (store.clone(), feed.id);
+            let keys = [format!("{n}-a"), format!("{n}-b")];
+            polls.push(tokio::spawn(async move {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                store.record_poll(id, fetched(&keys)).await
+            }));
+        }
+        let orphan = {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_poll(FeedId(9999), fetched(&["x"])).await })
+        };
+        while lock(&store.pending_polls).len() < feeds.len() + 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        release.send(()).unwrap();
+        holder.join().unwrap();
+
+        for poll in polls {
+            let counts = poll.await.unwrap().unwrap();
+            assert_eq!(counts.new, 2);
+        }
+        assert!(orphan.await.unwrap().is_err(), "no such feed");
+        assert!(lock(&store.pending_polls).is_empty());
+        let stored: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(stored, 16);
     }
 }

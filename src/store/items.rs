@@ -1,7 +1,7 @@
 //! Item rows: saving a poll's items (insert new, update changed) and reading the merged feed.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, from_secs};
 use crate::model::{
@@ -122,7 +122,7 @@ pub struct SaveCounts {
 /// key, else the one with the same canonical link in this feed (a publisher that changed its
 /// guids must not duplicate its items).
 pub(super) fn save(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     feed: FeedId,
     items: &[NewItem],
     now: i64,

@@ -56,6 +56,8 @@ pub enum StoreError {
 pub struct Store {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// Polls waiting to be written together (see [`Store::record_poll`]).
+    pending_polls: Arc<Mutex<Vec<feeds::PendingPoll>>>,
     path: PathBuf,
     /// Bumped by every write that changes what the merged feed shows.
     version: Arc<AtomicU64>,
@@ -102,6 +104,7 @@ impl Store {
         Ok(Store {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            pending_polls: Arc::default(),
             path: path.to_owned(),
             version: Arc::new(AtomicU64::new(1)),
             external: Arc::new(AtomicI64::new(data_version)),
@@ -214,6 +217,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Statement journals (each poll of a group commit is a savepoint) stay in memory instead
+    // of spilling to a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
