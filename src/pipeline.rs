@@ -324,7 +324,7 @@ async fn find_near_duplicates(
         taken
     });
     *items = task.await.map_err(|e| StoreError::Task(e.to_string()))?;
-    let probes: Vec<(usize, (Vec<i64>, i64))> = items
+    let probes: Vec<(usize, (Vec<u32>, u32))> = items
         .iter()
         .enumerate()
         .filter_map(|(n, i)| {

@@ -45,9 +45,9 @@ const NOTICE_WORDS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     /// LSH band hashes (empty for short texts).
-    pub bands: Vec<i64>,
+    pub bands: Vec<u32>,
     /// Hash of the normalised title.
-    pub title_key: i64,
+    pub title_key: u32,
 }
 
 /// What the judgement compares of one item.
@@ -111,7 +111,7 @@ fn title_words(title: &str) -> Vec<String> {
 /// The fingerprint of an item.
 pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
     let body = word_hashes(text);
-    let title_key = xxh3_64(title_words(title).join(" ").as_bytes()) as i64;
+    let title_key = xxh3_64(title_words(title).join(" ").as_bytes()) as u32;
     if body.len() < SHORT_WORDS {
         return Fingerprint {
             bands: Vec::new(),
@@ -129,7 +129,7 @@ pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
             for v in chunk {
                 bytes.extend_from_slice(&v.to_le_bytes());
             }
-            xxh3_64(&bytes) as i64
+            xxh3_64(&bytes) as u32
         })
         .collect();
     Fingerprint { bands, title_key }

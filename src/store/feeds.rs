@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use url::Url;
 
+use super::bands::BandIndex;
 use super::items::{self, SaveCounts};
 use super::{Store, StoreError, from_secs, to_secs};
 use crate::config::FeedConfig;
@@ -217,7 +218,7 @@ impl Store {
         record: PollRecord,
     ) -> Result<SaveCounts, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let queue = self.pending_polls.clone();
+        let (queue, index) = (self.pending_polls.clone(), self.bands.clone());
         lock(&queue).push(PendingPoll {
             feed,
             record,
@@ -228,7 +229,7 @@ impl Store {
         self.write(move |conn| {
             let batch = std::mem::take(&mut *lock(&queue));
             if !batch.is_empty() {
-                record_polls(conn, batch);
+                record_polls(conn, &index, batch);
             }
             Ok(())
         })
@@ -403,16 +404,26 @@ fn lock(queue: &Mutex<Vec<PendingPoll>>) -> MutexGuard<'_, Vec<PendingPoll>> {
 
 /// Writes `batch` in one transaction, each poll inside a savepoint: a poll that fails is
 /// rolled back alone. If the commit itself fails (a full disk), each poll is tried again in a
-/// transaction of its own, so that each gets its own answer.
-fn record_polls(conn: &mut Connection, batch: Vec<PendingPoll>) {
+/// transaction of its own, so that each gets its own answer. New fingerprints join the band
+/// index once committed.
+fn record_polls(conn: &mut Connection, index: &Mutex<BandIndex>, batch: Vec<PendingPoll>) {
+    let add = |indexed: &[(i64, Vec<u32>)]| {
+        index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .add(indexed);
+    };
     let together = (|| -> Result<Vec<Result<SaveCounts, StoreError>>, StoreError> {
         let mut tx = conn.transaction()?;
         let mut results = Vec::with_capacity(batch.len());
+        let mut indexed = Vec::new();
         for p in &batch {
             let sp = tx.savepoint()?;
-            match record_one(&sp, p.feed, &p.record) {
+            let mut fingerprints = Vec::new();
+            match record_one(&sp, p.feed, &p.record, &mut fingerprints) {
                 Ok(counts) => {
                     sp.commit()?;
+                    indexed.append(&mut fingerprints);
                     results.push(Ok(counts));
                 }
                 // Dropping the savepoint rolls this poll back.
@@ -420,6 +431,7 @@ fn record_polls(conn: &mut Connection, batch: Vec<PendingPoll>) {
             }
         }
         tx.commit()?;
+        add(&indexed);
         Ok(results)
     })();
     match together {
@@ -433,8 +445,10 @@ fn record_polls(conn: &mut Connection, batch: Vec<PendingPoll>) {
             for p in batch {
                 let alone = (|| {
                     let tx = conn.transaction()?;
-                    let counts = record_one(&tx, p.feed, &p.record)?;
+                    let mut indexed = Vec::new();
+                    let counts = record_one(&tx, p.feed, &p.record, &mut indexed)?;
                     tx.commit()?;
+                    add(&indexed);
                     Ok(counts)
                 })();
                 let _ = p.reply.send(alone);
@@ -448,6 +462,7 @@ fn record_one(
     tx: &Connection,
     feed: FeedId,
     record: &PollRecord,
+    indexed: &mut Vec<(i64, Vec<u32>)>,
 ) -> Result<SaveCounts, StoreError> {
     let at = to_secs(record.at);
     let kind = record.result.kind();
@@ -482,7 +497,7 @@ fn record_one(
             hints,
             items,
         } => {
-            counts = items::save(tx, feed, items, at)?;
+            counts = items::save(tx, feed, items, at, indexed)?;
             let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
             tx.execute(
                 "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
@@ -613,5 +628,61 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, 16);
+    }
+
+    /// Near-duplicate candidates come from the committed items of other feeds: read from the
+    /// table when the index is first used, then added as each poll commits.
+    #[tokio::test]
+    async fn candidates_are_indexed_from_the_table_then_on_commit() {
+        use crate::normalize::fingerprint::Fingerprint;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let configs: Vec<FeedConfig> = (0..2)
+            .map(|i| FeedConfig {
+                url: Url::parse(&format!("http://127.0.0.1:9/{i}.xml")).unwrap(),
+                title: None,
+                interval: None,
+                tags: Vec::new(),
+                full_text: None,
+                words_per_minute: None,
+                cjk_chars_per_minute: None,
+            })
+            .collect();
+        let feeds = store.sync_feeds(&configs).await.unwrap();
+        let (a, b) = (feeds[0].id, feeds[1].id);
+        let with_print = |key: &str, bands: Vec<u32>, title_key: u32| {
+            let mut record = fetched(&[key]);
+            if let PollResult::Fetched { items, .. } = &mut record.result {
+                items[0].fingerprint = Some(Fingerprint { bands, title_key });
+            }
+            record
+        };
+        let titles = |found: Vec<Vec<crate::store::NearCandidate>>| -> Vec<Vec<String>> {
+            found
+                .into_iter()
+                .map(|c| c.into_iter().map(|c| c.title).collect())
+                .collect()
+        };
+        store
+            .record_poll(a, with_print("one", vec![1, 2], 100))
+            .await
+            .unwrap();
+        // First use: built from the table.
+        let probes = vec![(vec![2, 9], 999), (vec![8], 100), (vec![7], 7)];
+        let found = store.near_candidates(b, 0, probes.clone()).await.unwrap();
+        assert_eq!(titles(found), [vec!["item one"], vec!["item one"], vec![]]);
+        // Not a candidate for its own feed.
+        let own = store.near_candidates(a, 0, probes.clone()).await.unwrap();
+        assert!(titles(own).iter().all(Vec::is_empty));
+        // Added on commit.
+        store
+            .record_poll(a, with_print("two", vec![7], 200))
+            .await
+            .unwrap();
+        let found = store.near_candidates(b, 0, probes).await.unwrap();
+        assert_eq!(
+            titles(found),
+            [vec!["item one"], vec!["item one"], vec!["item two"]]
+        );
     }
 }

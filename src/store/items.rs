@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, from_secs};
+use super::{Store, StoreError, bands, from_secs};
 use crate::model::{
     Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
     TextSource,
@@ -126,6 +126,7 @@ pub(super) fn save(
     feed: FeedId,
     items: &[NewItem],
     now: i64,
+    indexed: &mut Vec<(i64, Vec<u32>)>,
 ) -> Result<SaveCounts, StoreError> {
     let mut by_key = tx.prepare_cached(
         "SELECT id, item_key, content_hash FROM items WHERE feed_id = ?1 AND item_key = ?2",
@@ -137,9 +138,9 @@ pub(super) fn save(
             content_html, content_base, published_at, first_seen_at, sort_at, changed_at,
             enclosure_url, enclosure_type, enclosure_length, reading_minutes, reading_words,
             reading_cjk, reading_images, reading_source, content_hash, image_url, summary,
-            full_text_status, full_text_html, title_key, story_of, similarity)
+            full_text_status, full_text_html, story_of, similarity)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?11, ?12), ?12,
-            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE items SET item_key = ?2, guid = ?3, link = ?4, canonical_link = ?5, title = ?6,
@@ -221,21 +222,21 @@ pub(super) fn save(
             None if removed.execute(params![feed.0, item.key.0, item.canonical_link, now])? > 0 => {
             }
             None => {
-                let title_key = item.fingerprint.as_ref().map(|f| f.title_key);
                 let story_of = item.near_duplicate_of.map(|(id, _)| id);
                 let similarity = item.near_duplicate_of.map(|(_, s)| s);
                 let mut all: Vec<&dyn rusqlite::ToSql> = vec![&feed.0];
                 all.extend_from_slice(values);
-                all.extend_from_slice(params![title_key, story_of, similarity]);
+                all.extend_from_slice(params![story_of, similarity]);
                 insert.execute(&all[..])?;
                 if let Some(fp) = &item.fingerprint {
                     let id = tx.last_insert_rowid();
-                    let mut band = tx.prepare_cached(
-                        "INSERT OR IGNORE INTO item_bands (band, item_id) VALUES (?1, ?2)",
-                    )?;
-                    for b in &fp.bands {
-                        band.execute(params![b, id])?;
-                    }
+                    let mut keys = fp.bands.clone();
+                    keys.push(fp.title_key);
+                    tx.prepare_cached(
+                        "INSERT INTO item_fingerprints (item_id, first_seen_at, keys) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![id, now, bands::encode(&keys)])?;
+                    indexed.push((id, keys));
                 }
                 counts.new += 1;
             }
@@ -349,26 +350,39 @@ impl Store {
         &self,
         feed: FeedId,
         since: i64,
-        probes: Vec<(Vec<i64>, i64)>,
+        probes: Vec<(Vec<u32>, u32)>,
     ) -> Result<Vec<Vec<NearCandidate>>, StoreError> {
+        let index = self.bands.clone();
         self.read(move |conn| {
+            // Bounded per kind: a band or a title shared by hundreds of items (boilerplate
+            // text, "Daily briefing") says little.
+            let found: Vec<Vec<i64>> = {
+                let mut index = index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                index.ensure(conn, since)?;
+                probes
+                    .iter()
+                    .map(|(bands, title)| {
+                        let mut ids = index.lookup(bands, 64);
+                        ids.extend(index.lookup(&[*title], 64));
+                        ids
+                    })
+                    .collect()
+            };
             let mut stmt = conn.prepare_cached(
                 "SELECT i.id, i.title, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
-                 WHERE i.id IN (
-                     -- Bounded: a band shared by hundreds of items (boilerplate text) says little.
-                     SELECT item_id FROM (
-                         SELECT item_id FROM item_bands WHERE band IN (SELECT value FROM json_each(?1))
-                         ORDER BY item_id DESC LIMIT 64)
-                     UNION SELECT id FROM (
-                         SELECT id FROM items WHERE title_key = ?2 ORDER BY id DESC LIMIT 64))
-                   AND i.feed_id != ?3 AND f.active = 1 AND i.first_seen_at >= ?4 AND i.story_of IS NULL
+                 WHERE i.id IN (SELECT value FROM json_each(?1))
+                   AND i.feed_id != ?2 AND f.active = 1 AND i.first_seen_at >= ?3 AND i.story_of IS NULL
                  ORDER BY i.first_seen_at, i.id
-                 LIMIT ?5",
+                 LIMIT ?4",
             )?;
             let mut out = Vec::with_capacity(probes.len());
-            for (bands, title_key) in probes {
-                let bands = serde_json::to_string(&bands).unwrap_or_else(|_| "[]".to_owned());
-                let rows = stmt.query_map(params![bands, title_key, feed.0, since, MAX_NEAR_CANDIDATES], |r| {
+            for ids in found {
+                if ids.is_empty() {
+                    out.push(Vec::new());
+                    continue;
+                }
+                let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+                let rows = stmt.query_map(params![ids, feed.0, since, MAX_NEAR_CANDIDATES], |r| {
                     Ok(NearCandidate {
                         id: r.get(0)?,
                         title: r.get(1)?,

@@ -2,6 +2,7 @@
 //! connection, each used only inside `spawn_blocking`, so async code never waits on SQLite and
 //! serving never waits for a poll's write.
 
+mod bands;
 mod feeds;
 mod items;
 pub mod migrations;
@@ -58,6 +59,8 @@ pub struct Store {
     reader: Arc<Mutex<Connection>>,
     /// Polls waiting to be written together (see [`Store::record_poll`]).
     pending_polls: Arc<Mutex<Vec<feeds::PendingPoll>>>,
+    /// Near-duplicate candidates by LSH band. Locked after a connection, never before.
+    bands: Arc<Mutex<bands::BandIndex>>,
     path: PathBuf,
     /// Bumped by every write that changes what the merged feed shows.
     version: Arc<AtomicU64>,
@@ -105,6 +108,7 @@ impl Store {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             pending_polls: Arc::default(),
+            bands: Arc::default(),
             path: path.to_owned(),
             version: Arc::new(AtomicU64::new(1)),
             external: Arc::new(AtomicI64::new(data_version)),

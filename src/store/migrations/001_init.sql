@@ -46,7 +46,6 @@ CREATE TABLE items (
     enclosure_type   TEXT,
     enclosure_length INTEGER,
     image_url        TEXT,                    -- the lead image
-    title_key        INTEGER,                 -- hash of the normalised title (near duplicates)
     story_of         INTEGER REFERENCES items (id) ON DELETE SET NULL, -- the item this one copies
     similarity       REAL,                    -- how similar it is to story_of
     full_text_status TEXT,                    -- article page fetched: ok | failed; NULL: not tried
@@ -64,16 +63,16 @@ CREATE TABLE items (
 CREATE INDEX items_by_feed_link ON items (feed_id, canonical_link);
 CREATE INDEX items_by_story ON items (canonical_link, first_seen_at, id) WHERE canonical_link IS NOT NULL;
 CREATE INDEX items_by_date ON items (sort_at DESC, id DESC);
-CREATE INDEX items_by_title_key ON items (title_key, first_seen_at) WHERE title_key IS NOT NULL;
 CREATE INDEX items_by_story_of ON items (story_of) WHERE story_of IS NOT NULL;
 
--- The LSH index of near-duplicate detection: an item's MinHash band hashes.
-CREATE TABLE item_bands (
-    band    INTEGER NOT NULL,
-    item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
-    PRIMARY KEY (band, item_id)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX item_bands_by_item ON item_bands (item_id);
+-- Near-duplicate fingerprints: an item's MinHash band hashes (LSH) and its title's hash, as
+-- little-endian u32s. Rows are appended in item order; the key -> item index is built from
+-- them in memory (bands.rs).
+CREATE TABLE item_fingerprints (
+    item_id       INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+    first_seen_at INTEGER NOT NULL,
+    keys          BLOB    NOT NULL
+) STRICT;
 
 -- Identities of items removed by retention, so that a feed that still lists them does not
 -- bring them back as new. Forgotten once the feed has stopped listing them for a while.
