@@ -501,10 +501,6 @@ pub async fn poll_once(
     let feeds = scheduled_feeds(cfg, &store).await?;
     let ctx = Arc::new(context(cfg, store.clone(), Arc::new(Metrics::default()))?);
     let results = scheduler::poll_all(ctx, feeds, on_done).await;
-    // A poll-once from cron keeps the database bounded too.
-    if let Err(e) = apply_retention(cfg, &store).await {
-        warn!(error = %format!("{e:#}"), "retention failed");
-    }
     let mut summary = PollSummary::default();
     for (_, report) in &results {
         match report {
@@ -521,6 +517,13 @@ pub async fn poll_once(
                 summary.failed += 1;
                 summary.not_stored += 1;
             }
+        }
+    }
+    // A poll-once from cron keeps the database bounded too. Only a poll that stored something
+    // can have grown it; one that did not leaves retention to the next that does.
+    if summary.items_new + summary.items_updated > 0 {
+        if let Err(e) = apply_retention(cfg, &store).await {
+            warn!(error = %format!("{e:#}"), "retention failed");
         }
     }
     Ok(summary)

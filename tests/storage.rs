@@ -92,6 +92,27 @@ async fn retention_bounds_the_database_in_steady_state() {
     }
 }
 
+/// `poll-once` runs retention only when it stored something: a poll of unchanged feeds (all
+/// 304, the common case from cron) reads nothing but the feeds' rows.
+#[tokio::test]
+async fn poll_once_cleans_up_after_storing_something_only() {
+    let env = Env::new().await;
+    env.serve_bytes("/feed", window(0, 30), "application/rss+xml")
+        .await;
+    assert_eq!(poll(&config(&env, "", 5)).await.items_new, 30);
+    assert_eq!(item_count(&config(&env, "", 5)), 30);
+    // A tighter cap, and nothing new: nothing is removed yet.
+    let tight = config(&env, "max_items_per_feed = 10", 5);
+    assert_eq!(poll(&tight).await.items_new, 0);
+    assert_eq!(item_count(&tight), 30);
+    // Something new: retention applies the cap.
+    env.server.reset().await;
+    env.serve_bytes("/feed", window(30, 1), "application/rss+xml")
+        .await;
+    assert_eq!(poll(&tight).await.items_new, 1);
+    assert_eq!(item_count(&tight), 10);
+}
+
 #[tokio::test]
 async fn retention_never_removes_what_an_output_shows() {
     let env = Env::new().await;

@@ -27,36 +27,39 @@ CREATE TABLE feeds (
 ) STRICT;
 
 CREATE TABLE items (
+    -- Small columns first, the article HTML last: SQLite reads a row's columns in order, so
+    -- queries on dates, keys and links (the merged selection, retention, dedupe) stay on the
+    -- row's first page and never follow the HTML into overflow pages.
     id               INTEGER PRIMARY KEY,
     feed_id          INTEGER NOT NULL REFERENCES feeds (id) ON DELETE CASCADE,
     item_key         TEXT    NOT NULL,        -- identity inside the feed (dedupe.rs)
-    guid             TEXT    NOT NULL,        -- the feed's own guid, '' when it had none
-    link             TEXT,
     canonical_link   TEXT,                    -- identity across feeds
-    title            TEXT    NOT NULL,
-    author           TEXT,
-    categories       TEXT    NOT NULL,        -- separated by U+001F
-    content_html     TEXT    NOT NULL,        -- as published; sanitised when rendered
-    content_base     TEXT,
     published_at     INTEGER,                 -- the item's own plausible date
     first_seen_at    INTEGER NOT NULL,
     sort_at          INTEGER NOT NULL,        -- published_at, else first_seen_at
     changed_at       INTEGER NOT NULL,
-    enclosure_url    TEXT,
-    enclosure_type   TEXT,
-    enclosure_length INTEGER,
-    image_url        TEXT,                    -- the lead image
     story_of         INTEGER REFERENCES items (id) ON DELETE SET NULL, -- the item this one copies
     similarity       REAL,                    -- how similar it is to story_of
-    full_text_status TEXT,                    -- article page fetched: ok | failed; NULL: not tried
-    full_text_html   TEXT,                    -- the extracted article, when the feed carries it
-    summary          TEXT    NOT NULL,        -- the first words of the text, plain
     reading_minutes  INTEGER NOT NULL,
     reading_words    INTEGER NOT NULL,
     reading_cjk      INTEGER NOT NULL,
     reading_images   INTEGER NOT NULL,
     reading_source   TEXT    NOT NULL,
     content_hash     INTEGER NOT NULL,
+    full_text_status TEXT,                    -- article page fetched: ok | failed; NULL: not tried
+    guid             TEXT    NOT NULL,        -- the feed's own guid, '' when it had none
+    link             TEXT,
+    title            TEXT    NOT NULL,
+    author           TEXT,
+    categories       TEXT    NOT NULL,        -- separated by U+001F
+    enclosure_url    TEXT,
+    enclosure_type   TEXT,
+    enclosure_length INTEGER,
+    image_url        TEXT,                    -- the lead image
+    content_base     TEXT,
+    summary          TEXT    NOT NULL,        -- the first words of the text, plain
+    content_html     TEXT    NOT NULL,        -- as published; sanitised when rendered
+    full_text_html   TEXT,                    -- the extracted article, when the feed carries it
     UNIQUE (feed_id, item_key)
 ) STRICT;
 
