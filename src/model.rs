@@ -145,9 +145,7 @@ pub struct NewItem {
     pub full_text: Option<FullTextOutcome>,
     /// The content looks like a summary and the settings ask for the article page.
     pub wants_full_text: bool,
-    /// The visible text of the content (not stored: near-duplicate detection reads it).
-    pub text: String,
-    /// For near-duplicate detection across feeds.
+    /// For near-duplicate detection across feeds (stored for new items when it is on).
     pub fingerprint: Option<crate::normalize::fingerprint::Fingerprint>,
     /// The stored item of another feed this one is a copy of, and how similar they are.
     pub near_duplicate_of: Option<(i64, f64)>,

@@ -138,6 +138,9 @@ pub async fn refresh_feed(
                     add_full_text(ctx, feed.id, &mut items, reading, cancel).await?;
                     if let Some(near) = &ctx.near_duplicates {
                         find_near_duplicates(ctx, feed.id, &mut items, near, now).await?;
+                    } else {
+                        // Off: nothing is indexed either.
+                        items.iter_mut().for_each(|i| i.fingerprint = None);
                     }
                     let fetched = PollResult::Fetched {
                         status,
@@ -299,8 +302,8 @@ fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
     }
 }
 
-/// Marks the new items that copy a recent item of another feed (`near_duplicate_of`), and
-/// gives every new item the fingerprint the store indexes.
+/// Marks the new items that copy a recent item of another feed (`near_duplicate_of`). Their
+/// fingerprints (from `normalize`) are compared through the store's index.
 async fn find_near_duplicates(
     ctx: &Context,
     feed: FeedId,
@@ -315,18 +318,10 @@ async fn find_near_duplicates(
     if new.is_empty() {
         return Ok(());
     }
-    // Fingerprints are CPU work: off the async threads.
-    let mut taken = std::mem::take(items);
-    let task = tokio::task::spawn_blocking(move || {
-        for item in taken.iter_mut().filter(|i| new.contains(&i.key.0)) {
-            item.fingerprint = Some(fingerprint::fingerprint(&item.title, &item.text));
-        }
-        taken
-    });
-    *items = task.await.map_err(|e| StoreError::Task(e.to_string()))?;
     let probes: Vec<(usize, (Vec<u32>, u32))> = items
         .iter()
         .enumerate()
+        .filter(|(_, i)| new.contains(&i.key.0))
         .filter_map(|(n, i)| {
             i.fingerprint
                 .as_ref()
@@ -362,9 +357,10 @@ async fn find_near_duplicates(
     let task = tokio::task::spawn_blocking(move || {
         for ((n, _), found) in probes.into_iter().zip(candidates) {
             let item = &mut taken[n];
+            let text = text::visible(&item.content_html).text;
             let doc = fingerprint::Doc {
                 title: &item.title,
-                text: &item.text,
+                text: &text,
                 link: item.link.as_deref(),
             };
             // The first match in time order: the story shows as the feed that had it first.

@@ -65,32 +65,37 @@ fn lowercase_words(s: &str) -> Vec<String> {
     words(s).into_iter().map(str::to_lowercase).collect()
 }
 
-/// The words of a text as hashes of their lower-case form, without a string per word for
-/// the common ASCII case (this runs over every new item's text).
+/// The hash of a word's lower-case form, without a string for the common ASCII case (this
+/// runs over every word ingested).
+fn word_hash(w: &str) -> u64 {
+    if w.is_ascii() {
+        // FNV-1a over the lower-cased bytes.
+        w.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01B3)
+        })
+    } else {
+        xxh3_64(w.to_lowercase().as_bytes())
+    }
+}
+
 fn word_hashes(s: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(s.len() / 6);
-    for_each_word(s, |w| {
-        out.push(if w.is_ascii() {
-            // FNV-1a over the lower-cased bytes.
-            w.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
-                (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01B3)
-            })
-        } else {
-            xxh3_64(w.to_lowercase().as_bytes())
-        });
-    });
+    for_each_word(s, |w| out.push(word_hash(w)));
     out
 }
 
 /// The hash of each window of [`SHINGLE`] words (no string per shingle), well mixed: its
 /// top bits choose a MinHash bin.
 fn shingle_hashes(hashes: &[u64]) -> impl Iterator<Item = u64> + '_ {
-    hashes.windows(SHINGLE.min(hashes.len().max(1))).map(|w| {
-        let h = w.iter().fold(0x9E37_79B9_7F4A_7C15u64, |acc, h| {
-            (acc.rotate_left(17) ^ h).wrapping_mul(0xFF51_AFD7_ED55_8CCD)
-        });
-        mix(h)
-    })
+    hashes
+        .windows(SHINGLE.min(hashes.len().max(1)))
+        .map(shingle_hash)
+}
+
+fn shingle_hash(words: &[u64]) -> u64 {
+    mix(words.iter().fold(0x9E37_79B9_7F4A_7C15u64, |acc, h| {
+        (acc.rotate_left(17) ^ h).wrapping_mul(0xFF51_AFD7_ED55_8CCD)
+    }))
 }
 
 fn shingles(hashes: &[u64]) -> HashSet<u64> {
@@ -110,17 +115,70 @@ fn title_words(title: &str) -> Vec<String> {
 
 /// The fingerprint of an item.
 pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
-    let body = word_hashes(text);
-    let title_key = xxh3_64(title_words(title).join(" ").as_bytes()) as u32;
-    if body.len() < SHORT_WORDS {
-        return Fingerprint {
-            bands: Vec::new(),
-            title_key,
-        };
+    let mut shingler = Shingler::default();
+    for_each_word(text, |w| shingler.add(w));
+    shingler.finish(title)
+}
+
+/// Builds a fingerprint one word at a time, so that it shares the pass over the text with
+/// the reading time's word count.
+#[derive(Debug)]
+pub struct Shingler {
+    /// The last `SHINGLE - 1` word hashes, oldest first.
+    recent: [u64; SHINGLE - 1],
+    words: usize,
+    bins: [u64; HASHES],
+    filled: u64,
+}
+
+impl Default for Shingler {
+    fn default() -> Self {
+        Shingler {
+            recent: [0; SHINGLE - 1],
+            words: 0,
+            bins: [u64::MAX; HASHES],
+            filled: 0,
+        }
     }
-    let signature = signature(shingle_hashes(&body));
+}
+
+impl Shingler {
+    /// Takes the next word of the text.
+    pub fn add(&mut self, word: &str) {
+        let h = word_hash(word);
+        if self.words >= SHINGLE - 1 {
+            let [a, b, c] = self.recent;
+            bin(
+                &mut self.bins,
+                &mut self.filled,
+                shingle_hash(&[a, b, c, h]),
+            );
+        }
+        self.recent.rotate_left(1);
+        self.recent[SHINGLE - 2] = h;
+        self.words += 1;
+    }
+
+    /// The fingerprint of the words taken, with `title`.
+    pub fn finish(self, title: &str) -> Fingerprint {
+        let title_key = xxh3_64(title_words(title).join(" ").as_bytes()) as u32;
+        if self.words < SHORT_WORDS {
+            return Fingerprint {
+                bands: Vec::new(),
+                title_key,
+            };
+        }
+        Fingerprint {
+            bands: bands(&densify(self.bins, self.filled)),
+            title_key,
+        }
+    }
+}
+
+/// LSH bands of a signature.
+fn bands(signature: &[u64; HASHES]) -> Vec<u32> {
     let rows = HASHES / BANDS;
-    let bands = signature
+    signature
         .chunks(rows)
         .enumerate()
         .map(|(band, chunk)| {
@@ -131,22 +189,22 @@ pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
             }
             xxh3_64(&bytes) as u32
         })
-        .collect();
-    Fingerprint { bands, title_key }
+        .collect()
 }
 
-/// One-permutation MinHash of a non-empty set of shingle hashes (repeats change nothing: a
-/// minimum is a minimum). The bins and the densification are fixed, so that stored bands stay
-/// comparable between runs.
-fn signature(shingles: impl Iterator<Item = u64>) -> [u64; HASHES] {
-    const BIN_BITS: u32 = HASHES.trailing_zeros();
-    let mut bins = [u64::MAX; HASHES];
-    let mut filled = 0u64;
-    for h in shingles {
-        let bin = (h >> (64 - BIN_BITS)) as usize;
-        bins[bin] = bins[bin].min(h);
-        filled |= 1 << bin;
-    }
+const BIN_BITS: u32 = HASHES.trailing_zeros();
+
+/// One-permutation MinHash: a shingle hash goes to the bin its top bits name and stays if it
+/// is the smallest there (repeats change nothing: a minimum is a minimum). The bins and the
+/// densification are fixed, so that stored bands stay comparable between runs.
+fn bin(bins: &mut [u64; HASHES], filled: &mut u64, h: u64) {
+    let bin = (h >> (64 - BIN_BITS)) as usize;
+    bins[bin] = bins[bin].min(h);
+    *filled |= 1 << bin;
+}
+
+/// Fills the empty bins of a signature.
+fn densify(bins: [u64; HASHES], filled: u64) -> [u64; HASHES] {
     if filled == 0 {
         return bins;
     }

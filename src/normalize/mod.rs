@@ -105,7 +105,14 @@ fn normalize_entry(
     };
 
     let visible = text::visible(&content_html);
-    let reading_time = reading_time::estimate(&visible.text, visible.images, source, rt);
+    // One pass over the words for the reading time and the near-duplicate fingerprint.
+    let mut counted = reading_time::WordCount::default();
+    let mut shingler = fingerprint::Shingler::default();
+    words::for_each_word(&visible.text, |w| {
+        counted.add(w);
+        shingler.add(w);
+    });
+    let reading_time = reading_time::from_counts(counted, visible.images, source, rt);
 
     let mut title = e
         .title
@@ -167,13 +174,12 @@ fn normalize_entry(
         content_hash: 0,
         full_text: None,
         wants_full_text: false,
-        text: String::new(),
         fingerprint: None,
         near_duplicate_of: None,
     };
     item.content_hash = content_hash(&item);
     item.wants_full_text = fulltext::wanted(&item, &visible.text, rt);
-    item.text = visible.text;
+    item.fingerprint = Some(shingler.finish(&item.title));
     item
 }
 

@@ -20,6 +20,17 @@ pub fn estimate(
     cfg: &ReadingTimeConfig,
 ) -> ReadingTime {
     let (words, cjk_chars) = count(text);
+    from_counts(WordCount { words, cjk_chars }, images, source, cfg)
+}
+
+/// [`estimate`] from words already counted.
+pub fn from_counts(
+    counted: WordCount,
+    images: u32,
+    source: TextSource,
+    cfg: &ReadingTimeConfig,
+) -> ReadingTime {
+    let WordCount { words, cjk_chars } = counted;
     let image_seconds: u64 = (0..u64::from(images))
         .map(|i| FIRST_IMAGE_SECONDS.saturating_sub(i).max(MIN_IMAGE_SECONDS))
         .sum();
@@ -43,11 +54,26 @@ pub fn estimate(
 /// Counts (words, CJK characters). A word made only of CJK characters counts as characters; a
 /// word mixing them (`東京2024`) counts its CJK characters and one word for the rest.
 pub fn count(text: &str) -> (u32, u32) {
-    let mut words_n = 0u32;
-    let mut cjk = 0u32;
-    for_each_word(text, |word| {
+    let mut counted = WordCount::default();
+    for_each_word(text, |word| counted.add(word));
+    (counted.words, counted.cjk_chars)
+}
+
+/// Words and CJK characters counted one word at a time (see [`count`]), so that the count
+/// can share a pass over the text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WordCount {
+    /// Words outside CJK scripts.
+    pub words: u32,
+    /// Han, Hiragana, Katakana and Hangul characters.
+    pub cjk_chars: u32,
+}
+
+impl WordCount {
+    /// Counts one word.
+    pub fn add(&mut self, word: &str) {
         if word.is_ascii() {
-            words_n = words_n.saturating_add(1);
+            self.words = self.words.saturating_add(1);
             return;
         }
         let mut word_cjk = 0u32;
@@ -59,12 +85,11 @@ pub fn count(text: &str) -> (u32, u32) {
                 other = true;
             }
         }
-        cjk = cjk.saturating_add(word_cjk);
+        self.cjk_chars = self.cjk_chars.saturating_add(word_cjk);
         if other || word_cjk == 0 {
-            words_n = words_n.saturating_add(1);
+            self.words = self.words.saturating_add(1);
         }
-    });
-    (words_n, cjk)
+    }
 }
 
 /// Han (CJK ideographs and extensions), Hiragana, Katakana and Hangul.

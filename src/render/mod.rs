@@ -304,7 +304,6 @@ pub(crate) mod tests {
                 content_hash: 0,
                 full_text: None,
                 wants_full_text: false,
-                text: String::new(),
                 fingerprint: None,
                 near_duplicate_of: None,
             },

@@ -536,7 +536,6 @@ impl Store {
                             .get::<_, Option<String>>(27)?
                             .map(|html| FullTextOutcome::Extracted(Some(html))),
                         wants_full_text: false,
-                        text: String::new(),
                         fingerprint: None,
                         near_duplicate_of: None,
                     },
