@@ -118,6 +118,9 @@ pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Res
         fetcher,
         hosts: Arc::new(Hosts::new(host_limits(cfg))),
         slots: Arc::new(Semaphore::new(cfg.poller.concurrency)),
+        cpus: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        )),
         store,
         metrics,
         near_duplicates: cfg.dedupe.near_duplicates.then_some(cfg.dedupe),

@@ -33,6 +33,9 @@ pub struct Context {
     pub hosts: Arc<Hosts>,
     /// Requests in flight across all hosts (`[poller] concurrency`).
     pub slots: Arc<Semaphore>,
+    /// Documents being parsed or articles extracted at once: one per CPU. More would only
+    /// hold more parse trees in memory at the same time, not finish sooner.
+    pub cpus: Arc<Semaphore>,
     /// The database.
     pub store: Store,
     /// Counters for `/metrics`.
@@ -132,7 +135,7 @@ pub async fn refresh_feed(
             debug!(status = doc.status, bytes, "fetched");
             (fresh_for, moved_to) = (doc.cache.fresh_for, doc.moved_to.clone());
             let (status, validators) = (doc.status, doc.validators.clone());
-            match process(doc, *reading, now).await {
+            match process(doc, &ctx.cpus, *reading, now).await {
                 Ok((meta, hints, mut items)) => {
                     items_seen = items.len();
                     add_full_text(ctx, feed.id, &mut items, reading, cancel).await?;
@@ -455,6 +458,7 @@ async fn article(
     {
         return Err(format!("not an HTML page ({t})"));
     }
+    let _cpu = ctx.cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
         let html = fulltext::decode(&page.body, page.charset.as_deref());
         let content = fulltext::extract(&html, page.url.as_str()).ok_or("no article text found")?;
@@ -471,9 +475,12 @@ async fn article(
 /// work, and feed-rs's parser is not `Send`). A panic inside becomes this feed's error.
 async fn process(
     doc: Fetched,
+    cpus: &Semaphore,
     rt: ReadingTimeConfig,
     now: DateTime<Utc>,
 ) -> Result<(FeedMeta, FeedHints, Vec<NewItem>), String> {
+    // Invariant: the semaphore is never closed.
+    let _cpu = cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
         let parsed = parse::parse(&doc.body, doc.charset.as_deref(), &doc.url)
             .map_err(|e| format!("cannot parse {}: {e}", doc.url))?;

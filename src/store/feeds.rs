@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use url::Url;
@@ -218,22 +219,24 @@ impl Store {
         record: PollRecord,
     ) -> Result<SaveCounts, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let (queue, index) = (self.pending_polls.clone(), self.bands.clone());
-        lock(&queue).push(PendingPoll {
+        lock(&self.pending_polls.queue).push(PendingPoll {
             feed,
             record,
             reply,
         });
-        // Whichever write runs first takes every poll queued by then; the others find the
-        // queue empty and only wait for their answer.
-        self.write(move |conn| {
-            let batch = std::mem::take(&mut *lock(&queue));
-            if !batch.is_empty() {
-                record_polls(conn, &index, batch);
-            }
-            Ok(())
-        })
-        .await?;
+        // One writer task at a time drains the queue, batch after batch, until it finds it
+        // empty; a poll queued meanwhile rides along instead of waiting in a thread of its own.
+        if !self.pending_polls.draining.swap(true, Ordering::AcqRel) {
+            let (pending, index, writer) = (
+                self.pending_polls.clone(),
+                self.bands.clone(),
+                self.writer.clone(),
+            );
+            // The drain answers every poll it takes; there is nothing else to wait for.
+            drop(tokio::task::spawn_blocking(move || {
+                drain(&pending, &writer, &index)
+            }));
+        }
         let counts = answer
             .await
             .map_err(|_| StoreError::Task("the poll's write was lost".to_owned()))??;
@@ -388,18 +391,54 @@ impl Store {
     }
 }
 
+/// Polls waiting to be written together (see [`Store::record_poll`]).
+#[derive(Default)]
+pub(super) struct PendingPolls {
+    queue: Mutex<Vec<PendingPoll>>,
+    /// A drain is running: it will take whatever is queued.
+    draining: AtomicBool,
+}
+
 /// A poll waiting to be written, and where its outcome goes.
-pub(super) struct PendingPoll {
+struct PendingPoll {
     feed: FeedId,
     record: PollRecord,
     reply: tokio::sync::oneshot::Sender<Result<SaveCounts, StoreError>>,
 }
 
+/// Writes queued polls, batch after batch, until the queue is empty.
+fn drain(pending: &PendingPolls, writer: &Mutex<Connection>, index: &Mutex<BandIndex>) {
+    /// Lets the next poll start a drain even if this one panicked (a bug): its batch's polls
+    /// get an error, later ones are not stranded.
+    struct Draining<'a>(&'a AtomicBool);
+    impl Drop for Draining<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+    let _flag = Draining(&pending.draining);
+    loop {
+        let batch = std::mem::take(&mut *lock(&pending.queue));
+        if !batch.is_empty() {
+            // A poisoned lock means a query panicked mid-way; SQLite rolled back whatever it
+            // had open, so the connection itself is still sound.
+            let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            record_polls(&mut conn, index, batch);
+            continue;
+        }
+        pending.draining.store(false, Ordering::Release);
+        // A poll queued after the take and before the store above saw a drain running: take
+        // it, unless a new drain has started meanwhile.
+        if lock(&pending.queue).is_empty() || pending.draining.swap(true, Ordering::AcqRel) {
+            std::mem::forget(_flag);
+            return;
+        }
+    }
+}
+
 fn lock(queue: &Mutex<Vec<PendingPoll>>) -> MutexGuard<'_, Vec<PendingPoll>> {
     // The queue is only pushed to and taken whole: a panic cannot leave it half-changed.
-    queue
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Writes `batch` in one transaction, each poll inside a savepoint: a poll that fails is
@@ -569,8 +608,8 @@ mod tests {
         }
     }
 
-    /// Polls queued while the writer is busy are committed in one transaction; one that fails
-    /// in it (a feed without a row) is rolled back alone.
+    /// Polls queued while the writer is busy are committed together; one that fails among
+    /// them (a feed without a row) is rolled back alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn polls_written_together_stay_whole_and_apart() {
         let dir = tempfile::tempdir().unwrap();
@@ -611,9 +650,9 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move { store.record_poll(FeedId(9999), fetched(&["x"])).await })
         };
-        while lock(&store.pending_polls).len() < feeds.len() + 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // Every poll queues (the drain waits for the writer with at most the first ones).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(store.pending_polls.draining.load(Ordering::Acquire));
         release.send(()).unwrap();
         holder.join().unwrap();
 
@@ -622,7 +661,7 @@ mod tests {
             assert_eq!(counts.new, 2);
         }
         assert!(orphan.await.unwrap().is_err(), "no such feed");
-        assert!(lock(&store.pending_polls).is_empty());
+        assert!(lock(&store.pending_polls.queue).is_empty());
         let stored: i64 = store
             .read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?))
             .await

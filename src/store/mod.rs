@@ -58,7 +58,7 @@ pub struct Store {
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
     /// Polls waiting to be written together (see [`Store::record_poll`]).
-    pending_polls: Arc<Mutex<Vec<feeds::PendingPoll>>>,
+    pending_polls: Arc<feeds::PendingPolls>,
     /// Near-duplicate candidates by LSH band. Locked after a connection, never before.
     bands: Arc<Mutex<bands::BandIndex>>,
     path: PathBuf,
