@@ -115,7 +115,26 @@ enum Command {
     },
 }
 
+/// glibc gives every thread that allocates an arena of its own, up to eight per CPU, and each
+/// keeps the memory freed into it. The blocking threads that parse feeds and write to SQLite
+/// then hold far more than they use at once (measured: 75 MB peak for a first poll of 1000
+/// feeds, 58 MB with one arena per CPU, at the same speed).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let arenas = libc::c_int::try_from(cpus).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only sets a tunable of glibc's allocator; called before any thread
+    // starts. A refusal (0) leaves the default, which is only less frugal.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     if let Some(Command::ImportOpml { file }) = &cli.command {
         // Works before there is a config: the feeds already in one are left out.
