@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
@@ -14,7 +14,7 @@ use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
 use crate::fetch::Validators;
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
-use crate::hosts::Hosts;
+use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
 use crate::model::{FeedHints, FeedMeta, NewItem};
 use crate::model::{FeedId, FullTextOutcome, ReadingTime, TextSource};
@@ -102,18 +102,42 @@ pub async fn refresh_feed(
 
     // The host first: a feed waiting out a Retry-After must not hold a global slot. The slot
     // is then held to the end of the poll, which bounds the documents in memory at once.
-    let (_slot, fetched) = tokio::select! {
+    let admitted = tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(None),
         r = async {
             let host = ctx.hosts.acquire(&url).await;
             // Invariant: the semaphore is never closed.
             let slot = ctx.slots.acquire().await.expect("semaphore open");
-            let fetched = ctx.fetcher.fetch(&url, &feed.validators).await;
-            drop(host);
-            (slot, fetched)
+            (host, slot)
         } => r,
     };
+    // Boxed: until admitted (every feed at start-up waits for a slot), a poll takes a few
+    // hundred bytes, not the whole poll's state.
+    Box::pin(poll_admitted(
+        ctx, feed, policy, reading, cancel, started, url, admitted,
+    ))
+    .await
+}
+
+/// The rest of [`refresh_feed`], once the host and a slot allow the request.
+#[allow(clippy::too_many_arguments)]
+async fn poll_admitted(
+    ctx: &Context,
+    feed: &mut FeedState,
+    policy: &Policy,
+    reading: &ReadingTimeConfig,
+    cancel: &CancellationToken,
+    started: Instant,
+    url: Url,
+    (host, _slot): (HostPermit, SemaphorePermit<'_>),
+) -> Result<Option<Report>, StoreError> {
+    let fetched = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Ok(None),
+        f = ctx.fetcher.fetch(&url, &feed.validators) => f,
+    };
+    drop(host);
     let now = Utc::now();
 
     let mut fresh_for = None;
