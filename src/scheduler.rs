@@ -60,7 +60,8 @@ async fn feed_loop(ctx: Arc<Context>, mut feed: ScheduledFeed, cancel: Cancellat
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        feed = poll_contained(&ctx, feed, &cancel).await.0;
+        // Boxed: a sleeping feed's task keeps only its state, not room for a whole poll.
+        feed = Box::pin(poll_contained(&ctx, feed, &cancel)).await.0;
         if cancel.is_cancelled() {
             return;
         }
@@ -117,28 +118,108 @@ async fn poll(
 /// Polls every feed once, gone ones included (an explicit request), and returns each report
 /// in the order of `feeds` (`None` for a feed whose poll could not be recorded). Calls
 /// `on_done` after each feed, for progress display.
+///
+/// At most [`IN_FLIGHT_PER_SLOT`] polls per request slot are under way at once, taken in
+/// turn from each host, so that 20,000 feeds do not mean 20,000 tasks waiting for 32 slots.
 pub async fn poll_all(
     ctx: Arc<Context>,
     feeds: Vec<ScheduledFeed>,
     mut on_done: impl FnMut(&FeedState, Option<&Report>),
 ) -> Vec<(FeedState, Option<Report>)> {
     let cancel = CancellationToken::new();
+    let limit = ctx.slots.available_permits().max(1) * IN_FLIGHT_PER_SLOT;
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, feed) in feeds.into_iter().enumerate() {
+    let mut out = Vec::with_capacity(feeds.len());
+    let mut finish = |done: Result<(usize, FeedState, Option<Report>), _>| {
+        // poll_contained catches panics, so these tasks only end with a value.
+        if let Ok((i, state, report)) = done {
+            on_done(&state, report.as_ref());
+            out.push((i, state, report));
+        }
+    };
+    for (i, feed) in host_turns(feeds) {
+        while tasks.len() >= limit {
+            if let Some(done) = tasks.join_next().await {
+                finish(done);
+            }
+        }
         let (ctx, cancel) = (ctx.clone(), cancel.clone());
         tasks.spawn(async move {
             let (feed, report) = poll_contained(&ctx, feed, &cancel).await;
             (i, feed.state, report)
         });
     }
-    let mut out = Vec::with_capacity(tasks.len());
     while let Some(done) = tasks.join_next().await {
-        // poll_contained catches panics, so these tasks only end with a value.
-        if let Ok((i, state, report)) = done {
-            on_done(&state, report.as_ref());
-            out.push((i, state, report));
-        }
+        finish(done);
     }
     out.sort_by_key(|(i, _, _)| *i);
     out.into_iter().map(|(_, s, r)| (s, r)).collect()
+}
+
+/// Polls under way per request slot in [`poll_all`]: enough that a feed waiting for its host
+/// (per-host limits, Retry-After) does not leave a slot idle.
+const IN_FLIGHT_PER_SLOT: usize = 4;
+
+/// `feeds` with their original positions, reordered to take one feed of each host in turn:
+/// the first feed of every host, then the second, and so on.
+fn host_turns(feeds: Vec<ScheduledFeed>) -> Vec<(usize, ScheduledFeed)> {
+    let mut turns: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut ranked: Vec<(usize, usize, ScheduledFeed)> = feeds
+        .into_iter()
+        .enumerate()
+        .map(|(i, feed)| {
+            let host = feed.state.fetch_url().host_str().unwrap_or("").to_owned();
+            let turn = turns.entry(host).or_default();
+            *turn += 1;
+            (*turn, i, feed)
+        })
+        .collect();
+    ranked.sort_by_key(|(turn, i, _)| (*turn, *i));
+    ranked.into_iter().map(|(_, i, feed)| (i, feed)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ReadingTimeConfig;
+
+    fn feed(url: &str) -> ScheduledFeed {
+        let hour = Duration::from_secs(3600);
+        ScheduledFeed {
+            state: FeedState {
+                id: crate::model::FeedId(0),
+                url: url::Url::parse(url).unwrap(),
+                moved_to: None,
+                validators: crate::fetch::Validators::default(),
+                hints: crate::model::FeedHints::default(),
+                error_count: 0,
+                next_poll_at: None,
+                gone: false,
+                title: None,
+                last_error: None,
+            },
+            policy: Policy {
+                interval: hour,
+                max_interval: hour,
+                max_backoff: hour,
+            },
+            reading: ReadingTimeConfig::default(),
+        }
+    }
+
+    #[test]
+    fn hosts_take_turns() {
+        let feeds = [
+            "http://a/1",
+            "http://a/2",
+            "http://a/3",
+            "http://b/1",
+            "http://c/1",
+            "http://b/2",
+        ]
+        .map(feed)
+        .to_vec();
+        let order: Vec<usize> = host_turns(feeds).into_iter().map(|(i, _)| i).collect();
+        assert_eq!(order, [0, 3, 4, 1, 5, 2]);
+    }
 }
