@@ -68,9 +68,9 @@ impl BandIndex {
             .flat_map(|(id, bands)| entries_of(*id, bands))
             .collect();
         new.sort_unstable();
-        self.tail = merge(&self.tail, &new);
+        merge_into(&mut self.tail, &new);
         if self.tail.len() >= TAIL {
-            self.main = merge(&self.main, &self.tail);
+            merge_into(&mut self.main, &self.tail);
             self.tail.clear();
         }
     }
@@ -117,22 +117,22 @@ fn entries_of(id: i64, bands: &[u32]) -> impl Iterator<Item = u64> + '_ {
         .filter_map(move |&b| id.map(|id| u64::from(b) << 32 | u64::from(id)))
 }
 
-/// Two sorted runs → one.
-fn merge(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if a[i] <= b[j] {
-            out.push(a[i]);
-            i += 1;
+/// Merges the sorted run `b` into the sorted run `a`, in place from the back: no second copy
+/// of the main run, which is most of the index.
+fn merge_into(a: &mut Vec<u64>, b: &[u64]) {
+    let (mut i, mut j) = (a.len(), b.len());
+    a.reserve_exact(b.len());
+    a.resize(i + j, 0);
+    while j > 0 {
+        let k = i + j - 1;
+        if i > 0 && a[i - 1] > b[j - 1] {
+            a[k] = a[i - 1];
+            i -= 1;
         } else {
-            out.push(b[j]);
-            j += 1;
+            a[k] = b[j - 1];
+            j -= 1;
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
 }
 
 #[cfg(test)]
@@ -167,6 +167,18 @@ mod tests {
         let sevens = index.lookup(&[0], usize::MAX);
         assert_eq!(sevens.len(), TAIL / 7);
         assert!(sevens.iter().all(|id| id % 7 == 0));
+    }
+
+    #[test]
+    fn runs_merge_in_place_sorted() {
+        let mut a = vec![1, 4, 4, 9];
+        merge_into(&mut a, &[0, 4, 5, 10]);
+        assert_eq!(a, [0, 1, 4, 4, 4, 5, 9, 10]);
+        let mut empty = Vec::new();
+        merge_into(&mut empty, &[2, 3]);
+        assert_eq!(empty, [2, 3]);
+        merge_into(&mut empty, &[]);
+        assert_eq!(empty, [2, 3]);
     }
 
     #[test]
