@@ -16,9 +16,9 @@
 //!
 //! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
 //! next, [`scheduler`] runs the polls, [`app`] wires everything and shuts it down in order,
-//! [`metrics`] counts what happened, [`opml`] reads and writes subscription lists,
-//! [`shutdown`] turns signals into futures, and [`model`] holds the plain data passed between
-//! stages.
+//! [`metrics`] counts what happened, [`memory`] gives freed memory back, [`opml`] reads and
+//! writes subscription lists, [`shutdown`] turns signals into futures, and [`model`] holds the
+//! plain data passed between stages.
 
 pub mod config;
 pub mod hosts;
@@ -31,6 +31,7 @@ pub mod render;
 pub mod serve;
 
 pub mod app;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod opml;

@@ -115,29 +115,8 @@ enum Command {
     },
 }
 
-/// Makes glibc's allocator give memory back. By default every thread that allocates gets an
-/// arena of its own, up to eight per CPU, each keeping what was freed into it; and a large
-/// block, once freed, raises the size from which blocks are mapped on their own (up to
-/// 32 MB), so feed bodies and index merges end up in the arenas and stay there. One arena
-/// per CPU and a fixed 256 KiB threshold, measured on a first poll side by side at the same
-/// speed: 1000 feeds 75 -> 50 MB peak, 5000 feeds 107 -> 80 MB.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_malloc() {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let arenas = libc::c_int::try_from(cpus).unwrap_or(libc::c_int::MAX);
-    // SAFETY: mallopt only sets tunables of glibc's allocator; called before any thread
-    // starts. A refusal (0) leaves the default, which is only less frugal.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, arenas);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_malloc() {}
-
 fn main() -> ExitCode {
-    tune_malloc();
+    feedmerge::memory::tune();
     let cli = Cli::parse();
     if let Some(Command::ImportOpml { file }) = &cli.command {
         // Works before there is a config: the feeds already in one are left out.

@@ -195,7 +195,9 @@ impl FeedCache {
                 Some(p) => now.max(p.last_modified + chrono::Duration::seconds(1)),
                 None => items.iter().map(|i| i.changed_at).max().unwrap_or(now),
             };
-            Rendered::new(version, xml.into_bytes(), hash, last_modified)
+            let rendered = Rendered::new(version, xml.into_bytes(), hash, last_modified);
+            crate::memory::trim();
+            rendered
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
