@@ -1,6 +1,7 @@
 //! Storage: SQLite through rusqlite, in WAL mode. One writer connection and one reader
 //! connection, each used only inside `spawn_blocking`, so async code never waits on SQLite and
-//! serving never waits for a poll's write.
+//! serving never waits for a poll's write. Polls are written in group commits
+//! (`feeds::record_poll`); the near-duplicate index lives in memory (`bands`).
 
 mod bands;
 mod feeds;
