@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use url::Url;
 
 use super::bands::BandIndex;
 use super::items::{self, SaveCounts};
-use super::{Store, StoreError, from_secs, to_secs};
+use super::{Store, StoreError, from_secs, lock, to_secs};
 use crate::config::FeedConfig;
 use crate::fetch::Validators;
 use crate::model::{FeedFailure, FeedHints, FeedId, FeedMeta, NewItem};
@@ -408,37 +408,30 @@ struct PendingPoll {
 
 /// Writes queued polls, batch after batch, until the queue is empty.
 fn drain(pending: &PendingPolls, writer: &Mutex<Connection>, index: &Mutex<BandIndex>) {
-    /// Lets the next poll start a drain even if this one panicked (a bug): its batch's polls
-    /// get an error, later ones are not stranded.
-    struct Draining<'a>(&'a AtomicBool);
-    impl Drop for Draining<'_> {
+    /// If this drain panics (a bug), its batch's polls get an error and the next poll starts a
+    /// new drain: later polls are not stranded.
+    struct Unwinding<'a>(&'a AtomicBool);
+    impl Drop for Unwinding<'_> {
         fn drop(&mut self) {
-            self.0.store(false, Ordering::Release);
+            if std::thread::panicking() {
+                self.0.store(false, Ordering::Release);
+            }
         }
     }
-    let _flag = Draining(&pending.draining);
+    let _unwinding = Unwinding(&pending.draining);
     loop {
         let batch = std::mem::take(&mut *lock(&pending.queue));
         if !batch.is_empty() {
-            // A poisoned lock means a query panicked mid-way; SQLite rolled back whatever it
-            // had open, so the connection itself is still sound.
-            let mut conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-            record_polls(&mut conn, index, batch);
+            record_polls(&mut lock(writer), index, batch);
             continue;
         }
         pending.draining.store(false, Ordering::Release);
         // A poll queued after the take and before the store above saw a drain running: take
         // it, unless a new drain has started meanwhile.
         if lock(&pending.queue).is_empty() || pending.draining.swap(true, Ordering::AcqRel) {
-            std::mem::forget(_flag);
             return;
         }
     }
-}
-
-fn lock(queue: &Mutex<Vec<PendingPoll>>) -> MutexGuard<'_, Vec<PendingPoll>> {
-    // The queue is only pushed to and taken whole: a panic cannot leave it half-changed.
-    queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Writes `batch` in one transaction, each poll inside a savepoint: a poll that fails is
@@ -446,12 +439,7 @@ fn lock(queue: &Mutex<Vec<PendingPoll>>) -> MutexGuard<'_, Vec<PendingPoll>> {
 /// transaction of its own, so that each gets its own answer. New fingerprints join the band
 /// index once committed.
 fn record_polls(conn: &mut Connection, index: &Mutex<BandIndex>, batch: Vec<PendingPoll>) {
-    let add = |indexed: &[(i64, Vec<u32>)]| {
-        index
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .add(indexed);
-    };
+    let add = |indexed: &[(i64, Vec<u32>)]| lock(index).add(indexed);
     let together = (|| -> Result<Vec<Result<SaveCounts, StoreError>>, StoreError> {
         let mut tx = conn.transaction()?;
         let mut results = Vec::with_capacity(batch.len());
@@ -608,24 +596,22 @@ mod tests {
         }
     }
 
+    /// A store in a temporary folder (kept while the folder lives) with `n` feeds.
+    async fn store_with_feeds(n: usize) -> (tempfile::TempDir, Store, Vec<FeedState>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let configs: Vec<FeedConfig> = (0..n)
+            .map(|i| FeedConfig::new(Url::parse(&format!("http://127.0.0.1:9/{i}.xml")).unwrap()))
+            .collect();
+        let feeds = store.sync_feeds(&configs).await.unwrap();
+        (dir, store, feeds)
+    }
+
     /// Polls queued while the writer is busy are committed together; one that fails among
     /// them (a feed without a row) is rolled back alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn polls_written_together_stay_whole_and_apart() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let configs: Vec<FeedConfig> = (0..8)
-            .map(|i| FeedConfig {
-                url: Url::parse(&format!("http://127.0.0.1:9/{i}.xml")).unwrap(),
-                title: None,
-                interval: None,
-                tags: Vec::new(),
-                full_text: None,
-                words_per_minute: None,
-                cjk_chars_per_minute: None,
-            })
-            .collect();
-        let feeds = store.sync_feeds(&configs).await.unwrap();
+        let (_dir, store, feeds) = store_with_feeds(8).await;
 
         // Hold the writer so that every poll queues, then let them go as one batch.
         let writer = store.writer.clone();
@@ -674,20 +660,7 @@ mod tests {
     #[tokio::test]
     async fn candidates_are_indexed_from_the_table_then_on_commit() {
         use crate::normalize::fingerprint::Fingerprint;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let configs: Vec<FeedConfig> = (0..2)
-            .map(|i| FeedConfig {
-                url: Url::parse(&format!("http://127.0.0.1:9/{i}.xml")).unwrap(),
-                title: None,
-                interval: None,
-                tags: Vec::new(),
-                full_text: None,
-                words_per_minute: None,
-                cjk_chars_per_minute: None,
-            })
-            .collect();
-        let feeds = store.sync_feeds(&configs).await.unwrap();
+        let (_dir, store, feeds) = store_with_feeds(2).await;
         let (a, b) = (feeds[0].id, feeds[1].id);
         let with_print = |key: &str, bands: Vec<u32>, title_key: u32| {
             let mut record = fetched(&[key]);

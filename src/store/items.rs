@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, bands, from_secs};
+use super::{Store, StoreError, bands, from_secs, json_list, lock};
 use crate::model::{
     Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
     TextSource,
@@ -87,10 +87,7 @@ impl Selection {
             limit: limit as i64,
             before_sort_at: self.before.map(|c| c.sort_at),
             before_id: self.before.map(|c| c.id),
-            feeds: self
-                .feeds
-                .as_ref()
-                .map(|f| serde_json::to_string(f).unwrap_or_else(|_| "[]".to_owned())),
+            feeds: self.feeds.as_ref().map(|f| json_list(f)),
             min_minutes: self.min_minutes,
             max_minutes: self.max_minutes,
         }
@@ -330,7 +327,7 @@ impl Store {
         keys: Vec<String>,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         self.read(move |conn| {
-            let json = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".to_owned());
+            let json = json_list(&keys);
             let mut stmt = conn.prepare_cached(
                 "SELECT value FROM json_each(?2)
                  WHERE value NOT IN (SELECT item_key FROM items WHERE feed_id = ?1)",
@@ -357,7 +354,7 @@ impl Store {
             // Bounded per kind: a band or a title shared by hundreds of items (boilerplate
             // text, "Daily briefing") says little.
             let found: Vec<Vec<i64>> = {
-                let mut index = index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut index = lock(&index);
                 index.ensure(conn, since)?;
                 probes
                     .iter()
@@ -381,7 +378,7 @@ impl Store {
                     out.push(Vec::new());
                     continue;
                 }
-                let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+                let ids = json_list(&ids);
                 let rows = stmt.query_map(params![ids, feed.0, since, MAX_NEAR_CANDIDATES], |r| {
                     Ok(NearCandidate {
                         id: r.get(0)?,
@@ -405,7 +402,7 @@ impl Store {
         ids: Vec<i64>,
     ) -> Result<std::collections::HashMap<i64, String>, StoreError> {
         self.read(move |conn| {
-            let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".to_owned());
+            let ids = json_list(&ids);
             let mut stmt = conn.prepare_cached(
                 "SELECT id, content_html FROM items WHERE id IN (SELECT value FROM json_each(?1))",
             )?;
@@ -427,7 +424,7 @@ impl Store {
         keys: Vec<String>,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         self.read(move |conn| {
-            let keys = serde_json::to_string(&keys).unwrap_or_else(|_| "[]".to_owned());
+            let keys = json_list(&keys);
             let mut stmt = conn.prepare_cached(
                 "SELECT item_key FROM items WHERE feed_id = ?1 AND full_text_status IS NOT NULL
                    AND item_key IN (SELECT value FROM json_each(?2))",

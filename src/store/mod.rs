@@ -202,14 +202,26 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || {
-        // A poisoned lock means a query panicked mid-way; SQLite rolled back whatever it had
-        // open, so the connection itself is still sound.
-        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    })
-    .await
-    .map_err(|e| StoreError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(move || f(&mut lock(&conn)))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+/// A list as a JSON array, the one way a query takes a list (`IN (SELECT value FROM
+/// json_each(?))`): one statement, cached, whatever the list's length.
+fn json_list<T: serde::Serialize>(values: &[T]) -> String {
+    // Numbers and strings always serialise.
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Locks one of the store's mutexes, poisoned or not. A connection's lock is poisoned when a
+/// query panicked mid-way: SQLite rolled back whatever it had open, so the connection is
+/// still sound. The poll queue is only pushed to and taken whole, and the band index only
+/// changes in whole merges: a panic cannot leave either half-changed.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, json_list};
 
 /// Pages returned to the file system per cleanup (4 KiB each: 64 MiB).
 const VACUUM_PAGES: u32 = 16_384;
@@ -42,7 +42,7 @@ impl Store {
         self.write(move |conn| {
             let now = chrono::Utc::now().timestamp();
             let cutoff = now - policy.max_age.as_secs() as i64;
-            let keep = serde_json::to_string(&policy.keep).unwrap_or_else(|_| "[]".to_owned());
+            let keep = json_list(&policy.keep);
             let tx = conn.transaction()?;
             let removed = {
                 let mut doomed = tx.prepare(
