@@ -55,7 +55,7 @@ pub struct HostPermit {
 }
 
 /// `host:port` of a URL, the unit politeness applies to.
-fn key(url: &Url) -> String {
+pub fn key(url: &Url) -> String {
     format!(
         "{}:{}",
         url.host_str().unwrap_or(""),

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
 use crate::config::ReadingTimeConfig;
+use crate::hosts;
 use crate::pipeline::{self, Context, Report};
 use crate::schedule::{self, Policy};
 use crate::store::FeedState;
@@ -160,16 +161,16 @@ pub async fn poll_all(
 /// (per-host limits, Retry-After) does not leave a slot idle.
 const IN_FLIGHT_PER_SLOT: usize = 4;
 
-/// `feeds` with their original positions, reordered to take one feed of each host in turn:
-/// the first feed of every host, then the second, and so on.
+/// `feeds` with their original positions, reordered to take one feed of each host in turn
+/// (hosts as politeness counts them, [`hosts::key`]): the first feed of every host, then the
+/// second, and so on.
 fn host_turns(feeds: Vec<ScheduledFeed>) -> Vec<(usize, ScheduledFeed)> {
     let mut turns: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut ranked: Vec<(usize, usize, ScheduledFeed)> = feeds
         .into_iter()
         .enumerate()
         .map(|(i, feed)| {
-            let host = feed.state.fetch_url().host_str().unwrap_or("").to_owned();
-            let turn = turns.entry(host).or_default();
+            let turn = turns.entry(hosts::key(feed.state.fetch_url())).or_default();
             *turn += 1;
             (*turn, i, feed)
         })
