@@ -114,6 +114,17 @@ async fn a_republished_story_is_shown_once_and_names_the_other_source() {
     );
     poll(&off).await;
     assert_eq!(merged(&off).await.items().len(), 3);
+    // Nothing is fingerprinted while it is off; every new item is while it is on.
+    assert_eq!(fingerprints(&off), 0);
+    assert_eq!(fingerprints(&cfg), 3);
+}
+
+/// Rows of the near-duplicate index's table.
+fn fingerprints(cfg: &feedmerge::config::Config) -> i64 {
+    rusqlite::Connection::open(&cfg.storage.path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM item_fingerprints", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[derive(serde::Deserialize)]
