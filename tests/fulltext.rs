@@ -194,17 +194,23 @@ async fn estimates_come_from_the_article_page() {
     );
 }
 
-#[tokio::test]
-async fn full_text_settings() {
+/// A feed with one teaser, "Story", whose article page at `/a` carries `body`.
+async fn one_teaser(body: &str) -> Env {
     let env = Env::new().await;
-    let body = paragraphs(&words(500));
-    page(&env, "/a", news_page("Story", &body), "text/html").await;
+    page(&env, "/a", news_page("Story", body), "text/html").await;
     env.serve_bytes(
         "/feed",
         teaser_feed(&[("a", "Story", env.url("/a"))]),
         "application/rss+xml",
     )
     .await;
+    env
+}
+
+#[tokio::test]
+async fn full_text_settings() {
+    let body = paragraphs(&words(500));
+    let env = one_teaser(&body).await;
 
     // include_full_text puts the article into the feed; placement = "title" moves the label.
     let cfg = config(
@@ -227,14 +233,7 @@ async fn full_text_settings() {
     );
 
     // full_text = "never": the summary decides, and no page is fetched.
-    let env = Env::new().await;
-    page(&env, "/a", news_page("Story", &body), "text/html").await;
-    env.serve_bytes(
-        "/feed",
-        teaser_feed(&[("a", "Story", env.url("/a"))]),
-        "application/rss+xml",
-    )
-    .await;
+    let env = one_teaser(&body).await;
     let cfg = config(&env, &env.url("/feed"), "full_text = \"never\"");
     poll(&cfg).await;
     assert_eq!(
