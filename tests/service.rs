@@ -179,24 +179,21 @@ impl Notifications {
     }
 }
 
-/// The binary under systemd's protocol: READY once serving, WATCHDOG while healthy, STATUS
-/// lines, RELOADING/READY around a SIGHUP, STOPPING on SIGTERM.
-#[test]
-fn systemd_notifications_arrive_on_notify_socket() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket_path = dir.path().join("notify.sock");
+/// Starts `feedmerge run` in `dir` as systemd would (`NOTIFY_SOCKET`, a 0.4 s watchdog), with
+/// a config of a loopback listener, a database in `dir`, and `more` (TOML) after them.
+fn run_under_systemd(dir: &std::path::Path, more: &str) -> (std::process::Child, Notifications) {
+    let socket_path = dir.join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let config = dir.path().join("config.toml");
+    let config = dir.join("config.toml");
     std::fs::write(
         &config,
-        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"f.db\"\n",
+        format!("[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"f.db\"\n{more}"),
     )
     .unwrap();
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+    let child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
         .args(["--config", config.to_str().unwrap(), "run"])
         .env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "400000")
@@ -204,10 +201,19 @@ fn systemd_notifications_arrive_on_notify_socket() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut n = Notifications {
+    let notifications = Notifications {
         socket,
         seen: String::new(),
     };
+    (child, notifications)
+}
+
+/// The binary under systemd's protocol: READY once serving, WATCHDOG while healthy, STATUS
+/// lines, RELOADING/READY around a SIGHUP, STOPPING on SIGTERM.
+#[test]
+fn systemd_notifications_arrive_on_notify_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut n) = run_under_systemd(dir.path(), "");
     let ready = n.expect_after(0, "READY=1");
     n.expect_after(ready, "WATCHDOG=1");
     n.expect_after(ready, "STATUS=0 feeds: 0 ok, 0 failing, 0 gone, 0 new");
@@ -325,33 +331,9 @@ async fn a_gone_feed_does_not_starve_the_watchdog() {
         .mount(&env.server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"f.db\"\n[[feeds]]\nurl = \"{}\"\n",
-            env.url("/gone")
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "400000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let feeds = format!("[[feeds]]\nurl = \"{}\"\n", env.url("/gone"));
+    let (mut child, mut n) = run_under_systemd(dir.path(), &feeds);
     let fed_after_gone = tokio::task::spawn_blocking(move || {
-        let mut n = Notifications {
-            socket,
-            seen: String::new(),
-        };
         let gone = n.expect_after(0, "1 gone");
         n.expect_after(gone, "WATCHDOG=1");
     })
