@@ -177,15 +177,18 @@ impl Shingler {
 
 /// LSH bands of a signature.
 fn bands(signature: &[u64; HASHES]) -> Vec<u32> {
-    let rows = HASHES / BANDS;
+    const ROWS: usize = HASHES / BANDS;
     signature
-        .chunks(rows)
+        .chunks(ROWS)
         .enumerate()
         .map(|(band, chunk)| {
-            let mut bytes = Vec::with_capacity(8 * (rows + 1));
-            bytes.extend_from_slice(&(band as u64).to_le_bytes());
-            for v in chunk {
-                bytes.extend_from_slice(&v.to_le_bytes());
+            // The band's number, then its rows, as bytes (no allocation per band).
+            let mut bytes = [0u8; 8 * (ROWS + 1)];
+            for (slot, v) in bytes
+                .chunks_exact_mut(8)
+                .zip(std::iter::once(band as u64).chain(chunk.iter().copied()))
+            {
+                slot.copy_from_slice(&v.to_le_bytes());
             }
             xxh3_64(&bytes) as u32
         })
