@@ -497,24 +497,22 @@ fn record_one(
         Some((t, why)) => (Some(to_secs(t)), Some(why)),
         None => (None, None),
     };
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE feeds SET last_polled_at = ?2, last_result = ?3, next_poll_at = ?4,
             next_poll_reason = ?5, moved_to = COALESCE(?6, moved_to)
          WHERE id = ?1",
-        params![
-            feed.0,
-            at,
-            kind,
-            next,
-            reason,
-            record.moved_to.as_ref().map(Url::as_str)
-        ],
-    )?;
-    let was_failing: bool = tx.query_row(
-        "SELECT error_count > 0 FROM feeds WHERE id = ?1",
-        [feed.0],
-        |r| r.get(0),
-    )?;
+    )?
+    .execute(params![
+        feed.0,
+        at,
+        kind,
+        next,
+        reason,
+        record.moved_to.as_ref().map(Url::as_str)
+    ])?;
+    let was_failing: bool = tx
+        .prepare_cached("SELECT error_count > 0 FROM feeds WHERE id = ?1")?
+        .query_row([feed.0], |r| r.get(0))?;
     let mut counts = SaveCounts::default();
     match &record.result {
         PollResult::Fetched {
@@ -526,13 +524,14 @@ fn record_one(
         } => {
             counts = items::save(tx, feed, items, at, indexed)?;
             let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
                     last_status = ?5, last_error = NULL, error_count = 0,
                     failing_since = NULL, title = COALESCE(?6, title), site_link = COALESCE(?7, site_link),
                     hint_ttl = ?8, hint_period = ?9, skip_hours = ?10, skip_days = ?11
                  WHERE id = ?1",
-                params![
+            )?
+            .execute(params![
                     feed.0,
                     validators.etag,
                     validators.last_modified,
@@ -544,17 +543,21 @@ fn record_one(
                     secs(hints.update_period),
                     hints.skip_hours,
                     hints.skip_days
-                ],
-            )?;
+                ])?;
         }
         PollResult::NotModified { validators } => {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
                     last_status = 304, last_error = NULL, error_count = 0,
                     failing_since = NULL
                  WHERE id = ?1",
-                params![feed.0, validators.etag, validators.last_modified, at],
-            )?;
+            )?
+            .execute(params![
+                feed.0,
+                validators.etag,
+                validators.last_modified,
+                at
+            ])?;
         }
         PollResult::Failed { status, error } => {
             counts.error_count = record_failure(tx, feed, at, *status, error)?;

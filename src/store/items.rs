@@ -286,7 +286,18 @@ pub struct Merge {
 }
 
 /// Most candidates compared per new item.
-const MAX_NEAR_CANDIDATES: i64 = 20;
+const MAX_NEAR_CANDIDATES: usize = 20;
+
+/// The items among ?1 (JSON list of ids) that another feed's new item may copy: of active
+/// feeds other than ?2, first seen at ?3 or later, not copies themselves; oldest first.
+/// No `LIMIT ?`: a bound LIMIT beside `json_each` makes SQLite prepare the statement again at
+/// every execution (it offers the limit to the table-valued function), which cost more than
+/// the lookup. The caller takes the first [`MAX_NEAR_CANDIDATES`].
+const NEAR_CANDIDATES: &str = "
+    SELECT i.id, i.title, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
+    WHERE i.id IN (SELECT value FROM json_each(?1))
+      AND i.feed_id != ?2 AND f.active = 1 AND i.first_seen_at >= ?3 AND i.story_of IS NULL
+    ORDER BY i.first_seen_at, i.id";
 
 impl Store {
     /// The most recent `limit` near-duplicate merges, newest first.
@@ -365,13 +376,7 @@ impl Store {
                     })
                     .collect()
             };
-            let mut stmt = conn.prepare_cached(
-                "SELECT i.id, i.title, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
-                 WHERE i.id IN (SELECT value FROM json_each(?1))
-                   AND i.feed_id != ?2 AND f.active = 1 AND i.first_seen_at >= ?3 AND i.story_of IS NULL
-                 ORDER BY i.first_seen_at, i.id
-                 LIMIT ?4",
-            )?;
+            let mut stmt = conn.prepare_cached(NEAR_CANDIDATES)?;
             let mut out = Vec::with_capacity(probes.len());
             for ids in found {
                 if ids.is_empty() {
@@ -379,14 +384,17 @@ impl Store {
                     continue;
                 }
                 let ids = json_list(&ids);
-                let rows = stmt.query_map(params![ids, feed.0, since, MAX_NEAR_CANDIDATES], |r| {
+                let rows = stmt.query_map(params![ids, feed.0, since], |r| {
                     Ok(NearCandidate {
                         id: r.get(0)?,
                         title: r.get(1)?,
                         link: r.get(2)?,
                     })
                 })?;
-                out.push(rows.collect::<Result<Vec<_>, _>>()?);
+                out.push(
+                    rows.take(MAX_NEAR_CANDIDATES)
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
             }
             Ok(out)
         })
@@ -584,5 +592,22 @@ impl Store {
             Ok(n as usize)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_candidates_statement_is_prepared_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations::migrate(&mut conn).unwrap();
+        let mut stmt = conn.prepare(NEAR_CANDIDATES).unwrap();
+        for n in 1..=3_i64 {
+            let mut rows = stmt.query(params![json_list(&[n]), n, n]).unwrap();
+            assert!(rows.next().unwrap().is_none());
+        }
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }

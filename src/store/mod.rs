@@ -24,6 +24,10 @@ pub use retention::{RetentionPolicy, RetentionReport};
 /// How long a connection waits for a lock held by another process (a `render` beside the daemon).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Prepared statements kept per connection: more than either connection uses, so that none
+/// is compiled again while polls are stored (rusqlite's default keeps 16).
+const STATEMENT_CACHE: usize = 32;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,6 +108,7 @@ impl Store {
         )
         .map_err(|e| open_err(e.to_string()))?;
         reader.busy_timeout(BUSY_TIMEOUT)?;
+        reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let data_version: i64 = writer.pragma_query_value(None, "data_version", |r| r.get(0))?;
         Ok(Store {
             writer: Arc::new(Mutex::new(writer)),
@@ -226,6 +231,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Lets retention give free pages back to the file system (PRAGMA incremental_vacuum).
     // It takes effect only in a new, empty database, which is when this first runs.
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
