@@ -399,6 +399,13 @@ pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// # Errors
 /// When the store cannot be read or written.
 pub async fn apply_retention(cfg: &Config, store: &Store) -> anyhow::Result<RetentionReport> {
+    let policy = RetentionPolicy {
+        max_age: cfg.storage.max_age,
+        max_items_per_feed: cfg.storage.max_items_per_feed,
+    };
+    if !store.retention_due(policy).await? {
+        return Ok(RetentionReport::default());
+    }
     let outputs = outputs(cfg);
     let mut keep = Vec::new();
     for output in std::iter::once(&outputs.default).chain(outputs.filtered.values()) {
@@ -407,11 +414,7 @@ pub async fn apply_retention(cfg: &Config, store: &Store) -> anyhow::Result<Rete
     // The news page pages back through the default feed's history, as far as it goes: it
     // is bounded by the same limits, so it needs no protection of its own.
     let report = store
-        .apply_retention(RetentionPolicy {
-            max_age: cfg.storage.max_age,
-            max_items_per_feed: cfg.storage.max_items_per_feed,
-            keep,
-        })
+        .apply_retention(policy, keep)
         .await
         .context("retention failed")?;
     if report.removed > 0 {

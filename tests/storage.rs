@@ -113,6 +113,35 @@ async fn poll_once_cleans_up_after_storing_something_only() {
     assert_eq!(item_count(&tight), 10);
 }
 
+/// Retention first asks whether anything is over a limit: only then does it work out what
+/// the outputs show (which reads them all).
+#[tokio::test]
+async fn retention_is_due_only_when_an_item_is_over_a_limit() {
+    use feedmerge::store::{RetentionPolicy, Store};
+    use std::time::Duration;
+
+    let env = Env::new().await;
+    env.serve_bytes("/feed", window(0, 30), "application/rss+xml")
+        .await;
+    let cfg = config(&env, "", 5);
+    poll(&cfg).await;
+    let store = Store::open(&cfg.storage.path).unwrap();
+    let policy = |max_items_per_feed| RetentionPolicy {
+        max_age: Duration::from_secs(30 * 86_400),
+        max_items_per_feed,
+    };
+    // Published 400 days ago but first seen now: not old.
+    assert!(!store.retention_due(policy(30)).await.unwrap());
+    assert!(store.retention_due(policy(29)).await.unwrap());
+    let db = rusqlite::Connection::open(&cfg.storage.path).unwrap();
+    db.execute(
+        "UPDATE items SET first_seen_at = 0 WHERE title = 'Item 3'",
+        [],
+    )
+    .unwrap();
+    assert!(store.retention_due(policy(30)).await.unwrap());
+}
+
 #[tokio::test]
 async fn retention_never_removes_what_an_output_shows() {
     let env = Env::new().await;

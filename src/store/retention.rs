@@ -12,15 +12,43 @@ use super::{Store, StoreError, json_list};
 const VACUUM_PAGES: u32 = 16_384;
 
 /// The limits of a cleanup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionPolicy {
     /// Items first seen and published longer ago than this go.
     pub max_age: Duration,
     /// Items beyond this many per feed (newest first) go.
     pub max_items_per_feed: usize,
-    /// Row ids an output shows now: kept whatever the limits say.
-    pub keep: Vec<i64>,
 }
+
+impl RetentionPolicy {
+    /// The oldest first-seen and publication time kept, in unix seconds.
+    fn cutoff(&self, now: i64) -> i64 {
+        now.saturating_sub(i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// Whether some item is over a limit (?1: items per feed, ?2: cutoff). Reads the feed
+/// column of the (feed_id, …) index and the old end of items_by_date, not the items.
+const DUE: &str = "
+    SELECT EXISTS (SELECT 1 FROM items GROUP BY feed_id HAVING COUNT(*) > ?1)
+        OR EXISTS (SELECT 1 FROM items WHERE sort_at < ?2 AND first_seen_at < ?2)";
+
+/// The items over a limit (?1: items per feed, ?2: cutoff) that are not among ?3 (JSON
+/// list of ids). Only the feeds over the cap are ranked, and only items old by their sort
+/// date are read for the age limit: a database within its limits costs two index scans.
+const DOOMED: &str = "
+    WITH over AS (SELECT feed_id FROM items GROUP BY feed_id HAVING COUNT(*) > ?1),
+    ranked AS (
+        SELECT id, feed_id, item_key, canonical_link,
+               ROW_NUMBER() OVER (PARTITION BY feed_id ORDER BY sort_at DESC, id DESC) AS rank
+        FROM items WHERE feed_id IN over),
+    doomed AS (
+        SELECT id, feed_id, item_key, canonical_link FROM ranked WHERE rank > ?1
+        UNION
+        SELECT id, feed_id, item_key, canonical_link FROM items
+        WHERE sort_at < ?2 AND first_seen_at < ?2)
+    SELECT id, feed_id, item_key, canonical_link FROM doomed
+    WHERE id NOT IN (SELECT value FROM json_each(?3))";
 
 /// What a cleanup did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,32 +58,42 @@ pub struct RetentionReport {
 }
 
 impl Store {
-    /// Removes what `policy` allows, in one transaction, then gives free pages back to the
-    /// file system.
+    /// Whether [`Store::apply_retention`] would find anything over the limits, before the
+    /// items to keep are worked out (which reads what every output shows).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn retention_due(&self, policy: RetentionPolicy) -> Result<bool, StoreError> {
+        self.read(move |conn| {
+            let cutoff = policy.cutoff(chrono::Utc::now().timestamp());
+            let cap = i64::try_from(policy.max_items_per_feed).unwrap_or(i64::MAX);
+            Ok(conn
+                .prepare_cached(DUE)?
+                .query_row(params![cap, cutoff], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    /// Removes what `policy` allows, except the items `keep` (row ids an output shows now),
+    /// in one transaction, then gives free pages back to the file system.
     ///
     /// # Errors
     /// SQLite errors; nothing is removed then.
     pub async fn apply_retention(
         &self,
         policy: RetentionPolicy,
+        keep: Vec<i64>,
     ) -> Result<RetentionReport, StoreError> {
         self.write(move |conn| {
             let now = chrono::Utc::now().timestamp();
-            let cutoff = now - policy.max_age.as_secs() as i64;
-            let keep = json_list(&policy.keep);
+            let cutoff = policy.cutoff(now);
+            let cap = i64::try_from(policy.max_items_per_feed).unwrap_or(i64::MAX);
+            let keep = json_list(&keep);
             let tx = conn.transaction()?;
             let removed = {
-                let mut doomed = tx.prepare(
-                    "WITH ranked AS (
-                        SELECT id, feed_id, item_key, canonical_link, sort_at, first_seen_at,
-                               ROW_NUMBER() OVER (PARTITION BY feed_id ORDER BY sort_at DESC, id DESC) AS rank
-                        FROM items)
-                     SELECT id, feed_id, item_key, canonical_link FROM ranked
-                     WHERE (rank > ?1 OR (first_seen_at < ?2 AND sort_at < ?2))
-                       AND id NOT IN (SELECT value FROM json_each(?3))",
-                )?;
+                let mut doomed = tx.prepare_cached(DOOMED)?;
                 let rows: Vec<(i64, i64, String, Option<String>)> = doomed
-                    .query_map(params![policy.max_items_per_feed as i64, cutoff, keep], |r| {
+                    .query_map(params![cap, cutoff, keep], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                     })?
                     .collect::<Result<_, _>>()?;
