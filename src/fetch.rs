@@ -443,8 +443,10 @@ impl Fetcher {
             .filter(|v| !v.is_empty());
 
         // Count decompressed bytes as they arrive: Content-Length describes the wire size and may
-        // be absent or false, and a compressed bomb must stop at the limit, not after it.
-        let mut body = Vec::new();
+        // be absent or false, and a compressed bomb must stop at the limit, not after it. It
+        // sizes the buffer when it is given (an uncompressed answer): no regrowth, no slack.
+        let expected = response.content_length().unwrap_or(0).min(self.max_body);
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         while let Some(chunk) = response
             .chunk()
             .await

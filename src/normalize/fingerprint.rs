@@ -68,14 +68,45 @@ fn lowercase_words(s: &str) -> Vec<String> {
 /// The hash of a word's lower-case form, without a string for the common ASCII case (this
 /// runs over every word ingested).
 fn word_hash(w: &str) -> u64 {
-    if w.is_ascii() {
-        // FNV-1a over the lower-cased bytes.
-        w.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01B3)
-        })
-    } else {
-        xxh3_64(w.to_lowercase().as_bytes())
+    if !w.is_ascii() {
+        return xxh3_64(w.to_lowercase().as_bytes());
     }
+    // Up to eight bytes at a time, lower-cased together, read so that a word of `n` bytes
+    // gives the same values only with the same bytes (short words overlap their reads); the
+    // length, spread over all bits, tells the lengths apart.
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let b = w.as_bytes();
+    let n = b.len();
+    let mut h = (0xCBF2_9CE4_8422_2325u64 ^ n as u64).wrapping_mul(K);
+    let mut take = |x: u64| h = (h ^ ascii_lowercase8(x)).wrapping_mul(K).rotate_left(31);
+    let le32 = |at: usize| u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+    let le64 = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default());
+    match n {
+        0 => {}
+        1..=3 => take(u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16),
+        4..=8 => take(le32(0) | le32(n - 4) << 32),
+        _ => {
+            let mut at = 0;
+            while at + 8 < n {
+                take(le64(at));
+                at += 8;
+            }
+            take(le64(n - 8));
+        }
+    }
+    h
+}
+
+/// `to_ascii_lowercase` on each of eight ASCII bytes at once: `A`–`Z` gain bit 5.
+fn ascii_lowercase8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Adding to each byte (all below 0x80) sets its high bit when it is at least `A`, or
+    // more than `Z`; no carry crosses into the next byte.
+    let from_a = x + (0x80 - u64::from(b'A')) * ONES;
+    let past_z = x + (0x80 - u64::from(b'Z') - 1) * ONES;
+    let upper = from_a & !past_z & HIGH;
+    x | upper >> 2
 }
 
 fn word_hashes(s: &str) -> Vec<u64> {
@@ -146,16 +177,16 @@ impl Shingler {
     /// Takes the next word of the text.
     pub fn add(&mut self, word: &str) {
         let h = word_hash(word);
+        let [a, b, c] = self.recent;
         if self.words >= SHINGLE - 1 {
-            let [a, b, c] = self.recent;
             bin(
                 &mut self.bins,
                 &mut self.filled,
                 shingle_hash(&[a, b, c, h]),
             );
         }
-        self.recent.rotate_left(1);
-        self.recent[SHINGLE - 2] = h;
+        // Not `rotate_left`: that is a call to memmove, per word.
+        self.recent = [b, c, h];
         self.words += 1;
     }
 
@@ -321,6 +352,53 @@ pub fn titles_compatible(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_lowercasing_eight_bytes_at_once_matches_byte_by_byte() {
+        let bytes: Vec<u8> = (0..128).collect();
+        for chunk in bytes.chunks(8) {
+            let x = u64::from_le_bytes(chunk.try_into().unwrap());
+            let lower: Vec<u8> = chunk.iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(
+                ascii_lowercase8(x),
+                u64::from_le_bytes(lower.try_into().unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn word_hashes_ignore_case_and_nothing_else() {
+        assert_eq!(
+            word_hash("MiXeD_Case.Words42"),
+            word_hash("mixed_case.words42")
+        );
+        assert_eq!(word_hash("ÉCOLE"), word_hash("école"));
+        let distinct = [
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "a\0",
+            "abc",
+            "acb",
+            "abcd",
+            "abdc",
+            "abcde",
+            "abcdf",
+            "abcdefg",
+            "abcdefh",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefgh\0",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "abcdefghijklmnopq",
+            "bbcdefghijklmnopq",
+        ];
+        let hashes: HashSet<u64> = distinct.iter().map(|w| word_hash(w)).collect();
+        assert_eq!(hashes.len(), distinct.len());
+    }
 
     fn story(n: usize, salt: &str) -> String {
         let pool = [

@@ -29,7 +29,17 @@ pub fn visible(html: &str) -> Visible {
             ..Visible::default()
         };
     }
-    let sink = Sink::default();
+    // The text is never longer than the markup it comes from (but for a few entities that
+    // decode longer than they are written): one allocation, no regrowth.
+    let sink = Sink {
+        state: RefCell::new(State {
+            visible: Visible {
+                text: String::with_capacity(html.len()),
+                ..Visible::default()
+            },
+            hidden: None,
+        }),
+    };
     let input = BufferQueue::default();
     input.push_back(StrTendril::from_slice(html));
     let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
@@ -126,17 +136,19 @@ fn is_void(name: &LocalName) -> bool {
 /// An element a reader does not see: `hidden`, `aria-hidden="true"`, or an inline style of
 /// `display: none` / `visibility: hidden`.
 fn is_hidden(tag: &html5ever::tokenizer::Tag) -> bool {
-    tag.attrs.iter().any(|a| {
-        let value = a.value.to_ascii_lowercase();
-        match a.name.local {
-            local_name!("hidden") => true,
-            local_name!("aria-hidden") => value.trim() == "true",
-            local_name!("style") => {
-                let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-                compact.contains("display:none") || compact.contains("visibility:hidden")
-            }
-            _ => false,
+    tag.attrs.iter().any(|a| match a.name.local {
+        local_name!("hidden") => true,
+        local_name!("aria-hidden") => a.value.trim().eq_ignore_ascii_case("true"),
+        local_name!("style") => {
+            let compact: String = a
+                .value
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            compact.contains("display:none") || compact.contains("visibility:hidden")
         }
+        _ => false,
     })
 }
 

@@ -13,27 +13,38 @@ use unicode_segmentation::UnicodeSegmentation;
 pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     // No word spans ASCII whitespace (UAX #29 breaks on both sides of it, and a combining
     // mark after it attaches to it, not to the next word), so the text can be cut there and
-    // each piece segmented on its own: ASCII pieces by hand, the rest by the general rules.
+    // each piece segmented on its own: a piece with a non-ASCII character by the general
+    // rules, the ASCII text between such pieces by hand, in one go.
     let bytes = text.as_bytes();
     let mut at = 0;
-    while at < bytes.len() {
-        while at < bytes.len() && bytes[at].is_ascii_whitespace() {
-            at += 1;
-        }
-        let start = at;
-        let mut ascii = true;
-        while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
-            ascii &= bytes[at].is_ascii();
-            at += 1;
-        }
-        // Cut at ASCII bytes: always at a character boundary.
-        let piece = &text[start..at];
-        if ascii {
-            ascii_words(piece, &mut f);
-        } else {
-            piece.unicode_words().for_each(&mut f);
-        }
+    while let Some(found) = first_non_ascii(&bytes[at..]).map(|p| at + p) {
+        let start = bytes[at..found]
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(at, |p| at + p + 1);
+        let end = bytes[found..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(bytes.len(), |p| found + p);
+        // Cut next to ASCII bytes: always at character boundaries.
+        ascii_words(&text[at..start], &mut f);
+        text[start..end].unicode_words().for_each(&mut f);
+        at = end;
     }
+    ascii_words(&text[at..], &mut f);
+}
+
+/// The position of the first byte of `b` that is not ASCII, eight bytes at a time.
+fn first_non_ascii(b: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        if x & 0x8080_8080_8080_8080 != 0 {
+            break;
+        }
+        at += 8;
+    }
+    b[at..].iter().position(|c| !c.is_ascii()).map(|p| at + p)
 }
 
 /// The words of `text` (see [`for_each_word`]).
@@ -59,8 +70,11 @@ fn ascii_words<'a>(piece: &'a str, f: &mut impl FnMut(&'a str)) {
         let start = at;
         let mut alphanumeric = false;
         loop {
-            while at < b.len() && joins(b[at]) {
-                alphanumeric |= b[at].is_ascii_alphanumeric();
+            while let Some(&class) = b.get(at).map(|&c| &CLASSES[usize::from(c)]) {
+                if class == BREAKS {
+                    break;
+                }
+                alphanumeric |= class != UNDERSCORE;
                 at += 1;
             }
             if at + 1 < b.len() && bridges(b[at - 1], b[at], b[at + 1]) {
@@ -78,8 +92,28 @@ fn ascii_words<'a>(piece: &'a str, f: &mut impl FnMut(&'a str)) {
 
 /// Letters, digits and `_`: no break between two of them.
 fn joins(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    CLASSES[usize::from(c)] != BREAKS
 }
+
+/// What a byte does inside an ASCII word, as a table: one load per byte of text instead of
+/// several range tests.
+static CLASSES: [u8; 256] = {
+    let mut table = [BREAKS; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() {
+            table[c] = ALPHANUMERIC;
+        } else if b == b'_' {
+            table[c] = UNDERSCORE;
+        }
+        c += 1;
+    }
+    table
+};
+const BREAKS: u8 = 0;
+const UNDERSCORE: u8 = 1;
+const ALPHANUMERIC: u8 = 2;
 
 /// Whether `mid` between `before` and `after` stays inside the word.
 fn bridges(before: u8, mid: u8, after: u8) -> bool {

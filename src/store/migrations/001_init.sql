@@ -63,7 +63,8 @@ CREATE TABLE items (
     UNIQUE (feed_id, item_key)
 ) STRICT;
 
-CREATE INDEX items_by_feed_link ON items (feed_id, canonical_link);
+-- Each index is written at a random place for every new item, so there are few: a feed's
+-- item by link is found through items_by_story (a link is shared by few items).
 CREATE INDEX items_by_story ON items (canonical_link, first_seen_at, id) WHERE canonical_link IS NOT NULL;
 -- first_seen_at too: retention's age test (both dates old) reads the index, not the rows.
 CREATE INDEX items_by_date ON items (sort_at DESC, id DESC, first_seen_at);
