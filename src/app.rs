@@ -501,14 +501,14 @@ impl std::fmt::Display for PollSummary {
 /// Start-up failures only; failed feeds are counted in the summary.
 pub async fn poll_once(
     cfg: &Config,
-    on_done: impl FnMut(&FeedState, Option<&Report>),
+    mut on_done: impl FnMut(&FeedState, Option<&Report>),
 ) -> anyhow::Result<PollSummary> {
     let store = open_store(cfg).await?;
     let feeds = scheduled_feeds(cfg, &store).await?;
     let ctx = Arc::new(context(cfg, store.clone(), Arc::new(Metrics::default()))?);
-    let results = scheduler::poll_all(ctx, feeds, on_done).await;
     let mut summary = PollSummary::default();
-    for (_, report) in &results {
+    scheduler::poll_all(ctx, feeds, |feed, report| {
+        on_done(feed, report);
         match report {
             Some(r) => {
                 match r.outcome {
@@ -524,7 +524,8 @@ pub async fn poll_once(
                 summary.not_stored += 1;
             }
         }
-    }
+    })
+    .await;
     // A poll-once from cron keeps the database bounded too. Only a poll that stored something
     // can have grown it; one that did not leaves retention to the next that does.
     if summary.items_new + summary.items_updated > 0 {

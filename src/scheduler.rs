@@ -116,9 +116,9 @@ async fn poll(
     }
 }
 
-/// Polls every feed once, gone ones included (an explicit request), and returns each report
-/// in the order of `feeds` (`None` for a feed whose poll could not be recorded). Calls
-/// `on_done` after each feed, for progress display.
+/// Polls every feed once, gone ones included (an explicit request), and calls `on_done` with
+/// each feed's state and report as it finishes (`None` for a feed whose poll could not be
+/// recorded).
 ///
 /// At most [`IN_FLIGHT_PER_SLOT`] polls per request slot are under way at once, taken in
 /// turn from each host, so that 20,000 feeds do not mean 20,000 tasks waiting for 32 slots.
@@ -126,19 +126,18 @@ pub async fn poll_all(
     ctx: Arc<Context>,
     feeds: Vec<ScheduledFeed>,
     mut on_done: impl FnMut(&FeedState, Option<&Report>),
-) -> Vec<(FeedState, Option<Report>)> {
+) {
     let cancel = CancellationToken::new();
     let limit = ctx.slots.available_permits().max(1) * IN_FLIGHT_PER_SLOT;
     let mut tasks = tokio::task::JoinSet::new();
-    let mut out = Vec::with_capacity(feeds.len());
-    let mut finish = |done: Result<(usize, FeedState, Option<Report>), _>| {
+    // Each feed's state is dropped once `on_done` has seen it: nothing is kept per feed.
+    let mut finish = |done: Result<(FeedState, Option<Report>), _>| {
         // poll_contained catches panics, so these tasks only end with a value.
-        if let Ok((i, state, report)) = done {
+        if let Ok((state, report)) = done {
             on_done(&state, report.as_ref());
-            out.push((i, state, report));
         }
     };
-    for (i, feed) in host_turns(feeds) {
+    for (_, feed) in host_turns(feeds) {
         while tasks.len() >= limit {
             if let Some(done) = tasks.join_next().await {
                 finish(done);
@@ -147,14 +146,12 @@ pub async fn poll_all(
         let (ctx, cancel) = (ctx.clone(), cancel.clone());
         tasks.spawn(async move {
             let (feed, report) = poll_contained(&ctx, feed, &cancel).await;
-            (i, feed.state, report)
+            (feed.state, report)
         });
     }
     while let Some(done) = tasks.join_next().await {
         finish(done);
     }
-    out.sort_by_key(|(i, _, _)| *i);
-    out.into_iter().map(|(_, s, r)| (s, r)).collect()
 }
 
 /// Polls under way per request slot in [`poll_all`]: enough that a feed waiting for its host
@@ -164,7 +161,7 @@ const IN_FLIGHT_PER_SLOT: usize = 4;
 /// `feeds` with their original positions, reordered to take one feed of each host in turn
 /// (hosts as politeness counts them, [`hosts::key`]): the first feed of every host, then the
 /// second, and so on.
-fn host_turns(feeds: Vec<ScheduledFeed>) -> Vec<(usize, ScheduledFeed)> {
+fn host_turns(feeds: Vec<ScheduledFeed>) -> impl Iterator<Item = (usize, ScheduledFeed)> {
     let mut turns: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut ranked: Vec<(usize, usize, ScheduledFeed)> = feeds
         .into_iter()
@@ -176,7 +173,7 @@ fn host_turns(feeds: Vec<ScheduledFeed>) -> Vec<(usize, ScheduledFeed)> {
         })
         .collect();
     ranked.sort_by_key(|(turn, i, _)| (*turn, *i));
-    ranked.into_iter().map(|(_, i, feed)| (i, feed)).collect()
+    ranked.into_iter().map(|(_, i, feed)| (i, feed))
 }
 
 #[cfg(test)]
@@ -220,7 +217,7 @@ mod tests {
         ]
         .map(feed)
         .to_vec();
-        let order: Vec<usize> = host_turns(feeds).into_iter().map(|(i, _)| i).collect();
+        let order: Vec<usize> = host_turns(feeds).map(|(i, _)| i).collect();
         assert_eq!(order, [0, 3, 4, 1, 5, 2]);
     }
 }

@@ -30,20 +30,26 @@ pub(super) struct BandIndex {
     tail: Vec<u64>,
     /// The window start the index was built for; `None`: not built yet.
     built_since: Option<i64>,
-    /// Entries at the last build: the index is rebuilt (and stale entries dropped) when it has
-    /// grown well beyond.
-    built_len: usize,
+    /// Entries after the last build or clean-up: entries of items that left the window are
+    /// dropped when the index has grown well beyond.
+    kept_len: usize,
 }
 
 impl BandIndex {
-    /// Makes sure the index covers items first seen since `since`, building it from the
-    /// table when it was not built, or rebuilding it when it has doubled since.
+    /// Makes sure the index covers items first seen since `since`: built from the table when
+    /// it was not (or for a later window start), and rid of the items that left the window
+    /// when it has doubled since the last time.
     pub(super) fn ensure(&mut self, conn: &Connection, since: i64) -> Result<(), StoreError> {
-        let grown = self.len() > 2 * self.built_len + 4 * TAIL;
-        let older = self.built_since.is_none_or(|built| since < built);
-        if !grown && !older {
-            return Ok(());
+        if self.built_since.is_none_or(|built| since < built) {
+            return self.build(conn, since);
         }
+        if self.len() > 2 * self.kept_len + 4 * TAIL {
+            self.drop_before(conn, since)?;
+        }
+        Ok(())
+    }
+
+    fn build(&mut self, conn: &Connection, since: i64) -> Result<(), StoreError> {
         let mut stmt = conn.prepare_cached(
             "SELECT item_id, keys FROM item_fingerprints WHERE first_seen_at >= ?1",
         )?;
@@ -56,10 +62,28 @@ impl BandIndex {
         }
         entries.sort_unstable();
         entries.dedup();
-        self.built_len = entries.len();
+        self.kept_len = entries.len();
         self.main = entries;
         self.index_main();
         self.tail.clear();
+        self.built_since = Some(since);
+        Ok(())
+    }
+
+    /// Drops the entries of items first seen before `since`, in place (a rebuild would hold
+    /// two copies of the index at once). Row ids grow with first sight, so these are the
+    /// entries below the smallest id of the window.
+    fn drop_before(&mut self, conn: &Connection, since: i64) -> Result<(), StoreError> {
+        let first: Option<i64> = conn
+            .prepare_cached("SELECT MIN(item_id) FROM item_fingerprints WHERE first_seen_at >= ?1")?
+            .query_row(params![since], |r| r.get(0))?;
+        let first = first.map_or(u32::MAX, |id| u32::try_from(id).unwrap_or(u32::MAX));
+        let in_window = |e: &u64| *e as u32 >= first;
+        self.main.retain(in_window);
+        self.tail.retain(in_window);
+        self.main.shrink_to_fit();
+        self.index_main();
+        self.kept_len = self.len();
         self.built_since = Some(since);
         Ok(())
     }
@@ -221,6 +245,45 @@ mod tests {
             expected.dedup();
             assert_eq!(index.lookup(&[key], usize::MAX), expected, "key {key}");
         }
+    }
+
+    #[test]
+    fn items_that_left_the_window_are_dropped_once_the_index_doubles() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations::migrate(&mut conn).unwrap();
+        // Fingerprints without their items.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let store = |items: std::ops::RangeInclusive<i64>, seen: i64, index: &mut BandIndex| {
+            let rows: Vec<(i64, Vec<u32>)> =
+                items.map(|id| (id, vec![id as u32 % 100, 7])).collect();
+            for (id, keys) in &rows {
+                conn.execute(
+                    "INSERT INTO item_fingerprints (item_id, first_seen_at, keys) VALUES (?1, ?2, ?3)",
+                    params![id, seen, encode(keys)],
+                )
+                .unwrap();
+            }
+            index.add(&rows);
+        };
+        let mut index = BandIndex::default();
+        store(1..=10, 100, &mut index);
+        index.ensure(&conn, 0).unwrap();
+        assert_eq!(
+            index.lookup(&[7], usize::MAX).len(),
+            10,
+            "built from the table"
+        );
+        let n = 4 * TAIL as i64;
+        store(11..=10 + n, 200, &mut index);
+        // Items 1–10 left the window; the index has more than doubled: they go.
+        index.ensure(&conn, 150).unwrap();
+        let sevens = index.lookup(&[7], usize::MAX);
+        assert_eq!(sevens.len(), n as usize);
+        assert!(sevens.iter().all(|&id| id > 10));
+        assert_eq!(index.lookup(&[5], usize::MAX).last(), Some(&105));
+        // A window reaching back further is read from the table again.
+        index.ensure(&conn, 0).unwrap();
+        assert_eq!(index.lookup(&[5], usize::MAX).last(), Some(&5));
     }
 
     #[test]
