@@ -178,9 +178,8 @@ fn channel_hints(bytes: &[u8]) -> FeedHints {
 fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
     use quick_xml::events::Event;
 
-    if !bytes.windows(8).any(|w| w == b"xml:base") {
-        return None;
-    }
+    // Most documents have none: one fast scan, then no second XML pass.
+    memchr::memmem::find(bytes, b"xml:base")?;
     let mut reader = quick_xml::Reader::from_reader(bytes);
     let mut stack: Vec<Url> = Vec::new();
     let mut bases = Vec::new();

@@ -161,6 +161,13 @@ pub(super) fn save(
         "UPDATE removed_items SET seen_at = ?4
          WHERE feed_id = ?1 AND (item_key = ?2 OR canonical_link = ?3)",
     )?;
+    // Most feeds have none: their new items skip the lookup.
+    let any_removed: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM removed_items WHERE feed_id = ?1)")?
+        .query_row([feed.0], |r| r.get(0))?;
+    let mut fingerprint = tx.prepare_cached(
+        "INSERT INTO item_fingerprints (item_id, first_seen_at, keys) VALUES (?1, ?2, ?3)",
+    )?;
 
     let mut counts = SaveCounts::default();
     for item in items {
@@ -216,8 +223,8 @@ pub(super) fn save(
         ];
         match existing {
             // Removed by retention and still listed by the feed: it stays removed.
-            None if removed.execute(params![feed.0, item.key.0, item.canonical_link, now])? > 0 => {
-            }
+            None if any_removed
+                && removed.execute(params![feed.0, item.key.0, item.canonical_link, now])? > 0 => {}
             None => {
                 let story_of = item.near_duplicate_of.map(|(id, _)| id);
                 let similarity = item.near_duplicate_of.map(|(_, s)| s);
@@ -229,10 +236,7 @@ pub(super) fn save(
                     let id = tx.last_insert_rowid();
                     let mut keys = fp.bands.clone();
                     keys.push(fp.title_key);
-                    tx.prepare_cached(
-                        "INSERT INTO item_fingerprints (item_id, first_seen_at, keys) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![id, now, bands::encode(&keys)])?;
+                    fingerprint.execute(params![id, now, bands::encode(&keys)])?;
                     indexed.push((id, keys));
                 }
                 counts.new += 1;
@@ -252,8 +256,10 @@ pub(super) fn save(
     }
     // Identities of removed items matter only while the feed lists them: those this
     // document did not list (their seen_at was not refreshed above) are forgotten.
-    tx.prepare_cached("DELETE FROM removed_items WHERE feed_id = ?1 AND seen_at < ?2")?
-        .execute(params![feed.0, now])?;
+    if any_removed {
+        tx.prepare_cached("DELETE FROM removed_items WHERE feed_id = ?1 AND seen_at < ?2")?
+            .execute(params![feed.0, now])?;
+    }
     Ok(counts)
 }
 
