@@ -4,6 +4,7 @@
 
 pub mod fingerprint;
 pub mod fulltext;
+mod markup;
 pub mod reading_time;
 pub mod text;
 pub mod words;

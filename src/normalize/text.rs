@@ -1,5 +1,7 @@
 //! HTML → visible text: what a reader sees, for titles and for the reading-time estimate.
-//! Uses html5ever's tokenizer (no tree is built): entities decoded, script/style dropped.
+//! Entities decoded, script/style dropped, no tree built. The HTML feeds carry is read by a
+//! scanner for its common subset (`markup`); anything else by html5ever's tokenizer. Both
+//! feed the same [`Walk`].
 
 use std::cell::RefCell;
 
@@ -8,7 +10,8 @@ use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
     BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
-use html5ever::{LocalName, local_name};
+
+use super::markup;
 
 /// The visible text of an HTML fragment and the images it shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,24 +32,23 @@ pub fn visible(html: &str) -> Visible {
             ..Visible::default()
         };
     }
-    // The text is never longer than the markup it comes from (but for a few entities that
-    // decode longer than they are written): one allocation, no regrowth.
-    let sink = Sink {
-        state: RefCell::new(State {
-            visible: Visible {
-                text: String::with_capacity(html.len()),
-                ..Visible::default()
-            },
-            hidden: None,
-        }),
-    };
+    let mut walk = Walk::new(html);
+    if markup::scan(html, &mut walk).is_some() {
+        return walk.into_visible();
+    }
+    visible_with_html5ever(html)
+}
+
+/// [`visible`] through html5ever's tokenizer, which reads any HTML as a browser would.
+pub(super) fn visible_with_html5ever(html: &str) -> Visible {
+    let sink = Sink(RefCell::new(Walk::new(html)));
     let input = BufferQueue::default();
     input.push_back(StrTendril::from_slice(html));
     let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
     // The sink never asks the tokenizer to pause for a script, so one feed consumes everything.
     let _ = tokenizer.feed(&input);
     tokenizer.end();
-    tokenizer.sink.state.into_inner().visible
+    tokenizer.sink.0.into_inner().visible
 }
 
 /// Plain text of an HTML or text title: tags removed, entities decoded, whitespace collapsed.
@@ -100,48 +102,128 @@ pub fn collapse_whitespace(s: &str) -> String {
     out
 }
 
-#[derive(Default)]
-struct Sink {
-    state: RefCell<State>,
-}
-
-#[derive(Default)]
-struct State {
+/// What the visible text keeps of a stream of tokens, whichever tokenizer reads the HTML.
+#[derive(Debug)]
+pub(super) struct Walk {
     visible: Visible,
     /// Inside an element whose text is not shown (`<script>`, `<style>`, `<template>`, an
     /// element with `hidden` or `display: none`): its name and how deep its own name nests.
-    hidden: Option<(LocalName, u32)>,
+    hidden: Option<(String, u32)>,
+}
+
+impl Walk {
+    pub(super) fn new(html: &str) -> Walk {
+        // The text is never longer than the markup it comes from (but for a few entities
+        // that decode longer than they are written): one allocation, no regrowth.
+        Walk {
+            visible: Visible {
+                text: String::with_capacity(html.len()),
+                ..Visible::default()
+            },
+            hidden: None,
+        }
+    }
+
+    pub(super) fn into_visible(self) -> Visible {
+        self.visible
+    }
+
+    /// Character data.
+    pub(super) fn text(&mut self, text: &str) {
+        if self.hidden.is_none() {
+            self.visible.text.push_str(text);
+        }
+    }
+
+    /// A start or end tag: `name` in lower case, `attrs` as (lower-case name, decoded value)
+    /// with no name twice. Returns how the tokenizer must read the element's content when it
+    /// is not markup (`<script>`, `<style>`, …); its text is hidden.
+    pub(super) fn tag<'a>(
+        &mut self,
+        kind: TagKind,
+        name: &str,
+        self_closing: bool,
+        attrs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    ) -> Option<RawKind> {
+        if let Some((hidden, depth)) = &mut self.hidden {
+            if name == hidden {
+                match kind {
+                    TagKind::StartTag if !self_closing => *depth += 1,
+                    TagKind::EndTag if *depth == 0 => self.hidden = None,
+                    TagKind::EndTag => *depth -= 1,
+                    TagKind::StartTag => {}
+                }
+            }
+            return None;
+        }
+        let text = &mut self.visible.text;
+        if !is_inline(name) && !text.ends_with(' ') {
+            text.push(' ');
+        }
+        if kind == TagKind::StartTag && !self_closing {
+            let raw = match name {
+                "script" => Some(RawKind::ScriptData),
+                "style" | "noscript" | "iframe" | "noembed" | "noframes" | "xmp" => {
+                    Some(RawKind::Rawtext)
+                }
+                "template" | "svg" | "math" => None,
+                _ if is_hidden(attrs.clone()) && !is_void(name) => None,
+                _ => return self.image(kind, name, attrs),
+            };
+            self.hidden = Some((name.to_owned(), 0));
+            return raw;
+        }
+        self.image(kind, name, attrs)
+    }
+
+    fn image<'a>(
+        &mut self,
+        kind: TagKind,
+        name: &str,
+        mut attrs: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Option<RawKind> {
+        if kind == TagKind::StartTag && name == "img" {
+            let v = &mut self.visible;
+            v.images += 1;
+            if v.first_image.is_none() {
+                v.first_image = attrs
+                    .find(|(a, _)| *a == "src")
+                    .map(|(_, v)| v.trim().to_owned())
+                    .filter(|v| !v.is_empty());
+            }
+        }
+        None
+    }
 }
 
 /// Void elements have no end tag, so they never open a hidden region.
-fn is_void(name: &LocalName) -> bool {
+fn is_void(name: &str) -> bool {
     matches!(
-        *name,
-        local_name!("area")
-            | local_name!("base")
-            | local_name!("br")
-            | local_name!("col")
-            | local_name!("embed")
-            | local_name!("hr")
-            | local_name!("img")
-            | local_name!("input")
-            | local_name!("link")
-            | local_name!("meta")
-            | local_name!("source")
-            | local_name!("track")
-            | local_name!("wbr")
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
     )
 }
 
 /// An element a reader does not see: `hidden`, `aria-hidden="true"`, or an inline style of
 /// `display: none` / `visibility: hidden`.
-fn is_hidden(tag: &html5ever::tokenizer::Tag) -> bool {
-    tag.attrs.iter().any(|a| match a.name.local {
-        local_name!("hidden") => true,
-        local_name!("aria-hidden") => a.value.trim().eq_ignore_ascii_case("true"),
-        local_name!("style") => {
-            let compact: String = a
-                .value
+fn is_hidden<'a>(mut attrs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    attrs.any(|(name, value)| match name {
+        "hidden" => true,
+        "aria-hidden" => value.trim().eq_ignore_ascii_case("true"),
+        "style" => {
+            let compact: String = value
                 .chars()
                 .filter(|c| !c.is_whitespace())
                 .map(|c| c.to_ascii_lowercase())
@@ -153,95 +235,52 @@ fn is_hidden(tag: &html5ever::tokenizer::Tag) -> bool {
 }
 
 /// Elements that do not break a word: `re<b>ad</b>` is one word.
-fn is_inline(name: &LocalName) -> bool {
+fn is_inline(name: &str) -> bool {
     matches!(
-        *name,
-        local_name!("a")
-            | local_name!("abbr")
-            | local_name!("b")
-            | local_name!("bdi")
-            | local_name!("bdo")
-            | local_name!("cite")
-            | local_name!("code")
-            | local_name!("data")
-            | local_name!("del")
-            | local_name!("dfn")
-            | local_name!("em")
-            | local_name!("font")
-            | local_name!("i")
-            | local_name!("ins")
-            | local_name!("kbd")
-            | local_name!("mark")
-            | local_name!("q")
-            | local_name!("s")
-            | local_name!("samp")
-            | local_name!("small")
-            | local_name!("span")
-            | local_name!("strong")
-            | local_name!("sub")
-            | local_name!("sup")
-            | local_name!("time")
-            | local_name!("u")
-            | local_name!("var")
+        name,
+        "a" | "abbr"
+            | "b"
+            | "bdi"
+            | "bdo"
+            | "cite"
+            | "code"
+            | "data"
+            | "del"
+            | "dfn"
+            | "em"
+            | "font"
+            | "i"
+            | "ins"
+            | "kbd"
+            | "mark"
+            | "q"
+            | "s"
+            | "samp"
+            | "small"
+            | "span"
+            | "strong"
+            | "sub"
+            | "sup"
+            | "time"
+            | "u"
+            | "var"
     )
 }
+
+/// html5ever's tokens into a [`Walk`].
+struct Sink(RefCell<Walk>);
 
 impl TokenSink for Sink {
     type Handle = ();
 
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let mut st = self.state.borrow_mut();
+        let mut walk = self.0.borrow_mut();
         match token {
-            Token::CharacterTokens(text) if st.hidden.is_none() => st.visible.text.push_str(&text),
+            Token::CharacterTokens(text) => walk.text(&text),
             Token::TagToken(tag) => {
-                if let Some((name, depth)) = &mut st.hidden {
-                    if tag.name == *name {
-                        match tag.kind {
-                            TagKind::StartTag if !tag.self_closing => *depth += 1,
-                            TagKind::EndTag if *depth == 0 => st.hidden = None,
-                            TagKind::EndTag => *depth -= 1,
-                            TagKind::StartTag => {}
-                        }
-                    }
-                    return TokenSinkResult::Continue;
-                }
-                if !is_inline(&tag.name) && !st.visible.text.ends_with(' ') {
-                    st.visible.text.push(' ');
-                }
-                if tag.kind == TagKind::StartTag && !tag.self_closing {
-                    let raw = match tag.name {
-                        local_name!("script") => Some(RawKind::ScriptData),
-                        local_name!("style")
-                        | local_name!("noscript")
-                        | local_name!("iframe")
-                        | local_name!("noembed")
-                        | local_name!("noframes")
-                        | local_name!("xmp") => Some(RawKind::Rawtext),
-                        local_name!("template") | local_name!("svg") | local_name!("math") => {
-                            st.hidden = Some((tag.name.clone(), 0));
-                            None
-                        }
-                        _ if is_hidden(&tag) && !is_void(&tag.name) => {
-                            st.hidden = Some((tag.name.clone(), 0));
-                            return TokenSinkResult::Continue;
-                        }
-                        _ => None,
-                    };
-                    if let Some(kind) = raw {
-                        st.hidden = Some((tag.name.clone(), 0));
-                        return TokenSinkResult::RawData(kind);
-                    }
-                }
-                if tag.kind == TagKind::StartTag && tag.name == local_name!("img") {
-                    st.visible.images += 1;
-                    if st.visible.first_image.is_none() {
-                        st.visible.first_image = tag
-                            .attrs
-                            .iter()
-                            .find(|a| a.name.local == local_name!("src"))
-                            .map(|a| a.value.trim().to_owned())
-                            .filter(|v| !v.is_empty());
-                    }
+                let attrs = tag.attrs.iter().map(|a| (&*a.name.local, &*a.value));
+                if let Some(raw) = walk.tag(tag.kind, &tag.name, tag.self_closing, attrs) {
+                    return TokenSinkResult::RawData(raw);
                 }
             }
             _ => {}
