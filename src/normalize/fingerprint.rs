@@ -68,9 +68,15 @@ fn lowercase_words(s: &str) -> Vec<String> {
 /// The hash of a word's lower-case form, without a string for the common ASCII case (this
 /// runs over every word ingested).
 fn word_hash(w: &str) -> u64 {
-    if !w.is_ascii() {
-        return xxh3_64(w.to_lowercase().as_bytes());
+    if w.is_ascii() {
+        ascii_word_hash(w)
+    } else {
+        xxh3_64(w.to_lowercase().as_bytes())
     }
+}
+
+/// [`word_hash`] of an ASCII word.
+fn ascii_word_hash(w: &str) -> u64 {
     // Up to eight bytes at a time, lower-cased together, read so that a word of `n` bytes
     // gives the same values only with the same bytes (short words overlap their reads); the
     // length, spread over all bits, tells the lengths apart.
@@ -111,7 +117,7 @@ fn ascii_lowercase8(x: u64) -> u64 {
 
 fn word_hashes(s: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(s.len() / 6);
-    for_each_word(s, |w| out.push(word_hash(w)));
+    for_each_word(s, |w, _| out.push(word_hash(w)));
     out
 }
 
@@ -147,7 +153,7 @@ fn title_words(title: &str) -> Vec<String> {
 /// The fingerprint of an item.
 pub fn fingerprint(title: &str, text: &str) -> Fingerprint {
     let mut shingler = Shingler::default();
-    for_each_word(text, |w| shingler.add(w));
+    for_each_word(text, |w, ascii| shingler.add(w, ascii));
     shingler.finish(title)
 }
 
@@ -174,9 +180,13 @@ impl Default for Shingler {
 }
 
 impl Shingler {
-    /// Takes the next word of the text.
-    pub fn add(&mut self, word: &str) {
-        let h = word_hash(word);
+    /// Takes the next word of the text; `ascii`: it is ASCII.
+    pub fn add(&mut self, word: &str, ascii: bool) {
+        let h = if ascii {
+            ascii_word_hash(word)
+        } else {
+            word_hash(word)
+        };
         let [a, b, c] = self.recent;
         if self.words >= SHINGLE - 1 {
             bin(

@@ -109,9 +109,9 @@ fn normalize_entry(
     // One pass over the words for the reading time and the near-duplicate fingerprint.
     let mut counted = reading_time::WordCount::default();
     let mut shingler = fingerprint::Shingler::default();
-    words::for_each_word(&visible.text, |w| {
-        counted.add(w);
-        shingler.add(w);
+    words::for_each_word(&visible.text, |w, ascii| {
+        counted.add(w, ascii);
+        shingler.add(w, ascii);
     });
     let reading_time = reading_time::from_counts(counted, visible.images, source, rt);
 

@@ -55,7 +55,7 @@ pub fn from_counts(
 /// word mixing them (`東京2024`) counts its CJK characters and one word for the rest.
 pub fn count(text: &str) -> (u32, u32) {
     let mut counted = WordCount::default();
-    for_each_word(text, |word| counted.add(word));
+    for_each_word(text, |word, ascii| counted.add(word, ascii));
     (counted.words, counted.cjk_chars)
 }
 
@@ -70,9 +70,9 @@ pub struct WordCount {
 }
 
 impl WordCount {
-    /// Counts one word.
-    pub fn add(&mut self, word: &str) {
-        if word.is_ascii() {
+    /// Counts one word; `ascii`: it is ASCII.
+    pub fn add(&mut self, word: &str, ascii: bool) {
+        if ascii {
             self.words = self.words.saturating_add(1);
             return;
         }

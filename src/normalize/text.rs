@@ -63,16 +63,20 @@ pub const MAX_SUMMARY_CHARS: usize = 400;
 /// than [`MAX_SUMMARY_CHARS`] (cut at a character boundary).
 pub fn summary(text: &str, words: usize) -> String {
     let mut out = String::new();
+    let mut chars = 0;
     let mut cut = false;
     for (i, word) in text.split_whitespace().enumerate() {
-        if i == words || out.chars().count() + word.chars().count() > MAX_SUMMARY_CHARS {
+        let word_chars = word.chars().count();
+        if i == words || chars + word_chars > MAX_SUMMARY_CHARS {
             cut = true;
             break;
         }
         if !out.is_empty() {
             out.push(' ');
+            chars += 1;
         }
         out.push_str(word);
+        chars += word_chars;
     }
     if out.is_empty() && cut {
         out = text.trim().chars().take(MAX_SUMMARY_CHARS).collect();
