@@ -10,8 +10,8 @@
 /// the arenas and stay there. A fixed 256 KiB threshold and a cap on arenas, measured on a
 /// first poll side by side at the same speed: 1000 feeds 75 -> 50 MB peak, 5000 feeds
 /// 107 -> 70 MB. The cap is two arenas per CPU: with one, threads waited for each other's
-/// arena lock a third more often (1000 feeds: 20,000 -> 13,500 context switches, 7 % less
-/// wall time with two) for about 1 MB more at peak.
+/// arena lock a third more often (1000 feeds: 20,000 -> 13,500 context switches, 3-7 % less
+/// wall time with two) for 1-4 MB more at peak.
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
