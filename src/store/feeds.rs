@@ -208,8 +208,9 @@ impl Store {
     ///
     /// Polls that finish while another is being written are committed together, in one
     /// transaction (group commit): a commit writes every page it changed to the WAL, and the
-    /// pages of the shared indexes are most of them. Each poll stays all or nothing (a
-    /// savepoint of its own), and readers only ever see whole polls.
+    /// pages of the shared indexes are most of them. Each poll stays all or nothing (a batch
+    /// with a failing poll is written again poll by poll), and readers only ever see whole
+    /// polls.
     ///
     /// # Errors
     /// SQLite errors; nothing of the poll is stored then.
@@ -434,29 +435,22 @@ fn drain(pending: &PendingPolls, writer: &Mutex<Connection>, index: &Mutex<BandI
     }
 }
 
-/// Writes `batch` in one transaction, each poll inside a savepoint: a poll that fails is
-/// rolled back alone. If the commit itself fails (a full disk), each poll is tried again in a
-/// transaction of its own, so that each gets its own answer. New fingerprints join the band
-/// index once committed.
+/// Writes `batch` in one transaction. If a poll fails, or the commit itself (a full disk),
+/// the whole transaction is rolled back and each poll is written again in a transaction of
+/// its own: a poll that fails is rolled back alone, and each gets its own answer. (Not a
+/// savepoint per poll: SQLite would copy every page a poll changes that an earlier poll of the
+/// batch had changed, for a rollback that almost never happens.) New fingerprints join the
+/// band index once committed.
 fn record_polls(conn: &mut Connection, index: &Mutex<BandIndex>, batch: Vec<PendingPoll>) {
     let add = |indexed: &[(i64, Vec<u32>)]| lock(index).add(indexed);
-    let together = (|| -> Result<Vec<Result<SaveCounts, StoreError>>, StoreError> {
-        let mut tx = conn.transaction()?;
-        let mut results = Vec::with_capacity(batch.len());
+    let together = (|| -> Result<Vec<SaveCounts>, StoreError> {
+        // Dropped without a commit, the transaction rolls back.
+        let tx = conn.transaction()?;
         let mut indexed = Vec::new();
-        for p in &batch {
-            let sp = tx.savepoint()?;
-            let mut fingerprints = Vec::new();
-            match record_one(&sp, p.feed, &p.record, &mut fingerprints) {
-                Ok(counts) => {
-                    sp.commit()?;
-                    indexed.append(&mut fingerprints);
-                    results.push(Ok(counts));
-                }
-                // Dropping the savepoint rolls this poll back.
-                Err(e) => results.push(Err(e)),
-            }
-        }
+        let results = batch
+            .iter()
+            .map(|p| record_one(&tx, p.feed, &p.record, &mut indexed))
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit()?;
         add(&indexed);
         Ok(results)
@@ -465,7 +459,7 @@ fn record_polls(conn: &mut Connection, index: &Mutex<BandIndex>, batch: Vec<Pend
         Ok(results) => {
             for (p, r) in batch.into_iter().zip(results) {
                 // The poll may have been cancelled meanwhile: its answer is then not needed.
-                let _ = p.reply.send(r);
+                let _ = p.reply.send(Ok(r));
             }
         }
         Err(_) => {

@@ -245,8 +245,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Statement journals (each poll of a group commit is a savepoint) stay in memory instead
-    // of spilling to a temporary file.
+    // Statement journals (a statement that changes several rows) and temporary b-trees stay
+    // in memory instead of spilling to a temporary file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
