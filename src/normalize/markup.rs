@@ -198,7 +198,7 @@ struct Decoded {
 }
 
 impl Decoded {
-    fn new(chars: &[char]) -> Decoded {
+    fn new(chars: impl IntoIterator<Item = char>) -> Decoded {
         let mut d = Decoded {
             bytes: [0; 8],
             len: 0,
@@ -219,7 +219,7 @@ impl Decoded {
 /// and how many bytes it takes. A `&` that starts no reference stands for itself.
 fn reference(s: &str) -> Option<(Decoded, usize)> {
     let b = s.as_bytes();
-    let literal = Some((Decoded::new(&['&']), 1));
+    let literal = Some((Decoded::new(['&']), 1));
     match b.get(1) {
         Some(b'#') => numeric(b),
         Some(c) if c.is_ascii_alphanumeric() => {
@@ -233,12 +233,8 @@ fn reference(s: &str) -> Option<(Decoded, usize)> {
             if after == b';' {
                 if let Some(&(c1, c2)) = NAMED_ENTITIES.get(&s[1..=len]) {
                     if c1 != 0 {
-                        let chars: Vec<char> = [c1, c2]
-                            .into_iter()
-                            .filter(|&c| c != 0)
-                            .filter_map(char::from_u32)
-                            .collect();
-                        return Some((Decoded::new(&chars), len + 1));
+                        let chars = [c1, c2].into_iter().filter(|&c| c != 0);
+                        return Some((Decoded::new(chars.filter_map(char::from_u32)), len + 1));
                     }
                 }
             }
@@ -283,7 +279,7 @@ fn numeric(b: &[u8]) -> Option<(Decoded, usize)> {
             .unwrap_or('\u{fffd}'),
         Some(n) => char::from_u32(n).unwrap_or('\u{fffd}'),
     };
-    Some((Decoded::new(&[c]), at))
+    Some((Decoded::new([c]), at))
 }
 
 /// Where the comment whose text starts `s` (after `<!--`) ends, past its `-->`.
