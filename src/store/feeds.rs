@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use url::Url;
 
 use super::bands::BandIndex;
+use super::checkpoint::Checkpointer;
 use super::items::{self, SaveCounts};
 use super::{Store, StoreError, from_secs, lock, to_secs};
 use crate::config::FeedConfig;
@@ -228,14 +229,15 @@ impl Store {
         // One writer task at a time drains the queue, batch after batch, until it finds it
         // empty; a poll queued meanwhile rides along instead of waiting in a thread of its own.
         if !self.pending_polls.draining.swap(true, Ordering::AcqRel) {
-            let (pending, index, writer) = (
+            let (pending, index, writer, checkpointer) = (
                 self.pending_polls.clone(),
                 self.bands.clone(),
                 self.writer.clone(),
+                self.checkpointer.clone(),
             );
             // The drain answers every poll it takes; there is nothing else to wait for.
             drop(tokio::task::spawn_blocking(move || {
-                drain(&pending, &writer, &index)
+                drain(&pending, &writer, &index, &checkpointer);
             }));
         }
         let counts = answer
@@ -408,7 +410,12 @@ struct PendingPoll {
 }
 
 /// Writes queued polls, batch after batch, until the queue is empty.
-fn drain(pending: &PendingPolls, writer: &Mutex<Connection>, index: &Mutex<BandIndex>) {
+fn drain(
+    pending: &PendingPolls,
+    writer: &Mutex<Connection>,
+    index: &Mutex<BandIndex>,
+    checkpointer: &Checkpointer,
+) {
     /// If this drain panics (a bug), its batch's polls get an error and the next poll starts a
     /// new drain: later polls are not stranded.
     struct Unwinding<'a>(&'a AtomicBool);
@@ -424,6 +431,7 @@ fn drain(pending: &PendingPolls, writer: &Mutex<Connection>, index: &Mutex<BandI
         let batch = std::mem::take(&mut *lock(&pending.queue));
         if !batch.is_empty() {
             record_polls(&mut lock(writer), index, batch);
+            checkpointer.wake();
             continue;
         }
         pending.draining.store(false, Ordering::Release);

@@ -1,9 +1,11 @@
 //! Storage: SQLite through rusqlite, in WAL mode. One writer connection and one reader
 //! connection, each used only inside `spawn_blocking`, so async code never waits on SQLite and
 //! serving never waits for a poll's write. Polls are written in group commits
-//! (`feeds::record_poll`); the near-duplicate index lives in memory (`bands`).
+//! (`feeds::record_poll`); the near-duplicate index lives in memory (`bands`); a third
+//! connection copies the log into the database file in a thread of its own (`checkpoint`).
 
 mod bands;
+mod checkpoint;
 mod feeds;
 mod items;
 pub mod migrations;
@@ -66,6 +68,8 @@ pub struct Store {
     pending_polls: Arc<feeds::PendingPolls>,
     /// Near-duplicate candidates by LSH band. Locked after a connection, never before.
     bands: Arc<Mutex<bands::BandIndex>>,
+    /// Copies the log into the database file after commits.
+    checkpointer: Arc<checkpoint::Checkpointer>,
     path: PathBuf,
     /// Bumped by every write that changes what the merged feed shows.
     version: Arc<AtomicU64>,
@@ -110,11 +114,21 @@ impl Store {
         reader.busy_timeout(BUSY_TIMEOUT)?;
         reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let data_version: i64 = writer.pragma_query_value(None, "data_version", |r| r.get(0))?;
+        writer.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            checkpoint::WRITER_AUTOCHECKPOINT,
+        )?;
+        // The log is reused from its start after a complete checkpoint; this trims the file
+        // it leaves behind after a large import (up to the size above).
+        writer.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT)?;
+        let checkpointer = checkpoint::Checkpointer::start(path, BUSY_TIMEOUT).map_err(open_err)?;
         Ok(Store {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             pending_polls: Arc::default(),
             bands: Arc::default(),
+            checkpointer: Arc::new(checkpointer),
             path: path.to_owned(),
             version: Arc::new(AtomicU64::new(1)),
             external: Arc::new(AtomicI64::new(data_version)),
@@ -142,7 +156,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        run_blocking(self.writer.clone(), f).await
+        let written = run_blocking(self.writer.clone(), f).await;
+        self.checkpointer.wake();
+        written
     }
 
     /// Runs `f` on the reader connection in a blocking thread.
