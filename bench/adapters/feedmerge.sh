@@ -38,7 +38,7 @@ PY
 }
 
 case ${1:-} in
-info) printf '%s\tconcurrency=32 (default); poll max_items=%s\tunique\n' "$("$BIN" --version 2>/dev/null | head -1)" "${FM_POLL_MAX_ITEMS:-10000000}" ;;
+info) printf '%s\tconcurrency=16 (default); poll max_items=%s\tunique\n' "$("$BIN" --version 2>/dev/null | head -1)" "${FM_POLL_MAX_ITEMS:-10000000}" ;;
 setup)
   config "$2" "$3/feedmerge.db" 10000000 > "$3/count.toml"
   if [[ -n ${FM_POLL_MAX_ITEMS:-} ]]; then
