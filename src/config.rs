@@ -1082,6 +1082,8 @@ mod tests {
             cfg.storage.path,
             Path::new("/etc/feedmerge/data/feedmerge.db")
         );
+        // The example states the defaults it sets.
+        assert_eq!(cfg.poller.concurrency, DEFAULT_CONCURRENCY);
         assert!(!cfg.feeds.is_empty());
     }
 
@@ -1090,6 +1092,7 @@ mod tests {
         let cfg = parse("").unwrap();
         assert_eq!(cfg.poller.interval, DEFAULT_INTERVAL);
         assert_eq!(cfg.poller.max_body, DEFAULT_MAX_BODY);
+        assert_eq!(cfg.poller.concurrency, DEFAULT_CONCURRENCY);
         assert_eq!(cfg.output.max_items, DEFAULT_MAX_ITEMS);
         assert_eq!(cfg.reading_time, ReadingTimeConfig::default());
         assert_eq!(cfg.server.base_url.as_str(), "http://127.0.0.1:8080/");

@@ -318,11 +318,15 @@ mod tests {
         }
     }
 
-    fn table(items: &[(i64, Vec<u32>)], seen: impl Fn(i64) -> i64) -> Connection {
+    /// An empty database for fingerprints without their items.
+    fn fingerprint_table() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
         super::super::migrations::migrate(&mut conn).unwrap();
-        // Fingerprints without their items.
         conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        conn
+    }
+
+    fn insert(conn: &Connection, items: &[(i64, Vec<u32>)], seen: impl Fn(i64) -> i64) {
         for (id, keys) in items {
             conn.execute(
                 "INSERT INTO item_fingerprints (item_id, first_seen_at, keys) VALUES (?1, ?2, ?3)",
@@ -330,7 +334,6 @@ mod tests {
             )
             .unwrap();
         }
-        conn
     }
 
     #[test]
@@ -348,7 +351,8 @@ mod tests {
     fn an_index_read_from_the_table_or_cleaned_up_agrees_with_a_scan() {
         let (pool, items) = sample();
         let half = items[items.len() / 2].0;
-        let conn = table(&items, |id| if id < half { 100 } else { 200 });
+        let conn = fingerprint_table();
+        insert(&conn, &items, |id| if id < half { 100 } else { 200 });
         let mut index = BandIndex::default();
         index.ensure(&conn, 0).unwrap();
         assert_agrees(&index, &pool, &items);
@@ -368,20 +372,11 @@ mod tests {
 
     #[test]
     fn items_that_left_the_window_are_dropped_once_the_index_doubles() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::migrations::migrate(&mut conn).unwrap();
-        // Fingerprints without their items.
-        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let conn = fingerprint_table();
         let store = |items: std::ops::RangeInclusive<i64>, seen: i64, index: &mut BandIndex| {
             let rows: Vec<(i64, Vec<u32>)> =
                 items.map(|id| (id, vec![id as u32 % 100, 7])).collect();
-            for (id, keys) in &rows {
-                conn.execute(
-                    "INSERT INTO item_fingerprints (item_id, first_seen_at, keys) VALUES (?1, ?2, ?3)",
-                    params![id, seen, encode(keys)],
-                )
-                .unwrap();
-            }
+            insert(&conn, &rows, |_| seen);
             index.add(&rows);
         };
         let mut index = BandIndex::default();

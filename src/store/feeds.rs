@@ -430,8 +430,7 @@ fn drain(
     loop {
         let batch = std::mem::take(&mut *lock(&pending.queue));
         if !batch.is_empty() {
-            record_polls(&mut lock(writer), index, batch);
-            checkpointer.wake();
+            checkpointer.writing(&mut lock(writer), |conn| record_polls(conn, index, batch));
             continue;
         }
         pending.draining.store(false, Ordering::Release);
@@ -610,6 +609,33 @@ mod tests {
             .collect();
         let feeds = store.sync_feeds(&configs).await.unwrap();
         (dir, store, feeds)
+    }
+
+    /// A poll's items reach the database file (not only the log) while the store is open: its
+    /// group commit wakes the checkpointer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_reaches_the_database_file_while_the_store_is_open() {
+        let (dir, store, feeds) = store_with_feeds(1).await;
+        let size = || std::fs::metadata(dir.path().join("t.db")).unwrap().len();
+        let settle = || async {
+            let mut last = u64::MAX;
+            while size() != last {
+                last = size();
+                tokio::time::sleep(Duration::from_millis(600)).await;
+            }
+            last
+        };
+        let before = settle().await;
+        let mut poll = fetched(&["big"]);
+        if let PollResult::Fetched { items, .. } = &mut poll.result {
+            items[0].content_html = "<p>word</p>".repeat(50_000);
+        }
+        store.record_poll(feeds[0].id, poll).await.unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while size() < before + 500_000 && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(size() >= before + 500_000, "{before} -> {} bytes", size());
     }
 
     /// Polls queued while the writer is busy are committed together; one that fails among

@@ -114,14 +114,6 @@ impl Store {
         reader.busy_timeout(BUSY_TIMEOUT)?;
         reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let data_version: i64 = writer.pragma_query_value(None, "data_version", |r| r.get(0))?;
-        writer.pragma_update(
-            None,
-            "wal_autocheckpoint",
-            checkpoint::WRITER_AUTOCHECKPOINT,
-        )?;
-        // The log is reused from its start after a complete checkpoint; this trims the file
-        // it leaves behind after a large import (up to the size above).
-        writer.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT)?;
         let checkpointer = checkpoint::Checkpointer::start(path, BUSY_TIMEOUT).map_err(open_err)?;
         Ok(Store {
             writer: Arc::new(Mutex::new(writer)),
@@ -156,9 +148,11 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let written = run_blocking(self.writer.clone(), f).await;
-        self.checkpointer.wake();
-        written
+        let checkpointer = self.checkpointer.clone();
+        run_blocking(self.writer.clone(), move |conn| {
+            checkpointer.writing(conn, f)
+        })
+        .await
     }
 
     /// Runs `f` on the reader connection in a blocking thread.
@@ -245,6 +239,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Settings of the writer connection (the read-only reader needs none of them).
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -264,6 +259,15 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // Statement journals (a statement that changes several rows) and temporary b-trees stay
     // in memory instead of spilling to a temporary file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The log is copied into the database file by `checkpoint`; the writer does it itself
+    // only if that falls far behind. The log file starts over after a complete copy; this
+    // trims what it leaves behind after a large import.
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        checkpoint::WRITER_AUTOCHECKPOINT,
+    )?;
+    conn.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT)?;
     Ok(())
 }
 
