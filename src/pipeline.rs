@@ -33,8 +33,9 @@ pub struct Context {
     pub hosts: Arc<Hosts>,
     /// Requests in flight across all hosts (`[poller] concurrency`).
     pub slots: Arc<Semaphore>,
-    /// Documents being parsed or articles extracted at once: one per CPU. More would only
-    /// hold more parse trees in memory at the same time, not finish sooner.
+    /// Documents being parsed, items compared with near-duplicate candidates or articles
+    /// extracted at once: one per CPU. More would only hold more parse trees in memory (and
+    /// more blocking threads) at the same time, not finish sooner.
     pub cpus: Arc<Semaphore>,
     /// The database.
     pub store: Store,
@@ -381,6 +382,8 @@ async fn find_near_duplicates(
     let contents = ctx.store.contents(wanted).await?;
     let threshold = near.threshold;
     let mut taken = std::mem::take(items);
+    // CPU work, in a CPU slot like parsing.
+    let _cpu = ctx.cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
         for ((n, _), found) in probes.into_iter().zip(candidates) {
             let item = &mut taken[n];

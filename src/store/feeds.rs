@@ -412,7 +412,7 @@ struct PendingPoll {
 /// Writes queued polls, batch after batch, until the queue is empty.
 fn drain(
     pending: &PendingPolls,
-    writer: &Mutex<Connection>,
+    writer: &tokio::sync::Mutex<Connection>,
     index: &Mutex<BandIndex>,
     checkpointer: &Checkpointer,
 ) {
@@ -430,7 +430,8 @@ fn drain(
     loop {
         let batch = std::mem::take(&mut *lock(&pending.queue));
         if !batch.is_empty() {
-            checkpointer.writing(&mut lock(writer), |conn| record_polls(conn, index, batch));
+            let mut conn = writer.blocking_lock();
+            checkpointer.writing(&mut conn, |conn| record_polls(conn, index, batch));
             continue;
         }
         pending.draining.store(false, Ordering::Release);
@@ -649,7 +650,7 @@ mod tests {
         let (locked, is_locked) = tokio::sync::oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let holder = std::thread::spawn(move || {
-            let _held = writer.lock().unwrap();
+            let _held = writer.blocking_lock();
             locked.send(()).unwrap();
             released.recv().unwrap();
         });
