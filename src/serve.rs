@@ -196,6 +196,7 @@ impl FeedCache {
                 None => items.iter().map(|i| i.changed_at).max().unwrap_or(now),
             };
             let rendered = Rendered::new(version, xml.into_bytes(), hash, last_modified);
+            drop((items, failing));
             crate::memory::trim();
             rendered
         })

@@ -579,6 +579,10 @@ impl Store {
                     }
                 }
             }
+            drop(stmt);
+            // A rendering is rare: the pages it read need not stay in the reader's cache (up
+            // to 2 MB) until the next one.
+            conn.execute_batch("PRAGMA shrink_memory")?;
             Ok(out)
         })
         .await
