@@ -18,6 +18,9 @@
 #   DURATION [10] WARMUP [2] seconds per measured wrk run / untimed warm-up before it
 #   CONNECTIONS [32] THREADS [1]  wrk -c / -t
 #   ROUNDS [3]              repetitions; medians reported
+#   IDLE_WAIT [10]          seconds after the daemon is ready (its start-up polls, all 304, done)
+#                           before the idle RSS reading; the next is taken after serving
+#                           /feed.xml (plain and gzip) and the news page /
 #   PIN [1]                 with >= 2 CPUs: servers on SERVER_CPUS [0], wrk on CLIENT_CPUS [1],
 #                           so that a server never competes with the load generator for a core
 #   FM_PORT [18190] NGINX_PORT [18191] CORPUS_PORT [18192] BENCH_ROOT [/tmp/feedmerge-bench]
@@ -27,7 +30,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-SERVE_K=${SERVE_K:-50}; DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}
+SERVE_K=${SERVE_K:-50}; DURATION=${DURATION:-10}; WARMUP=${WARMUP:-2}; IDLE_WAIT=${IDLE_WAIT:-10}
 CONNECTIONS=${CONNECTIONS:-32}; THREADS=${THREADS:-1}; ROUNDS=${ROUNDS:-3}
 FM_PORT=${FM_PORT:-18190}; NGINX_PORT=${NGINX_PORT:-18191}; CORPUS_PORT=${CORPUS_PORT:-18192}
 BENCH_ROOT=${BENCH_ROOT:-/tmp/feedmerge-bench}; export BENCH_ROOT
@@ -80,6 +83,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 rss() { awk -v k="$1:" '$1==k{printf "%.1f", $2/1024}' "/proc/$fm_pid/status"; }
+sleep "$IDLE_WAIT"
 idle_rss=$(rss VmRSS)
 fm=http://127.0.0.1:$FM_PORT/feed.xml
 ngx=http://127.0.0.1:$NGINX_PORT/feed.xml
@@ -87,6 +91,8 @@ curl -sf -o "$static/feed.xml" "$fm"
 curl -sf -H 'Accept-Encoding: gzip' -o "$static/feed.xml.gz" "$fm"
 gunzip -c "$static/feed.xml.gz" | cmp -s - "$static/feed.xml" || { echo "gzip body is not the same feed" >&2; exit 1; }
 touch -r "$static/feed.xml" "$static/feed.xml.gz"
+curl -sf -o /dev/null "http://127.0.0.1:$FM_PORT/"
+sleep 1
 after_render_rss=$(rss VmRSS)
 items=$(grep -o '<item>' "$static/feed.xml" | wc -l)
 GZIP_STATIC=1 WORKERS=1 CPUS=${spin[2]:-} "$here/static_server.sh" start "$static" "$NGINX_PORT" >/dev/null
@@ -112,7 +118,7 @@ LUA
   echo "feed: $items items, $(stat -c %s "$static/feed.xml") bytes plain, $(stat -c %s "$static/feed.xml.gz") bytes gzip"
   echo "etags: feedmerge $fm_etag_id / $fm_etag_gz; nginx $ngx_etag_id / $ngx_etag_gz"
   echo "params: SERVE_K=$SERVE_K DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS pin=server:${spin[*]:-none} client:${cpin[*]:-none}"
-  echo "feedmerge_rss_mib: idle_after_start=$idle_rss after_first_render=$after_render_rss"
+  echo "feedmerge_rss_mib ($SERVE_K feeds): idle_after_start=$idle_rss after_first_render=$after_render_rss"
   echo "loadavg_at_start: $(cat /proc/loadavg)"
 } | tee "$OUT/env.txt"
 
