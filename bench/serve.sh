@@ -92,7 +92,6 @@ curl -sf -H 'Accept-Encoding: gzip' -o "$static/feed.xml.gz" "$fm"
 gunzip -c "$static/feed.xml.gz" | cmp -s - "$static/feed.xml" || { echo "gzip body is not the same feed" >&2; exit 1; }
 touch -r "$static/feed.xml" "$static/feed.xml.gz"
 curl -sf -o /dev/null "http://127.0.0.1:$FM_PORT/"
-sleep 1
 after_render_rss=$(rss VmRSS)
 items=$(grep -o '<item>' "$static/feed.xml" | wc -l)
 GZIP_STATIC=1 WORKERS=1 CPUS=${spin[2]:-} "$here/static_server.sh" start "$static" "$NGINX_PORT" >/dev/null

@@ -175,13 +175,12 @@ fn host_turns(feeds: Vec<ScheduledFeed>) -> impl Iterator<Item = ScheduledFeed> 
         .collect();
     // Last first, to be popped.
     ranked.sort_by_key(|(turn, i, _)| std::cmp::Reverse((*turn, *i)));
-    let mut feeds: Vec<ScheduledFeed> = ranked.into_iter().map(|(_, _, feed)| feed).collect();
     std::iter::from_fn(move || {
-        let feed = feeds.pop();
-        if feeds.len() < feeds.capacity() / 2 {
-            feeds.shrink_to_fit();
+        let (_, _, feed) = ranked.pop()?;
+        if ranked.len() < ranked.capacity() / 2 {
+            ranked.shrink_to_fit();
         }
-        feed
+        Some(feed)
     })
 }
 

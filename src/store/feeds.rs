@@ -612,6 +612,48 @@ mod tests {
         (dir, store, feeds)
     }
 
+    /// Bytes of pages in the page cache of `conn`.
+    fn cache_used(conn: &Connection) -> i32 {
+        let (mut current, mut highest) = (0, 0);
+        // SAFETY: a status query on the handle of an open connection, which outlives it.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                conn.handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_CACHE_USED,
+                &mut current,
+                &mut highest,
+                0,
+            )
+        };
+        assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
+        current
+    }
+
+    /// The merged items are read for a rendering, which is rare: the pages read for them do
+    /// not stay in the reader connection's cache until the next.
+    #[tokio::test]
+    async fn reading_the_merged_items_leaves_the_readers_cache_empty() {
+        let (_dir, store, feeds) = store_with_feeds(1).await;
+        let keys: Vec<String> = (0..40).map(|n| n.to_string()).collect();
+        let mut poll = fetched(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+        if let PollResult::Fetched { items, .. } = &mut poll.result {
+            for item in items {
+                item.content_html = "<p>word</p>".repeat(5_000);
+            }
+        }
+        store.record_poll(feeds[0].id, poll).await.unwrap();
+        let items = store
+            .merged_items(crate::store::Selection {
+                limit: 40,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 40);
+        let used = cache_used(&*store.reader.lock().await);
+        assert!(used < 64 * 1024, "{used} bytes of pages still cached");
+    }
+
     /// A poll's items reach the database file (not only the log) while the store is open: its
     /// group commit wakes the checkpointer.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -580,8 +580,8 @@ impl Store {
                 }
             }
             drop(stmt);
-            // A rendering is rare: the pages it read need not stay in the reader's cache (up
-            // to 2 MB) until the next one.
+            // These reads are rare (a rendering, or retention with text filters): the pages
+            // they read need not stay in the reader's cache (up to 2 MB) until the next.
             conn.execute_batch("PRAGMA shrink_memory")?;
             Ok(out)
         })
