@@ -24,7 +24,8 @@
 #   ACCESS_LOG [1]             count 200/304 answers per phase from nginx's access log
 #   QUIET_PCT [25] QUIET_MAX [120]  before each poll, wait (at most QUIET_MAX s) until the
 #                              machine is below QUIET_PCT % busy
-#   PHASE_GAP [1]              untimed sleep before each poll (1-s mtime granularity)
+#   PHASE_GAP [1]              untimed sleep before each poll (1-s mtime granularity); then
+#                              `sync`, so that no poll pays for the writes of the one before
 #   BENCH_NICE                 renice the benchmark and everything it starts (root)
 #   OUT [$BENCH_ROOT/results/<stamp>-K<k>-M<m>]  CSV, logs, summary.md
 #
@@ -141,6 +142,10 @@ measure_tool() {   # run tool
     mark=0; [[ -n $alog ]] && mark=$(wc -l < "$alog")
     tf=$OUT/$name-r$run-$phase.time
     sleep "${PHASE_GAP:-1}"
+    # What the previous poll, the corpus copy and the store reset left in the page cache is
+    # written out first: otherwise the disk is still busy with it during the next poll, which
+    # a short poll pays for in full and a long one hardly notices.
+    sync
     wait_quiet
     load1=$(cut -d' ' -f1 /proc/loadavg); b0=$(busy_ticks)
     set +e
