@@ -20,7 +20,7 @@ use crate::model::{FeedHints, FeedMeta, NewItem};
 use crate::model::{FeedId, FullTextOutcome, ReadingTime, TextSource};
 use crate::normalize::{fingerprint, fulltext, reading_time, text};
 use crate::schedule::{self, Policy};
-use crate::store::{FeedState, NearCandidate, PollRecord, PollResult, Store, StoreError};
+use crate::store::{FeedState, NearLookup, NearProbe, PollRecord, PollResult, Store, StoreError};
 use crate::{dedupe, normalize, parse};
 use url::Url;
 
@@ -339,53 +339,38 @@ async fn find_near_duplicates(
     near: &DedupeConfig,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let new = ctx
-        .store
-        .new_keys(feed, items.iter().map(|i| i.key.0.clone()).collect())
-        .await?;
-    if new.is_empty() {
-        return Ok(());
-    }
-    let probes: Vec<(usize, (Vec<u32>, u32))> = items
+    let (numbers, probes): (Vec<usize>, Vec<NearProbe>) = items
         .iter()
         .enumerate()
-        .filter(|(_, i)| new.contains(&i.key.0))
         .filter_map(|(n, i)| {
-            i.fingerprint
-                .as_ref()
-                .map(|f| (n, (f.bands.clone(), f.title_key)))
+            let f = i.fingerprint.as_ref()?;
+            let mut keys = f.bands.clone();
+            keys.push(f.title_key);
+            let (key, title) = (i.key.0.clone(), i.title.clone());
+            Some((n, NearProbe { key, title, keys }))
         })
-        .collect();
+        .unzip();
     let since = chrono::Duration::from_std(near.window)
         .ok()
         .and_then(|w| now.checked_sub_signed(w))
         .map_or(0, |t| t.timestamp());
-    let candidates = ctx
-        .store
-        .near_candidates(feed, since, probes.iter().map(|(_, p)| p.clone()).collect())
-        .await?;
     // Titles first: only the candidates whose title could match have their text read.
-    let candidates: Vec<Vec<NearCandidate>> = probes
-        .iter()
-        .zip(candidates)
-        .map(|((n, _), found)| {
-            found
-                .into_iter()
-                .filter(|c| fingerprint::titles_compatible(&items[*n].title, &c.title))
-                .collect()
-        })
-        .collect();
-    let wanted: Vec<i64> = candidates.iter().flatten().map(|c| c.id).collect();
-    if wanted.is_empty() {
+    let NearLookup {
+        candidates,
+        contents,
+    } = ctx
+        .store
+        .near_candidates(feed, since, probes, fingerprint::titles_compatible)
+        .await?;
+    if contents.is_empty() {
         return Ok(());
     }
-    let contents = ctx.store.contents(wanted).await?;
     let threshold = near.threshold;
     let mut taken = std::mem::take(items);
     // CPU work, in a CPU slot like parsing.
     let _cpu = ctx.cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
-        for ((n, _), found) in probes.into_iter().zip(candidates) {
+        for (n, found) in numbers.into_iter().zip(candidates) {
             let item = &mut taken[n];
             let text = text::visible(&item.content_html).text;
             let doc = fingerprint::Doc {

@@ -743,32 +743,64 @@ mod tests {
             }
             record
         };
-        let titles = |found: Vec<Vec<crate::store::NearCandidate>>| -> Vec<Vec<String>> {
+        let titles = |found: crate::store::NearLookup| -> Vec<Vec<String>> {
+            // The text of every candidate comes along, and only theirs.
+            let ids: std::collections::HashSet<i64> =
+                found.candidates.iter().flatten().map(|c| c.id).collect();
+            assert_eq!(
+                found
+                    .contents
+                    .keys()
+                    .copied()
+                    .collect::<std::collections::HashSet<_>>(),
+                ids
+            );
             found
+                .candidates
                 .into_iter()
                 .map(|c| c.into_iter().map(|c| c.title).collect())
                 .collect()
         };
+        let probes = |keys: &[(&str, &[u32])]| -> Vec<crate::store::NearProbe> {
+            keys.iter()
+                .map(|(key, prints)| crate::store::NearProbe {
+                    key: (*key).to_owned(),
+                    title: String::new(),
+                    keys: prints.to_vec(),
+                })
+                .collect()
+        };
+        let any = |_: &str, _: &str| true;
         store
             .record_poll(a, with_print("one", vec![1, 2], 100))
             .await
             .unwrap();
-        // First use: built from the table.
-        let probes = vec![(vec![2, 9], 999), (vec![8], 100), (vec![7], 7)];
-        let found = store.near_candidates(b, 0, probes.clone()).await.unwrap();
-        assert_eq!(titles(found), [vec!["item one"], vec!["item one"], vec![]]);
+        // First use: built from the table. The last key of each probe is its title's.
+        let looked_up = probes(&[("x", &[2, 9, 999]), ("y", &[8, 100]), ("z", &[7, 7])]);
+        let found = store.near_candidates(b, 0, looked_up.clone(), any).await;
+        assert_eq!(
+            titles(found.unwrap()),
+            [vec!["item one"], vec!["item one"], vec![]]
+        );
         // Not a candidate for its own feed.
-        let own = store.near_candidates(a, 0, probes.clone()).await.unwrap();
-        assert!(titles(own).iter().all(Vec::is_empty));
+        let own = store.near_candidates(a, 0, looked_up.clone(), any).await;
+        assert!(titles(own.unwrap()).iter().all(Vec::is_empty));
+        // The filter sees both titles.
+        let none = store.near_candidates(b, 0, looked_up.clone(), |_, c| c != "item one");
+        assert!(titles(none.await.unwrap()).iter().all(Vec::is_empty));
+        // An item of `b` stored already is not looked up.
+        store.record_poll(b, fetched(&["x"])).await.unwrap();
+        let found = store.near_candidates(b, 0, looked_up.clone(), any).await;
+        assert_eq!(titles(found.unwrap()), [vec![], vec!["item one"], vec![]]);
         // Added on commit.
         store
             .record_poll(a, with_print("two", vec![7], 200))
             .await
             .unwrap();
-        let found = store.near_candidates(b, 0, probes).await.unwrap();
+        let found = store.near_candidates(b, 0, looked_up, any).await;
         assert_eq!(
-            titles(found),
-            [vec!["item one"], vec!["item one"], vec!["item two"]]
+            titles(found.unwrap()),
+            [vec![], vec!["item one"], vec!["item two"]]
         );
     }
 }

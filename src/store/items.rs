@@ -274,6 +274,26 @@ pub struct NearCandidate {
     pub link: Option<String>,
 }
 
+/// An item of a poll, looked up by [`Store::near_candidates`].
+#[derive(Debug, Clone)]
+pub struct NearProbe {
+    /// Its key in its feed: an item stored already is not looked up.
+    pub key: String,
+    /// Its title, for the caller's filter.
+    pub title: String,
+    /// Its fingerprint: band hashes, then the title key.
+    pub keys: Vec<u32>,
+}
+
+/// What [`Store::near_candidates`] found.
+#[derive(Debug, Default)]
+pub struct NearLookup {
+    /// Per probe, the candidates the filter kept, oldest first.
+    pub candidates: Vec<Vec<NearCandidate>>,
+    /// The published HTML of each of them, by id.
+    pub contents: std::collections::HashMap<i64, String>,
+}
+
 /// A near-duplicate that was joined to another feed's story.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Merge {
@@ -334,29 +354,11 @@ impl Store {
         .await
     }
 
-    /// The keys among `keys` not stored yet for `feed`.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub async fn new_keys(
-        &self,
-        feed: FeedId,
-        keys: Vec<String>,
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
-        self.read(move |conn| {
-            let json = json_list(&keys);
-            let mut stmt = conn.prepare_cached(
-                "SELECT value FROM json_each(?2)
-                 WHERE value NOT IN (SELECT item_key FROM items WHERE feed_id = ?1)",
-            )?;
-            let rows = stmt.query_map(params![feed.0, json], |r| r.get::<_, String>(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    /// For each `(band hashes, title key)`, the items of other active feeds first seen
-    /// after `since` that share a band or the title, and are not copies themselves.
+    /// For each probe not stored yet for `feed`, the items of other active feeds first
+    /// seen after `since` that share a key of its fingerprint (a band or the title), are not
+    /// copies themselves, and pass `keep(probe title, candidate title)`; with the HTML of
+    /// those. One read for the whole poll: a thread hand-off each for the new keys, the
+    /// candidates and their text cost more than the queries.
     ///
     /// # Errors
     /// SQLite errors.
@@ -364,65 +366,71 @@ impl Store {
         &self,
         feed: FeedId,
         since: i64,
-        probes: Vec<(Vec<u32>, u32)>,
-    ) -> Result<Vec<Vec<NearCandidate>>, StoreError> {
+        probes: Vec<NearProbe>,
+        keep: impl Fn(&str, &str) -> bool + Send + 'static,
+    ) -> Result<NearLookup, StoreError> {
         let index = self.bands.clone();
         self.read(move |conn| {
+            let new: std::collections::HashSet<String> = {
+                let keys = json_list(&probes.iter().map(|p| &p.key).collect::<Vec<_>>());
+                let mut stmt = conn.prepare_cached(
+                    "SELECT value FROM json_each(?2)
+                     WHERE value NOT IN (SELECT item_key FROM items WHERE feed_id = ?1)",
+                )?;
+                let rows = stmt.query_map(params![feed.0, keys], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut found = NearLookup::default();
+            if new.is_empty() {
+                found.candidates.resize_with(probes.len(), Vec::new);
+                return Ok(found);
+            }
             // Bounded per kind: a band or a title shared by hundreds of items (boilerplate
             // text, "Daily briefing") says little.
-            let found: Vec<Vec<i64>> = {
+            let ids: Vec<Vec<i64>> = {
                 let mut index = lock(&index);
                 index.ensure(conn, since)?;
                 probes
                     .iter()
-                    .map(|(bands, title)| {
-                        let mut ids = index.lookup(bands, 64);
-                        ids.extend(index.lookup(&[*title], 64));
-                        ids
+                    .map(|p| match p.keys.split_last() {
+                        Some((title, bands)) if new.contains(&p.key) => {
+                            let mut ids = index.lookup(bands, 64);
+                            ids.extend(index.lookup(&[*title], 64));
+                            ids
+                        }
+                        _ => Vec::new(),
                     })
                     .collect()
             };
             let mut stmt = conn.prepare_cached(NEAR_CANDIDATES)?;
-            let mut out = Vec::with_capacity(probes.len());
-            for ids in found {
-                if ids.is_empty() {
-                    out.push(Vec::new());
-                    continue;
+            for (probe, ids) in probes.iter().zip(ids) {
+                let mut kept = Vec::new();
+                if !ids.is_empty() {
+                    let rows = stmt.query_map(params![json_list(&ids), feed.0, since], |r| {
+                        Ok(NearCandidate {
+                            id: r.get(0)?,
+                            title: r.get(1)?,
+                            link: r.get(2)?,
+                        })
+                    })?;
+                    for c in rows.take(MAX_NEAR_CANDIDATES) {
+                        let c = c?;
+                        if keep(&probe.title, &c.title) {
+                            kept.push(c);
+                        }
+                    }
                 }
-                let ids = json_list(&ids);
-                let rows = stmt.query_map(params![ids, feed.0, since], |r| {
-                    Ok(NearCandidate {
-                        id: r.get(0)?,
-                        title: r.get(1)?,
-                        link: r.get(2)?,
-                    })
-                })?;
-                out.push(
-                    rows.take(MAX_NEAR_CANDIDATES)
-                        .collect::<Result<Vec<_>, _>>()?,
-                );
+                found.candidates.push(kept);
             }
-            Ok(out)
-        })
-        .await
-    }
-
-    /// The published HTML of the items `ids`, by id.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub async fn contents(
-        &self,
-        ids: Vec<i64>,
-    ) -> Result<std::collections::HashMap<i64, String>, StoreError> {
-        self.read(move |conn| {
-            let ids = json_list(&ids);
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, content_html FROM items WHERE id IN (SELECT value FROM json_each(?1))",
-            )?;
-            let rows =
-                stmt.query_map([ids], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let wanted: Vec<i64> = found.candidates.iter().flatten().map(|c| c.id).collect();
+            if !wanted.is_empty() {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, content_html FROM items WHERE id IN (SELECT value FROM json_each(?1))",
+                )?;
+                let rows = stmt.query_map([json_list(&wanted)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                found.contents = rows.collect::<Result<_, _>>()?;
+            }
+            Ok(found)
         })
         .await
     }

@@ -21,7 +21,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
-pub use items::{Merge, NearCandidate, SaveCounts, Selection};
+pub use items::{Merge, NearCandidate, NearLookup, NearProbe, SaveCounts, Selection};
 pub use retention::{RetentionPolicy, RetentionReport};
 
 /// How long a connection waits for a lock held by another process (a `render` beside the daemon).
