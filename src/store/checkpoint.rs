@@ -10,7 +10,8 @@
 //! The writer keeps an automatic checkpoint at a larger size, in case this one falls behind.
 
 use std::path::Path;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,8 +33,21 @@ pub(super) const LOG_SIZE_LIMIT: i64 = 32 << 20;
 /// last checkpoint) when dropped.
 #[derive(Debug)]
 pub(super) struct Checkpointer {
-    wake: Option<SyncSender<()>>,
+    signal: Arc<Signal>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the writer tells the checkpointer thread. Flags rather than messages: only the first
+/// commit after a copy starts wakes the thread (a system call, and a switch to that thread
+/// in the middle of the writer's work); the commits while it gathers only find the flag set.
+#[derive(Debug, Default)]
+struct Signal {
+    /// Commits since the last copy started.
+    pending: AtomicBool,
+    /// The store is closing: copy what is pending now, then stop.
+    closing: AtomicBool,
+    /// Times the writer woke the thread.
+    wakeups: AtomicU64,
 }
 
 impl Checkpointer {
@@ -41,13 +55,16 @@ impl Checkpointer {
     pub(super) fn start(path: &Path, busy_timeout: Duration) -> Result<Checkpointer, String> {
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.busy_timeout(busy_timeout).map_err(|e| e.to_string())?;
-        let (wake, woken) = sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name("feedmerge-checkpoint".to_owned())
-            .spawn(move || run(&conn, &woken))
-            .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
+        let signal = Arc::new(Signal::default());
+        let thread = {
+            let signal = signal.clone();
+            std::thread::Builder::new()
+                .name("feedmerge-checkpoint".to_owned())
+                .spawn(move || run(&conn, &signal))
+                .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?
+        };
         Ok(Checkpointer {
-            wake: Some(wake),
+            signal,
             thread: Some(thread),
         })
     }
@@ -69,38 +86,47 @@ impl Checkpointer {
     }
 
     fn wake(&self) {
-        if let Some(wake) = &self.wake {
-            // Full: a wake-up is already pending, which covers this commit too.
-            let _ = wake.try_send(());
+        // Set already: the copy to come covers this commit too.
+        if !self.signal.pending.swap(true, Ordering::AcqRel) {
+            if let Some(thread) = &self.thread {
+                self.signal.wakeups.fetch_add(1, Ordering::Relaxed);
+                thread.thread().unpark();
+            }
         }
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        drop(self.wake.take());
+        self.signal.closing.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             // A panic in the thread was reported when it happened; nothing is left to undo.
             let _ = thread.join();
         }
     }
 }
 
-fn run(conn: &Connection, woken: &Receiver<()>) {
-    while woken.recv().is_ok() {
-        let until = Instant::now() + GATHER;
-        let closing = loop {
-            match woken.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(()) => {}
-                Err(RecvTimeoutError::Timeout) => break false,
-                // The store is closing: copy what is left now.
-                Err(RecvTimeoutError::Disconnected) => break true,
+fn run(conn: &Connection, signal: &Signal) {
+    let closing = || signal.closing.load(Ordering::Acquire);
+    loop {
+        // (`park` may also return for no reason: every wait is a loop.)
+        while !signal.pending.load(Ordering::Acquire) {
+            if closing() {
+                return;
             }
-        };
-        checkpoint(conn);
-        if closing {
-            break;
+            std::thread::park();
         }
+        let until = Instant::now() + GATHER;
+        while !closing() {
+            match until.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                _ => break,
+            }
+        }
+        // Cleared before the copy: a commit from now on wakes the next one.
+        signal.pending.store(false, Ordering::Release);
+        checkpoint(conn);
     }
 }
 
@@ -120,15 +146,21 @@ fn checkpoint(conn: &Connection) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn writes_reach_the_database_file_while_it_is_open_and_reads_wake_nothing() {
+    /// A database in WAL mode with a table `t`, in a temporary folder (kept while it lives),
+    /// and its writer connection, which never copies the log by itself.
+    fn database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let mut writer = Connection::open(&path).unwrap();
+        let writer = Connection::open(&path).unwrap();
         writer.pragma_update(None, "journal_mode", "WAL").unwrap();
-        // As the store's writer would without a checkpointer: never copies by itself here.
         writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         writer.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+        (dir, path, writer)
+    }
+
+    #[test]
+    fn writes_reach_the_database_file_while_it_is_open_and_reads_wake_nothing() {
+        let (_dir, path, mut writer) = database();
         let size = || std::fs::metadata(&path).unwrap().len();
         let header = size();
         let checkpointer = Checkpointer::start(&path, Duration::from_secs(5)).unwrap();
@@ -152,5 +184,25 @@ mod tests {
         checkpointer.writing(&mut writer, insert).unwrap();
         drop(checkpointer);
         assert!(size() >= 600_000);
+    }
+
+    #[test]
+    fn commits_while_it_gathers_wake_the_thread_once() {
+        let (_dir, path, mut writer) = database();
+        let checkpointer = Checkpointer::start(&path, Duration::from_secs(5)).unwrap();
+        let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (1)", []);
+        let started = Instant::now();
+        for _ in 0..50 {
+            checkpointer.writing(&mut writer, insert).unwrap();
+        }
+        assert!(
+            started.elapsed() < GATHER,
+            "the commits took longer than a gathering"
+        );
+        assert_eq!(checkpointer.signal.wakeups.load(Ordering::Relaxed), 1);
+        // After the copy, the next commit wakes it again.
+        std::thread::sleep(GATHER * 3);
+        checkpointer.writing(&mut writer, insert).unwrap();
+        assert_eq!(checkpointer.signal.wakeups.load(Ordering::Relaxed), 2);
     }
 }

@@ -240,9 +240,14 @@ impl Store {
                 drain(&pending, &writer, &index, &checkpointer);
             }));
         }
-        let counts = answer
+        let (counts, record) = answer
             .await
-            .map_err(|_| StoreError::Task("the poll's write was lost".to_owned()))??;
+            .map_err(|_| StoreError::Task("the poll's write was lost".to_owned()))?;
+        // Freed here rather than by the writer: the items were allocated by the thread that
+        // parsed them, and freeing them takes that allocator arena's lock, which the writer,
+        // the one stage that cannot run twice at once, should not wait for.
+        drop(record);
+        let counts = counts?;
         // A feed that starts or stops failing changes the health items of the merged feed.
         if counts.new + counts.updated > 0 || counts.failing_changed {
             self.bump();
@@ -406,7 +411,8 @@ pub(super) struct PendingPolls {
 struct PendingPoll {
     feed: FeedId,
     record: PollRecord,
-    reply: tokio::sync::oneshot::Sender<Result<SaveCounts, StoreError>>,
+    /// The outcome, and the record back (see [`Store::record_poll`]).
+    reply: tokio::sync::oneshot::Sender<(Result<SaveCounts, StoreError>, PollRecord)>,
 }
 
 /// Writes queued polls, batch after batch, until the queue is empty.
@@ -467,7 +473,7 @@ fn record_polls(conn: &mut Connection, index: &Mutex<BandIndex>, batch: Vec<Pend
         Ok(results) => {
             for (p, r) in batch.into_iter().zip(results) {
                 // The poll may have been cancelled meanwhile: its answer is then not needed.
-                let _ = p.reply.send(Ok(r));
+                let _ = p.reply.send((Ok(r), p.record));
             }
         }
         Err(_) => {
@@ -480,7 +486,7 @@ fn record_polls(conn: &mut Connection, index: &Mutex<BandIndex>, batch: Vec<Pend
                     add(&indexed);
                     Ok(counts)
                 })();
-                let _ = p.reply.send(alone);
+                let _ = p.reply.send((alone, p.record));
             }
         }
     }
