@@ -371,6 +371,9 @@ async fn find_near_duplicates(
     let _cpu = ctx.cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
         for (n, found) in numbers.into_iter().zip(candidates) {
+            if found.is_empty() {
+                continue;
+            }
             let item = &mut taken[n];
             let text = text::visible(&item.content_html).text;
             let doc = fingerprint::Doc {
