@@ -343,11 +343,16 @@ async fn find_near_duplicates(
         .iter()
         .enumerate()
         .filter_map(|(n, i)| {
-            let f = i.fingerprint.as_ref()?;
-            let mut keys = f.bands.clone();
-            keys.push(f.title_key);
+            let fingerprint = i.fingerprint.clone()?;
             let (key, title) = (i.key.0.clone(), i.title.clone());
-            Some((n, NearProbe { key, title, keys }))
+            Some((
+                n,
+                NearProbe {
+                    key,
+                    title,
+                    fingerprint,
+                },
+            ))
         })
         .unzip();
     let since = chrono::Duration::from_std(near.window)

@@ -767,12 +767,15 @@ mod tests {
                 .map(|c| c.into_iter().map(|c| c.title).collect())
                 .collect()
         };
-        let probes = |keys: &[(&str, &[u32])]| -> Vec<crate::store::NearProbe> {
+        let probes = |keys: &[(&str, &[u32], u32)]| -> Vec<crate::store::NearProbe> {
             keys.iter()
-                .map(|(key, prints)| crate::store::NearProbe {
+                .map(|(key, bands, title_key)| crate::store::NearProbe {
                     key: (*key).to_owned(),
                     title: String::new(),
-                    keys: prints.to_vec(),
+                    fingerprint: Fingerprint {
+                        bands: bands.to_vec(),
+                        title_key: *title_key,
+                    },
                 })
                 .collect()
         };
@@ -781,8 +784,8 @@ mod tests {
             .record_poll(a, with_print("one", vec![1, 2], 100))
             .await
             .unwrap();
-        // First use: built from the table. The last key of each probe is its title's.
-        let looked_up = probes(&[("x", &[2, 9, 999]), ("y", &[8, 100]), ("z", &[7, 7])]);
+        // First use: built from the table.
+        let looked_up = probes(&[("x", &[2, 9], 999), ("y", &[8], 100), ("z", &[7], 7)]);
         let found = store.near_candidates(b, 0, looked_up.clone(), any).await;
         assert_eq!(
             titles(found.unwrap()),

@@ -8,6 +8,7 @@ use crate::model::{
     Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
     TextSource,
 };
+use crate::normalize::fingerprint::Fingerprint;
 
 /// Separates categories in the `categories` column (a control character no title contains).
 const CATEGORY_SEPARATOR: char = '\u{1F}';
@@ -281,8 +282,8 @@ pub struct NearProbe {
     pub key: String,
     /// Its title, for the caller's filter.
     pub title: String,
-    /// Its fingerprint: band hashes, then the title key.
-    pub keys: Vec<u32>,
+    /// Its fingerprint: candidates share a band or the title key.
+    pub fingerprint: Fingerprint,
 }
 
 /// What [`Store::near_candidates`] found.
@@ -392,13 +393,13 @@ impl Store {
                 index.ensure(conn, since)?;
                 probes
                     .iter()
-                    .map(|p| match p.keys.split_last() {
-                        Some((title, bands)) if new.contains(&p.key) => {
-                            let mut ids = index.lookup(bands, 64);
-                            ids.extend(index.lookup(&[*title], 64));
-                            ids
+                    .map(|p| {
+                        if !new.contains(&p.key) {
+                            return Vec::new();
                         }
-                        _ => Vec::new(),
+                        let mut ids = index.lookup(&p.fingerprint.bands, 64);
+                        ids.extend(index.lookup(&[p.fingerprint.title_key], 64));
+                        ids
                     })
                     .collect()
             };
