@@ -7,27 +7,55 @@
 //! checkpoint: it never blocks the writer or a reader), a moment after the commits that woke
 //! it. A first import of 1000 feeds, medians of 5 side by side: 2.70 -> 2.54 s wall with 32
 //! feeds at once, 2.42 -> 2.20 s with 16.
-//! The writer keeps an automatic checkpoint at a larger size, in case this one falls behind.
+//!
+//! The log starts over from its beginning only in a transaction that begins after a complete
+//! copy, which a steady stream of commits never leaves room for. SQLite's answer is the
+//! writer's automatic checkpoint: inside a commit, it syncs the log, copies what is left and
+//! syncs the database file, and the next commit cuts the log file back, every poll waiting
+//! meanwhile. Here the checkpointer does it: once the log is long, it syncs the database file,
+//! then holds the writer between two transactions, and the reader between two reads, for a
+//! last copy of the few pages committed since; the writer's next transaction starts the log
+//! over. The log file is cut back when the store is idle. The writer keeps an automatic
+//! checkpoint at a far larger size, in case the log cannot start over (a reader in another
+//! process holding on to an old state of the database).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+
+use super::Guarded;
 
 /// How long commits may gather after the one that woke the checkpointer: a page that many of
 /// them change is copied once, and a daemon that stores a poll every few seconds syncs its
 /// database about as often as SQLite's own schedule would.
 const GATHER: Duration = Duration::from_millis(250);
 
-/// The writer's own automatic checkpoint (pages of log, 8 KiB each): only if the checkpointer
-/// cannot keep up.
-pub(super) const WRITER_AUTOCHECKPOINT: i64 = 16_384;
+/// The writer's own automatic checkpoint (pages of log, 8 KiB each: 512 MiB): only if the
+/// checkpointer cannot make the log start over.
+pub(super) const WRITER_AUTOCHECKPOINT: i64 = 65_536;
 
-/// Bytes of log file kept once the log starts over.
-pub(super) const LOG_SIZE_LIMIT: i64 = 32 << 20;
+/// When the checkpointer makes the log start over, and cuts its file back.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// Pages of log after which the log is made to start over.
+    pub restart_at: i64,
+    /// Bytes of log file left as they are when the store is idle; a larger file is cut back
+    /// to nothing.
+    pub keep_bytes: u64,
+}
+
+impl Limits {
+    /// 16,384 pages of 8 KiB (128 MiB) before the log starts over; 32 MiB of file kept.
+    pub(super) const DEFAULT: Limits = Limits {
+        restart_at: 16_384,
+        keep_bytes: 32 << 20,
+    };
+}
 
 /// The checkpointer thread, woken by writes through [`Checkpointer::writing`]; stops (after a
 /// last checkpoint) when dropped.
@@ -50,17 +78,47 @@ struct Signal {
     wakeups: AtomicU64,
 }
 
+/// What the checkpointer thread works with.
+struct Copier {
+    conn: Connection,
+    /// The database file, synced before the writer is held.
+    file: File,
+    /// The log file, for its size.
+    log: PathBuf,
+    /// The store's connections, held for the last copy before the log starts over. Weak: the
+    /// store owns the checkpointer.
+    writer: Weak<Guarded>,
+    reader: Weak<Guarded>,
+    limits: Limits,
+}
+
 impl Checkpointer {
     /// Opens the checkpointer's connection to `path` and starts its thread.
-    pub(super) fn start(path: &Path, busy_timeout: Duration) -> Result<Checkpointer, String> {
+    pub(super) fn start(
+        path: &Path,
+        busy_timeout: Duration,
+        (writer, reader): (Weak<Guarded>, Weak<Guarded>),
+        limits: Limits,
+    ) -> Result<Checkpointer, String> {
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
         conn.busy_timeout(busy_timeout).map_err(|e| e.to_string())?;
+        let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut log = path.as_os_str().to_owned();
+        log.push("-wal");
+        let copier = Copier {
+            conn,
+            file,
+            log: log.into(),
+            writer,
+            reader,
+            limits,
+        };
         let signal = Arc::new(Signal::default());
         let thread = {
             let signal = signal.clone();
             std::thread::Builder::new()
                 .name("feedmerge-checkpoint".to_owned())
-                .spawn(move || run(&conn, &signal))
+                .spawn(move || run(&copier, &signal))
                 .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?
         };
         Ok(Checkpointer {
@@ -107,7 +165,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: &Connection, signal: &Signal) {
+fn run(copier: &Copier, signal: &Signal) {
     let closing = || signal.closing.load(Ordering::Acquire);
     loop {
         // (`park` may also return for no reason: every wait is a loop.)
@@ -126,19 +184,96 @@ fn run(conn: &Connection, signal: &Signal) {
         }
         // Cleared before the copy: a commit from now on wakes the next one.
         signal.pending.store(false, Ordering::Release);
-        checkpoint(conn);
+        let Some((log, copied)) = checkpoint(&copier.conn) else {
+            continue;
+        };
+        // (If the log does not start over, the next copy tries again.)
+        let long = log >= copier.limits.restart_at;
+        if long && copier.start_over() {
+            continue;
+        }
+        if copied == log && !signal.pending.load(Ordering::Acquire) {
+            copier.cut_back();
+        }
+    }
+}
+
+impl Copier {
+    /// Makes the writer's next transaction start the log over; returns whether it will.
+    fn start_over(&self) -> bool {
+        let started = Instant::now();
+        // What the copies wrote reaches the disk now, so that the copy with the writer held
+        // has only the pages committed since to write and sync.
+        if let Err(e) = self.file.sync_data() {
+            tracing::warn!(error = %e, "cannot sync the database file");
+            return false;
+        }
+        let (Some(writer), Some(reader)) = (self.writer.upgrade(), self.reader.upgrade()) else {
+            return false;
+        };
+        // Between two of the writer's transactions and two reads (both wait for this one copy
+        // meanwhile): no read then holds on to an older state of the database, which would
+        // stop the copy short, or the log from starting over (reads that begin after a
+        // complete copy read the database file alone).
+        let synced = Instant::now();
+        let _writing = writer.blocking_lock();
+        let _reading = reader.blocking_lock();
+        let held = Instant::now();
+        let done = checkpoint(&self.conn);
+        tracing::debug!(
+            sync_ms = (synced - started).as_millis(),
+            wait_ms = (held - synced).as_millis(),
+            held_ms = held.elapsed().as_millis(),
+            "log made to start over"
+        );
+        matches!(done, Some((log, copied)) if copied == log)
+    }
+
+    /// Cuts the log file back to nothing if it grew past [`Limits::keep_bytes`] (a large
+    /// import) and the store is idle: the writer never shortens it, which would hold up a
+    /// commit.
+    fn cut_back(&self) {
+        let size = std::fs::metadata(&self.log).map_or(0, |m| m.len());
+        if size <= self.limits.keep_bytes {
+            return;
+        }
+        let (Some(writer), Some(reader)) = (self.writer.upgrade(), self.reader.upgrade()) else {
+            return;
+        };
+        // Only if neither is in use: this waits for no one.
+        let (Ok(_writing), Ok(_reading)) = (writer.try_lock(), reader.try_lock()) else {
+            return;
+        };
+        let busy = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+        match busy {
+            Ok(0) => tracing::debug!(bytes = size, "log file cut back"),
+            // A reader of an older state: the next idle moment will do.
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot cut the log file back"),
+        }
     }
 }
 
 /// A passive checkpoint: copies what no reader still needs from the log, without waiting.
-fn checkpoint(conn: &Connection) {
+/// Returns the pages in the log and the pages copied, or `None` if it failed.
+fn checkpoint(conn: &Connection) -> Option<(i64, i64)> {
     let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
         Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
     });
     match done {
-        Ok((log, copied)) => tracing::trace!(log, copied, "checkpoint"),
+        Ok((log, copied)) => {
+            tracing::trace!(log, copied, "checkpoint");
+            Some((log, copied))
+        }
         // The log only grows meanwhile; the next commit wakes this thread again.
-        Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoint failed");
+            None
+        }
     }
 }
 
@@ -148,32 +283,65 @@ mod tests {
 
     /// A database in WAL mode with a table `t`, in a temporary folder (kept while it lives),
     /// and its writer connection, which never copies the log by itself.
-    fn database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+    fn database() -> (tempfile::TempDir, PathBuf, Arc<Guarded>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let writer = Connection::open(&path).unwrap();
         writer.pragma_update(None, "journal_mode", "WAL").unwrap();
         writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         writer.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
-        (dir, path, writer)
+        (dir, path, Arc::new(Guarded::new(writer)))
+    }
+
+    /// The checkpointer, and the reader connection it holds for a moment before the log
+    /// starts over.
+    fn start(path: &Path, writer: &Arc<Guarded>, limits: Limits) -> (Checkpointer, Arc<Guarded>) {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let reader = Arc::new(Guarded::new(
+            Connection::open_with_flags(path, flags).unwrap(),
+        ));
+        let connections = (Arc::downgrade(writer), Arc::downgrade(&reader));
+        let checkpointer = Checkpointer::start(path, Duration::from_secs(5), connections, limits);
+        (checkpointer.unwrap(), reader)
+    }
+
+    fn log_file(path: &Path) -> PathBuf {
+        let mut log = path.as_os_str().to_owned();
+        log.push("-wal");
+        log.into()
+    }
+
+    fn rows(writer: &Guarded) -> i64 {
+        let count = "SELECT count(*) FROM t";
+        writer
+            .blocking_lock()
+            .query_row(count, [], |r| r.get(0))
+            .unwrap()
     }
 
     #[test]
     fn writes_reach_the_database_file_while_it_is_open_and_reads_wake_nothing() {
-        let (_dir, path, mut writer) = database();
+        let (_dir, path, writer) = database();
         let size = || std::fs::metadata(&path).unwrap().len();
         let header = size();
-        let checkpointer = Checkpointer::start(&path, Duration::from_secs(5)).unwrap();
+        let (checkpointer, _reader) = start(&path, &writer, Limits::DEFAULT);
         let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (zeroblob(300000))", []);
 
         // Only reading: nothing to copy, no wake-up.
         let count =
             |c: &mut Connection| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0));
-        assert_eq!(checkpointer.writing(&mut writer, count).unwrap(), 0);
+        assert_eq!(
+            checkpointer
+                .writing(&mut writer.blocking_lock(), count)
+                .unwrap(),
+            0
+        );
         std::thread::sleep(GATHER * 3);
         assert_eq!(size(), header, "the table is still only in the log");
 
-        checkpointer.writing(&mut writer, insert).unwrap();
+        checkpointer
+            .writing(&mut writer.blocking_lock(), insert)
+            .unwrap();
         let until = Instant::now() + Duration::from_secs(10);
         while size() < 300_000 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(20));
@@ -181,19 +349,23 @@ mod tests {
         assert!(size() >= 300_000, "copied into the database file");
 
         // Closing copies what was committed since, without waiting for the gathering.
-        checkpointer.writing(&mut writer, insert).unwrap();
+        checkpointer
+            .writing(&mut writer.blocking_lock(), insert)
+            .unwrap();
         drop(checkpointer);
         assert!(size() >= 600_000);
     }
 
     #[test]
     fn commits_while_it_gathers_wake_the_thread_once() {
-        let (_dir, path, mut writer) = database();
-        let checkpointer = Checkpointer::start(&path, Duration::from_secs(5)).unwrap();
+        let (_dir, path, writer) = database();
+        let (checkpointer, _reader) = start(&path, &writer, Limits::DEFAULT);
         let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (1)", []);
         let started = Instant::now();
         for _ in 0..50 {
-            checkpointer.writing(&mut writer, insert).unwrap();
+            checkpointer
+                .writing(&mut writer.blocking_lock(), insert)
+                .unwrap();
         }
         assert!(
             started.elapsed() < GATHER,
@@ -202,7 +374,70 @@ mod tests {
         assert_eq!(checkpointer.signal.wakeups.load(Ordering::Relaxed), 1);
         // After the copy, the next commit wakes it again.
         std::thread::sleep(GATHER * 3);
-        checkpointer.writing(&mut writer, insert).unwrap();
+        checkpointer
+            .writing(&mut writer.blocking_lock(), insert)
+            .unwrap();
         assert_eq!(checkpointer.signal.wakeups.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_long_log_starts_over_while_commits_go_on() {
+        let (_dir, path, writer) = database();
+        let limits = Limits {
+            restart_at: 64,
+            keep_bytes: u64::MAX,
+        };
+        let (checkpointer, _reader) = start(&path, &writer, limits);
+        let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (zeroblob(4000))", []);
+        // 200 commits of a page each (4 KiB pages), over about a second: four gatherings.
+        let commits = 200;
+        for _ in 0..commits {
+            checkpointer
+                .writing(&mut writer.blocking_lock(), insert)
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The log's header counts the times it started over.
+        let log = std::fs::read(log_file(&path)).unwrap();
+        let restarts = u32::from_be_bytes(log[12..16].try_into().unwrap());
+        assert!(restarts >= 1, "the log never started over");
+        // Never cut back (`keep_bytes`): the file is as long as the log ever was.
+        let all = commits * 4096;
+        assert!(log.len() < all * 3 / 4, "log file {} bytes", log.len());
+        drop(checkpointer);
+        assert_eq!(rows(&writer), 200);
+    }
+
+    #[test]
+    fn an_idle_store_cuts_a_long_log_file_back() {
+        let (_dir, path, writer) = database();
+        let limits = Limits {
+            restart_at: i64::MAX,
+            keep_bytes: 100_000,
+        };
+        let (checkpointer, _reader) = start(&path, &writer, limits);
+        let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (zeroblob(300000))", []);
+        for _ in 0..3 {
+            checkpointer
+                .writing(&mut writer.blocking_lock(), insert)
+                .unwrap();
+        }
+        let size = || std::fs::metadata(log_file(&path)).unwrap().len();
+        assert!(size() > 900_000);
+        // Copied after the gathering; nothing committed since: cut back.
+        let until = Instant::now() + Duration::from_secs(10);
+        while size() > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(size(), 0);
+        assert_eq!(rows(&writer), 3);
+        // A short log is left as it is.
+        checkpointer
+            .writing(&mut writer.blocking_lock(), |c| {
+                c.execute("INSERT INTO t VALUES (1)", [])
+            })
+            .unwrap();
+        std::thread::sleep(GATHER * 3);
+        assert!(size() > 0);
     }
 }

@@ -115,10 +115,18 @@ impl Store {
         reader.busy_timeout(BUSY_TIMEOUT)?;
         reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let data_version: i64 = writer.pragma_query_value(None, "data_version", |r| r.get(0))?;
-        let checkpointer = checkpoint::Checkpointer::start(path, BUSY_TIMEOUT).map_err(open_err)?;
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
+        let reader = Arc::new(tokio::sync::Mutex::new(reader));
+        let checkpointer = checkpoint::Checkpointer::start(
+            path,
+            BUSY_TIMEOUT,
+            (Arc::downgrade(&writer), Arc::downgrade(&reader)),
+            checkpoint::Limits::DEFAULT,
+        )
+        .map_err(open_err)?;
         Ok(Store {
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
-            reader: Arc::new(tokio::sync::Mutex::new(reader)),
+            writer,
+            reader,
             pending_polls: Arc::default(),
             bands: Arc::default(),
             checkpointer: Arc::new(checkpointer),
@@ -214,8 +222,12 @@ impl Store {
 }
 
 /// A connection, taken by one task at a time: asynchronously by `run_blocking`, in a blocking
-/// thread by the poll writer (`feeds::drain`).
-type Shared = Arc<tokio::sync::Mutex<Connection>>;
+/// thread by the poll writer (`feeds::drain`) and, for a moment before the log starts over,
+/// by the checkpointer.
+type Shared = Arc<Guarded>;
+
+/// A connection behind its lock.
+type Guarded = tokio::sync::Mutex<Connection>;
 
 /// Takes `conn`, then runs `f` on it in a blocking thread. The wait for the connection is
 /// asynchronous: were it taken inside the thread, every task queued behind the writer would
@@ -270,15 +282,14 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // Statement journals (a statement that changes several rows) and temporary b-trees stay
     // in memory instead of spilling to a temporary file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // The log is copied into the database file by `checkpoint`; the writer does it itself
-    // only if that falls far behind. The log file starts over after a complete copy; this
-    // trims what it leaves behind after a large import.
+    // The log is copied into the database file, and made to start over, by `checkpoint`; the
+    // writer does it itself only if that cannot. The writer leaves the log file's size alone
+    // (SQLite's default): `checkpoint` cuts it back when the store is idle.
     conn.pragma_update(
         None,
         "wal_autocheckpoint",
         checkpoint::WRITER_AUTOCHECKPOINT,
     )?;
-    conn.pragma_update(None, "journal_size_limit", checkpoint::LOG_SIZE_LIMIT)?;
     Ok(())
 }
 
