@@ -13,9 +13,9 @@
 //! writer's automatic checkpoint: inside a commit, it syncs the log, copies what is left and
 //! syncs the database file, and the next commit cuts the log file back, every poll waiting
 //! meanwhile. Here the checkpointer does it: once the log is long, it syncs the database file,
-//! then holds the writer between two transactions, and the reader between two reads, for a
-//! last copy of the few pages committed since; the writer's next transaction starts the log
-//! over. The log file is cut back when the store is idle. The writer keeps an automatic
+//! then holds the writer between two transactions (and the reader between two reads, if it
+//! can within a few milliseconds) for a last copy of the few pages committed since; the
+//! writer's next transaction starts the log over. The log file is cut back when the store is idle. The writer keeps an automatic
 //! checkpoint at a far larger size, in case the log cannot start over (a reader in another
 //! process holding on to an old state of the database).
 
@@ -35,8 +35,12 @@ use super::Guarded;
 /// database about as often as SQLite's own schedule would.
 const GATHER: Duration = Duration::from_millis(250);
 
-/// The writer's own automatic checkpoint (pages of log, 8 KiB each: 512 MiB): only if the
-/// checkpointer cannot make the log start over.
+/// Tries, a millisecond apart, to take the reader for the last copy before the log starts
+/// over (with the writer held meanwhile).
+const READER_TRIES: usize = 20;
+
+/// The writer's own automatic checkpoint (pages of log, 8 KiB each: 512 MiB): a safety net,
+/// for a checkpointer that fell far behind.
 pub(super) const WRITER_AUTOCHECKPOINT: i64 = 65_536;
 
 /// When the checkpointer makes the log start over, and cuts its file back.
@@ -76,6 +80,8 @@ struct Signal {
     closing: AtomicBool,
     /// Times the writer woke the thread.
     wakeups: AtomicU64,
+    /// Times the thread made the log start over.
+    restarts: AtomicU64,
 }
 
 /// What the checkpointer thread works with.
@@ -96,12 +102,14 @@ impl Checkpointer {
     /// Opens the checkpointer's connection to `path` and starts its thread.
     pub(super) fn start(
         path: &Path,
-        busy_timeout: Duration,
         (writer, reader): (Weak<Guarded>, Weak<Guarded>),
         limits: Limits,
     ) -> Result<Checkpointer, String> {
         let conn = Connection::open(path).map_err(|e| e.to_string())?;
-        conn.busy_timeout(busy_timeout).map_err(|e| e.to_string())?;
+        // Never waits for a lock (another process's reader or checkpoint): what it finds
+        // taken is tried again at the next copy, or the next idle moment.
+        conn.busy_timeout(Duration::ZERO)
+            .map_err(|e| e.to_string())?;
         let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut log = path.as_os_str().to_owned();
         log.push("-wal");
@@ -187,9 +195,11 @@ fn run(copier: &Copier, signal: &Signal) {
         let Some((log, copied)) = checkpoint(&copier.conn) else {
             continue;
         };
-        // (If the log does not start over, the next copy tries again.)
+        // (If the log does not start over, the next copy tries again. Not when closing: the
+        // store may be closed by a task that holds the writer.)
         let long = log >= copier.limits.restart_at;
-        if long && copier.start_over() {
+        if long && !closing() && copier.start_over() {
+            signal.restarts.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         if copied == log && !signal.pending.load(Ordering::Acquire) {
@@ -211,13 +221,20 @@ impl Copier {
         let (Some(writer), Some(reader)) = (self.writer.upgrade(), self.reader.upgrade()) else {
             return false;
         };
-        // Between two of the writer's transactions and two reads (both wait for this one copy
-        // meanwhile): no read then holds on to an older state of the database, which would
-        // stop the copy short, or the log from starting over (reads that begin after a
-        // complete copy read the database file alone).
+        // Between two of the writer's transactions (it waits for this one copy meanwhile),
+        // and if possible between two reads: a read under way may hold on to an older state
+        // of the database, which stops the copy short (the next copy tries again); reads that
+        // begin after a complete copy read the database file alone. Not queued behind every
+        // read waiting for the reader, with the writer held.
         let synced = Instant::now();
         let _writing = writer.blocking_lock();
-        let _reading = reader.blocking_lock();
+        let _reading = (0..READER_TRIES).find_map(|_| {
+            let guard = reader.try_lock().ok();
+            if guard.is_none() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            guard
+        });
         let held = Instant::now();
         let done = checkpoint(&self.conn);
         tracing::debug!(
@@ -240,7 +257,8 @@ impl Copier {
         let (Some(writer), Some(reader)) = (self.writer.upgrade(), self.reader.upgrade()) else {
             return;
         };
-        // Only if neither is in use: this waits for no one.
+        // Only if neither is in use; and the connection waits for no lock: this holds up no
+        // one.
         let (Ok(_writing), Ok(_reading)) = (writer.try_lock(), reader.try_lock()) else {
             return;
         };
@@ -301,7 +319,7 @@ mod tests {
             Connection::open_with_flags(path, flags).unwrap(),
         ));
         let connections = (Arc::downgrade(writer), Arc::downgrade(&reader));
-        let checkpointer = Checkpointer::start(path, Duration::from_secs(5), connections, limits);
+        let checkpointer = Checkpointer::start(path, connections, limits);
         (checkpointer.unwrap(), reader)
     }
 
@@ -389,23 +407,35 @@ mod tests {
         };
         let (checkpointer, _reader) = start(&path, &writer, limits);
         let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (zeroblob(4000))", []);
-        // 200 commits of a page each (4 KiB pages), over about a second: four gatherings.
-        let commits = 200;
-        for _ in 0..commits {
+        // Commits back to back for eight gatherings, and until the thread has made the log
+        // start over three times.
+        let restarts = || checkpointer.signal.restarts.load(Ordering::Relaxed);
+        let until = Instant::now() + GATHER * 8;
+        let mut commits = 0;
+        while Instant::now() < until || restarts() < 3 {
             checkpointer
                 .writing(&mut writer.blocking_lock(), insert)
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(5));
+            commits += 1;
+            assert!(
+                Instant::now() < until + GATHER * 40,
+                "{} restarts",
+                restarts()
+            );
         }
         // The log's header counts the times it started over.
         let log = std::fs::read(log_file(&path)).unwrap();
-        let restarts = u32::from_be_bytes(log[12..16].try_into().unwrap());
-        assert!(restarts >= 1, "the log never started over");
-        // Never cut back (`keep_bytes`): the file is as long as the log ever was.
-        let all = commits * 4096;
-        assert!(log.len() < all * 3 / 4, "log file {} bytes", log.len());
+        let started_over = u32::from_be_bytes(log[12..16].try_into().unwrap());
+        assert!(
+            started_over >= 3,
+            "the log started over {started_over} times"
+        );
+        // Never cut back (`keep_bytes`): the file is as long as the log ever was. Each commit
+        // wrote at least two pages of 4 KiB to it (its row's, and the table's root).
+        let written = commits * 2 * 4096;
+        assert!(log.len() < written / 2, "{} of {written} bytes", log.len());
         drop(checkpointer);
-        assert_eq!(rows(&writer), 200);
+        assert_eq!(rows(&writer), i64::try_from(commits).unwrap());
     }
 
     #[test]
@@ -416,12 +446,14 @@ mod tests {
             keep_bytes: 100_000,
         };
         let (checkpointer, _reader) = start(&path, &writer, limits);
-        let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (zeroblob(300000))", []);
-        for _ in 0..3 {
-            checkpointer
-                .writing(&mut writer.blocking_lock(), insert)
-                .unwrap();
-        }
+        // One commit, so that no copy can come between its rows.
+        let insert = |c: &mut Connection| {
+            let row = "INSERT INTO t VALUES (zeroblob(300000));";
+            c.execute_batch(&format!("BEGIN; {row} {row} {row} COMMIT;"))
+        };
+        checkpointer
+            .writing(&mut writer.blocking_lock(), insert)
+            .unwrap();
         let size = || std::fs::metadata(log_file(&path)).unwrap().len();
         assert!(size() > 900_000);
         // Copied after the gathering; nothing committed since: cut back.

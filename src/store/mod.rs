@@ -119,7 +119,6 @@ impl Store {
         let reader = Arc::new(tokio::sync::Mutex::new(reader));
         let checkpointer = checkpoint::Checkpointer::start(
             path,
-            BUSY_TIMEOUT,
             (Arc::downgrade(&writer), Arc::downgrade(&reader)),
             checkpoint::Limits::DEFAULT,
         )
