@@ -626,25 +626,27 @@ async fn feed(
     format: Format,
 ) -> Response {
     let outputs = state.feed.outputs();
-    let mut output = outputs.default.clone();
-    let mut key = output.channel.path.clone();
-    if query.tag.is_some() || query.min_minutes.is_some() || query.limit.is_some() {
-        if let Some(tag) = &query.tag {
-            // An unknown tag selects no feed, hence no items: not every feed.
-            output.selection.feeds = Some(outputs.tags.get(tag).cloned().unwrap_or_default());
-        }
-        output.selection.min_minutes = query.min_minutes;
-        if let Some(limit) = query.limit {
-            output.selection.limit = limit.clamp(1, output.selection.limit);
-        }
-        output.health_items = false;
-        key = format!(
-            "{key}?tag={}&min_minutes={}&limit={}",
-            query.tag.as_deref().unwrap_or(""),
-            query.min_minutes.map(|m| m.to_string()).unwrap_or_default(),
-            output.selection.limit
-        );
+    let default = &outputs.default;
+    if query.tag.is_none() && query.min_minutes.is_none() && query.limit.is_none() {
+        return serve_output(&state, &default.channel.path, default, format, &headers).await;
     }
+    let mut output = default.clone();
+    if let Some(tag) = &query.tag {
+        // An unknown tag selects no feed, hence no items: not every feed.
+        output.selection.feeds = Some(outputs.tags.get(tag).cloned().unwrap_or_default());
+    }
+    output.selection.min_minutes = query.min_minutes;
+    if let Some(limit) = query.limit {
+        output.selection.limit = limit.clamp(1, output.selection.limit);
+    }
+    output.health_items = false;
+    let key = format!(
+        "{}?tag={}&min_minutes={}&limit={}",
+        default.channel.path,
+        query.tag.as_deref().unwrap_or(""),
+        query.min_minutes.map(|m| m.to_string()).unwrap_or_default(),
+        output.selection.limit
+    );
     serve_output(&state, &key, &output, format, &headers).await
 }
 

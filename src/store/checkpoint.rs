@@ -15,9 +15,9 @@
 //! meanwhile. Here the checkpointer does it: once the log is long, it syncs the database file,
 //! then holds the writer between two transactions (and the reader between two reads, if it
 //! can within a few milliseconds) for a last copy of the few pages committed since; the
-//! writer's next transaction starts the log over. The log file is cut back when the store is idle. The writer keeps an automatic
-//! checkpoint at a far larger size, in case the log cannot start over (a reader in another
-//! process holding on to an old state of the database).
+//! writer's next transaction starts the log over. The log file is cut back when the store is
+//! idle. The writer keeps an automatic checkpoint at a far larger size, in case this thread
+//! falls far behind.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -111,12 +111,10 @@ impl Checkpointer {
         conn.busy_timeout(Duration::ZERO)
             .map_err(|e| e.to_string())?;
         let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut log = path.as_os_str().to_owned();
-        log.push("-wal");
         let copier = Copier {
             conn,
             file,
-            log: log.into(),
+            log: log_path(path),
             writer,
             reader,
             limits,
@@ -208,7 +206,19 @@ fn run(copier: &Copier, signal: &Signal) {
     }
 }
 
+/// The write-ahead log of the database at `path`.
+fn log_path(path: &Path) -> PathBuf {
+    let mut log = path.as_os_str().to_owned();
+    log.push("-wal");
+    log.into()
+}
+
 impl Copier {
+    /// The writer and the reader; `None` once the store is gone.
+    fn connections(&self) -> Option<(Arc<Guarded>, Arc<Guarded>)> {
+        Some((self.writer.upgrade()?, self.reader.upgrade()?))
+    }
+
     /// Makes the writer's next transaction start the log over; returns whether it will.
     fn start_over(&self) -> bool {
         let started = Instant::now();
@@ -218,7 +228,7 @@ impl Copier {
             tracing::warn!(error = %e, "cannot sync the database file");
             return false;
         }
-        let (Some(writer), Some(reader)) = (self.writer.upgrade(), self.reader.upgrade()) else {
+        let Some((writer, reader)) = self.connections() else {
             return false;
         };
         // Between two of the writer's transactions (it waits for this one copy meanwhile),
@@ -254,7 +264,7 @@ impl Copier {
         if size <= self.limits.keep_bytes {
             return;
         }
-        let (Some(writer), Some(reader)) = (self.writer.upgrade(), self.reader.upgrade()) else {
+        let Some((writer, reader)) = self.connections() else {
             return;
         };
         // Only if neither is in use; and the connection waits for no lock: this holds up no
@@ -321,12 +331,6 @@ mod tests {
         let connections = (Arc::downgrade(writer), Arc::downgrade(&reader));
         let checkpointer = Checkpointer::start(path, connections, limits);
         (checkpointer.unwrap(), reader)
-    }
-
-    fn log_file(path: &Path) -> PathBuf {
-        let mut log = path.as_os_str().to_owned();
-        log.push("-wal");
-        log.into()
     }
 
     fn rows(writer: &Guarded) -> i64 {
@@ -398,17 +402,22 @@ mod tests {
         assert_eq!(checkpointer.signal.wakeups.load(Ordering::Relaxed), 2);
     }
 
-    #[test]
-    fn a_long_log_starts_over_while_commits_go_on() {
-        let (_dir, path, writer) = database();
-        let limits = Limits {
-            restart_at: 64,
-            keep_bytes: u64::MAX,
-        };
-        let (checkpointer, _reader) = start(&path, &writer, limits);
+    /// Runs `f` in a thread of its own; fails if it has not returned within `limit` (a
+    /// thread waiting forever for a lock is left behind).
+    fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(f()));
+        result.recv_timeout(limit).expect("still waiting")
+    }
+
+    /// Commits back to back for eight gatherings, and until the thread has made the log start
+    /// over three times; checks that it did, and returns the commits.
+    fn commit_until_the_log_starts_over(
+        path: &Path,
+        writer: &Guarded,
+        checkpointer: &Checkpointer,
+    ) -> usize {
         let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (zeroblob(4000))", []);
-        // Commits back to back for eight gatherings, and until the thread has made the log
-        // start over three times.
         let restarts = || checkpointer.signal.restarts.load(Ordering::Relaxed);
         let until = Instant::now() + GATHER * 8;
         let mut commits = 0;
@@ -424,7 +433,7 @@ mod tests {
             );
         }
         // The log's header counts the times it started over.
-        let log = std::fs::read(log_file(&path)).unwrap();
+        let log = std::fs::read(log_path(path)).unwrap();
         let started_over = u32::from_be_bytes(log[12..16].try_into().unwrap());
         assert!(
             started_over >= 3,
@@ -434,8 +443,57 @@ mod tests {
         // wrote at least two pages of 4 KiB to it (its row's, and the table's root).
         let written = commits * 2 * 4096;
         assert!(log.len() < written / 2, "{} of {written} bytes", log.len());
+        commits
+    }
+
+    const RESTART_SOON: Limits = Limits {
+        restart_at: 64,
+        keep_bytes: u64::MAX,
+    };
+
+    #[test]
+    fn a_long_log_starts_over_while_commits_go_on() {
+        let (_dir, path, writer) = database();
+        let (checkpointer, _reader) = start(&path, &writer, RESTART_SOON);
+        let commits = commit_until_the_log_starts_over(&path, &writer, &checkpointer);
         drop(checkpointer);
         assert_eq!(rows(&writer), i64::try_from(commits).unwrap());
+    }
+
+    /// A reader taken for long (a rendering, say) neither stops the log from starting over
+    /// nor keeps the writer held while the checkpointer waits for it.
+    #[test]
+    fn a_long_log_starts_over_while_the_reader_is_taken() {
+        let (_dir, path, writer) = database();
+        let (checkpointer, reader) = start(&path, &writer, RESTART_SOON);
+        let _reading = reader.clone().try_lock_owned().unwrap();
+        within(Duration::from_secs(30), move || {
+            commit_until_the_log_starts_over(&path, &writer, &checkpointer)
+        });
+    }
+
+    /// A store closed by a task that holds the writer (a write whose future was dropped
+    /// holds the last handle to the checkpointer) closes: the last copy does not wait for
+    /// the writer to make the log start over.
+    #[test]
+    fn closing_with_the_writer_taken_does_not_wait_for_it() {
+        let (_dir, path, writer) = database();
+        let (checkpointer, _reader) = start(
+            &path,
+            &writer,
+            Limits {
+                restart_at: 1,
+                keep_bytes: u64::MAX,
+            },
+        );
+        let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (1)", []);
+        let mut held = writer.clone().try_lock_owned().unwrap();
+        checkpointer.writing(&mut held, insert).unwrap();
+        within(Duration::from_secs(10), move || {
+            drop(checkpointer);
+            drop(held);
+        });
+        assert_eq!(rows(&writer), 1);
     }
 
     #[test]
@@ -454,7 +512,7 @@ mod tests {
         checkpointer
             .writing(&mut writer.blocking_lock(), insert)
             .unwrap();
-        let size = || std::fs::metadata(log_file(&path)).unwrap().len();
+        let size = || std::fs::metadata(log_path(&path)).unwrap().len();
         assert!(size() > 900_000);
         // Copied after the gathering; nothing committed since: cut back.
         let until = Instant::now() + Duration::from_secs(10);
