@@ -496,6 +496,39 @@ mod tests {
         assert_eq!(rows(&writer), 1);
     }
 
+    /// Cutting the log back needs SQLite's write lock; another process holding it (a
+    /// `poll-once` beside the daemon) makes the checkpointer give up at once, not hold the
+    /// store's writer while it waits.
+    #[test]
+    fn cutting_the_log_back_waits_for_no_other_process() {
+        let (_dir, path, writer) = database();
+        let limits = Limits {
+            restart_at: i64::MAX,
+            keep_bytes: 100_000,
+        };
+        let (checkpointer, _reader) = start(&path, &writer, limits);
+        let insert = |c: &mut Connection| c.execute("INSERT INTO t VALUES (zeroblob(300000))", []);
+        checkpointer
+            .writing(&mut writer.blocking_lock(), insert)
+            .unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // The copy after the gathering is complete, and the store idle: the cut-back is tried.
+        std::thread::sleep(GATHER * 2);
+        let until = Instant::now() + Duration::from_secs(1);
+        let free = loop {
+            if writer.try_lock().is_ok() {
+                break true;
+            }
+            if Instant::now() > until {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(free, "the writer is held while another process writes");
+        other.execute_batch("COMMIT").unwrap();
+    }
+
     #[test]
     fn an_idle_store_cuts_a_long_log_file_back() {
         let (_dir, path, writer) = database();
