@@ -17,8 +17,9 @@
 //! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
 //! next, [`scheduler`] runs the polls, [`app`] wires everything and shuts it down in order,
 //! [`metrics`] counts what happened, [`memory`] gives freed memory back, [`opml`] reads and
-//! writes subscription lists, [`shutdown`] turns signals into futures, and [`model`] holds the
-//! plain data passed between stages.
+//! writes subscription lists, [`redact`] takes secrets out of URLs before they are shown,
+//! [`shutdown`] turns signals into futures, and [`model`] holds the plain data passed between
+//! stages.
 
 pub mod config;
 pub mod hosts;
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod model;
 pub mod opml;
 pub mod pipeline;
+pub mod redact;
 pub mod schedule;
 pub mod scheduler;
 pub mod shutdown;

@@ -1,0 +1,171 @@
+//! Redaction: a URL → the form that may be published or logged. Feed URLs may carry secrets
+//! (`https://user:pw@host/feed`, `?apikey=…`, `?token=…`): every URL feedmerge shows anyone
+//! but the owner's own backup (`export-opml`) goes through here first.
+//!
+//! Userinfo is removed, and the value of every query parameter whose name looks secret is
+//! replaced by [`REDACTED`]. The rest of the query stays byte for byte, so that two feeds that
+//! differ only in a harmless parameter (rss-bridge and RSSHub routes) stay apart.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use url::Url;
+
+/// What a secret query value is replaced with.
+pub const REDACTED: &str = "REDACTED";
+
+/// Parameter names that are secret whole (after lower-casing and dropping `-`, `_` and `.`).
+const SECRET_NAMES: &[&str] = &[
+    "auth",
+    "code",
+    "hash",
+    "key",
+    "pass",
+    "pw",
+    "pwd",
+    "sid",
+    "sig",
+    "session",
+    "sessionid",
+];
+
+/// Endings of parameter names that are secret (after the same folding): `apikey`,
+/// `api_key`, `access_token`, `client_secret`, `x-auth`, `passwd`, `signature`, …
+const SECRET_ENDINGS: &[&str] = &[
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
+    "auth",
+    "credential",
+    "credentials",
+];
+
+/// Whether a query parameter called `name` (percent-decoded) carries a secret.
+pub fn is_secret_param(name: &str) -> bool {
+    let folded: String = name
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_NAMES.contains(&folded.as_str())
+        || SECRET_ENDINGS.iter().any(|e| folded.ends_with(e))
+}
+
+/// `url` without userinfo and with the values of secret-looking query parameters replaced.
+pub fn url(url: &Url) -> Url {
+    let mut clean = url.clone();
+    if !clean.username().is_empty() || clean.password().is_some() {
+        // Only fails for URLs that cannot have userinfo, which then have none.
+        let _ = clean.set_username("");
+        let _ = clean.set_password(None);
+    }
+    if let Some(query) = url.query() {
+        if let Cow::Owned(q) = query_text(query) {
+            clean.set_query(Some(&q));
+        }
+    }
+    clean
+}
+
+/// [`url`] for a URL held as text. Text that is not an absolute URL is returned as it is.
+pub fn url_text(text: &str) -> Cow<'_, str> {
+    match Url::parse(text) {
+        Ok(u) => {
+            let clean = url(&u);
+            if clean == u {
+                Cow::Borrowed(text)
+            } else {
+                Cow::Owned(clean.into())
+            }
+        }
+        Err(_) => Cow::Borrowed(text),
+    }
+}
+
+/// A query string with the values of secret-looking parameters replaced.
+fn query_text(query: &str) -> Cow<'_, str> {
+    let secret = |pair: &str| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        let decoded: String = url::form_urlencoded::parse(name.as_bytes())
+            .next()
+            .map(|(n, _)| n.into_owned())
+            .unwrap_or_default();
+        pair.contains('=') && is_secret_param(&decoded)
+    };
+    if !query.split('&').any(secret) {
+        return Cow::Borrowed(query);
+    }
+    let pairs: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if secret(pair) => Cow::Owned(format!("{name}={REDACTED}")),
+            _ => Cow::Borrowed(pair),
+        })
+        .collect();
+    Cow::Owned(pairs.join("&"))
+}
+
+/// Shows a URL redacted: `format!("{}", Redacted(&url))`, or `%Redacted(&url)` in a log field.
+#[derive(Debug, Clone, Copy)]
+pub struct Redacted<'a>(pub &'a Url);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(url(self.0).as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(s: &str) -> String {
+        Redacted(&Url::parse(s).unwrap()).to_string()
+    }
+
+    #[test]
+    fn userinfo_and_secret_values_go_the_rest_stays() {
+        assert_eq!(
+            shown("http://user:pw@host.example/feed?apikey=K&tag=a%20b"),
+            "http://host.example/feed?apikey=REDACTED&tag=a%20b"
+        );
+        assert_eq!(
+            shown("https://h.example/f?access_token=t&Api-Key=k&X_AUTH=z&page=2&sig=s#frag"),
+            "https://h.example/f?access_token=REDACTED&Api-Key=REDACTED&X_AUTH=REDACTED&page=2&sig=REDACTED#frag"
+        );
+        assert_eq!(
+            shown("https://rsshub.example/github/issue/a/b?limit=5&key=secret"),
+            "https://rsshub.example/github/issue/a/b?limit=5&key=REDACTED"
+        );
+        // Only the user name.
+        assert_eq!(shown("https://me@h.example/f"), "https://h.example/f");
+    }
+
+    #[test]
+    fn harmless_urls_are_left_as_written() {
+        for s in [
+            "https://h.example/feed.xml",
+            "https://h.example/f?tag=news&page=2&keyword=rust&format=rss",
+            "https://h.example/f?token",
+            "https://h.example/f?a=1&&b=2",
+        ] {
+            assert_eq!(shown(s), s);
+            assert!(matches!(url_text(s), Cow::Borrowed(_)));
+        }
+        assert_eq!(url_text("not a url"), "not a url");
+    }
+
+    #[test]
+    fn encoded_names_are_recognised() {
+        assert_eq!(
+            shown("https://h.example/f?api%5Fkey=1&client%2Dsecret=2&password=3&passwd=4"),
+            "https://h.example/f?api%5Fkey=REDACTED&client%2Dsecret=REDACTED&password=REDACTED&passwd=REDACTED"
+        );
+    }
+}

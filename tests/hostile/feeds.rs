@@ -1,0 +1,1 @@
+//! Feed documents: every cost a publisher controls is linear and bounded.

@@ -1,0 +1,13 @@
+//! The hostile-input catalogue: what a feed publisher or a stranger on the network can send,
+//! and what must hold when they do. One module per surface; each test reproduces one attack
+//! over real sockets on loopback and a real SQLite file, and fails without its fix.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod articles;
+mod feeds;
+mod fetch_policy;
+mod operator;
+mod reload;
+mod server;
