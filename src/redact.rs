@@ -53,8 +53,7 @@ pub fn is_secret_param(name: &str) -> bool {
         .filter(|c| !matches!(c, '-' | '_' | '.'))
         .flat_map(char::to_lowercase)
         .collect();
-    SECRET_NAMES.contains(&folded.as_str())
-        || SECRET_ENDINGS.iter().any(|e| folded.ends_with(e))
+    SECRET_NAMES.contains(&folded.as_str()) || SECRET_ENDINGS.iter().any(|e| folded.ends_with(e))
 }
 
 /// `url` without userinfo and with the values of secret-looking query parameters replaced.
