@@ -1,7 +1,7 @@
 //! Wiring: a validated [`Config`] → a running daemon (store, scheduler, HTTP server, ordered
 //! shutdown), or one of the one-shot commands (`poll-once`, `render`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,7 @@ use crate::opml;
 use crate::pipeline::{Context, Outcome, Report};
 use crate::render::{Channel, Format};
 use crate::schedule::Policy;
-use crate::scheduler::{self, ScheduledFeed};
+use crate::scheduler::{self, ScheduledFeed, Scheduler};
 use crate::serve::{self, AppState, FeedCache, LimitedListener, Output, Outputs};
 use crate::store::Selection;
 use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store};
@@ -172,61 +172,47 @@ pub async fn run(
     run_with_reload(cfg, listener, shutdown, reloads).await
 }
 
-/// The polling half of the daemon, replaced as a whole by a config reload.
-struct Polling {
-    cancel: CancellationToken,
-    tracker: TaskTracker,
-    /// Feed tasks started; fewer alive means the scheduler is broken.
-    feeds: usize,
+/// The poll context of `cfg` with the host gates `hosts`, which outlive reloads so that a
+/// `Retry-After` pause is not forgotten.
+fn poll_context(
+    cfg: &Config,
+    store: &Store,
+    metrics: &Arc<Metrics>,
+    hosts: &Arc<Hosts>,
+) -> anyhow::Result<Arc<Context>> {
+    let mut ctx = context(cfg, store.clone(), metrics.clone())?;
+    ctx.hosts = hosts.clone();
+    Ok(Arc::new(ctx))
 }
 
-impl Polling {
-    async fn start(
-        cfg: &Config,
-        store: &Store,
-        metrics: &Arc<Metrics>,
-        hosts: &Arc<Hosts>,
-        parent: &CancellationToken,
-    ) -> anyhow::Result<Polling> {
-        let feeds = scheduled_feeds(cfg, store).await?;
-        let mut ctx = context(cfg, store.clone(), metrics.clone())?;
-        // The host gates outlive reloads, so that a Retry-After pause is not forgotten.
-        ctx.hosts = hosts.clone();
-        let ctx = Arc::new(ctx);
-        let mut polling = Polling {
-            cancel: parent.child_token(),
-            tracker: TaskTracker::new(),
-            feeds: 0,
-        };
-        polling.feeds = scheduler::spawn(ctx, feeds, &polling.cancel, &polling.tracker);
-        polling.tracker.close();
-        Ok(polling)
-    }
-
-    /// Whether every feed task is still running.
-    fn alive(&self) -> bool {
-        self.tracker.len() == self.feeds
-    }
-
-    /// Stops scheduling and waits (at most `limit`) for polls in flight to store their results.
-    async fn stop(self, limit: Duration) {
-        self.cancel.cancel();
-        if tokio::time::timeout(limit, self.tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!(
-                timeout_ms = limit.as_millis() as u64,
-                "polls still running were abandoned"
-            );
-        }
-    }
+/// The keys a reload cannot apply, because what they set up exists once per run (the
+/// listening sockets, the database connection), that differ between `old` and `new`. A
+/// reload that changes any of them is refused whole: nothing half-applies.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (o, n) = (&old.server, &new.server);
+    [
+        ("[server] listen", o.listen != n.listen),
+        ("[server] metrics", o.metrics != n.metrics),
+        (
+            "[server] max_connections",
+            o.max_connections != n.max_connections,
+        ),
+        ("[server] idle_timeout", o.idle_timeout != n.idle_timeout),
+        ("[storage] path", old.storage.path != new.storage.path),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
 }
+
+/// How long a reload waits for more SIGHUPs before it reads the config: a burst is one reload.
+pub const RELOAD_SETTLE: Duration = Duration::from_millis(200);
 
 /// Runs the daemon until `shutdown` completes; each message on `reloads` (SIGHUP) re-reads the
-/// config file. A valid new config replaces the running one: feeds added start polling, feeds
-/// removed stop and leave the merged feed, changed settings apply (except `[server] listen`
-/// and `[storage] path`, which need a restart). An invalid one is logged and ignored.
+/// config file, once per burst. A valid new config replaces the running one: feeds added start
+/// polling, feeds removed stop and leave the merged feed, changed settings apply; polls in
+/// flight of the feeds that stay are not interrupted. An invalid config, or one that changes
+/// a key only a restart can apply ([`restart_only_changes`]), is logged and ignored whole.
 ///
 /// On shutdown, in order: stop scheduling, let in-flight polls finish their writes, stop the
 /// HTTP server, close the store.
@@ -244,7 +230,20 @@ pub async fn run_with_reload(
     let cancel = CancellationToken::new();
     let background = TaskTracker::new();
     let mut hosts = Arc::new(Hosts::new(host_limits(&cfg)));
-    let mut polling = Polling::start(&cfg, &store, &metrics, &hosts, &cancel).await?;
+    // Bound before anything runs, so that a failure here needs no shutdown.
+    let metrics_listener = match cfg.server.metrics {
+        MetricsEndpoint::Separate(metrics_addr) => Some(
+            TcpListener::bind(metrics_addr)
+                .await
+                .with_context(|| format!("cannot listen on {metrics_addr} ([server] metrics)"))?,
+        ),
+        _ => None,
+    };
+    let mut scheduler = Scheduler::start(
+        poll_context(&cfg, &store, &metrics, &hosts)?,
+        scheduled_feeds(&cfg, &store).await?,
+        &cancel,
+    );
 
     let state = Arc::new(AppState {
         feed: FeedCache::new(store.clone(), outputs(&cfg), metrics.clone()),
@@ -266,10 +265,7 @@ pub async fn run_with_reload(
             .with_graceful_shutdown(cancel.clone().cancelled_owned())
             .into_future(),
     );
-    if let MetricsEndpoint::Separate(metrics_addr) = cfg.server.metrics {
-        let metrics_listener = TcpListener::bind(metrics_addr)
-            .await
-            .with_context(|| format!("cannot listen on {metrics_addr} ([server] metrics)"))?;
+    if let Some(metrics_listener) = metrics_listener {
         let serve_metrics = axum::serve(metrics_listener, serve::metrics_router(state.clone()))
             .with_graceful_shutdown(cancel.clone().cancelled_owned());
         background.spawn(async move {
@@ -304,7 +300,7 @@ pub async fn run_with_reload(
             () = &mut shutdown => break,
             _ = tick.tick() => {
                 let db = store.ping().await;
-                let ok = db.is_ok() && polling.alive();
+                let ok = db.is_ok() && scheduler.alive();
                 if ok && watchdog.is_some() {
                     notify(&[NotifyState::Watchdog]);
                 }
@@ -322,6 +318,8 @@ pub async fn run_with_reload(
                 }
             }
             Some(()) = reloads.recv() => {
+                tokio::time::sleep(RELOAD_SETTLE).await;
+                while reloads.try_recv().is_ok() {}
                 let new = match Config::load(&cfg.source) {
                     Ok(new) => new,
                     Err(e) => {
@@ -329,32 +327,40 @@ pub async fn run_with_reload(
                         continue;
                     }
                 };
+                let fixed = restart_only_changes(&cfg, &new);
+                if !fixed.is_empty() {
+                    error!(
+                        keys = %fixed.join(", "),
+                        "config reload rejected: these keys take effect only after a restart; the running config stays"
+                    );
+                    continue;
+                }
                 // systemd wants the monotonic time with RELOADING=1 (sd_notify(3)).
                 let mut reloading = vec![NotifyState::Reloading];
                 reloading.extend(NotifyState::monotonic_usec_now().ok());
                 notify(&reloading);
-                if new.server.listen != cfg.server.listen
-                    || new.storage.path != cfg.storage.path
-                    || new.server.metrics != cfg.server.metrics
-                {
-                    warn!("[server] listen, [server] metrics and [storage] path changes take effect after a restart");
-                }
-                polling.stop(cfg.server.shutdown_timeout).await;
-                let before: HashSet<&url::Url> = cfg.feeds.iter().map(|f| &f.url).collect();
-                let after: HashSet<&url::Url> = new.feeds.iter().map(|f| &f.url).collect();
-                let (added, removed) = (after.difference(&before).count(), before.difference(&after).count());
                 let new_hosts = if host_limits(&new) == host_limits(&cfg) {
                     hosts.clone()
                 } else {
                     Arc::new(Hosts::new(host_limits(&new)))
                 };
-                match Polling::start(&new, &store, &metrics, &new_hosts, &cancel).await {
-                    Ok(started) => {
-                        polling = started;
+                let prepared = async {
+                    let ctx = poll_context(&new, &store, &metrics, &new_hosts)?;
+                    anyhow::Ok((ctx, scheduled_feeds(&new, &store).await?))
+                };
+                match prepared.await {
+                    Ok((ctx, feeds)) => {
+                        let changes = scheduler.reconfigure(ctx, feeds);
                         hosts = new_hosts;
                         metrics.clear_feeds();
                         state.feed.reconfigure(outputs(&new));
-                        info!(feeds = new.feeds.len(), added, removed, "config reloaded");
+                        info!(
+                            feeds = new.feeds.len(),
+                            added = changes.added,
+                            removed = changes.removed,
+                            changed = changes.changed,
+                            "config reloaded"
+                        );
                         if let Err(e) = store.set_max_size(new.storage.max_size).await {
                             warn!(error = %e, "cannot apply the new [storage] max_size");
                         }
@@ -364,8 +370,7 @@ pub async fn run_with_reload(
                         cfg = new;
                     }
                     Err(e) => {
-                        error!(error = %format!("{e:#}"), "config reload failed; going on with the running config");
-                        polling = Polling::start(&cfg, &store, &metrics, &hosts, &cancel).await?;
+                        error!(error = %format!("{e:#}"), "config reload failed; the running config stays");
                     }
                 }
                 notify(&[NotifyState::Ready]);
@@ -377,7 +382,7 @@ pub async fn run_with_reload(
     state.ready.store(false, Ordering::Release);
     cancel.cancel();
     let limit = cfg.server.shutdown_timeout;
-    polling.stop(limit).await;
+    scheduler.stop(limit).await;
     background.close();
     background.wait().await;
     match tokio::time::timeout(limit, server).await {

@@ -1,17 +1,23 @@
 //! Scheduling: the configured feeds → one task per feed that sleeps until the feed is due and
-//! runs `pipeline::refresh_feed`; and `poll_all` for a one-off poll of every feed.
+//! runs `pipeline::refresh_feed` ([`Scheduler`], reconfigured in place by a reload); and
+//! `poll_all` for a one-off poll of every feed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::{error, info, warn};
+use url::Url;
 
 use crate::config::ReadingTimeConfig;
 use crate::hosts;
 use crate::pipeline::{self, Context, Report};
+use crate::redact;
 use crate::schedule::{self, Policy};
 use crate::store::FeedState;
 
@@ -26,29 +32,153 @@ pub struct ScheduledFeed {
     pub reading: ReadingTimeConfig,
 }
 
-/// Starts one polling task per feed on `tracker` and returns how many. Each stops at its next
-/// wait once `cancel` fires; a poll whose response has arrived is finished first. Feeds that
-/// answered 410 Gone are not polled.
-pub fn spawn(
-    ctx: Arc<Context>,
-    feeds: Vec<ScheduledFeed>,
-    cancel: &CancellationToken,
-    tracker: &TaskTracker,
-) -> usize {
-    let mut started = 0;
-    for feed in feeds {
-        if feed.state.gone {
-            info!(feed_url = %feed.state.url, "feed is gone (410): not polled; remove it from the config");
-        }
-        tracker.spawn(feed_loop(ctx.clone(), feed, cancel.clone()));
-        started += 1;
-    }
-    started
+/// What a feed's task needs from the config: its schedule's limits and reading-time settings.
+/// A reload hands a changed one to the running task instead of restarting it.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    policy: Policy,
+    reading: ReadingTimeConfig,
 }
 
-/// Polls one feed on its schedule until `cancel`. A gone feed's task stays, idle, so that the
-/// number of running tasks always equals the number of feeds (the watchdog checks it).
-async fn feed_loop(ctx: Arc<Context>, mut feed: ScheduledFeed, cancel: CancellationToken) {
+/// The running polls: one task per configured feed, by URL. A reload
+/// ([`Scheduler::reconfigure`]) starts the feeds added, stops the feeds removed and hands new
+/// settings to the others, so a poll in flight finishes whatever the reload changed.
+#[derive(Debug)]
+pub struct Scheduler {
+    /// The poll context (HTTP client, limits, store) each poll starts with: a reload replaces
+    /// it for the polls that start afterwards.
+    ctx: watch::Sender<Arc<Context>>,
+    feeds: HashMap<Url, FeedTask>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+/// The task of one feed, and how to reach it.
+#[derive(Debug)]
+struct FeedTask {
+    cancel: CancellationToken,
+    settings: watch::Sender<Settings>,
+    handle: JoinHandle<()>,
+}
+
+/// What [`Scheduler::reconfigure`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Feeds that started polling.
+    pub added: usize,
+    /// Feeds that stopped.
+    pub removed: usize,
+    /// Feeds whose settings changed.
+    pub changed: usize,
+}
+
+impl Scheduler {
+    /// Starts one polling task per feed. Each stops at its next wait once `parent` fires (or
+    /// it is removed); a poll whose response has arrived is finished first. Feeds that
+    /// answered 410 Gone are not polled.
+    pub fn start(ctx: Arc<Context>, feeds: Vec<ScheduledFeed>, parent: &CancellationToken) -> Self {
+        let mut scheduler = Scheduler {
+            ctx: watch::Sender::new(ctx),
+            feeds: HashMap::new(),
+            cancel: parent.child_token(),
+            tracker: TaskTracker::new(),
+        };
+        scheduler.reconfigure_feeds(feeds);
+        scheduler
+    }
+
+    /// Applies a new config: `ctx` serves every poll that starts from now on; feeds not in
+    /// `feeds` stop (a poll of theirs whose response has arrived is still stored), new ones
+    /// start, and the others keep their task, their state and any poll in flight, with the
+    /// new settings taking effect from their next wait.
+    pub fn reconfigure(&mut self, ctx: Arc<Context>, feeds: Vec<ScheduledFeed>) -> Changes {
+        self.ctx.send_replace(ctx);
+        self.reconfigure_feeds(feeds)
+    }
+
+    fn reconfigure_feeds(&mut self, feeds: Vec<ScheduledFeed>) -> Changes {
+        let mut changes = Changes::default();
+        let mut old = std::mem::take(&mut self.feeds);
+        for feed in feeds {
+            let settings = Settings {
+                policy: feed.policy,
+                reading: feed.reading,
+            };
+            if let Some(task) = old.remove(&feed.state.url) {
+                let changed = task.settings.send_if_modified(|current| {
+                    let changed = *current != settings;
+                    *current = settings;
+                    changed
+                });
+                changes.changed += usize::from(changed);
+                self.feeds.insert(feed.state.url, task);
+                continue;
+            }
+            if feed.state.gone {
+                info!(feed_url = %redact::Redacted(&feed.state.url), "feed is gone (410): not polled; remove it from the config");
+            }
+            let url = feed.state.url.clone();
+            let cancel = self.cancel.child_token();
+            let (settings_tx, settings_rx) = watch::channel(settings);
+            let handle = self.tracker.spawn(feed_loop(
+                self.ctx.subscribe(),
+                feed.state,
+                settings_rx,
+                cancel.clone(),
+            ));
+            self.feeds.insert(
+                url,
+                FeedTask {
+                    cancel,
+                    settings: settings_tx,
+                    handle,
+                },
+            );
+            changes.added += 1;
+        }
+        for (_, task) in old {
+            task.cancel.cancel();
+            changes.removed += 1;
+        }
+        changes
+    }
+
+    /// Whether every configured feed's task is still running (the watchdog checks it).
+    pub fn alive(&self) -> bool {
+        self.feeds.values().all(|t| !t.handle.is_finished())
+    }
+
+    /// Stops scheduling and waits (at most `limit`) for polls in flight to store their results.
+    pub async fn stop(self, limit: Duration) {
+        self.cancel.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                timeout_ms = limit.as_millis() as u64,
+                "polls still running were abandoned"
+            );
+        }
+    }
+}
+
+/// Polls one feed on its schedule until `cancel`. A gone feed's task stays, idle, so that
+/// every configured feed has a running task (the watchdog checks it). New settings apply from
+/// the next wait: the wait is worked out again, a poll in flight is left alone.
+async fn feed_loop(
+    ctx: watch::Receiver<Arc<Context>>,
+    state: FeedState,
+    mut settings: watch::Receiver<Settings>,
+    cancel: CancellationToken,
+) {
+    let current = settings.borrow_and_update().clone();
+    let mut feed = ScheduledFeed {
+        state,
+        policy: current.policy,
+        reading: current.reading,
+    };
     loop {
         if feed.state.gone {
             cancel.cancelled().await;
@@ -59,10 +189,19 @@ async fn feed_loop(ctx: Arc<Context>, mut feed: ScheduledFeed, cancel: Cancellat
         });
         tokio::select! {
             () = cancel.cancelled() => return,
+            changed = settings.changed() => {
+                if changed.is_ok() {
+                    let new = settings.borrow_and_update().clone();
+                    (feed.policy, feed.reading) = (new.policy, new.reading);
+                }
+                continue;
+            }
             () = tokio::time::sleep(wait) => {}
         }
+        // The context of the config in force when the poll starts.
+        let poll_ctx = ctx.borrow().clone();
         // Boxed: a sleeping feed's task keeps only its state, not room for a whole poll.
-        feed = Box::pin(poll_contained(&ctx, feed, &cancel)).await.0;
+        feed = Box::pin(poll_contained(&poll_ctx, feed, &cancel)).await.0;
         if cancel.is_cancelled() {
             return;
         }

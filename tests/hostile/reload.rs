@@ -1,1 +1,263 @@
 //! Reloads: they apply, they do not restart work, and they never half-apply.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use feedmerge::app;
+use feedmerge::config::Config;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::common::{Env, fixture, http_client};
+
+/// The daemon in this process, with a handle to send it reloads (what SIGHUP does).
+struct Daemon {
+    addr: SocketAddr,
+    reload: mpsc::Sender<()>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(cfg: Config) -> Daemon {
+        let listener = tokio::net::TcpListener::bind(cfg.server.listen)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (reload, reloads) = mpsc::channel(1);
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(app::run_with_reload(cfg, listener, shutdown, reloads));
+        Daemon {
+            addr,
+            reload,
+            stop,
+            task,
+        }
+    }
+
+    /// Asks for a reload, as one SIGHUP does: dropped when one is already queued.
+    fn hup(&self) {
+        let _ = self.reload.try_send(());
+    }
+
+    async fn get(&self, p: &str) -> String {
+        let url = format!("http://{}{p}", self.addr);
+        http_client()
+            .get(url)
+            .send()
+            .await
+            .expect("the daemon answers")
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn shutdown(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the daemon stops")
+            .expect("its task ran")
+            .expect("it exits cleanly");
+    }
+}
+
+/// Log lines of the daemon, captured for this test's thread (the daemon's tasks run on it:
+/// `#[tokio::test]` has one thread).
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let log = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || log.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .matches(needle)
+            .count()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serves the Atom fixture at `/slow.xml` after `delay`.
+async fn slow_feed(env: &Env, delay: Duration) -> String {
+    Mock::given(method("GET"))
+        .and(path("/slow.xml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("atom_basic.xml"), "application/atom+xml")
+                .set_delay(delay),
+        )
+        .mount(&env.server)
+        .await;
+    env.url("/slow.xml")
+}
+
+async fn requests_to(env: &Env, p: &str) -> usize {
+    env.server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == p)
+        .count()
+}
+
+/// Waits until `done` holds, checking every 50 ms, for at most `limit`.
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// See: issue 19, finding 18. A reload cancelled the polls in flight and started them again at
+/// once: 100 SIGHUPs made 85 requests to one feed in a second, and with a SIGHUP every 3 s a
+/// feed that takes 5 s was never stored. Now a burst of reloads is one reload, and a reload
+/// leaves the polls of the feeds it keeps alone.
+#[tokio::test]
+async fn regression_19_reloads_neither_restart_polls_nor_pile_up() {
+    let log = Log::default();
+    let _capture = log.capture();
+    let env = Env::new().await;
+    let slow = slow_feed(&env, Duration::from_secs(2)).await;
+    let cfg = env.config(std::slice::from_ref(&slow));
+    let daemon = Daemon::start(cfg).await;
+    wait_until(Duration::from_secs(10), "the first request", || {
+        let env = &env;
+        async move { requests_to(env, "/slow.xml").await == 1 }
+    })
+    .await;
+
+    // A burst, while the poll is in flight: one SIGHUP every 10 ms for half a second.
+    for _ in 0..50 {
+        daemon.hup();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Then spaced reloads, each applied, until the poll is stored.
+    let started = Instant::now();
+    while !daemon.get("/feed.xml").await.contains("<item>") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the feed was never stored while reloading:\n{}",
+            log.text()
+        );
+        daemon.hup();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(
+        requests_to(&env, "/slow.xml").await,
+        1,
+        "the poll in flight was started again"
+    );
+    let reloads = log.count("config reloaded");
+    assert!(reloads >= 2, "the spaced reloads applied:\n{}", log.text());
+    assert!(
+        reloads <= 12,
+        "{reloads} reloads for a burst of 50 and a few spaced ones"
+    );
+    daemon.shutdown().await;
+}
+
+/// See: issue 19, finding 19. A reload that changed `[server] listen` or `[storage] path`
+/// half-applied: self links pointed at the new port while the server stayed on the old one.
+/// Now it is refused whole, with an error naming the keys, and nothing of it applies.
+#[tokio::test]
+async fn regression_19_a_reload_that_needs_a_restart_is_refused_whole() {
+    let log = Log::default();
+    let _capture = log.capture();
+    let env = Env::new().await;
+    let feed = env.serve("atom_basic.xml").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let write = |listen: &str, db: &str, title: &str| {
+        let toml = format!(
+            "[server]\nlisten = \"{listen}\"\n[storage]\npath = \"{db}\"\n[reading_time]\nfull_text = \"never\"\n\
+             [output]\ntitle = \"{title}\"\n[[feeds]]\nurl = \"{feed}\"\n"
+        );
+        let file = env.dir.path().join("config.toml");
+        std::fs::write(&file, toml).unwrap();
+        Config::load(&file).unwrap()
+    };
+    let cfg = write(&format!("127.0.0.1:{port}"), "a.db", "First");
+    let daemon = Daemon::start(cfg).await;
+    let self_link = format!("href=\"http://127.0.0.1:{port}/feed.xml\"");
+    let first = daemon.get("/feed.xml").await;
+    assert!(first.contains(&self_link) && first.contains("<title>First</title>"));
+
+    for (listen, db, keys) in [
+        ("127.0.0.1:1", "a.db", "[server] listen"),
+        (&*format!("127.0.0.1:{port}"), "b.db", "[storage] path"),
+    ] {
+        write(listen, db, "Second");
+        daemon.hup();
+        wait_until(Duration::from_secs(10), "the refusal", || {
+            let log = &log;
+            async move { log.text().contains(keys) }
+        })
+        .await;
+        let xml = daemon.get("/feed.xml").await;
+        assert!(xml.contains("<title>First</title>"), "{xml}");
+        assert!(xml.contains(&self_link), "{xml}");
+    }
+    assert!(
+        log.text().contains("config reload rejected"),
+        "{}",
+        log.text()
+    );
+    assert_eq!(log.count("config reloaded"), 0, "{}", log.text());
+    assert!(
+        !env.dir.path().join("b.db").exists(),
+        "the new database was opened"
+    );
+
+    // A reload that changes only what a reload can change applies.
+    write(&format!("127.0.0.1:{port}"), "a.db", "Third");
+    daemon.hup();
+    wait_until(Duration::from_secs(10), "the reload", || {
+        let daemon = &daemon;
+        async move {
+            daemon
+                .get("/feed.xml")
+                .await
+                .contains("<title>Third</title>")
+        }
+    })
+    .await;
+    daemon.shutdown().await;
+}
