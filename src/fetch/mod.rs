@@ -241,22 +241,9 @@ impl FetchError {
         }
     }
 
-    /// `e` for a request to `url`; a refusal of the public-only resolver (deep in the chain
-    /// reqwest and hyper wrap it in) becomes [`FetchError::Refused`] under `rule`.
-    fn from_reqwest(url: &Url, e: reqwest::Error, rule: Rule) -> Self {
+    fn from_reqwest(url: &Url, e: reqwest::Error) -> Self {
         if e.is_timeout() {
             return FetchError::Timeout { url: url.clone() };
-        }
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(s) = source {
-            if let Some(reason) = s.downcast_ref::<Refusal>() {
-                return FetchError::Refused {
-                    url: url.clone(),
-                    reason: reason.clone(),
-                    rule,
-                };
-            }
-            source = s.source();
         }
         // The URL is in our own message already.
         let e = e.without_url();
@@ -364,7 +351,7 @@ impl Fetcher {
                 .build()
                 .map_err(|e| {
                     let url = Url::parse("http://localhost/").expect("static URL");
-                    FetchError::from_reqwest(&url, e, Rule::Article)
+                    FetchError::from_reqwest(&url, e)
                 })
         };
         let network = &cfg.network;
@@ -538,10 +525,14 @@ impl Fetcher {
         if let Some(lm) = &validators.last_modified {
             request = request.header(header::IF_MODIFIED_SINCE, lm);
         }
-        request
-            .send()
-            .await
-            .map_err(|e| FetchError::from_reqwest(url, e, rule))
+        request.send().await.map_err(|e| match refusal_in(&e) {
+            Some(reason) => FetchError::Refused {
+                url: url.clone(),
+                reason,
+                rule,
+            },
+            None => FetchError::from_reqwest(url, e),
+        })
     }
 
     /// Reads a final response: a 2xx whose media type `accepts`, with a body of at most
@@ -586,7 +577,7 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| FetchError::from_reqwest(&url, e, Rule::Article))?
+            .map_err(|e| FetchError::from_reqwest(&url, e))?
         {
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(FetchError::TooLarge { url, limit });
@@ -604,6 +595,19 @@ impl Fetcher {
             moved_to,
         })
     }
+}
+
+/// The refusal of the public-only resolver behind a failed request, found deep in the chain
+/// reqwest and hyper wrap it in.
+fn refusal_in(e: &reqwest::Error) -> Option<Refusal> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(refusal) = s.downcast_ref::<Refusal>() {
+            return Some(refusal.clone());
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// Extracts the `charset` parameter of a `Content-Type` value.

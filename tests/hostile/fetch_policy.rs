@@ -43,19 +43,26 @@ fn test_is_public(ip: IpAddr) -> bool {
 /// last answer repeats (a name that answers differently the second time is DNS rebinding).
 #[derive(Default)]
 struct Names {
-    answers: Mutex<HashMap<String, (usize, Vec<Vec<IpAddr>>)>>,
+    answers: Mutex<HashMap<String, Answers>>,
+}
+
+/// The answers for one name, and how many lookups it had.
+struct Answers {
+    lookups: usize,
+    each: Vec<Vec<IpAddr>>,
 }
 
 impl Names {
     fn with(self, name: &str, answers: &[&[&str]]) -> Self {
-        let answers = answers
+        let each = answers
             .iter()
             .map(|a| a.iter().map(|ip| IpAddr::from_str(ip).unwrap()).collect())
             .collect();
+        let answers = Answers { lookups: 0, each };
         self.answers
             .lock()
             .unwrap()
-            .insert(name.to_owned(), (0, answers));
+            .insert(name.to_owned(), answers);
         self
     }
 
@@ -78,9 +85,9 @@ impl Names {
 impl Resolve for Names {
     fn resolve(&self, name: Name) -> Resolving {
         let mut table = self.answers.lock().unwrap();
-        let answer = table.get_mut(name.as_str()).map(|(calls, answers)| {
-            let answer = answers[(*calls).min(answers.len() - 1)].clone();
-            *calls += 1;
+        let answer = table.get_mut(name.as_str()).map(|a| {
+            let answer = a.each[a.lookups.min(a.each.len() - 1)].clone();
+            a.lookups += 1;
             answer
         });
         let host = name.as_str().to_owned();
@@ -214,6 +221,14 @@ fn fetcher(network: Network) -> Fetcher {
 
 fn html(t: Option<&str>) -> bool {
     t.is_none_or(|t| t == "text/html")
+}
+
+/// Why the article at `url` of the feed at `feed_url` was not fetched.
+async fn article_error(fetcher: &Fetcher, url: &Url, feed_url: &Url) -> FetchError {
+    match fetcher.fetch_article(url, feed_url, html).await {
+        Ok(page) => panic!("{} was fetched ({} bytes)", page.url, page.body.len()),
+        Err(e) => e,
+    }
 }
 
 // See: issue #19, finding 1.
@@ -374,6 +389,35 @@ async fn a_feed_on_a_private_address_may_redirect_within_the_private_network() {
         reports[0].error
     );
     assert_eq!(common::titles(&merged(&cfg).await), ["Internal"]);
+
+    // The feed's address is read from the connection its answer came over, new or pooled:
+    // three polls over one kept-alive connection follow the redirect each time.
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = connections.clone();
+    let port = raw_server_at((Ipv4Addr::LOCALHOST, 0), move |mut stream| {
+        count.fetch_add(1, Ordering::SeqCst);
+        let to = to.clone();
+        async move {
+            while !request_path(&mut stream).await.is_empty() {
+                let answer =
+                    format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\n\r\n");
+                if stream.write_all(answer.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    let fetcher = fetcher(Names::standard().network());
+    let url = Url::parse(&format!("http://127.0.0.1:{port}/old")).unwrap();
+    for _ in 0..3 {
+        let fetched = fetcher.fetch(&url, &Validators::default()).await;
+        assert!(
+            matches!(fetched, Ok(FetchOutcome::Fetched(_))),
+            "{fetched:?}"
+        );
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
 }
 
 // See: issue #19, findings 1 and 2.
@@ -478,10 +522,7 @@ async fn regression_19_a_rebinding_name_never_reaches_the_private_address() {
     let names = Names::standard().with("rebind.test", &[&["127.0.0.2"], &["127.0.0.1"]]);
     let fetcher = fetcher(names.network());
     let url = Url::parse(&format!("http://rebind.test:{port}/a")).unwrap();
-    let err = fetcher
-        .fetch_article(&url, &feed_url, html)
-        .await
-        .unwrap_err();
+    let err = article_error(&fetcher, &url, &feed_url).await;
     match &err {
         FetchError::Refused { url, reason, rule } => {
             assert_eq!(url.path(), "/b");
@@ -537,10 +578,7 @@ async fn regression_19_a_non_html_article_is_not_downloaded() {
     });
     let feed_url = Url::parse(&format!("http://127.0.0.1:{port}/feed")).unwrap();
     let url = Url::parse(&format!("http://127.0.0.1:{port}/episode.mp3")).unwrap();
-    let err = fetcher(Network::default())
-        .fetch_article(&url, &feed_url, html)
-        .await
-        .unwrap_err();
+    let err = article_error(&fetcher(Network::default()), &url, &feed_url).await;
     assert!(
         matches!(&err, FetchError::MediaType { content_type: Some(t), .. } if t == "audio/mpeg"),
         "{err}"
@@ -568,10 +606,7 @@ async fn article_pages_have_their_own_body_limit() {
     let fetcher = fetcher(Network::default());
     let feed_url = Url::parse(&format!("{}/feed", server.uri())).unwrap();
     let page = Url::parse(&format!("{}/page", server.uri())).unwrap();
-    let err = fetcher
-        .fetch_article(&page, &feed_url, html)
-        .await
-        .unwrap_err();
+    let err = article_error(&fetcher, &page, &feed_url).await;
     assert!(
         matches!(err, FetchError::TooLarge { limit, .. } if limit == MAX_ARTICLE_BODY),
         "{err}"
@@ -588,10 +623,12 @@ async fn article_pages_have_their_own_body_limit() {
 async fn article_links_other_than_http_are_refused() {
     let fetcher = fetcher(Network::default());
     let feed_url = Url::parse("http://127.0.0.1:1/feed").unwrap();
-    let err = fetcher
-        .fetch_article(&Url::parse("file:///etc/passwd").unwrap(), &feed_url, html)
-        .await
-        .unwrap_err();
+    let err = article_error(
+        &fetcher,
+        &Url::parse("file:///etc/passwd").unwrap(),
+        &feed_url,
+    )
+    .await;
     assert!(
         matches!(
             &err,
