@@ -266,7 +266,7 @@ pub fn feed_redirect_reach(feed_public: bool, allow_private_redirects: bool) -> 
 
 /// Judges what can be judged before sending a request that must stay public: its scheme,
 /// and an IP-address host (the connector never asks a resolver about those). Host names are
-/// judged by [`PublicOnly`] as they are resolved.
+/// judged as they are resolved, by the resolver of the public-only client.
 ///
 /// # Errors
 /// The [`Refusal`] when the URL cannot lead to a public address.
