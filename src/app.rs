@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, MetricsEndpoint};
-use crate::fetch::{FetchConfig, Fetcher};
+use crate::fetch::{FetchConfig, Fetcher, Network};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
 use crate::opml;
@@ -112,6 +112,7 @@ pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Res
         connect_timeout: cfg.poller.connect_timeout,
         max_body: cfg.poller.max_body,
         allow_private_redirects: cfg.poller.allow_private_redirects,
+        network: Network::default(),
     })
     .context("cannot set up the HTTP client")?;
     Ok(Context {

@@ -218,7 +218,9 @@ pub struct PollerConfig {
     pub max_body: u64,
     /// `User-Agent` header.
     pub user_agent: String,
-    /// Follow redirects from public to private addresses.
+    /// Let the redirects of a feed whose own URL reached a public address lead anywhere, this
+    /// machine and private networks included (judged on the addresses connected to; article
+    /// links are not affected). [default: false]
     pub allow_private_redirects: bool,
 }
 

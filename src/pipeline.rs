@@ -12,7 +12,6 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
-use crate::fetch::Validators;
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
@@ -163,7 +162,7 @@ async fn poll_admitted(
             match process(doc, &ctx.cpus, *reading, now).await {
                 Ok((meta, hints, mut items)) => {
                     items_seen = items.len();
-                    add_full_text(ctx, feed.id, &mut items, reading, cancel).await?;
+                    add_full_text(ctx, feed.id, &url, &mut items, reading, cancel).await?;
                     if let Some(near) = &ctx.near_duplicates {
                         find_near_duplicates(ctx, feed.id, &mut items, near, now).await?;
                     } else {
@@ -413,6 +412,7 @@ pub const MAX_FULL_TEXT_PER_POLL: usize = 10;
 async fn add_full_text(
     ctx: &Context,
     feed: FeedId,
+    feed_url: &Url,
     items: &mut [NewItem],
     reading: &ReadingTimeConfig,
     cancel: &CancellationToken,
@@ -437,7 +437,7 @@ async fn add_full_text(
         };
         let outcome = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
-            r = article(ctx, &url, *reading) => r,
+            r = article(ctx, &url, feed_url, *reading) => r,
         };
         match outcome {
             Ok((html, estimate)) => {
@@ -456,28 +456,24 @@ async fn add_full_text(
     Ok(())
 }
 
-/// Fetches one article page (politely, within the feed limits) and extracts its main text:
-/// returns the article's HTML and its reading time.
+/// Fetches one article page of the feed at `feed_url` (politely, within the feed limits, where
+/// the fetch policy allows) and extracts its main text: returns the article's HTML and its
+/// reading time.
 async fn article(
     ctx: &Context,
     url: &Url,
+    feed_url: &Url,
     reading: ReadingTimeConfig,
 ) -> Result<(String, ReadingTime), String> {
     let page = {
         let _host = ctx.hosts.acquire(url).await;
-        match ctx.fetcher.fetch(url, &Validators::default()).await {
-            Ok(FetchOutcome::Fetched(page)) => page,
-            Ok(FetchOutcome::NotModified { .. }) => return Err("unexpected 304".to_owned()),
-            Err(e) => return Err(e.to_string()),
-        }
+        let html =
+            |t: Option<&str>| t.is_none_or(|t| matches!(t, "text/html" | "application/xhtml+xml"));
+        ctx.fetcher
+            .fetch_article(url, feed_url, html)
+            .await
+            .map_err(|e| e.to_string())?
     };
-    if let Some(t) = page
-        .content_type
-        .as_deref()
-        .filter(|t| !matches!(*t, "text/html" | "application/xhtml+xml"))
-    {
-        return Err(format!("not an HTML page ({t})"));
-    }
     let _cpu = ctx.cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
         let html = fulltext::decode(&page.body, page.charset.as_deref());
