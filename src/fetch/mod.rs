@@ -8,8 +8,9 @@
 
 pub mod policy;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -314,6 +315,9 @@ pub struct Fetcher {
     max_body: u64,
     timeout: Duration,
     allow_private_redirects: bool,
+    /// Where each feed origin's requests went the last time (by [`policy::origin`]): articles
+    /// on a feed's own server may go there, and no further. One entry per feed origin polled.
+    feed_reaches: Arc<Mutex<HashMap<String, Reach>>>,
 }
 
 fn install_crypto_provider() {
@@ -365,6 +369,7 @@ impl Fetcher {
             max_body: cfg.max_body,
             timeout: cfg.timeout,
             allow_private_redirects: cfg.allow_private_redirects,
+            feed_reaches: Arc::default(),
         })
     }
 
@@ -451,7 +456,11 @@ impl Fetcher {
                 Purpose::Feed if hops == 0 => (Reach::Anywhere, Rule::PublicFeedRedirect),
                 Purpose::Feed => (feed_redirects, Rule::PublicFeedRedirect),
                 Purpose::Article { feed_url } => {
-                    (policy::article_reach(&url, feed_url), Rule::Article)
+                    let feed_reach = self.feed_reach(feed_url);
+                    (
+                        policy::article_reach(&url, feed_url, feed_reach),
+                        Rule::Article,
+                    )
                 }
             };
             let response = self.send(&url, validators, reach, rule).await?;
@@ -462,6 +471,12 @@ impl Fetcher {
                     .remote_addr()
                     .is_none_or(|a| (self.is_public)(a.ip()));
                 feed_redirects = policy::feed_redirect_reach(public, self.allow_private_redirects);
+                let reach = if public {
+                    Reach::Public
+                } else {
+                    Reach::Anywhere
+                };
+                lock(&self.feed_reaches).insert(policy::origin(start), reach);
             }
             let status = response.status();
             let location = response
@@ -494,6 +509,15 @@ impl Fetcher {
             url = next;
             hops += 1;
         }
+    }
+
+    /// Where the requests for feeds at `feed_url`'s origin went the last time: public
+    /// addresses only when that is not known (no feed there polled by this fetcher yet).
+    fn feed_reach(&self, feed_url: &Url) -> Reach {
+        lock(&self.feed_reaches)
+            .get(&policy::origin(feed_url))
+            .copied()
+            .unwrap_or(Reach::Public)
     }
 
     /// Sends one GET for `url` on the client `reach` allows.
@@ -595,6 +619,13 @@ impl Fetcher {
             moved_to,
         })
     }
+}
+
+/// Locks the map of feed reaches, poisoned or not: it only ever holds whole entries.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The refusal of the public-only resolver behind a failed request, found deep in the chain

@@ -5,8 +5,8 @@
 //! The rules: a configured feed connects anywhere (the operator chose it). Its redirects go
 //! where its first request went: anywhere when that was a non-public address (or with
 //! `allow_private_redirects`), else to public addresses only. An article link, at every hop,
-//! connects anywhere only on its feed's own scheme, host and port, else to public addresses
-//! only.
+//! connects to public addresses only, except on its feed's own scheme, host and port, where it
+//! goes where the feed's own requests went (anywhere for a feed kept on a private address).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -244,14 +244,27 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// Where a hop of an article fetch may connect: anywhere on its feed's own scheme, host and
-/// port (the operator chose that server), else only to public addresses.
-pub fn article_reach(url: &Url, feed_url: &Url) -> Reach {
+/// Where a hop of an article fetch may connect. On its feed's own scheme, host and port, where
+/// the feed's own requests went (`feed_reach`: anywhere for a feed the operator keeps on this
+/// machine or a private network, public addresses only for a feed on a public address, or
+/// when that is not known), so that a public feed's name answering a private address later
+/// (DNS rebinding) leads nowhere; elsewhere only to public addresses.
+pub fn article_reach(url: &Url, feed_url: &Url, feed_reach: Reach) -> Reach {
     if same_origin(url, feed_url) {
-        Reach::Anywhere
+        feed_reach
     } else {
         Reach::Public
     }
+}
+
+/// The scheme, host and port of `url`, as one key.
+pub fn origin(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 /// Where a feed's redirects may connect: where its first request went. `feed_public` is
@@ -503,14 +516,18 @@ mod tests {
     }
 
     #[test]
-    fn articles_reach_anywhere_only_on_their_feeds_origin() {
+    fn articles_reach_anywhere_only_on_a_private_feeds_origin() {
         let url = |s: &str| Url::parse(s).unwrap();
         let feed = url("http://127.0.0.1:3000/feed.xml");
         for same in [
             "http://127.0.0.1:3000/post/1",
             "HTTP://127.0.0.1:3000/other?x=1#f",
         ] {
-            assert_eq!(article_reach(&url(same), &feed), Reach::Anywhere, "{same}");
+            let reach = article_reach(&url(same), &feed, Reach::Anywhere);
+            assert_eq!(reach, Reach::Anywhere, "{same}");
+            // A feed whose requests went to a public address: its own server stays public.
+            let reach = article_reach(&url(same), &feed, Reach::Public);
+            assert_eq!(reach, Reach::Public, "{same}");
         }
         for other in [
             "http://127.0.0.1:3001/admin",
@@ -518,17 +535,22 @@ mod tests {
             "http://localhost:3000/post/1",
             "http://[::1]:3000/post/1",
         ] {
-            assert_eq!(article_reach(&url(other), &feed), Reach::Public, "{other}");
+            let reach = article_reach(&url(other), &feed, Reach::Anywhere);
+            assert_eq!(reach, Reach::Public, "{other}");
         }
         // Default ports are the same port written or not.
         let feed = url("https://news.example/feed");
         assert_eq!(
-            article_reach(&url("https://NEWS.example:443/a"), &feed),
+            article_reach(&url("https://NEWS.example:443/a"), &feed, Reach::Anywhere),
             Reach::Anywhere
         );
         assert_eq!(
-            article_reach(&url("http://news.example/a"), &feed),
+            article_reach(&url("http://news.example/a"), &feed, Reach::Anywhere),
             Reach::Public
+        );
+        assert_eq!(
+            origin(&url("https://NEWS.example/a")),
+            "https://news.example:443"
         );
     }
 

@@ -578,7 +578,12 @@ async fn regression_19_a_non_html_article_is_not_downloaded() {
     });
     let feed_url = Url::parse(&format!("http://127.0.0.1:{port}/feed")).unwrap();
     let url = Url::parse(&format!("http://127.0.0.1:{port}/episode.mp3")).unwrap();
-    let err = article_error(&fetcher(Network::default()), &url, &feed_url).await;
+    // The server stands for a public host: the article is allowed, only its media type is not.
+    let everything_public = Network {
+        is_public: |_| true,
+        ..Network::default()
+    };
+    let err = article_error(&fetcher(everything_public), &url, &feed_url).await;
     assert!(
         matches!(&err, FetchError::MediaType { content_type: Some(t), .. } if t == "audio/mpeg"),
         "{err}"
@@ -606,17 +611,18 @@ async fn article_pages_have_their_own_body_limit() {
     let fetcher = fetcher(Network::default());
     let feed_url = Url::parse(&format!("{}/feed", server.uri())).unwrap();
     let page = Url::parse(&format!("{}/page", server.uri())).unwrap();
-    let err = article_error(&fetcher, &page, &feed_url).await;
-    assert!(
-        matches!(err, FetchError::TooLarge { limit, .. } if limit == MAX_ARTICLE_BODY),
-        "{err}"
-    );
-    // A feed of that size is within `max_body`.
+    // A feed of that size is within `max_body` (and its poll shows its server is private, so
+    // its own articles may be fetched from there).
     let fetched = fetcher
         .fetch(&feed_url, &Validators::default())
         .await
         .unwrap();
     assert!(matches!(fetched, FetchOutcome::Fetched(f) if f.body.len() == big.len()));
+    let err = article_error(&fetcher, &page, &feed_url).await;
+    assert!(
+        matches!(err, FetchError::TooLarge { limit, .. } if limit == MAX_ARTICLE_BODY),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -639,7 +645,10 @@ async fn article_links_other_than_http_are_refused() {
         ),
         "{err}"
     );
-    assert_eq!(policy::article_reach(&feed_url, &feed_url), Reach::Anywhere);
+    assert_eq!(
+        policy::article_reach(&feed_url, &feed_url, Reach::Anywhere),
+        Reach::Anywhere
+    );
 }
 
 /// System proxies are not used: through a proxy the address connected to is the proxy's.
@@ -681,4 +690,33 @@ async fn proxies_from_the_environment_are_not_used() {
     );
     assert_eq!(proxied.load(Ordering::SeqCst), 0, "the proxy was used");
     assert_eq!(common::titles(&merged(&cfg).await), ["Direct"]);
+}
+
+// See: issue #19, finding 2 (DNS rebinding of a feed's own name).
+#[tokio::test]
+async fn regression_19_a_public_feeds_own_name_cannot_rebind_its_articles_inside() {
+    // The feed's name answers public for the feed, then private for its article.
+    let (port, private) = twin_servers().await;
+    let names = Names::standard().with("news.test", &[&["127.0.0.2"], &["127.0.0.1"]]);
+    let fetcher = fetcher(names.network());
+    let feed_url = Url::parse(&format!("http://news.test:{port}/b")).unwrap();
+    let fetched = fetcher.fetch(&feed_url, &Validators::default()).await;
+    assert!(
+        matches!(fetched, Ok(FetchOutcome::Fetched(_))),
+        "{fetched:?}"
+    );
+    let article = Url::parse(&format!("http://news.test:{port}/story")).unwrap();
+    match article_error(&fetcher, &article, &feed_url).await {
+        FetchError::Refused { reason, rule, .. } => {
+            assert_eq!(
+                reason,
+                Refusal::NonPublicName {
+                    host: "news.test".into()
+                }
+            );
+            assert_eq!(rule, Rule::Article);
+        }
+        other => panic!("not refused: {other}"),
+    }
+    assert_eq!(private.load(Ordering::SeqCst), 0);
 }
