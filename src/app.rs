@@ -189,6 +189,7 @@ impl Polling {
         parent: &CancellationToken,
     ) -> anyhow::Result<Polling> {
         let feeds = scheduled_feeds(cfg, store).await?;
+        metrics.set_feeds(feeds.iter().map(|f| (&f.state.url, f.state.error_count)));
         let mut ctx = context(cfg, store.clone(), metrics.clone())?;
         // The host gates outlive reloads, so that a Retry-After pause is not forgotten.
         ctx.hosts = hosts.clone();
@@ -363,7 +364,6 @@ pub async fn run_with_reload(
                     Ok(started) => {
                         polling = started;
                         hosts = new_hosts;
-                        metrics.clear_feeds();
                         state.feed.reconfigure(outputs(&new));
                         info!(feeds = new.feeds.len(), added, removed, "config reloaded");
                         if let Err(e) = store.set_max_size(new.storage.max_size).await {
