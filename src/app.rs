@@ -97,7 +97,7 @@ fn outputs(cfg: &Config) -> Outputs {
         },
         filtered,
         tags,
-        sources_opml: opml::export(&cfg.output.title, &cfg.feeds),
+        sources_opml: opml::export(&cfg.output.title, &cfg.feeds, opml::Urls::Redacted),
     }
 }
 
@@ -476,6 +476,11 @@ async fn watch_external_writes(
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        if let Err(e) = store.check_file() {
+            error!(path = %store.path().display(), error = %e, "database file lost: stopping");
+            let _ = lost.send(e);
+            return;
         }
         if let Err(e) = store.notice_external_writes().await {
             warn!(error = %e, "cannot check the database for outside changes");

@@ -12,6 +12,7 @@ use tracing::{error, info};
 use crate::config::ReadingTimeConfig;
 use crate::hosts;
 use crate::pipeline::{self, Context, Report};
+use crate::redact::Redacted;
 use crate::schedule::{self, Policy};
 use crate::store::FeedState;
 
@@ -38,7 +39,7 @@ pub fn spawn(
     let mut started = 0;
     for feed in feeds {
         if feed.state.gone {
-            info!(feed_url = %feed.state.url, "feed is gone (410): not polled; remove it from the config");
+            info!(feed_url = %Redacted(&feed.state.url), "feed is gone (410): not polled; remove it from the config");
         }
         tracker.spawn(feed_loop(ctx.clone(), feed, cancel.clone()));
         started += 1;
@@ -87,7 +88,7 @@ async fn poll_contained(
         Ok(done) => done,
         Err(e) => {
             let mut feed = before;
-            error!(feed_url = %feed.state.url, error = %e, "poll crashed (a bug: please report it)");
+            error!(feed_url = %Redacted(&feed.state.url), error = %e, "poll crashed (a bug: please report it)");
             feed.state.error_count = feed.state.error_count.saturating_add(1);
             let next =
                 schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);
@@ -106,7 +107,7 @@ async fn poll(
     match pipeline::refresh_feed(ctx, &mut feed.state, &feed.policy, &feed.reading, cancel).await {
         Ok(report) => report,
         Err(e) => {
-            error!(feed_url = %feed.state.url, error = %e, "cannot record poll");
+            error!(feed_url = %Redacted(&feed.state.url), error = %e, "cannot record poll");
             feed.state.error_count = feed.state.error_count.saturating_add(1);
             let next =
                 schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);
