@@ -14,8 +14,8 @@ mod retention;
 
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -95,8 +95,9 @@ pub struct Store {
     external: Arc<AtomicI64>,
     /// The file opened: device and inode, to notice it being removed or replaced.
     identity: FileIdentity,
-    /// Set once the file is found removed or replaced; writes are refused from then on.
-    lost: Arc<AtomicBool>,
+    /// Set once the file is found removed or replaced (to which of the two); writes are
+    /// refused from then on.
+    lost: Arc<OnceLock<&'static str>>,
 }
 
 /// Which file a path named when the store opened it.
@@ -199,34 +200,32 @@ impl Store {
     /// # Errors
     /// [`StoreError::FileLost`] naming the path.
     pub fn check_file(&self) -> Result<(), StoreError> {
-        if !self.lost.load(Ordering::Acquire) {
-            let what = match std::fs::metadata(&self.path) {
-                Ok(meta) if FileIdentity::of(&meta) == self.identity => return Ok(()),
-                Ok(_) => "replaced by another file",
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "removed",
-                // Unreadable for another reason (a folder's permissions changed): the file
-                // may well be there; not a reason to stop.
-                Err(_) => return Ok(()),
-            };
-            self.lost.store(true, Ordering::Release);
-            return Err(self.file_lost(what));
-        }
-        Err(self.file_lost("removed or replaced"))
-    }
-
-    fn file_lost(&self, what: &'static str) -> StoreError {
-        StoreError::FileLost {
+        self.refuse_if_lost()?;
+        let what = match std::fs::metadata(&self.path) {
+            Ok(meta) if FileIdentity::of(&meta) == self.identity => return Ok(()),
+            Ok(_) => "replaced by another file",
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "removed",
+            // Unreadable for another reason (a folder's permissions changed): the file may
+            // well be there; not a reason to stop.
+            Err(_) => return Ok(()),
+        };
+        // The first finding stands: a file removed, then created anew, was removed.
+        let what = *self.lost.get_or_init(|| what);
+        Err(StoreError::FileLost {
             path: self.path.clone(),
             what,
-        }
+        })
     }
 
     /// [`StoreError::FileLost`] once [`Store::check_file`] found the file gone.
     fn refuse_if_lost(&self) -> Result<(), StoreError> {
-        if self.lost.load(Ordering::Acquire) {
-            return Err(self.file_lost("removed or replaced"));
+        match self.lost.get() {
+            Some(&what) => Err(StoreError::FileLost {
+                path: self.path.clone(),
+                what,
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The database file.
