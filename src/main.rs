@@ -192,17 +192,38 @@ fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // Colours only for a person at a terminal: not in a file, a pipe or the journal.
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // journald stamps every line itself.
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    // JSON escapes every control character itself.
     match (format, journald) {
         (LogFormat::Text, false) => fmt.fmt_fields(escaped_fields()).init(),
         (LogFormat::Text, true) => fmt.fmt_fields(escaped_fields()).without_time().init(),
-        (LogFormat::Json, false) => fmt.json().init(),
-        (LogFormat::Json, true) => fmt.json().without_time().init(),
+        (LogFormat::Json, false) => fmt.json().with_writer(|| JsonStderr).init(),
+        (LogFormat::Json, true) => fmt.json().with_writer(|| JsonStderr).without_time().init(),
+    }
+}
+
+/// Stderr for the JSON log. serde_json escapes the C0 controls; this writes the characters
+/// JSON allows as they are but a terminal acts on (DEL, C1, bidirectional controls) as
+/// `\uXXXX` too ([`terminal::json`]). Each event arrives whole, in one call.
+struct JsonStderr;
+
+impl Write for JsonStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        match std::str::from_utf8(buf) {
+            Ok(text) => err.write_all(terminal::json(text).as_bytes())?,
+            Err(_) => err.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 
