@@ -168,7 +168,7 @@ async fn secrets_in_a_feed_url_reach_no_output_and_no_log() {
         };
         let metrics = r.text().await.unwrap();
         let feed = get(&format!("{base}/feed.xml")).await.1;
-        feed_errors(&metrics, &shown_url).is_some_and(|n| n >= 1) && feed.contains("Story one")
+        metrics.contains("feedmerge_feeds{state=\"failing\"} 1") && feed.contains("Story one")
     })
     .await;
     for page in [
@@ -185,6 +185,8 @@ async fn secrets_in_a_feed_url_reach_no_output_and_no_log() {
     }
     let xml = get(&format!("{base}/feed.xml")).await.1;
     assert!(xml.contains("has failed since"), "a health item: {xml}");
+    let metrics = get(&format!("{base}/metrics")).await.1;
+    assert!(feed_errors(&metrics, &shown_url).is_some_and(|n| n >= 1), "{metrics}");
     assert!(
         xml.contains(&format!(
             "<source url=\"{}\">",
