@@ -879,6 +879,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any title and tag is written as TOML that reads back to the same string and holds
+        /// nothing a terminal acts on.
+        #[test]
+        fn any_string_is_written_as_safe_toml(title in "\\PC*|[\\x00-\\x{a0}\\u{2000}-\\u{2070}]*", tag in proptest::prelude::any::<String>()) {
+            #[derive(serde::Deserialize)]
+            struct File {
+                feeds: Vec<Entry>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Entry {
+                title: Option<String>,
+                tags: Vec<String>,
+            }
+            let text = to_toml(&[feed("https://a.example/", Some(&title), &[&tag])]);
+            proptest::prop_assert!(!text.chars().any(|c| terminal::is_unsafe(c) && c != '\n'), "{:?}", text);
+            let back: File = toml::from_str(&text).unwrap();
+            let expected = Some(title.clone()).filter(|t| !t.trim().is_empty());
+            proptest::prop_assert_eq!(&back.feeds[0].title, &expected);
+            proptest::prop_assert_eq!(&back.feeds[0].tags, &vec![tag]);
+        }
+    }
+
     #[test]
     fn a_public_export_carries_no_secrets() {
         let configs = [

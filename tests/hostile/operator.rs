@@ -186,7 +186,10 @@ async fn secrets_in_a_feed_url_reach_no_output_and_no_log() {
     let xml = get(&format!("{base}/feed.xml")).await.1;
     assert!(xml.contains("has failed since"), "a health item: {xml}");
     let metrics = get(&format!("{base}/metrics")).await.1;
-    assert!(feed_errors(&metrics, &shown_url).is_some_and(|n| n >= 1), "{metrics}");
+    assert!(
+        feed_errors(&metrics, &shown_url).is_some_and(|n| n >= 1),
+        "{metrics}"
+    );
     assert!(
         xml.contains(&format!(
             "<source url=\"{}\">",
