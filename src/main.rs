@@ -316,8 +316,8 @@ async fn merges(cfg: &Config, limit: usize, json: bool) -> anyhow::Result<()> {
     let mut merges = app::recent_merges(cfg, limit).await?;
     // A feed without a title is named by its URL.
     for m in &mut merges {
-        m.copy_feed = redact::text(&m.copy_feed).into_owned();
-        m.story_feed = redact::text(&m.story_feed).into_owned();
+        m.copy_feed = redact::name(&m.copy_feed).into_owned();
+        m.story_feed = redact::name(&m.story_feed).into_owned();
     }
     let mut out = std::io::stdout().lock();
     if json {

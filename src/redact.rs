@@ -87,6 +87,17 @@ pub fn url_text(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A feed's display name, which is its URL when it has no title: that URL redacted, and any
+/// other name as it is, without looking further than its first characters (a name is shown
+/// once per item, and a publisher chooses how long it is).
+pub fn name(name: &str) -> Cow<'_, str> {
+    if starts_with_url(name.as_bytes()) {
+        url_text(name)
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 /// `text` with every `http://` or `https://` URL in it redacted as [`url`] does: for free text
 /// that quotes URLs, such as error messages ("unexpected status 500 from https://…"). A URL
 /// ends at whitespace, a quote or an angle bracket; punctuation that ends a sentence after it
@@ -121,11 +132,13 @@ const TRAILING_PUNCTUATION: &[char] = &['.', ',', ':', ';', '!', '?', ')', ']', 
 /// Where the next `http://` or `https://` (in any case) starts, at or after byte `from`.
 fn next_url_start(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
-    (from..bytes.len()).find(|&i| {
-        let rest = &bytes[i..];
-        let starts = |p: &[u8]| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p);
-        starts(b"http://") || starts(b"https://")
-    })
+    (from..bytes.len()).find(|&i| starts_with_url(&bytes[i..]))
+}
+
+/// Whether `bytes` start with `http://` or `https://`, in any case.
+fn starts_with_url(bytes: &[u8]) -> bool {
+    let starts = |p: &[u8]| bytes.len() >= p.len() && bytes[..p.len()].eq_ignore_ascii_case(p);
+    starts(b"http://") || starts(b"https://")
 }
 
 /// A query string with the values of secret-looking parameters replaced.
@@ -199,6 +212,17 @@ mod tests {
             assert!(matches!(url_text(s), Cow::Borrowed(_)));
         }
         assert_eq!(url_text("not a url"), "not a url");
+    }
+
+    #[test]
+    fn a_name_is_redacted_when_it_is_a_url() {
+        assert_eq!(
+            name("https://u:p@h.example/f?key=k"),
+            "https://h.example/f?key=REDACTED"
+        );
+        for s in ["Example", "", "ééééé", "Read https://u:p@h.example/ later"] {
+            assert!(matches!(name(s), Cow::Borrowed(_)), "{s}");
+        }
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub fn entries<'a>(
                 _ => (&it.content_html, it.content_base.as_deref()),
             };
             html.push_str(&sanitizer.clean(content, base));
-            let also_in: Vec<Cow<'a, str>> = s.also_in.iter().map(|t| redact::text(t)).collect();
+            let also_in: Vec<Cow<'a, str>> = s.also_in.iter().map(|t| redact::name(t)).collect();
             if !also_in.is_empty() {
                 html.push_str(&format!(
                     "<p>Also in: {}</p>",
@@ -188,7 +188,7 @@ pub fn entries<'a>(
                 enclosure: it.enclosure.as_ref(),
                 image: it.image.as_deref(),
                 source_url: redact::url_text(&s.feed_url),
-                source_title: redact::text(&s.feed_title),
+                source_title: redact::name(&s.feed_title),
                 also_in,
                 reading: Some(it.reading_time),
             }
@@ -207,7 +207,7 @@ pub fn entries<'a>(
 fn health_entry(f: &FeedFailure) -> Entry<'_> {
     let since = f.since.format("%Y-%m-%d %H:%M UTC");
     let url = redact::url_text(&f.feed_url);
-    let title = redact::text(&f.feed_title);
+    let title = redact::name(&f.feed_title);
     let error = redact::text(&f.error);
     let html = format!(
         "<p>feedmerge has not been able to update <a href=\"{url}\">{title}</a> since {since}.</p><p>Last error: {error}</p>",

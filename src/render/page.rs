@@ -61,7 +61,7 @@ pub fn render(
                 .link
                 .as_deref()
                 .map_or_else(|| redact::url_text(&s.feed_url), Cow::Borrowed),
-            source: redact::text(&s.feed_title),
+            source: redact::name(&s.feed_title),
             author: s.item.author.as_deref(),
             date_iso: s.date.to_rfc3339(),
             date_exact: s.date.format("%A %-d %B %Y, %H:%M UTC").to_string(),
