@@ -115,8 +115,11 @@ enum Command {
         /// The OPML file (as exported by another reader)
         file: PathBuf,
     },
-    /// Print the configured feeds as OPML, with their full URLs (tokens and passwords
-    /// included): a backup for the owner. /sources.opml on the server shows them redacted.
+    /// Print the configured feeds as OPML, full URLs included (the owner's backup)
+    ///
+    /// The URLs are written as configured, passwords and tokens included, so that the file
+    /// restores every feed: keep it private. /sources.opml on the server lists the same feeds
+    /// with userinfo removed and secret-looking query values replaced.
     ExportOpml,
     /// Show recent near-duplicate merges (items shown as another feed's story) and why
     Merges {

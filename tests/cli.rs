@@ -349,3 +349,15 @@ fn a_config_file_past_the_size_limit_is_refused() {
         assert!(started.elapsed() < Duration::from_secs(30));
     }
 }
+
+/// export-opml writes the owner's backup, secrets included, and says so.
+#[test]
+fn export_opml_help_says_the_urls_are_whole() {
+    let out = feedmerge(&["export-opml", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("full URLs included") && help.contains("passwords and tokens included"),
+        "{help}"
+    );
+}
