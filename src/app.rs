@@ -97,7 +97,7 @@ fn outputs(cfg: &Config) -> Outputs {
         },
         filtered,
         tags,
-        sources_opml: opml::export(&cfg.output.title, &cfg.feeds),
+        sources_opml: opml::export(&cfg.output.title, &cfg.feeds, opml::Urls::Redacted),
     }
 }
 
@@ -276,7 +276,13 @@ pub async fn run_with_reload(
         });
     }
     info!(listen = %addr, feeds = cfg.feeds.len(), database = %store.path().display(), "started");
-    background.spawn(watch_external_writes(store.clone(), cancel.clone()));
+    let (file_lost, mut lost) = tokio::sync::oneshot::channel();
+    background.spawn(watch_external_writes(
+        store.clone(),
+        cancel.clone(),
+        file_lost,
+    ));
+    let mut failure = None;
     // Retention follows the config at start; a reload restarts it with the new one.
     let mut retention = cancel.child_token();
     background.spawn(retention_loop(
@@ -299,6 +305,11 @@ pub async fn run_with_reload(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            Ok(e) = &mut lost => {
+                // systemd (Restart=on-failure) starts it again on a fresh file.
+                failure = Some(anyhow::Error::new(e).context("stopped"));
+                break;
+            }
             _ = tick.tick() => {
                 let db = store.ping().await;
                 let ok = db.is_ok() && scheduler.alive();
@@ -353,7 +364,6 @@ pub async fn run_with_reload(
                     Ok((ctx, feeds)) => {
                         let changes = scheduler.reconfigure(ctx, feeds);
                         hosts = new_hosts;
-                        metrics.clear_feeds();
                         state.feed.reconfigure(outputs(&new));
                         info!(
                             feeds = new.feeds.len(),
@@ -394,7 +404,7 @@ pub async fn run_with_reload(
     }
     drop(store);
     info!("stopped");
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// How often retention runs in the daemon.
@@ -458,14 +468,24 @@ fn notify(state: &[NotifyState<'_>]) {
 /// How often the daemon looks for writes by other processes (`feedmerge poll-once`).
 pub const EXTERNAL_WRITE_CHECK: Duration = Duration::from_secs(2);
 
-/// Keeps the served feed current when another process writes to the database.
-async fn watch_external_writes(store: Store, cancel: CancellationToken) {
+/// Keeps the served feed current when another process writes to the database, and sends on
+/// `lost` (then ends) once the database file is removed or replaced.
+async fn watch_external_writes(
+    store: Store,
+    cancel: CancellationToken,
+    lost: tokio::sync::oneshot::Sender<crate::store::StoreError>,
+) {
     let mut tick = tokio::time::interval(EXTERNAL_WRITE_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        if let Err(e) = store.check_file() {
+            error!(path = %store.path().display(), error = %e, "database file lost: stopping");
+            let _ = lost.send(e);
+            return;
         }
         if let Err(e) = store.notice_external_writes().await {
             warn!(error = %e, "cannot check the database for outside changes");

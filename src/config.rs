@@ -54,6 +54,9 @@ pub const DEFAULT_MAX_ITEMS: usize = 100;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest duration any key accepts.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The largest config file read, in bytes: a config of thousands of feeds is a few hundred
+/// KB, and `--config /dev/zero` must fail at once instead of filling the memory.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 /// Upper bound for `[output] max_items`. Large values are for exports and benchmarks (a
 /// million items render to a few GB of XML); feeds for readers want a few hundred at most.
 pub const MAX_OUTPUT_ITEMS: usize = 10_000_000;
@@ -77,6 +80,14 @@ pub enum ConfigError {
         /// Why it could not be read.
         #[source]
         source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_CONFIG_BYTES`] (or never ends, like `/dev/zero`).
+    #[error("config file {path} is larger than {limit} bytes: not a feedmerge config")]
+    TooLarge {
+        /// The config file.
+        path: PathBuf,
+        /// [`MAX_CONFIG_BYTES`].
+        limit: u64,
     },
     /// A key has a bad value, is unknown, or the TOML is malformed.
     #[error("{file}:{line}: {message}")]
@@ -343,13 +354,23 @@ impl Config {
     /// Reads and validates the config file at `path`.
     ///
     /// # Errors
-    /// [`ConfigError::Read`] if the file cannot be read, [`ConfigError::Invalid`] if it is not a
-    /// valid configuration.
+    /// [`ConfigError::Read`] if the file cannot be read or is not UTF-8,
+    /// [`ConfigError::TooLarge`] past [`MAX_CONFIG_BYTES`], [`ConfigError::Invalid`] if it is
+    /// not a valid configuration.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read_err = |source| ConfigError::Read {
             path: path.to_owned(),
             source,
+        };
+        let bytes = read_limited(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+            LimitedReadError::Io(e) => read_err(e),
+            LimitedReadError::TooLarge => ConfigError::TooLarge {
+                path: path.to_owned(),
+                limit: MAX_CONFIG_BYTES,
+            },
         })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Self::parse(&text, path)
     }
 
@@ -379,6 +400,31 @@ impl Config {
                 cfg
             })
     }
+}
+
+/// Why [`read_limited`] gave up.
+#[derive(Debug)]
+enum LimitedReadError {
+    /// The file could not be opened or read.
+    Io(std::io::Error),
+    /// It has more bytes than the limit.
+    TooLarge,
+}
+
+/// The bytes of the file at `path`, or [`LimitedReadError::TooLarge`] once more than `limit`
+/// were read: never more than `limit + 1` bytes are read, whatever the file is (a FIFO, a
+/// device, a file that grows).
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, LimitedReadError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(LimitedReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(LimitedReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(LimitedReadError::TooLarge);
+    }
+    Ok(bytes)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -1214,5 +1260,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.storage.path, Path::new("/var/lib/x.db"));
+    }
+
+    #[test]
+    fn a_config_file_is_read_up_to_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        // Exactly at the limit: read whole (and valid: a comment padded out).
+        let mut text = String::from("[output]\ntitle = \"x\"\n#");
+        text.push_str(&" ".repeat(MAX_CONFIG_BYTES as usize - text.len()));
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(Config::load(&path).unwrap().output.title, "x");
+        // One byte more is refused, naming the file and the limit.
+        text.push(' ');
+        std::fs::write(&path, &text).unwrap();
+        let e = Config::load(&path).unwrap_err();
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "config file {} is larger than 4194304 bytes: not a feedmerge config",
+                path.display()
+            )
+        );
+        // A file that never ends.
+        let e = Config::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e}");
+        // Not UTF-8: a read error, as before.
+        std::fs::write(&path, b"title = \"\xFF\"").unwrap();
+        assert!(matches!(Config::load(&path), Err(ConfigError::Read { .. })));
     }
 }

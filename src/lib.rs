@@ -18,8 +18,8 @@
 //! next, [`scheduler`] runs the polls, [`app`] wires everything and shuts it down in order,
 //! [`metrics`] counts what happened, [`memory`] gives freed memory back, [`opml`] reads and
 //! writes subscription lists, [`redact`] takes secrets out of URLs before they are shown,
-//! [`shutdown`] turns signals into futures, and [`model`] holds the plain data passed between
-//! stages.
+//! [`terminal`] escapes what would drive a terminal, [`shutdown`] turns signals into futures,
+//! and [`model`] holds the plain data passed between stages.
 
 pub mod config;
 pub mod hosts;
@@ -41,3 +41,4 @@ pub mod redact;
 pub mod schedule;
 pub mod scheduler;
 pub mod shutdown;
+pub mod terminal;

@@ -10,11 +10,24 @@ use clap::{Parser, Subcommand};
 use feedmerge::app;
 use feedmerge::config::Config;
 use feedmerge::pipeline::Outcome;
+use feedmerge::redact::{self, Redacted};
 use feedmerge::render::Format;
+use feedmerge::store::FeedStatus;
+use feedmerge::terminal::{self, Escaped};
 use tracing_subscriber::EnvFilter;
 
 /// Default log filter when `RUST_LOG` is unset.
 const DEFAULT_LOG_FILTER: &str = "feedmerge=info,tower_http=warn";
+
+/// Longest cell of the `status` table, in characters: longer ones (a feed's title may be
+/// megabytes) are cut with "…". `--json` keeps them whole.
+const MAX_CELL_CHARS: usize = 120;
+
+/// Longest note under the `status` table (an error), in characters.
+const MAX_NOTE_CHARS: usize = 1000;
+
+/// The largest OPML file `import-opml` reads: an export of thousands of feeds is a few MB.
+const MAX_OPML_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Examples shown under `--help`.
 const EXAMPLES: &str = "\
@@ -102,7 +115,11 @@ enum Command {
         /// The OPML file (as exported by another reader)
         file: PathBuf,
     },
-    /// Print the configured feeds as OPML
+    /// Print the configured feeds as OPML, full URLs included (the owner's backup)
+    ///
+    /// The URLs are written as configured, passwords and tokens included, so that the file
+    /// restores every feed: keep it private. /sources.opml on the server lists the same feeds
+    /// with userinfo removed and secret-looking query values replaced.
     ExportOpml,
     /// Show recent near-duplicate merges (items shown as another feed's story) and why
     Merges {
@@ -139,7 +156,9 @@ fn main() -> ExitCode {
     match command {
         Command::Check => return check(&cfg, &cli.config),
         Command::ExportOpml => {
-            print!("{}", feedmerge::opml::export(&cfg.output.title, &cfg.feeds));
+            let opml =
+                feedmerge::opml::export(&cfg.output.title, &cfg.feeds, feedmerge::opml::Urls::Full);
+            print!("{opml}");
             return ExitCode::SUCCESS;
         }
         _ => {}
@@ -176,17 +195,56 @@ fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // Colours only for a person at a terminal: not in a file, a pipe or the journal.
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // journald stamps every line itself.
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     match (format, journald) {
-        (LogFormat::Text, false) => fmt.init(),
-        (LogFormat::Text, true) => fmt.without_time().init(),
-        (LogFormat::Json, false) => fmt.json().init(),
-        (LogFormat::Json, true) => fmt.json().without_time().init(),
+        (LogFormat::Text, false) => fmt.fmt_fields(escaped_fields()).init(),
+        (LogFormat::Text, true) => fmt.fmt_fields(escaped_fields()).without_time().init(),
+        (LogFormat::Json, false) => fmt.json().with_writer(|| JsonStderr).init(),
+        (LogFormat::Json, true) => fmt.json().with_writer(|| JsonStderr).without_time().init(),
     }
+}
+
+/// Stderr for the JSON log. serde_json escapes the C0 controls; this writes the characters
+/// JSON allows as they are but a terminal acts on (DEL, C1, bidirectional controls) as
+/// `\uXXXX` too ([`terminal::json`]). Each event arrives whole, in one call.
+struct JsonStderr;
+
+impl Write for JsonStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        match std::str::from_utf8(buf) {
+            Ok(text) => err.write_all(terminal::json(text).as_bytes())?,
+            Err(_) => err.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Log fields as tracing-subscriber writes them (`name=value`, the message bare, strings
+/// quoted), with every value passed through [`terminal::escape`]: fields carry feed titles
+/// and errors, and tracing-subscriber 0.3.23 escapes some control characters of the message
+/// and of `?debug` fields, but writes `%display` fields (errors, titles) as they are.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt as _;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let value = format!("{value:?}");
+        let value = terminal::escape(&value);
+        match field.name() {
+            "message" => write!(w, "{value}"),
+            name => write!(w, "{name}={value}"),
+        }
+    })
+    .delimited(" ")
 }
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
@@ -227,7 +285,7 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
         };
         if let Some(e) = error {
             failed += 1;
-            let line = format!("failed: {}: {e}", feed.url);
+            let line = format!("failed: {}: {}", Redacted(&feed.url), Escaped(&e));
             match &bar {
                 Some(bar) => bar.println(line),
                 None => eprintln!("{line}"),
@@ -258,23 +316,28 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
 }
 
 async fn merges(cfg: &Config, limit: usize, json: bool) -> anyhow::Result<()> {
-    let merges = app::recent_merges(cfg, limit).await?;
+    let mut merges = app::recent_merges(cfg, limit).await?;
+    // A feed without a title is named by its URL.
+    for m in &mut merges {
+        m.copy_feed = redact::name(&m.copy_feed).into_owned();
+        m.story_feed = redact::name(&m.story_feed).into_owned();
+    }
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &merges)?;
-        writeln!(out)?;
+        let text = serde_json::to_string_pretty(&merges)?;
+        writeln!(out, "{}", terminal::json(&text))?;
         return Ok(());
     }
     for m in &merges {
         writeln!(
             out,
-            "{}  similarity {:.2}  {:?} ({}) is shown as {:?} ({})",
+            "{}  similarity {:.2}  \"{}\" ({}) is shown as \"{}\" ({})",
             m.at.format("%Y-%m-%d %H:%M"),
             m.similarity,
-            m.copy_title,
-            m.copy_feed,
-            m.story_title,
-            m.story_feed
+            Escaped(&m.copy_title),
+            Escaped(&m.copy_feed),
+            Escaped(&m.story_title),
+            Escaped(&m.story_feed)
         )?;
     }
     if merges.is_empty() {
@@ -292,25 +355,46 @@ async fn render(cfg: &Config, format: Format) -> anyhow::Result<()> {
 }
 
 async fn status(cfg: &Config, json: bool) -> anyhow::Result<()> {
-    let feeds = app::status(cfg).await?;
-    let now = chrono::Utc::now();
+    let feeds: Vec<FeedStatus> = app::status(cfg).await?.into_iter().map(shown).collect();
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &feeds)?;
-        writeln!(out)?;
+        let text = serde_json::to_string_pretty(&feeds)?;
+        writeln!(out, "{}", terminal::json(&text))?;
         return Ok(());
     }
-    let mut table = vec![[
-        "STATE".to_owned(),
-        "HTTP".to_owned(),
-        "ITEMS".to_owned(),
-        "ERRORS".to_owned(),
-        "LAST POLL".to_owned(),
-        "NEXT POLL".to_owned(),
-        "FEED".to_owned(),
-    ]];
+    out.write_all(status_table(&feeds, chrono::Utc::now()).as_bytes())?;
+    Ok(())
+}
+
+/// A feed's status as it may be shown: URLs redacted (they may carry tokens), in the error
+/// too.
+fn shown(mut f: FeedStatus) -> FeedStatus {
+    fn url(u: &str) -> String {
+        redact::url_text(u).into_owned()
+    }
+    f.url = url(&f.url);
+    f.moved_to = f.moved_to.as_deref().map(url);
+    f.last_error = f.last_error.map(|e| redact::text(&e).into_owned());
+    f
+}
+
+/// The `status` table and the notes under it. Every string from a feed is escaped
+/// ([`terminal::escape`]) and cut to [`MAX_CELL_CHARS`] or [`MAX_NOTE_CHARS`].
+fn status_table(feeds: &[FeedStatus], now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut table = vec![
+        [
+            "STATE",
+            "HTTP",
+            "ITEMS",
+            "ERRORS",
+            "LAST POLL",
+            "NEXT POLL",
+            "FEED",
+        ]
+        .map(str::to_owned),
+    ];
     let mut notes = Vec::new();
-    for f in &feeds {
+    for f in feeds {
         let state = match f.last_result.as_deref() {
             None => "new",
             Some("gone") => "gone",
@@ -351,30 +435,57 @@ async fn status(cfg: &Config, json: bool) -> anyhow::Result<()> {
             notes.push(format!("{}: gone (410); remove it from the config", f.url));
         }
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &table {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
+    let mut text = columns(&table, MAX_CELL_CHARS);
     if !notes.is_empty() {
-        writeln!(out)?;
+        text.push('\n');
         for n in notes {
-            writeln!(out, "{n}")?;
+            text.push_str(&cut(&terminal::escape(&n), MAX_NOTE_CHARS));
+            text.push('\n');
         }
     }
-    Ok(())
+    text
+}
+
+/// `rows` as lines of columns two spaces apart, each column as wide as its widest cell, every
+/// cell escaped and cut to `max_chars`. The padding is written out rather than asked of
+/// `format!`, whose width stops at 65,535.
+fn columns<const N: usize>(rows: &[[String; N]], max_chars: usize) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| cut(&terminal::escape(c), max_chars))
+                .collect()
+        })
+        .collect();
+    let mut widths = [0; N];
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in &cells {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// `s` cut to at most `max_chars` characters, the last of them "…" when something was cut.
+fn cut(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        None => s.to_owned(),
+        Some(_) => {
+            let keep = s.chars().take(max_chars.saturating_sub(1));
+            keep.chain(std::iter::once('…')).collect()
+        }
+    }
 }
 
 /// "5m ago" or "in 2h 3m", to the minute.
@@ -390,7 +501,19 @@ fn relative(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>
 }
 
 fn import_opml(file: &Path, config: &Path) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| {
+            use std::io::Read as _;
+            f.take(MAX_OPML_BYTES + 1).read_to_end(&mut bytes)
+        })
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    if bytes.len() as u64 > MAX_OPML_BYTES {
+        anyhow::bail!(
+            "{} is larger than {MAX_OPML_BYTES} bytes: not an OPML file",
+            file.display()
+        );
+    }
     let (feeds, skipped) = feedmerge::opml::parse_with_skipped(&bytes)
         .with_context(|| format!("cannot import {}", file.display()))?;
     let known: Vec<url::Url> = if config.exists() {
@@ -411,7 +534,11 @@ fn import_opml(file: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         skipped.len()
     );
     for s in &skipped {
-        eprintln!("  skipped {:?}: {}", s.url, s.reason);
+        eprintln!(
+            "  skipped \"{}\": {}",
+            Escaped(&redact::text(&s.url)),
+            Escaped(&s.reason)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -426,10 +553,103 @@ fn check(cfg: &Config, path: &Path) -> ExitCode {
     println!("{} feed(s):", cfg.feeds.len());
     for f in &cfg.feeds {
         let interval = humantime::format_duration(f.interval(&cfg.poller));
+        let url = Redacted(&f.url);
+        // A title may come from an imported OPML file.
         match &f.title {
-            Some(title) => println!("  {}  every {interval}  ({title})", f.url),
-            None => println!("  {}  every {interval}", f.url),
+            Some(title) => println!("  {url}  every {interval}  ({})", Escaped(title)),
+            None => println!("  {url}  every {interval}"),
         }
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(url: &str, title: Option<String>, error: Option<String>) -> FeedStatus {
+        FeedStatus {
+            url: url.to_owned(),
+            title,
+            last_result: Some("failed".to_owned()),
+            last_polled_at: Some(chrono::Utc::now()),
+            last_status: Some(500),
+            items: 3,
+            error_count: 2,
+            next_poll_at: None,
+            next_poll_reason: None,
+            last_error: error,
+            moved_to: None,
+        }
+    }
+
+    /// `format!("{cell:<w$}")` panicked ("Formatting argument out of range") past a width of
+    /// 65,535: a feed could break the operator's command with a long title.
+    #[test]
+    fn status_table_takes_huge_cells_and_cuts_them() {
+        let huge = "T".repeat(1 << 20);
+        for n in [65_535, 65_536, 1 << 20] {
+            let feeds = [
+                feed(
+                    "https://a.example/f",
+                    Some(huge[..n].to_owned()),
+                    Some(huge.clone()),
+                ),
+                feed("https://b.example/f", None, None),
+            ];
+            let text = status_table(&feeds, chrono::Utc::now());
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| l.chars().count() < 300 + MAX_NOTE_CHARS),
+                "{}",
+                lines.iter().map(|l| l.len()).max().unwrap()
+            );
+            assert!(lines[1].ends_with("TTT…"), "{}", &lines[1][..200]);
+            assert!(lines[2].ends_with("https://b.example/f"), "{}", lines[2]);
+        }
+        // Columns line up: every row's FEED cell starts at the same character.
+        let text = status_table(
+            &[
+                feed("https://a.example/f", Some("日本".to_owned()), None),
+                feed("https://b.example/long/path", None, None),
+            ],
+            chrono::Utc::now(),
+        );
+        let starts: Vec<usize> = text
+            .lines()
+            .map(|l| l.chars().collect::<String>().find("https").unwrap_or(0))
+            .skip(1)
+            .collect();
+        assert_eq!(starts[0], starts[1], "{text}");
+    }
+
+    #[test]
+    fn status_escapes_what_would_drive_a_terminal() {
+        let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{202E}";
+        let text = status_table(
+            &[feed(
+                "https://a.example/f",
+                Some(evil.to_owned()),
+                Some(format!("bad {evil}\nsecond line")),
+            )],
+            chrono::Utc::now(),
+        );
+        assert!(
+            !text.chars().any(|c| terminal::is_unsafe(c) && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u{1b}]0;owned\\u{7}"), "{text}");
+        assert!(text.contains("bad \\u{1b}"), "{text}");
+        assert_eq!(text.lines().count(), 4, "one line per note: {text}");
+    }
+
+    #[test]
+    fn cut_keeps_short_text_and_marks_a_cut() {
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("abcd", 3), "ab…");
+        assert_eq!(cut("日本語です", 4), "日本語…");
+        assert_eq!(cut("", 0), "");
+    }
 }

@@ -2,6 +2,8 @@
 //! (prometheus-client). Counters and histograms are updated where things happen; the feed
 //! states are read from the store at scrape time.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+use crate::redact;
 
 /// `Content-Type` of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -35,15 +39,30 @@ struct RequestLabels {
     status: u16,
 }
 
-/// A feed URL as a label: without credentials, query or fragment, which may carry secrets
-/// (`?token=`) that have no place in a monitoring system.
-fn feed_label(url: &url::Url) -> String {
-    let mut clean = url.clone();
-    let _ = clean.set_username("");
-    let _ = clean.set_password(None);
-    clean.set_query(None);
-    clean.set_fragment(None);
-    clean.into()
+/// The labels of the per-feed series: one per configured feed, by its URL as configured.
+#[derive(Debug, Default)]
+struct FeedLabels(HashMap<String, FeedLabel>);
+
+impl FeedLabels {
+    /// Each feed's URL without userinfo and with secret values replaced (`redact`), the rest
+    /// of the query kept: rss-bridge and RSSHub feeds differ only there. Two feeds that differ
+    /// only in a secret would share a label; the later ones get ` (2)`, ` (3)`… in config
+    /// order, so that each keeps a series of its own.
+    fn new<'a>(urls: impl IntoIterator<Item = &'a url::Url>) -> Self {
+        let mut labels = HashMap::new();
+        let mut taken: HashMap<String, usize> = HashMap::new();
+        for url in urls {
+            let shown = redact::url(url).to_string();
+            let n = taken.entry(shown.clone()).or_default();
+            *n += 1;
+            let feed = match *n {
+                1 => shown,
+                n => format!("{shown} ({n})"),
+            };
+            labels.insert(url.as_str().to_owned(), FeedLabel { feed });
+        }
+        FeedLabels(labels)
+    }
 }
 
 /// Every metric feedmerge exports.
@@ -56,6 +75,7 @@ pub struct Metrics {
     items_updated: Counter,
     fetched_bytes: Counter,
     feed_errors: Family<FeedLabel, Gauge>,
+    feed_labels: RwLock<FeedLabels>,
     feeds: Family<StateLabel, Gauge>,
     requests: Family<RequestLabels, Counter>,
     render_duration: Histogram,
@@ -71,6 +91,7 @@ impl Default for Metrics {
             items_updated: Counter::default(),
             fetched_bytes: Counter::default(),
             feed_errors: Family::default(),
+            feed_labels: RwLock::default(),
             feeds: Family::default(),
             requests: Family::default(),
             render_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
@@ -123,19 +144,21 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one poll of `feed` that ended with `result` (`ok`, `not_modified`, `gone`, or an
     /// error kind such as `timeout` or `parse`).
+    /// `feed` has a `feed_consecutive_errors` series only while configured (see
+    /// [`Metrics::set_feeds`]): a poll that ends after a reload removed its feed adds none.
     pub fn poll(&self, feed: &url::Url, result: &str, elapsed: Duration, consecutive_errors: u32) {
-        let feed = &feed_label(feed);
         self.polls
             .get_or_create(&ResultLabel {
                 result: result.to_owned(),
             })
             .inc();
         self.poll_duration.observe(elapsed.as_secs_f64());
-        self.feed_errors
-            .get_or_create(&FeedLabel {
-                feed: feed.to_owned(),
-            })
-            .set(i64::from(consecutive_errors));
+        let labels = self.feed_labels.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(label) = labels.0.get(feed.as_str()) {
+            self.feed_errors
+                .get_or_create(label)
+                .set(i64::from(consecutive_errors));
+        }
     }
 
     /// Counts stored items and downloaded bytes.
@@ -145,9 +168,26 @@ impl Metrics {
         self.fetched_bytes.inc_by(bytes as u64);
     }
 
-    /// Forgets per-feed series (after a reload removed feeds).
-    pub fn clear_feeds(&self) {
-        self.feed_errors.clear();
+    /// Makes the per-feed series those of `feeds`, the configured feeds with their stored
+    /// consecutive errors, in config order: at start-up and after each reload, so that every
+    /// feed has its series before it is polled again. A feed that has a series keeps the
+    /// value its last poll set, which is at least as new; series of feeds no longer
+    /// configured go.
+    pub fn set_feeds<'a>(&self, feeds: impl IntoIterator<Item = (&'a url::Url, u32)> + Clone) {
+        let new = FeedLabels::new(feeds.clone().into_iter().map(|(url, _)| url));
+        let kept: HashSet<&FeedLabel> = new.0.values().collect();
+        let mut labels = self.feed_labels.write().unwrap_or_else(|p| p.into_inner());
+        for old in labels.0.values().filter(|l| !kept.contains(l)) {
+            self.feed_errors.remove(old);
+        }
+        for (url, errors) in feeds {
+            if let Some(label) = new.0.get(url.as_str()) {
+                if self.feed_errors.get(label).is_none() {
+                    self.feed_errors.get_or_create(label).set(i64::from(errors));
+                }
+            }
+        }
+        *labels = new;
     }
 
     /// Sets the number of feeds in `state`.
@@ -188,22 +228,20 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).unwrap()
+    }
+
     #[test]
     fn counters_show_in_the_text() {
         let m = Metrics::default();
-        let url = |s| url::Url::parse(s).unwrap();
-        m.poll(
-            &url("https://example.org/f"),
-            "ok",
-            Duration::from_millis(20),
-            0,
+        let (f, g) = (
+            url("https://example.org/f"),
+            url("https://user:pw@example.org/g?token=secret&tag=x#frag"),
         );
-        m.poll(
-            &url("https://user:pw@example.org/g?token=secret#x"),
-            "timeout",
-            Duration::from_secs(30),
-            3,
-        );
+        m.set_feeds([(&f, 0), (&g, 0)]);
+        m.poll(&f, "ok", Duration::from_millis(20), 0);
+        m.poll(&g, "timeout", Duration::from_secs(30), 3);
         m.stored(5, 1, 1000);
         m.request("/feed.xml", 200);
         m.feeds_in_state("failing", 1);
@@ -214,13 +252,59 @@ mod tests {
             "feedmerge_items_stored_total 5",
             "feedmerge_items_updated_total 1",
             "feedmerge_fetched_bytes_total 1000",
-            "feedmerge_feed_consecutive_errors{feed=\"https://example.org/g\"} 3",
+            "feedmerge_feed_consecutive_errors{feed=\"https://example.org/f\"} 0",
+            "feedmerge_feed_consecutive_errors{feed=\"https://example.org/g?token=REDACTED&tag=x#frag\"} 3",
             "feedmerge_http_requests_total{path=\"/feed.xml\",status=\"200\"} 1",
             "feedmerge_feeds{state=\"failing\"} 1",
             "feedmerge_poll_duration_seconds_count 2",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
+        assert!(!text.contains("secret") && !text.contains("pw@"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    /// Feeds that differ only in the query, or only in a secret, have a series each, from
+    /// the stored state before any poll, and keep it across a reload.
+    #[test]
+    fn every_configured_feed_has_a_series_of_its_own() {
+        let m = Metrics::default();
+        let feeds = [
+            url("https://bridge.example/?action=display&bridge=A"),
+            url("https://bridge.example/?action=display&bridge=B"),
+            url("https://h.example/f?key=one"),
+            url("https://h.example/f?key=two"),
+            url("https://h.example/never-polled"),
+        ];
+        m.set_feeds(feeds.iter().zip([0, 0, 0, 0, 7]));
+        m.poll(&feeds[0], "ok", Duration::ZERO, 0);
+        m.poll(&feeds[1], "http_status", Duration::ZERO, 4);
+        m.poll(&feeds[3], "http_status", Duration::ZERO, 2);
+        let text = m.encode();
+        for line in [
+            "{feed=\"https://bridge.example/?action=display&bridge=A\"} 0",
+            "{feed=\"https://bridge.example/?action=display&bridge=B\"} 4",
+            "{feed=\"https://h.example/f?key=REDACTED\"} 0",
+            "{feed=\"https://h.example/f?key=REDACTED (2)\"} 2",
+            "{feed=\"https://h.example/never-polled\"} 7",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+
+        // A reload: one feed gone, one new with stored errors; the others keep what their
+        // polls set. A poll of the removed feed that ends late adds nothing.
+        let added = url("https://h.example/added");
+        m.set_feeds(feeds[1..4].iter().map(|u| (u, 0)).chain([(&added, 5)]));
+        m.poll(&feeds[0], "ok", Duration::ZERO, 0);
+        let text = m.encode();
+        assert!(!text.contains("bridge=A"), "{text}");
+        assert!(!text.contains("never-polled"), "{text}");
+        for line in [
+            "{feed=\"https://bridge.example/?action=display&bridge=B\"} 4",
+            "{feed=\"https://h.example/f?key=REDACTED (2)\"} 2",
+            "{feed=\"https://h.example/added\"} 5",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use quick_xml::reader::Reader;
 use url::Url;
 
 use crate::config::FeedConfig;
+use crate::terminal;
 
 /// How many leading bytes are searched for the `<?xml … encoding="…"?>` declaration.
 const DECLARATION_SNIFF_LEN: usize = 1024;
@@ -195,36 +196,58 @@ pub fn to_toml(feeds: &[OpmlFeed]) -> String {
     let mut out = format!("\n# {count} imported from OPML by feedmerge.\n");
     for feed in feeds {
         out.push_str("\n[[feeds]]\nurl = ");
-        out.push_str(&toml_value(feed.url.as_str().into()));
+        out.push_str(&toml_string(feed.url.as_str()));
         // `config.toml` rejects a blank title, so a blank one is left out rather than written.
         if let Some(title) = feed.title.as_deref().filter(|t| !t.trim().is_empty()) {
             out.push_str("\ntitle = ");
-            out.push_str(&toml_value(title.into()));
+            out.push_str(&toml_string(title));
         }
         if !feed.tags.is_empty() {
             out.push_str("\ntags = ");
-            out.push_str(&toml_value(feed.tags.clone().into()));
+            let tags: Vec<String> = feed.tags.iter().map(|t| toml_string(t)).collect();
+            out.push('[');
+            out.push_str(&tags.join(", "));
+            out.push(']');
         }
         out.push('\n');
     }
     out
 }
 
+/// Which URLs [`export`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urls {
+    /// As configured, credentials and tokens included: the owner's backup
+    /// (`feedmerge export-opml`).
+    Full,
+    /// Without userinfo and with secret query values replaced (see [`crate::redact`]): for
+    /// anyone else (`/sources.opml`).
+    Redacted,
+}
+
 /// An OPML 2.0 document titled `title` that lists `feeds` in order, each as
-/// `<outline type="rss" text=".." title=".." xmlUrl=".." category="tag1,tag2"/>`.
+/// `<outline type="rss" text=".." title=".." xmlUrl=".." category="tag1,tag2"/>`, with the
+/// URLs as `urls` says.
 ///
 /// [`parse`] reads it back to the same URLs, titles and tags, except that a tag containing `,`
 /// or `/` comes back split (OPML categories are comma-separated paths), titles come back
 /// trimmed, and intervals are not exported (OPML has no attribute for them). An untitled feed
 /// gets its URL as `text`, which OPML requires and [`parse`] reads back as no title.
-pub fn export(title: &str, feeds: &[FeedConfig]) -> String {
+pub fn export(title: &str, feeds: &[FeedConfig], urls: Urls) -> String {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n    <title>",
     );
     push_escaped(&mut out, title);
     out.push_str("</title>\n  </head>\n  <body>\n");
     for feed in feeds {
-        let url = feed.url.as_str();
+        let redacted;
+        let url = match urls {
+            Urls::Full => feed.url.as_str(),
+            Urls::Redacted => {
+                redacted = crate::redact::url(&feed.url);
+                redacted.as_str()
+            }
+        };
         out.push_str("    <outline type=\"rss\"");
         push_attribute(&mut out, "text", feed.title.as_deref().unwrap_or(url));
         if let Some(title) = &feed.title {
@@ -487,9 +510,25 @@ fn no_feeds_message(skipped: &[SkippedOutline]) -> String {
     )
 }
 
-/// A TOML value as it is written on the right of `key = `, escaped by the `toml` crate.
-fn toml_value(value: toml::Value) -> String {
-    value.to_string()
+/// A TOML basic string: `"` and `\` escaped, and every character a terminal would act on
+/// ([`terminal::is_unsafe`]) written as `\uXXXX`, so that the config reads back to the same
+/// text and neither printing it nor `feedmerge check` drives a terminal. (The `toml` crate
+/// writes C1 controls and bidirectional formatting characters as they are, which TOML
+/// allows.)
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            // Every such character is below U+10000: four digits hold it.
+            c if terminal::is_unsafe(c) => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn push_attribute(out: &mut String, name: &str, value: &str) {
@@ -767,10 +806,20 @@ mod tests {
             ),
             feed("https://b.example/", Some("line\nbreak\ttab"), &[]),
             feed("https://c.example/", None, &["only tag"]),
+            // What a hostile OPML file may carry: clear the screen, recolour, reorder.
+            feed(
+                "https://d.example/",
+                Some("\u{1b}[2J\u{1b}]0;title\u{7}\u{9b}31mred\u{202E}txt.exe"),
+                &["\u{1b}[8m"],
+            ),
         ];
         let text = to_toml(&feeds);
         assert!(
-            text.starts_with("\n# 3 feeds imported from OPML by feedmerge.\n"),
+            !text.chars().any(|c| terminal::is_unsafe(c) && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.starts_with("\n# 4 feeds imported from OPML by feedmerge.\n"),
             "{text}"
         );
         let back: File = toml::from_str(&text).unwrap();
@@ -790,6 +839,7 @@ mod tests {
         let tail = &config.feeds[config.feeds.len() - feeds.len()..];
         assert_eq!(tail[0].title, feeds[0].title);
         assert_eq!(tail[2].tags, ["only tag"]);
+        assert_eq!(tail[3].title, feeds[3].title);
 
         assert_eq!(to_toml(&[]), "");
     }
@@ -806,7 +856,7 @@ mod tests {
             },
             FeedConfig::new(Url::parse("http://b.example/rss").unwrap()),
         ];
-        let doc = export("My <feeds> & more", &configs);
+        let doc = export("My <feeds> & more", &configs, Urls::Full);
         assert!(
             doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">")
         );
@@ -829,13 +879,64 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any title and tag is written as TOML that reads back to the same string and holds
+        /// nothing a terminal acts on.
+        #[test]
+        fn any_string_is_written_as_safe_toml(title in "\\PC*|[\\x00-\\x{a0}\\u{2000}-\\u{2070}]*", tag in proptest::prelude::any::<String>()) {
+            #[derive(serde::Deserialize)]
+            struct File {
+                feeds: Vec<Entry>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Entry {
+                title: Option<String>,
+                tags: Vec<String>,
+            }
+            let text = to_toml(&[feed("https://a.example/", Some(&title), &[&tag])]);
+            proptest::prop_assert!(!text.chars().any(|c| terminal::is_unsafe(c) && c != '\n'), "{:?}", text);
+            let back: File = toml::from_str(&text).unwrap();
+            let expected = Some(title.clone()).filter(|t| !t.trim().is_empty());
+            proptest::prop_assert_eq!(&back.feeds[0].title, &expected);
+            proptest::prop_assert_eq!(&back.feeds[0].tags, &vec![tag]);
+        }
+    }
+
+    #[test]
+    fn a_public_export_carries_no_secrets() {
+        let configs = [
+            FeedConfig::new(Url::parse("https://me:pw@a.example/f?apikey=K&tag=x").unwrap()),
+            FeedConfig {
+                title: Some("B".to_owned()),
+                ..FeedConfig::new(Url::parse("https://b.example/f?token=T").unwrap())
+            },
+        ];
+        let public = export("t", &configs, Urls::Redacted);
+        assert!(
+            !public.contains("pw") && !public.contains("=K") && !public.contains("=T"),
+            "{public}"
+        );
+        let back = parse(public.as_bytes()).unwrap();
+        assert_eq!(
+            back[0].url.as_str(),
+            "https://a.example/f?apikey=REDACTED&tag=x"
+        );
+        assert_eq!(
+            back[0].title, None,
+            "the URL shown as text is the redacted one"
+        );
+        assert_eq!(back[1].url.as_str(), "https://b.example/f?token=REDACTED");
+        let backup = parse(export("t", &configs, Urls::Full).as_bytes()).unwrap();
+        assert_eq!(backup[0].url, configs[0].url);
+    }
+
     #[test]
     fn export_drops_characters_xml_cannot_carry() {
         let configs = [FeedConfig {
             title: Some("bell\u{7}here".to_owned()),
             ..FeedConfig::new(Url::parse("https://a.example/").unwrap())
         }];
-        let back = parse(export("t", &configs).as_bytes()).unwrap();
+        let back = parse(export("t", &configs, Urls::Full).as_bytes()).unwrap();
         assert_eq!(back[0].title.as_deref(), Some("bellhere"));
     }
 }

@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::model::{FeedHints, FeedMeta, NewItem};
 use crate::model::{FeedId, FullTextOutcome, ReadingTime, TextSource};
 use crate::normalize::{fingerprint, fulltext, reading_time, text};
+use crate::redact::{self, Redacted};
 use crate::schedule::{self, Policy};
 use crate::store::{FeedState, NearLookup, NearProbe, PollRecord, PollResult, Store, StoreError};
 use crate::{dedupe, normalize, parse};
@@ -89,7 +90,7 @@ pub struct Report {
 ///
 /// # Errors
 /// Only store errors; a failing feed is a [`Report`] with [`Outcome::Failed`].
-#[instrument(name = "feed", skip_all, fields(feed = %feed.name(), feed_url = %feed.url))]
+#[instrument(name = "feed", skip_all, fields(feed = %feed.name(), feed_url = %Redacted(&feed.url)))]
 pub async fn refresh_feed(
     ctx: &Context,
     feed: &mut FeedState,
@@ -179,13 +180,16 @@ async fn poll_admitted(
                     (fetched, "ok")
                 }
                 Err(error) => {
-                    let status = Some(status);
+                    let (status, error) = (Some(status), redact::text(&error).into_owned());
                     (PollResult::Failed { status, error }, "parse")
                 }
             }
         }
         Err(e) if e.status() == Some(410) => {
-            let error = format!("{e} (the feed was removed: delete it from the config)");
+            let error = format!(
+                "{} (the feed was removed: delete it from the config)",
+                redact::text(&e.to_string())
+            );
             (PollResult::Gone { error }, "gone")
         }
         Err(e) => {
@@ -198,7 +202,8 @@ async fn poll_admitted(
             }
             let failed = PollResult::Failed {
                 status: e.status(),
-                error: e.to_string(),
+                // Stored, logged and shown: the URL in it may carry a token.
+                error: redact::text(&e.to_string()).into_owned(),
             };
             (failed, e.kind())
         }
@@ -325,7 +330,7 @@ fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
         info!(after_errors = feed.error_count, "feed recovered");
     }
     if let Some(to) = moved_to {
-        warn!(moved_to = %to, "feed moved permanently: polling the new address; update the config");
+        warn!(moved_to = %Redacted(to), "feed moved permanently: polling the new address; update the config");
     }
 }
 

@@ -87,6 +87,60 @@ pub fn url_text(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A feed's display name, which is its URL when it has no title: that URL redacted, and any
+/// other name as it is, without looking further than its first characters (a name is shown
+/// once per item, and a publisher chooses how long it is).
+pub fn name(name: &str) -> Cow<'_, str> {
+    if starts_with_url(name.as_bytes()) {
+        url_text(name)
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// `text` with every `http://` or `https://` URL in it redacted as [`url`] does: for free text
+/// that quotes URLs, such as error messages ("unexpected status 500 from https://…"). A URL
+/// ends at whitespace, a quote or an angle bracket; punctuation that ends a sentence after it
+/// stays out of it.
+pub fn text(text: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut done = 0;
+    let mut from = 0;
+    while let Some(start) = next_url_start(text, from) {
+        let len = text[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .unwrap_or(text.len() - start);
+        let candidate = text[start..start + len].trim_end_matches(TRAILING_PUNCTUATION);
+        let end = start + candidate.len();
+        if let Cow::Owned(clean) = url_text(candidate) {
+            out.push_str(&text[done..start]);
+            out.push_str(&clean);
+            done = end;
+        }
+        from = end.max(start + 1);
+    }
+    if done == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[done..]);
+    Cow::Owned(out)
+}
+
+/// Characters that end a sentence or a clause rather than a URL quoted in it.
+const TRAILING_PUNCTUATION: &[char] = &['.', ',', ':', ';', '!', '?', ')', ']', '}'];
+
+/// Where the next `http://` or `https://` (in any case) starts, at or after byte `from`.
+fn next_url_start(text: &str, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    (from..bytes.len()).find(|&i| starts_with_url(&bytes[i..]))
+}
+
+/// Whether `bytes` start with `http://` or `https://`, in any case.
+fn starts_with_url(bytes: &[u8]) -> bool {
+    let starts = |p: &[u8]| bytes.len() >= p.len() && bytes[..p.len()].eq_ignore_ascii_case(p);
+    starts(b"http://") || starts(b"https://")
+}
+
 /// A query string with the values of secret-looking parameters replaced.
 fn query_text(query: &str) -> Cow<'_, str> {
     let secret = |pair: &str| {
@@ -158,6 +212,39 @@ mod tests {
             assert!(matches!(url_text(s), Cow::Borrowed(_)));
         }
         assert_eq!(url_text("not a url"), "not a url");
+    }
+
+    #[test]
+    fn a_name_is_redacted_when_it_is_a_url() {
+        assert_eq!(
+            name("https://u:p@h.example/f?key=k"),
+            "https://h.example/f?key=REDACTED"
+        );
+        for s in ["Example", "", "ééééé", "Read https://u:p@h.example/ later"] {
+            assert!(matches!(name(s), Cow::Borrowed(_)), "{s}");
+        }
+    }
+
+    #[test]
+    fn urls_inside_text_are_redacted() {
+        assert_eq!(
+            text("unexpected status 500 from http://u:pw@h.example/f?apikey=K&tag=x."),
+            "unexpected status 500 from http://h.example/f?apikey=REDACTED&tag=x."
+        );
+        assert_eq!(
+            text(
+                "cannot fetch HTTPS://h.example/?token=t: refused; see \"https://me:x@b.example/\""
+            ),
+            "cannot fetch https://h.example/?token=REDACTED: refused; see \"https://b.example/\""
+        );
+        for s in [
+            "no URL here",
+            "https://h.example/f?tag=x and http://",
+            "ünïcödé https://h.example/é",
+            "",
+        ] {
+            assert!(matches!(text(s), Cow::Borrowed(_)), "{s}");
+        }
     }
 
     #[test]

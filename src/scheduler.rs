@@ -77,6 +77,7 @@ impl Scheduler {
     /// it is removed); a poll whose response has arrived is finished first. Feeds that
     /// answered 410 Gone are not polled.
     pub fn start(ctx: Arc<Context>, feeds: Vec<ScheduledFeed>, parent: &CancellationToken) -> Self {
+        set_metrics(&ctx, &feeds);
         let mut scheduler = Scheduler {
             ctx: watch::Sender::new(ctx),
             feeds: HashMap::new(),
@@ -92,6 +93,7 @@ impl Scheduler {
     /// start, and the others keep their task, their state and any poll in flight, with the
     /// new settings taking effect from their next wait.
     pub fn reconfigure(&mut self, ctx: Arc<Context>, feeds: Vec<ScheduledFeed>) -> Changes {
+        set_metrics(&ctx, &feeds);
         self.ctx.send_replace(ctx);
         self.reconfigure_feeds(feeds)
     }
@@ -164,6 +166,13 @@ impl Scheduler {
     }
 }
 
+/// Gives every scheduled feed its series in `/metrics`, from its stored state, before its
+/// next poll; the series of feeds no longer scheduled go.
+fn set_metrics(ctx: &Context, feeds: &[ScheduledFeed]) {
+    ctx.metrics
+        .set_feeds(feeds.iter().map(|f| (&f.state.url, f.state.error_count)));
+}
+
 /// Polls one feed on its schedule until `cancel`. A gone feed's task stays, idle, so that
 /// every configured feed has a running task (the watchdog checks it). New settings apply from
 /// the next wait: the wait is worked out again, a poll in flight is left alone.
@@ -226,7 +235,7 @@ async fn poll_contained(
         Ok(done) => done,
         Err(e) => {
             let mut feed = before;
-            error!(feed_url = %feed.state.url, error = %e, "poll crashed (a bug: please report it)");
+            error!(feed_url = %redact::Redacted(&feed.state.url), error = %e, "poll crashed (a bug: please report it)");
             feed.state.error_count = feed.state.error_count.saturating_add(1);
             let next =
                 schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);
@@ -245,7 +254,7 @@ async fn poll(
     match pipeline::refresh_feed(ctx, &mut feed.state, &feed.policy, &feed.reading, cancel).await {
         Ok(report) => report,
         Err(e) => {
-            error!(feed_url = %feed.state.url, error = %e, "cannot record poll");
+            error!(feed_url = %redact::Redacted(&feed.state.url), error = %e, "cannot record poll");
             feed.state.error_count = feed.state.error_count.saturating_add(1);
             let next =
                 schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);

@@ -325,3 +325,39 @@ fn opml_import_and_export() {
         text(&out.stderr)
     );
 }
+
+/// `--config /dev/zero` was read without limit (6.9 GB in 3 s): the config is read up to
+/// MAX_CONFIG_BYTES, then refused with exit 2, naming the file and the limit.
+#[test]
+fn a_config_file_past_the_size_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("config.toml");
+    let limit = feedmerge::config::MAX_CONFIG_BYTES;
+    std::fs::write(&big, vec![b'#'; limit as usize + 1]).unwrap();
+    for path in [Path::new("/dev/zero"), big.as_path()] {
+        let started = Instant::now();
+        let out = feedmerge(&["--config", path.to_str().unwrap(), "check"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr).trim(),
+            format!(
+                "error: config file {} is larger than {limit} bytes: not a feedmerge config",
+                path.display()
+            )
+        );
+        // A liveness bound, far above the milliseconds it takes.
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+}
+
+/// export-opml writes the owner's backup, secrets included, and says so.
+#[test]
+fn export_opml_help_says_the_urls_are_whole() {
+    let out = feedmerge(&["export-opml", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("full URLs included") && help.contains("passwords and tokens included"),
+        "{help}"
+    );
+}

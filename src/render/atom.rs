@@ -51,7 +51,7 @@ pub fn render(channel: &Channel, entries: &[Entry<'_>], updated: DateTime<Utc>) 
 
 fn entry(e: &Entry<'_>) -> AtomEntry {
     let mut links = Vec::new();
-    if let Some(link) = e.link {
+    if let Some(link) = &e.link {
         links.push(Link {
             href: xml_text(link),
             rel: "alternate".to_owned(),
@@ -85,7 +85,7 @@ fn entry(e: &Entry<'_>) -> AtomEntry {
     AtomEntry {
         // Atom requires a title; an item without one gets its summary's start.
         title: Text::plain(xml_text(if e.title.is_empty() {
-            e.summary
+            &e.summary
         } else {
             &e.title
         })),
@@ -117,11 +117,11 @@ fn entry(e: &Entry<'_>) -> AtomEntry {
             ..Default::default()
         }),
         source: Some(Source {
-            title: Text::plain(xml_text(e.source_title)),
-            id: xml_text(e.source_url),
+            title: Text::plain(xml_text(&e.source_title)),
+            id: xml_text(&e.source_url),
             updated: e.updated.fixed_offset(),
             links: vec![Link {
-                href: xml_text(e.source_url),
+                href: xml_text(&e.source_url),
                 rel: "self".to_owned(),
                 ..Default::default()
             }],

@@ -1,6 +1,8 @@
 //! JSON Feed 1.1 (serde): the merged entries, with the estimate and the source feed in the
 //! `_feedmerge` extension object.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::{Channel, Entry, Format};
@@ -72,8 +74,8 @@ struct Extension<'a> {
     reading_source: Option<&'static str>,
     feed_url: &'a str,
     feed_title: &'a str,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    also_in: &'a [String],
+    #[serde(skip_serializing_if = "<[Cow<'a, str>]>::is_empty")]
+    also_in: &'a [Cow<'a, str>],
 }
 
 /// Renders `entries` (newest first) as a JSON Feed 1.1 document.
@@ -93,10 +95,10 @@ pub fn render(channel: &Channel, entries: &[Entry<'_>]) -> String {
 fn item<'a>(e: &'a Entry<'a>) -> Item<'a> {
     Item {
         id: &e.id,
-        url: e.link,
+        url: e.link.as_deref(),
         title: &e.title,
         content_html: &e.html,
-        summary: e.summary,
+        summary: &e.summary,
         image: e.image,
         date_published: e.date.to_rfc3339(),
         date_modified: e.updated.to_rfc3339(),
@@ -117,9 +119,9 @@ fn item<'a>(e: &'a Entry<'a>) -> Item<'a> {
             cjk_chars: e.reading.map(|r| r.cjk_chars),
             images: e.reading.map(|r| r.images),
             reading_source: e.reading.map(|r| r.source.as_str()),
-            feed_url: e.source_url,
-            feed_title: e.source_title,
-            also_in: e.also_in,
+            feed_url: &e.source_url,
+            feed_title: &e.source_title,
+            also_in: &e.also_in,
         },
     }
 }

@@ -8,6 +8,8 @@ pub mod json;
 pub mod page;
 pub mod rss;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use url::Url;
 use xxhash_rust::xxh3::Xxh3;
@@ -15,6 +17,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::config::Placement;
 use crate::model::{Enclosure, FeedFailure, FullTextOutcome, ReadingTime, StoredItem};
 use crate::normalize::escape_html;
+use crate::redact;
 
 /// The XML namespace of feedmerge's own elements.
 pub const NAMESPACE: &str = "urn:feedmerge:ns:1";
@@ -107,11 +110,11 @@ pub struct Entry<'a> {
     /// Plain text.
     pub title: String,
     /// The article.
-    pub link: Option<&'a str>,
+    pub link: Option<Cow<'a, str>>,
     /// Sanitised HTML, starting with the "N min read" paragraph.
     pub html: String,
     /// Plain-text teaser.
-    pub summary: &'a str,
+    pub summary: Cow<'a, str>,
     /// The date shown.
     pub date: DateTime<Utc>,
     /// When the stored item last changed.
@@ -124,12 +127,12 @@ pub struct Entry<'a> {
     pub enclosure: Option<&'a Enclosure>,
     /// Lead image.
     pub image: Option<&'a str>,
-    /// The feed it came from.
-    pub source_url: &'a str,
-    /// That feed's title.
-    pub source_title: &'a str,
-    /// Other feeds with the same story.
-    pub also_in: &'a [String],
+    /// The feed it came from, redacted (see [`crate::redact`]): its URL may carry a token.
+    pub source_url: Cow<'a, str>,
+    /// That feed's title (its URL, redacted, when it has none).
+    pub source_title: Cow<'a, str>,
+    /// Other feeds with the same story (titles, or URLs redacted).
+    pub also_in: Vec<Cow<'a, str>>,
     /// The estimate; `None` for health items.
     pub reading: Option<ReadingTime>,
 }
@@ -160,10 +163,11 @@ pub fn entries<'a>(
                 _ => (&it.content_html, it.content_base.as_deref()),
             };
             html.push_str(&sanitizer.clean(content, base));
-            if !s.also_in.is_empty() {
+            let also_in: Vec<Cow<'a, str>> = s.also_in.iter().map(|t| redact::name(t)).collect();
+            if !also_in.is_empty() {
                 html.push_str(&format!(
                     "<p>Also in: {}</p>",
-                    escape_html(&s.also_in.join(", "))
+                    escape_html(&also_in.join(", "))
                 ));
             }
             let title = if in_title && !it.title.is_empty() {
@@ -174,18 +178,18 @@ pub fn entries<'a>(
             Entry {
                 id: output_guid(&s.feed_url, &it.key.0),
                 title,
-                link: it.link.as_deref(),
+                link: it.link.as_deref().map(Cow::Borrowed),
                 html,
-                summary: &it.summary,
+                summary: Cow::Borrowed(&it.summary),
                 date: s.date,
                 updated: s.changed_at.max(s.date),
                 author: it.author.as_deref(),
                 categories: &it.categories,
                 enclosure: it.enclosure.as_ref(),
                 image: it.image.as_deref(),
-                source_url: &s.feed_url,
-                source_title: &s.feed_title,
-                also_in: &s.also_in,
+                source_url: redact::url_text(&s.feed_url),
+                source_title: redact::name(&s.feed_title),
+                also_in,
                 reading: Some(it.reading_time),
             }
         })
@@ -197,30 +201,36 @@ pub fn entries<'a>(
 }
 
 /// An entry that says a feed is failing, so that a subscriber sees it in the reader. Its id
-/// is stable for one run of failures; a later outage is a new entry.
+/// is stable for one run of failures; a later outage is a new entry. What it shows of the
+/// feed is redacted: the URL may carry a token, and so may an error stored before errors were
+/// redacted.
 fn health_entry(f: &FeedFailure) -> Entry<'_> {
     let since = f.since.format("%Y-%m-%d %H:%M UTC");
+    let url = redact::url_text(&f.feed_url);
+    let title = redact::name(&f.feed_title);
+    let error = redact::text(&f.error);
     let html = format!(
         "<p>feedmerge has not been able to update <a href=\"{url}\">{title}</a> since {since}.</p><p>Last error: {error}</p>",
-        url = escape_html(&f.feed_url),
-        title = escape_html(&f.feed_title),
-        error = escape_html(&f.error),
+        url = escape_html(&url),
+        title = escape_html(&title),
+        error = escape_html(&error),
     );
     Entry {
+        // The full URL, as for items: two feeds that differ only in a secret stay apart.
         id: output_guid(&f.feed_url, &format!("health:{}", f.since.timestamp())),
-        title: format!("Feed {} has failed since {since}", f.feed_title),
-        link: Some(&f.feed_url),
+        title: format!("Feed {title} has failed since {since}"),
+        link: Some(url.clone()),
         html,
-        summary: &f.error,
+        summary: error,
         date: f.since,
         updated: f.since,
         author: None,
         categories: &[],
         enclosure: None,
         image: None,
-        source_url: &f.feed_url,
-        source_title: &f.feed_title,
-        also_in: &[],
+        source_url: url,
+        source_title: title,
+        also_in: Vec::new(),
         reading: None,
     }
 }
@@ -379,5 +389,44 @@ pub(crate) mod tests {
         assert!(titles[0] == "New" && titles[2] == "Old", "{titles:?}");
         assert!(titles[1].starts_with("Feed Broken has failed since"));
         assert!(e[0].html.starts_with("<p>2 min read</p><p>x</p>"));
+    }
+
+    #[test]
+    fn feed_urls_are_shown_without_their_secrets() {
+        let full = "http://user:pw@127.0.0.1:1/feed?apikey=SECRET&tag=x";
+        let mut item = stored("Hello", "<p>x</p>");
+        item.feed_url = full.into();
+        // A feed without a title of its own is named by its URL.
+        item.feed_title = full.into();
+        item.also_in = vec![full.replace("tag=x", "tag=y")];
+        let mut linkless = item.clone();
+        linkless.item.link = None;
+        let failing = [FeedFailure {
+            feed_url: full.into(),
+            feed_title: full.into(),
+            since: Utc::now(),
+            error: format!("unexpected status 500 from {full}"),
+        }];
+        let items = [item, linkless];
+        let now = Utc::now();
+        for format in Format::ALL {
+            let out = render(format, &channel(), &items, &failing, now);
+            assert!(!out.contains("SECRET") && !out.contains("pw"), "{out}");
+            assert!(out.contains("tag=x") && out.contains("tag=y"), "{out}");
+        }
+        let page = page::render(&channel(), &items, None, now);
+        assert!(!page.contains("SECRET") && !page.contains("pw"), "{page}");
+        // Ids still come from the full URL: they stay what they were.
+        let e = entries(&items, &failing, Placement::Description);
+        assert!(e.iter().any(|e| e.id == output_guid(full, "g:1")));
+        let health = e.iter().find(|e| e.reading.is_none()).unwrap();
+        assert_eq!(
+            health.id,
+            output_guid(full, &format!("health:{}", failing[0].since.timestamp()))
+        );
+        assert_eq!(
+            health.link.as_deref(),
+            Some("http://127.0.0.1:1/feed?apikey=REDACTED&tag=x")
+        );
     }
 }

@@ -2,12 +2,15 @@
 //! default), with "N min read", the lead image, the source, and "Show more" paging. The CSS
 //! and JavaScript are separate files, so that a strict Content-Security-Policy holds.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use minijinja::{Environment, context};
 use serde::Serialize;
 
 use super::{Channel, Format, reading_label};
 use crate::model::StoredItem;
+use crate::redact;
 
 /// Stories per page.
 pub const PAGE_SIZE: usize = 30;
@@ -25,8 +28,8 @@ img-src http: https:; connect-src 'self'; base-uri 'none'; form-action 'none'; f
 #[derive(Serialize)]
 struct Card<'a> {
     title: &'a str,
-    link: &'a str,
-    source: &'a str,
+    link: Cow<'a, str>,
+    source: Cow<'a, str>,
     author: Option<&'a str>,
     date_iso: String,
     date_exact: String,
@@ -51,8 +54,14 @@ pub fn render(
             } else {
                 &s.item.title
             },
-            link: s.item.link.as_deref().unwrap_or(&s.feed_url),
-            source: &s.feed_title,
+            // The feed's own URL only for an item without a link, and then redacted: it may
+            // carry a token.
+            link: s
+                .item
+                .link
+                .as_deref()
+                .map_or_else(|| redact::url_text(&s.feed_url), Cow::Borrowed),
+            source: redact::name(&s.feed_title),
             author: s.item.author.as_deref(),
             date_iso: s.date.to_rfc3339(),
             date_exact: s.date.format("%A %-d %B %Y, %H:%M UTC").to_string(),

@@ -61,7 +61,7 @@ fn item(e: &Entry<'_>) -> rss::Item {
     }
     rss::Item {
         title: Some(xml_text(&e.title)).filter(|t| !t.is_empty()),
-        link: e.link.map(xml_text),
+        link: e.link.as_deref().map(xml_text),
         description: Some(xml_text(&e.html)),
         guid: Some(rss::Guid {
             value: e.id.clone(),
@@ -83,8 +83,8 @@ fn item(e: &Entry<'_>) -> rss::Item {
             mime_type: xml_text(&enc.mime_type),
         }),
         source: Some(rss::Source {
-            url: xml_text(e.source_url),
-            title: Some(xml_text(e.source_title)),
+            url: xml_text(&e.source_url),
+            title: Some(xml_text(&e.source_title)),
         }),
         dublin_core_ext: e.author.map(|a| DublinCoreExtension {
             creators: vec![xml_text(a)],

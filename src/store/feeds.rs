@@ -220,6 +220,7 @@ impl Store {
         feed: FeedId,
         record: PollRecord,
     ) -> Result<SaveCounts, StoreError> {
+        self.refuse_if_lost()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         lock(&self.pending_polls.queue).push(PendingPoll {
             feed,

@@ -12,9 +12,10 @@ mod items;
 pub mod migrations;
 mod retention;
 
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -30,6 +31,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection: more than either connection uses, so that none
 /// is compiled again while polls are stored (rusqlite's default keeps 16).
 const STATEMENT_CACHE: usize = 32;
+
+/// Mode of a database folder feedmerge creates: the database holds feed URLs, which may carry
+/// tokens, so only its owner may look inside.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of a database file feedmerge creates; SQLite gives its `-wal` and `-shm` files the
+/// same.
+pub const FILE_MODE: u32 = 0o600;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +59,15 @@ pub enum StoreError {
         found: u32,
         /// The newest version this build knows.
         supported: u32,
+    },
+    /// The database file was removed, or another file put in its place, while open: what is
+    /// written now would be lost, so the store writes nothing more.
+    #[error("database file {path} was {what} while feedmerge had it open")]
+    FileLost {
+        /// The database file.
+        path: PathBuf,
+        /// `removed` or `replaced by another file`.
+        what: &'static str,
     },
     /// Any other SQLite error.
     #[error("database error: {}", hint(.0))]
@@ -76,6 +93,27 @@ pub struct Store {
     version: Arc<AtomicU64>,
     /// The writer connection's `PRAGMA data_version` when last checked.
     external: Arc<AtomicI64>,
+    /// The file opened: device and inode, to notice it being removed or replaced.
+    identity: FileIdentity,
+    /// Set once the file is found removed or replaced (to which of the two); writes are
+    /// refused from then on.
+    lost: Arc<OnceLock<&'static str>>,
+}
+
+/// Which file a path named when the store opened it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -98,10 +136,28 @@ impl Store {
             reason,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            // Only folders created here get the mode; an existing one is the owner's choice.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(dir)
                 .map_err(|e| open_err(format!("cannot create folder {}: {e}", dir.display())))?;
         }
+        // Created before SQLite opens it, which would use 0644 less the umask.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_err(format!("cannot create the file: {e}"))),
+        }
         let mut writer = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        let identity = std::fs::metadata(path)
+            .map(|m| FileIdentity::of(&m))
+            .map_err(|e| open_err(e.to_string()))?;
         configure(&writer).map_err(|e| open_err(hint(&e)))?;
         migrations::migrate(&mut writer).map_err(|e| match e {
             StoreError::Sqlite(e) => open_err(hint(&e)),
@@ -132,7 +188,44 @@ impl Store {
             path: path.to_owned(),
             version: Arc::new(AtomicU64::new(1)),
             external: Arc::new(AtomicI64::new(data_version)),
+            identity,
+            lost: Arc::default(),
         })
+    }
+
+    /// Checks that the path still names the file opened. Once it does not (removed, or
+    /// another file in its place), every later write fails with the same error: SQLite would
+    /// go on writing into the file it holds open, and what it wrote would be gone with it.
+    ///
+    /// # Errors
+    /// [`StoreError::FileLost`] naming the path.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        self.refuse_if_lost()?;
+        let what = match std::fs::metadata(&self.path) {
+            Ok(meta) if FileIdentity::of(&meta) == self.identity => return Ok(()),
+            Ok(_) => "replaced by another file",
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "removed",
+            // Unreadable for another reason (a folder's permissions changed): the file may
+            // well be there; not a reason to stop.
+            Err(_) => return Ok(()),
+        };
+        // The first finding stands: a file removed, then created anew, was removed.
+        let what = *self.lost.get_or_init(|| what);
+        Err(StoreError::FileLost {
+            path: self.path.clone(),
+            what,
+        })
+    }
+
+    /// [`StoreError::FileLost`] once [`Store::check_file`] found the file gone.
+    fn refuse_if_lost(&self) -> Result<(), StoreError> {
+        match self.lost.get() {
+            Some(&what) => Err(StoreError::FileLost {
+                path: self.path.clone(),
+                what,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The database file.
@@ -156,6 +249,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.refuse_if_lost()?;
         let checkpointer = self.checkpointer.clone();
         run_blocking(self.writer.clone(), move |conn| {
             checkpointer.writing(conn, f)
@@ -210,11 +304,13 @@ impl Store {
         .await
     }
 
-    /// Checks that the database answers (for health checks).
+    /// Checks that the database answers and that its file is still there (for health
+    /// checks).
     ///
     /// # Errors
-    /// When the database cannot be queried.
+    /// When the database cannot be queried, or [`Store::check_file`] fails.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.check_file()?;
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
@@ -355,5 +451,80 @@ mod tests {
                 assert!(!write.await.unwrap().unwrap());
             }
         });
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// The modes are asked for at creation; the umask can only take bits away, so nothing
+    /// for group or others is the test (root included: modes hold for it too).
+    #[tokio::test]
+    async fn a_database_it_creates_is_for_its_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/deeper/feedmerge.db");
+        let store = Store::open(&path).unwrap();
+        store.set_max_size(None).await.unwrap();
+        for p in [
+            path.clone(),
+            path.with_extension("db-wal"),
+            path.with_extension("db-shm"),
+        ] {
+            assert_eq!(mode(&p) & 0o077, 0, "{} is {:o}", p.display(), mode(&p));
+            assert_eq!(mode(&p) & 0o600, 0o600, "{} is {:o}", p.display(), mode(&p));
+        }
+        for d in [dir.path().join("new"), dir.path().join("new/deeper")] {
+            assert_eq!(mode(&d), DIR_MODE, "{} is {:o}", d.display(), mode(&d));
+        }
+    }
+
+    #[test]
+    fn an_existing_folder_and_file_keep_their_modes() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("shared");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let path = folder.join("feedmerge.db");
+        drop(Store::open(&path).unwrap());
+        assert_eq!(mode(&folder), 0o750);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(Store::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o640);
+    }
+
+    #[tokio::test]
+    async fn a_removed_or_replaced_file_is_noticed_and_never_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feedmerge.db");
+        let store = Store::open(&path).unwrap();
+        store.check_file().unwrap();
+        store.ping().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let e = store.ping().await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "database file {} was removed while feedmerge had it open",
+                path.display()
+            )
+        );
+        // Every write is refused from now on, even once a file is back at the path.
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(
+            store.notice_external_writes().await,
+            Err(StoreError::FileLost { .. })
+        ));
+
+        let other = dir.path().join("other.db");
+        let store = Store::open(&other).unwrap();
+        std::fs::rename(&other, dir.path().join("moved.db")).unwrap();
+        std::fs::write(&other, b"").unwrap();
+        let e = store.check_file().unwrap_err();
+        assert!(
+            e.to_string().contains("was replaced by another file"),
+            "{e}"
+        );
     }
 }

@@ -1,2 +1,569 @@
 //! What reaches the operator and the public: no secrets in outputs, nothing that drives a
 //! terminal, a store that notices its file is gone.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use feedmerge::app;
+use feedmerge::config::Config;
+use feedmerge::terminal;
+use tokio::sync::{mpsc, oneshot};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, Request, ResponseTemplate};
+
+use crate::common::{Env, http_client};
+
+/// Runs the `feedmerge` binary with `args` after `--config CONFIG`.
+async fn feedmerge(config: &Path, args: &[&str]) -> Output {
+    feedmerge_logging(config, args, "feedmerge=info").await
+}
+
+/// [`feedmerge`] with `RUST_LOG` set to `filter`.
+async fn feedmerge_logging(config: &Path, args: &[&str], filter: &str) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_feedmerge"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("FEEDMERGE_CONFIG")
+        .env("RUST_LOG", filter);
+    tokio::task::spawn_blocking(move || command.output().expect("run feedmerge"))
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// An address on 127.0.0.1 that nothing listens on (for a daemon started as a process).
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let r = http_client().get(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The daemon, in-process.
+struct Daemon {
+    base: String,
+    stop: oneshot::Sender<()>,
+    reload: mpsc::Sender<()>,
+    run: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(cfg: Config) -> Daemon {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel();
+        let (reload, reloads) = mpsc::channel(1);
+        let run = tokio::spawn(app::run_with_reload(
+            cfg,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            reloads,
+        ));
+        Daemon {
+            base,
+            stop,
+            reload,
+            run,
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        get(&format!("{}/metrics", self.base)).await.1
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.run.await.unwrap().expect("the daemon stops cleanly");
+    }
+}
+
+/// The value of the `feedmerge_feed_consecutive_errors` series labelled `feed`.
+fn feed_errors(metrics: &str, feed: &str) -> Option<u32> {
+    let series = format!("feedmerge_feed_consecutive_errors{{feed=\"{feed}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// An RSS feed without a channel title (so that it is named by its URL), with one item.
+const UNTITLED_FEED: &str = r#"<rss version="2.0"><channel><link>https://site.example/</link>
+<item><guid>one</guid><title>Story one</title><link>https://site.example/1</link>
+<description>Some words to read.</description></item></channel></rss>"#;
+
+/// Finding 10: a feed URL's userinfo and secret query values were published in every item's
+/// `<source url>`, `/sources.opml`, health items, `/metrics` and logs.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_in_a_feed_url_reach_no_output_and_no_log() {
+    let env = Env::new().await;
+    // Up once, then failing: both its items and its health item are shown.
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    Mock::given(method("GET"))
+        .and(path("/feed"))
+        .respond_with(move |_: &Request| {
+            if count.fetch_add(1, Ordering::SeqCst) == 0 {
+                ResponseTemplate::new(200).set_body_raw(UNTITLED_FEED, "application/rss+xml")
+            } else {
+                ResponseTemplate::new(500)
+            }
+        })
+        .mount(&env.server)
+        .await;
+    let port = env.server.address().port();
+    let feed_url = format!("http://user:s3cretPW@127.0.0.1:{port}/feed?apikey=SECRET&tag=x");
+    let shown_url = format!("http://127.0.0.1:{port}/feed?apikey=REDACTED&tag=x");
+    let listen = free_address();
+    let config = env.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"{listen}\"\nshutdown_timeout = \"2s\"\n[storage]\npath = \"feedmerge.db\"\n\
+             [poller]\ninterval = \"1s\"\n[reading_time]\nfull_text = \"never\"\n\
+             [output]\nhealth_items = true\n[[feeds]]\nurl = \"{feed_url}\"\n"
+        ),
+    )
+    .unwrap();
+    let leaks = |what: &str, out: &str| {
+        for secret in ["SECRET", "s3cretPW"] {
+            assert!(!out.contains(secret), "{secret} in {what}:\n{out}");
+        }
+    };
+
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "feedmerge=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    wait_until("the feed stored, then failing", || async {
+        let Ok(r) = http_client().get(format!("{base}/metrics")).send().await else {
+            return false;
+        };
+        let metrics = r.text().await.unwrap();
+        let feed = get(&format!("{base}/feed.xml")).await.1;
+        metrics.contains("feedmerge_feeds{state=\"failing\"} 1") && feed.contains("Story one")
+    })
+    .await;
+    for page in [
+        "/feed.xml",
+        "/feed.atom",
+        "/feed.json",
+        "/",
+        "/sources.opml",
+        "/metrics",
+    ] {
+        let (status, body) = get(&format!("{base}{page}")).await;
+        assert_eq!(status, 200, "{page}");
+        leaks(page, &body);
+    }
+    let xml = get(&format!("{base}/feed.xml")).await.1;
+    assert!(xml.contains("has failed since"), "a health item: {xml}");
+    let metrics = get(&format!("{base}/metrics")).await.1;
+    assert!(
+        feed_errors(&metrics, &shown_url).is_some_and(|n| n >= 1),
+        "{metrics}"
+    );
+    assert!(
+        xml.contains(&format!(
+            "<source url=\"{}\">",
+            shown_url.replace('&', "&amp;")
+        )),
+        "{xml}"
+    );
+    assert!(
+        get(&format!("{base}/sources.opml"))
+            .await
+            .1
+            .contains("apikey=REDACTED&amp;tag=x")
+    );
+
+    // The shell's builtin: no dependency on procps.
+    assert!(
+        Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", daemon.id())])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let log = tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut log = String::new();
+        daemon
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        daemon.wait().unwrap();
+        log
+    })
+    .await
+    .unwrap();
+    assert!(
+        log.contains("feed refreshed") && log.contains("feed failed"),
+        "{log}"
+    );
+    leaks("the log", &log);
+
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["check"],
+        &["merges"],
+        &["poll-once"],
+    ] {
+        let out = feedmerge(&config, args).await;
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        leaks(&format!("{args:?}"), &text(&out.stdout));
+        leaks(&format!("{args:?} (stderr)"), &text(&out.stderr));
+    }
+    let status = text(&feedmerge(&config, &["status"]).await.stdout);
+    assert!(status.contains(&shown_url), "{status}");
+    // The owner's backup keeps what the feed needs.
+    let backup = text(&feedmerge(&config, &["export-opml"]).await.stdout);
+    assert!(backup.contains(&feed_url.replace('&', "&amp;")), "{backup}");
+}
+
+/// Finding 20: feeds that differ only in the query shared one series, and every series was
+/// gone after a reload or a restart until its feed was polled again.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_have_one_series_per_feed_from_the_start_and_across_reloads() {
+    let env = Env::new().await;
+    Mock::given(path("/bridge"))
+        .and(query_param("bridge", "Healthy"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(UNTITLED_FEED, "application/rss+xml"))
+        .mount(&env.server)
+        .await;
+    Mock::given(path("/bridge"))
+        .and(query_param("bridge", "Broken"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&env.server)
+        .await;
+    let (healthy, broken) = (
+        env.url("/bridge?action=display&bridge=Healthy&format=Atom"),
+        env.url("/bridge?action=display&bridge=Broken&format=Atom"),
+    );
+    // Polled once at start, then not for an hour: whatever /metrics shows after that comes
+    // from the stored state.
+    let cfg = env.config_with(
+        &[healthy.clone(), broken.clone()],
+        "[poller]\ninterval = \"1h\"",
+    );
+    let daemon = Daemon::start(cfg.clone()).await;
+    wait_until("both feeds polled", || async {
+        let m = daemon.metrics().await;
+        feed_errors(&m, &healthy) == Some(0) && feed_errors(&m, &broken) == Some(1)
+    })
+    .await;
+
+    // With room for one waiting reload, the third is taken only once the first is done.
+    for _ in 0..3 {
+        daemon.reload.send(()).await.unwrap();
+    }
+    let m = daemon.metrics().await;
+    assert_eq!(feed_errors(&m, &healthy), Some(0), "after a reload:\n{m}");
+    assert_eq!(feed_errors(&m, &broken), Some(1), "after a reload:\n{m}");
+    daemon.stop().await;
+
+    let requests = env.server.received_requests().await.unwrap().len();
+    let daemon = Daemon::start(cfg).await;
+    let m = daemon.metrics().await;
+    assert_eq!(feed_errors(&m, &healthy), Some(0), "after a restart:\n{m}");
+    assert_eq!(feed_errors(&m, &broken), Some(1), "after a restart:\n{m}");
+    daemon.stop().await;
+    assert_eq!(
+        env.server.received_requests().await.unwrap().len(),
+        requests,
+        "shown from the stored state, not from new polls"
+    );
+}
+
+/// Finding 9: `feedmerge status` panicked ("Formatting argument out of range") on a feed
+/// title longer than 65,535 characters.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_survives_a_megabyte_feed_title() {
+    let env = Env::new().await;
+    let title = "T".repeat(1 << 20);
+    env.serve_bytes(
+        "/long",
+        format!(
+            "<rss version=\"2.0\"><channel><title>{title}</title><item><guid>1</guid><title>x</title></item></channel></rss>"
+        )
+        .into_bytes(),
+        "application/rss+xml",
+    )
+    .await;
+    let cfg = env.config(&[env.url("/long")]);
+    crate::common::poll(&cfg).await;
+
+    let out = feedmerge(&cfg.source, &["status"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.lines().all(|l| l.chars().count() < 400),
+        "cells are cut"
+    );
+    assert!(table.contains("TTT…"), "{table}");
+
+    // --json keeps what is stored, whole (normalising may cap a title; the table must not
+    // depend on it).
+    let stored: String = rusqlite::Connection::open(&cfg.storage.path)
+        .unwrap()
+        .query_row("SELECT title FROM feeds", [], |r| r.get(0))
+        .unwrap();
+    let out = feedmerge(&cfg.source, &["status", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["title"].as_str(), Some(stored.as_str()));
+}
+
+/// No character in `out` would act on a terminal (line breaks aside).
+fn assert_printable(what: &str, out: &str) {
+    let bad: Vec<char> = out
+        .chars()
+        .filter(|&c| terminal::is_unsafe(c) && c != '\n')
+        .collect();
+    assert!(bad.is_empty(), "{what} prints {bad:?}:\n{out}");
+}
+
+/// What a hostile feed or OPML file puts in a string: set the window title, clear the
+/// screen, a one-character CSI, and a right-to-left override.
+const EVIL: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{202E}gnp.exe";
+
+/// Finding 12: an OPML title with escape sequences was written into the generated TOML and
+/// printed raw by `check`; errors and titles from feeds reached `status`, `merges` and the
+/// log the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_strings_reach_no_terminal_raw() {
+    let env = Env::new().await;
+    // A JSON Feed's version comes back in the parse error: stored, logged, shown by status.
+    env.serve_bytes(
+        "/bad.json",
+        serde_json::to_vec(&serde_json::json!({"version": EVIL, "title": "t", "items": []}))
+            .unwrap(),
+        "application/feed+json",
+    )
+    .await;
+    let bad = env.url("/bad.json");
+    let opml = env.dir.path().join("evil.opml");
+    let escaped_title: String = EVIL
+        .chars()
+        .map(|c| match c {
+            '\u{1b}' | '\u{7}' | '\u{9b}' | '\u{202E}' => format!("&#{};", u32::from(c)),
+            c => c.to_string(),
+        })
+        .collect();
+    std::fs::write(
+        &opml,
+        format!(
+            "<opml version=\"2.0\"><body><outline text=\"{escaped_title}\" xmlUrl=\"{bad}\"/></body></opml>"
+        ),
+    )
+    .unwrap();
+
+    // import-opml: the TOML it prints is safe and reads back to the same title.
+    let config = env.dir.path().join("config.toml");
+    let out = feedmerge(&config, &["import-opml", opml.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let toml = text(&out.stdout);
+    assert_printable("import-opml", &toml);
+    assert_printable("import-opml (stderr)", &text(&out.stderr));
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = \"feedmerge.db\"\n[reading_time]\nfull_text = \"never\"\n{toml}"
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&config).unwrap();
+    assert_eq!(cfg.feeds[0].title.as_deref(), Some(EVIL));
+
+    let out = feedmerge(&config, &["check"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_printable("check", &text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("\\u{1b}]0;owned"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The text log and the JSON log of a poll whose error carries the string.
+    let out = feedmerge(&config, &["poll-once"]).await;
+    let log = text(&out.stderr);
+    assert!(log.contains("feed failed"), "{log}");
+    assert_printable("the text log", &log);
+    // Debug: a feed failing as before is logged at debug.
+    let out = feedmerge_logging(
+        &config,
+        &["--log-format", "json", "poll-once"],
+        "feedmerge=debug",
+    )
+    .await;
+    let log = text(&out.stderr);
+    assert_printable("the JSON log", &log);
+    let failed = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["fields"]["message"] == "feed still failing"
+                || v["fields"]["message"] == "feed failed"
+        })
+        .unwrap_or_else(|| panic!("no failure in the JSON log:\n{log}"));
+    assert!(
+        failed.to_string().contains("\\u001b]0;owned"),
+        "JSON escapes it: {failed}"
+    );
+
+    for args in [&["status"][..], &["status", "--json"]] {
+        let out = feedmerge(&config, args).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_printable(&format!("{args:?}"), &text(&out.stdout));
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&feedmerge(&config, &["status", "--json"]).await.stdout).unwrap();
+    assert_eq!(
+        json[0]["title"].as_str(),
+        Some(EVIL),
+        "--json reads back whole"
+    );
+    assert!(
+        json[0]["last_error"].as_str().unwrap().contains(EVIL),
+        "{json}"
+    );
+}
+
+/// Finding 12, `merges`: feed titles (from the config, so from an OPML file) and item titles
+/// (a right-to-left override passes the title normalisation) of near-duplicate stories.
+#[tokio::test(flavor = "multi_thread")]
+async fn merges_print_nothing_that_drives_a_terminal() {
+    let env = Env::new().await;
+    let story: String = [
+        "The regional council voted on Tuesday evening to rebuild the Old Mill bridge, which has been closed to traffic since a flood damaged two of its piers last autumn.",
+        "Engineers told councillors that the structure could not be repaired safely and that a new span, built on the existing abutments, would cost about 14 million euros.",
+        "Work is expected to start in the spring and to take eighteen months, during which a temporary footbridge will carry pedestrians and cyclists across the river.",
+        "Shop owners on both banks have complained for months that the closure has cut their trade, and several welcomed the decision while asking for a faster timetable.",
+    ]
+    .iter()
+    .map(|s| format!("<p>{s}</p>"))
+    .collect();
+    for (name, guid) in [("a", "wire-1"), ("b", "city-1")] {
+        env.serve_bytes(
+            &format!("/{name}"),
+            format!(
+                "<rss version=\"2.0\"><channel><title>{name}</title><item><guid>{guid}</guid>\
+                 <title>Bridge \u{202E}vote</title><link>https://{guid}.example.org/s</link>\
+                 <description><![CDATA[{story}]]></description></item></channel></rss>"
+            )
+            .into_bytes(),
+            "application/rss+xml",
+        )
+        .await;
+    }
+    let toml_title = "\\u001B]0;owned\\u0007\\u009B2J";
+    let config = env.dir.path().join("config.toml");
+    let feeds = |n: usize| {
+        let mut t = String::from(
+            "[storage]\npath = \"feedmerge.db\"\n[reading_time]\nfull_text = \"never\"\n",
+        );
+        for name in &["a", "b"][..n] {
+            t.push_str(&format!(
+                "[[feeds]]\nurl = \"{}\"\ntitle = \"{name}{toml_title}\"\n",
+                env.url(&format!("/{name}"))
+            ));
+        }
+        t
+    };
+    // The first feed has the story first.
+    std::fs::write(&config, feeds(1)).unwrap();
+    assert!(feedmerge(&config, &["poll-once"]).await.status.success());
+    std::fs::write(&config, feeds(2)).unwrap();
+    assert!(feedmerge(&config, &["poll-once"]).await.status.success());
+    for args in [&["merges"][..], &["merges", "--json"]] {
+        let out = feedmerge(&config, args).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("owned"), "a merge is listed: {stdout}");
+        assert_printable(&format!("{args:?}"), &stdout);
+    }
+}
+
+/// Starts the daemon on a database in a temporary folder; returns it with the database path.
+async fn daemon_on_a_database() -> (Env, Daemon, std::path::PathBuf) {
+    let env = Env::new().await;
+    let cfg = env.config(&[env.serve("rss2_basic.xml").await]);
+    let db = cfg.storage.path.clone();
+    let daemon = Daemon::start(cfg).await;
+    wait_until("ready", || async {
+        get(&format!("{}/readyz", daemon.base)).await.0 == 200
+    })
+    .await;
+    (env, daemon, db)
+}
+
+/// After the file is gone: `/readyz` answers 503 until the daemon has stopped, and it stops
+/// by itself, with an error naming the file, within a few seconds.
+async fn stops_for_its_lost_file(daemon: Daemon, db: &Path, what: &str) {
+    // The daemon may stop between two requests; while it answers, it is not ready.
+    if let Ok(r) = http_client()
+        .get(format!("{}/readyz", daemon.base))
+        .send()
+        .await
+    {
+        assert_eq!(r.status().as_u16(), 503, "ready on a lost file");
+    }
+    let result = tokio::time::timeout(Duration::from_secs(15), daemon.run)
+        .await
+        .expect("the daemon stops by itself")
+        .unwrap();
+    let e = format!("{:#}", result.expect_err("an error, for a non-zero exit"));
+    assert!(
+        e.contains(&db.display().to_string()) && e.contains(what),
+        "{e}"
+    );
+    drop(daemon.stop);
+}
+
+/// Finding 11: the database file deleted while running went unnoticed; the daemon stayed
+/// ready and wrote into the deleted file, and the next start had an empty database.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_database_file_stops_the_daemon() {
+    let (_env, daemon, db) = daemon_on_a_database().await;
+    std::fs::remove_file(&db).unwrap();
+    stops_for_its_lost_file(daemon, &db, "was removed").await;
+}
+
+/// Finding 11, replaced: the file renamed away and a new one put in its place.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_database_file_stops_the_daemon() {
+    let (_env, daemon, db) = daemon_on_a_database().await;
+    std::fs::rename(&db, db.with_extension("old")).unwrap();
+    drop(feedmerge::store::Store::open(&db).unwrap());
+    stops_for_its_lost_file(daemon, &db, "was replaced by another file").await;
+}
