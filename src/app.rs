@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::articles::{self, Articles};
 use crate::config::{Config, MetricsEndpoint};
 use crate::fetch::{FetchConfig, Fetcher};
 use crate::hosts::{HostLimits, Hosts};
@@ -124,6 +125,8 @@ pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Res
         store,
         metrics,
         near_duplicates: cfg.dedupe.near_duplicates.then_some(cfg.dedupe),
+        // No worker takes these rounds unless the caller puts a running queue here.
+        articles: Articles::default(),
     })
 }
 
@@ -186,12 +189,15 @@ impl Polling {
         store: &Store,
         metrics: &Arc<Metrics>,
         hosts: &Arc<Hosts>,
+        articles: &Articles,
         parent: &CancellationToken,
     ) -> anyhow::Result<Polling> {
         let feeds = scheduled_feeds(cfg, store).await?;
         let mut ctx = context(cfg, store.clone(), metrics.clone())?;
-        // The host gates outlive reloads, so that a Retry-After pause is not forgotten.
+        // The host gates outlive reloads, so that a Retry-After pause is not forgotten, and
+        // so does the article queue.
         ctx.hosts = hosts.clone();
+        ctx.articles = articles.clone();
         let ctx = Arc::new(ctx);
         let mut polling = Polling {
             cancel: parent.child_token(),
@@ -244,7 +250,13 @@ pub async fn run_with_reload(
     let cancel = CancellationToken::new();
     let background = TaskTracker::new();
     let mut hosts = Arc::new(Hosts::new(host_limits(&cfg)));
-    let mut polling = Polling::start(&cfg, &store, &metrics, &hosts, &cancel).await?;
+    // Article pages are fetched beside the polls, and abandoned at shutdown (they wait in
+    // the database for the next start).
+    let articles = Articles::load(&store)
+        .await
+        .context("cannot read the article pages waiting")?;
+    background.spawn(articles.clone().run(store.clone(), cancel.clone()));
+    let mut polling = Polling::start(&cfg, &store, &metrics, &hosts, &articles, &cancel).await?;
 
     let state = Arc::new(AppState {
         feed: FeedCache::new(store.clone(), outputs(&cfg), metrics.clone()),
@@ -348,7 +360,7 @@ pub async fn run_with_reload(
                 } else {
                     Arc::new(Hosts::new(host_limits(&new)))
                 };
-                match Polling::start(&new, &store, &metrics, &new_hosts, &cancel).await {
+                match Polling::start(&new, &store, &metrics, &new_hosts, &articles, &cancel).await {
                     Ok(started) => {
                         polling = started;
                         hosts = new_hosts;
@@ -365,7 +377,7 @@ pub async fn run_with_reload(
                     }
                     Err(e) => {
                         error!(error = %format!("{e:#}"), "config reload failed; going on with the running config");
-                        polling = Polling::start(&cfg, &store, &metrics, &hosts, &cancel).await?;
+                        polling = Polling::start(&cfg, &store, &metrics, &hosts, &articles, &cancel).await?;
                     }
                 }
                 notify(&[NotifyState::Ready]);
@@ -495,7 +507,9 @@ impl std::fmt::Display for PollSummary {
 }
 
 /// Polls every configured feed once, now, and stores the results. `on_done` sees each feed
-/// as it finishes.
+/// as it finishes. The article pages the polls asked for are fetched meanwhile and after,
+/// for at most [`articles::ROUND_BUDGET`] once the last poll is done; those left wait in the
+/// database for the next run.
 ///
 /// # Errors
 /// Start-up failures only; failed feeds are counted in the summary.
@@ -505,7 +519,14 @@ pub async fn poll_once(
 ) -> anyhow::Result<PollSummary> {
     let store = open_store(cfg).await?;
     let feeds = scheduled_feeds(cfg, &store).await?;
-    let ctx = Arc::new(context(cfg, store.clone(), Arc::new(Metrics::default()))?);
+    let articles = Articles::load(&store)
+        .await
+        .context("cannot read the article pages waiting")?;
+    let mut ctx = context(cfg, store.clone(), Arc::new(Metrics::default()))?;
+    ctx.articles = articles.clone();
+    let ctx = Arc::new(ctx);
+    let stop_articles = CancellationToken::new();
+    let worker = tokio::spawn(articles.clone().run(store.clone(), stop_articles.clone()));
     let mut summary = PollSummary::default();
     scheduler::poll_all(ctx, feeds, |feed, report| {
         on_done(feed, report);
@@ -526,6 +547,16 @@ pub async fn poll_once(
         }
     })
     .await;
+    if tokio::time::timeout(articles::ROUND_BUDGET, articles.idle())
+        .await
+        .is_err()
+    {
+        info!("article pages still under way are left for the next run");
+    }
+    stop_articles.cancel();
+    if let Err(e) = worker.await {
+        warn!(error = %e, "the article worker failed");
+    }
     // A poll-once from cron keeps the database bounded too. Only a poll that stored something
     // can have grown it; one that did not leaves retention to the next that does.
     if summary.items_new + summary.items_updated > 0 {
