@@ -623,3 +623,223 @@ async fn extract(
     .await
     .unwrap_or_else(|e| Err(ArticleError::Extraction(e.to_string())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::FetchConfig;
+    use crate::hosts::HostLimits;
+    use crate::model::{ItemKey, NewItem};
+    use wiremock::matchers::path_regex;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn grant(feed_url: &str, hosts: &Arc<Hosts>) -> Grant {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Grant {
+            feed_url: Url::parse(feed_url).unwrap(),
+            reading: ReadingTimeConfig::default(),
+            fetcher: Fetcher::new(&FetchConfig {
+                user_agent: "test".into(),
+                timeout: Duration::from_secs(10),
+                connect_timeout: Duration::from_secs(5),
+                max_body: 1 << 20,
+                allow_private_redirects: false,
+            })
+            .unwrap(),
+            hosts: hosts.clone(),
+            cpus: Arc::new(Semaphore::new(1)),
+            max_pause: Duration::from_secs(3600),
+        }
+    }
+
+    fn hosts() -> Arc<Hosts> {
+        Arc::new(Hosts::new(HostLimits {
+            per_host: 2,
+            spacing: Duration::ZERO,
+        }))
+    }
+
+    fn page() -> ResponseTemplate {
+        let words = "The council met on Tuesday to talk about the bridge. ".repeat(80);
+        ResponseTemplate::new(200).set_body_raw(
+            format!("<html><body><article><p>{words}</p></article></body></html>"),
+            "text/html",
+        )
+    }
+
+    #[test]
+    fn only_feeds_with_pages_waiting_get_a_round() {
+        let articles = Articles::default();
+        let h = hosts();
+        articles.polled(FeedId(1), false, || panic!("no round without pages"));
+        articles.polled(FeedId(2), true, || grant("http://127.0.0.1:9/a", &h));
+        // Pages left over: the feed's next poll grants a round even if it stored nothing.
+        articles.polled(FeedId(2), false, || grant("http://127.0.0.1:9/b", &h));
+        let state = articles.state();
+        assert_eq!(state.granted.len(), 1, "one round per feed");
+        assert_eq!(state.granted[&FeedId(2)].feed_url.path(), "/b");
+    }
+
+    /// Registers feeds at `urls` in `store`.
+    async fn feeds(store: &Store, urls: &[&str]) -> Vec<FeedId> {
+        let configs: Vec<_> = urls
+            .iter()
+            .map(|u| crate::config::FeedConfig::new(Url::parse(u).unwrap()))
+            .collect();
+        let states = store.sync_feeds(&configs).await.unwrap();
+        states.iter().map(|s| s.id).collect()
+    }
+
+    /// Stores `n` items of `feed` that want their page at `pages/i`.
+    async fn save_pages(store: &Store, feed: FeedId, pages: &str, n: usize) {
+        let items = (0..n)
+            .map(|i| NewItem {
+                key: ItemKey(format!("{i}")),
+                title: format!("item {i}"),
+                link: Some(format!("{pages}/{i}")),
+                wants_full_text: true,
+                ..NewItem::default()
+            })
+            .collect();
+        let record = crate::store::PollRecord {
+            at: chrono::Utc::now(),
+            result: crate::store::PollResult::Fetched {
+                status: 200,
+                validators: Default::default(),
+                meta: Default::default(),
+                hints: Default::default(),
+                items,
+            },
+            next_poll: None,
+            moved_to: None,
+        };
+        store.record_poll(feed, record).await.unwrap();
+    }
+
+    /// A paused host's pages hold no worker: granted first, they wait their turn while a
+    /// page of another host granted later is fetched at once. Pages whose host stays paused
+    /// past their round's budget leave the round at once; all stay waiting, untried.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_paused_host_holds_no_worker() {
+        let servers = [
+            MockServer::start().await,
+            MockServer::start().await,
+            MockServer::start().await,
+        ];
+        for server in &servers {
+            Mock::given(path_regex("^/p/"))
+                .respond_with(page())
+                .mount(server)
+                .await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let h = hosts();
+        let urls = [
+            "http://127.0.0.1:9/a",
+            "http://127.0.0.1:9/b",
+            "http://127.0.0.1:9/c",
+        ];
+        let ids = feeds(&store, &urls).await;
+        let pages: Vec<String> = servers.iter().map(|s| format!("{}/p", s.uri())).collect();
+        // a: paused for less than a round's budget, b: for longer, c: open.
+        save_pages(&store, ids[0], &pages[0], 3 * WORKERS).await;
+        save_pages(&store, ids[1], &pages[1], 3 * WORKERS).await;
+        save_pages(&store, ids[2], &pages[2], 1).await;
+        h.pause(&Url::parse(&pages[0]).unwrap(), ROUND_BUDGET / 2);
+        h.pause(&Url::parse(&pages[1]).unwrap(), Duration::from_secs(86_400));
+
+        let articles = Articles::load(&store).await.unwrap();
+        let cancel = CancellationToken::new();
+        let worker = tokio::spawn(articles.clone().run(store.clone(), cancel.clone()));
+        articles.polled(ids[0], false, || grant(urls[0], &h));
+        articles.polled(ids[1], false, || grant(urls[1], &h));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        articles.polled(ids[2], false, || grant(urls[2], &h));
+        let fetched = async {
+            while !store.pending_articles(ids[2], 1).await.unwrap().is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), fetched)
+            .await
+            .expect("the open host's page is fetched while the others wait");
+        // Only the round of the host paused for less than its budget is still under way.
+        assert_eq!(articles.state().running, 1);
+        cancel.cancel();
+        worker.await.unwrap();
+
+        for (server, feed) in servers[..2].iter().zip(&ids) {
+            assert!(server.received_requests().await.unwrap().is_empty());
+            let waiting = store.pending_articles(*feed, 100).await.unwrap();
+            assert_eq!(waiting.len(), 3 * WORKERS, "untried, still waiting");
+        }
+        assert_eq!(servers[2].received_requests().await.unwrap().len(), 1);
+        let state = articles.state();
+        assert!(state.waiting.contains(&ids[0]) && state.waiting.contains(&ids[1]));
+        assert!(!state.waiting.contains(&ids[2]));
+    }
+
+    fn job(url: &str, deadline: Instant, hosts: &Arc<Hosts>) -> Job {
+        Job {
+            feed: FeedId(1),
+            id: 1,
+            url: Url::parse(url).unwrap(),
+            deadline,
+            grant: Arc::new(grant("http://127.0.0.1:9/feed", hosts)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_download_is_cut_at_the_end_of_its_round() {
+        let server = MockServer::start().await;
+        Mock::given(path_regex("^/slow"))
+            .respond_with(page().set_delay(Duration::from_secs(8)))
+            .mount(&server)
+            .await;
+        let h = hosts();
+        let url = format!("{}/slow", server.uri());
+        let permit = h.try_acquire(&Url::parse(&url).unwrap()).unwrap();
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(300);
+        let done = work(job(&url, deadline, &h), permit).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        let e = done.result.unwrap_err();
+        assert!(
+            matches!(e, ArticleError::OutOfTime) && e.is_transient(),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_host_that_asks_to_wait_is_paused_and_asked_again_later() {
+        let server = MockServer::start().await;
+        Mock::given(path_regex("^/busy"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
+            .mount(&server)
+            .await;
+        let h = hosts();
+        let url = format!("{}/busy", server.uri());
+        let u = Url::parse(&url).unwrap();
+        let deadline = Instant::now() + ROUND_BUDGET;
+        let done = work(job(&url, deadline, &h), h.try_acquire(&u).unwrap()).await;
+        let e = done.result.unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        match h.try_acquire(&u) {
+            Err(NotYet::Until(at)) => assert!(at > Instant::now() + Duration::from_secs(100)),
+            other => panic!("not paused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_html_is_extracted_and_only_some_failures_are_tried_again() {
+        assert!(is_html(Some("text/html")) && is_html(None));
+        assert!(!is_html(Some("audio/mpeg")));
+        assert!(!ArticleError::NoText.is_transient());
+        assert!(!ArticleError::NotHtml("application/pdf".into()).is_transient());
+    }
+}
