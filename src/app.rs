@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::articles::{self, Articles};
 use crate::config::{Config, MetricsEndpoint};
 use crate::fetch::{FetchConfig, Fetcher, Network};
 use crate::hosts::{HostLimits, Hosts};
@@ -106,13 +107,23 @@ fn outputs(cfg: &Config) -> Outputs {
 /// # Errors
 /// When the HTTP client cannot be built.
 pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Result<Context> {
+    context_through(cfg, store, metrics, Network::default())
+}
+
+/// [`context`], with addresses judged and names resolved by `network`.
+fn context_through(
+    cfg: &Config,
+    store: Store,
+    metrics: Arc<Metrics>,
+    network: Network,
+) -> anyhow::Result<Context> {
     let fetcher = Fetcher::new(&FetchConfig {
         user_agent: cfg.poller.user_agent.clone(),
         timeout: cfg.poller.timeout,
         connect_timeout: cfg.poller.connect_timeout,
         max_body: cfg.poller.max_body,
         allow_private_redirects: cfg.poller.allow_private_redirects,
-        network: Network::default(),
+        network,
     })
     .context("cannot set up the HTTP client")?;
     Ok(Context {
@@ -125,6 +136,8 @@ pub fn context(cfg: &Config, store: Store, metrics: Arc<Metrics>) -> anyhow::Res
         store,
         metrics,
         near_duplicates: cfg.dedupe.near_duplicates.then_some(cfg.dedupe),
+        // No worker takes these rounds unless the caller puts a running queue here.
+        articles: Articles::default(),
     })
 }
 
@@ -174,15 +187,17 @@ pub async fn run(
 }
 
 /// The poll context of `cfg` with the host gates `hosts`, which outlive reloads so that a
-/// `Retry-After` pause is not forgotten.
+/// `Retry-After` pause is not forgotten, and the article queue `articles`, which does too.
 fn poll_context(
     cfg: &Config,
     store: &Store,
     metrics: &Arc<Metrics>,
     hosts: &Arc<Hosts>,
+    articles: &Articles,
 ) -> anyhow::Result<Arc<Context>> {
     let mut ctx = context(cfg, store.clone(), metrics.clone())?;
     ctx.hosts = hosts.clone();
+    ctx.articles = articles.clone();
     Ok(Arc::new(ctx))
 }
 
@@ -240,11 +255,17 @@ pub async fn run_with_reload(
         ),
         _ => None,
     };
+    // Article pages are fetched beside the polls, and abandoned at shutdown (they wait in
+    // the database for the next start).
+    let articles = Articles::load(&store)
+        .await
+        .context("cannot read the article pages waiting")?;
     let mut scheduler = Scheduler::start(
-        poll_context(&cfg, &store, &metrics, &hosts)?,
+        poll_context(&cfg, &store, &metrics, &hosts, &articles)?,
         scheduled_feeds(&cfg, &store).await?,
         &cancel,
     );
+    background.spawn(articles.clone().run(store.clone(), cancel.clone()));
 
     let state = Arc::new(AppState {
         feed: FeedCache::new(store.clone(), outputs(&cfg), metrics.clone()),
@@ -357,7 +378,7 @@ pub async fn run_with_reload(
                     Arc::new(Hosts::new(host_limits(&new)))
                 };
                 let prepared = async {
-                    let ctx = poll_context(&new, &store, &metrics, &new_hosts)?;
+                    let ctx = poll_context(&new, &store, &metrics, &new_hosts, &articles)?;
                     anyhow::Ok((ctx, scheduled_feeds(&new, &store).await?))
                 };
                 match prepared.await {
@@ -521,17 +542,39 @@ impl std::fmt::Display for PollSummary {
 }
 
 /// Polls every configured feed once, now, and stores the results. `on_done` sees each feed
-/// as it finishes.
+/// as it finishes. The article pages the polls asked for are fetched meanwhile and after,
+/// for at most [`articles::ROUND_BUDGET`] once the last poll is done; those left wait in the
+/// database for the next run.
 ///
 /// # Errors
 /// Start-up failures only; failed feeds are counted in the summary.
 pub async fn poll_once(
     cfg: &Config,
+    on_done: impl FnMut(&FeedState, Option<&Report>),
+) -> anyhow::Result<PollSummary> {
+    poll_once_through(cfg, Network::default(), on_done).await
+}
+
+/// [`poll_once`], with addresses judged and names resolved by `network` (what tests of the
+/// fetch policy use to stand for the internet).
+///
+/// # Errors
+/// As [`poll_once`].
+pub async fn poll_once_through(
+    cfg: &Config,
+    network: Network,
     mut on_done: impl FnMut(&FeedState, Option<&Report>),
 ) -> anyhow::Result<PollSummary> {
     let store = open_store(cfg).await?;
     let feeds = scheduled_feeds(cfg, &store).await?;
-    let ctx = Arc::new(context(cfg, store.clone(), Arc::new(Metrics::default()))?);
+    let articles = Articles::load(&store)
+        .await
+        .context("cannot read the article pages waiting")?;
+    let mut ctx = context_through(cfg, store.clone(), Arc::new(Metrics::default()), network)?;
+    ctx.articles = articles.clone();
+    let ctx = Arc::new(ctx);
+    let stop_articles = CancellationToken::new();
+    let worker = tokio::spawn(articles.clone().run(store.clone(), stop_articles.clone()));
     let mut summary = PollSummary::default();
     scheduler::poll_all(ctx, feeds, |feed, report| {
         on_done(feed, report);
@@ -552,6 +595,16 @@ pub async fn poll_once(
         }
     })
     .await;
+    if tokio::time::timeout(articles::ROUND_BUDGET, articles.idle())
+        .await
+        .is_err()
+    {
+        info!("article pages still under way are left for the next run");
+    }
+    stop_articles.cancel();
+    if let Err(e) = worker.await {
+        warn!(error = %e, "the article worker failed");
+    }
     // A poll-once from cron keeps the database bounded too. Only a poll that stored something
     // can have grown it; one that did not leaves retention to the next that does.
     if summary.items_new + summary.items_updated > 0 {

@@ -4,6 +4,10 @@
 //!
 //! Hosts on the loopback interface are the operator's own services (rss-bridge, RSSHub, a
 //! static folder): only `Retry-After` applies to them, not the in-flight or spacing limits.
+//!
+//! Feeds wait for their host ([`Hosts::acquire`]); article pages only ask
+//! ([`Hosts::try_acquire`]), so that a paused or busy host holds up neither the feeds nor the
+//! article pages of other hosts.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -52,6 +56,15 @@ const FAR_FUTURE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 #[derive(Debug)]
 pub struct HostPermit {
     _slot: Option<OwnedSemaphorePermit>,
+}
+
+/// Why a request to a host may not start now ([`Hosts::try_acquire`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotYet {
+    /// Paused by `Retry-After`, or too soon after the last start: not before this instant.
+    Until(Instant),
+    /// As many requests in flight as `per_host` allows: one may end at any moment.
+    Busy,
 }
 
 /// `host:port` of a URL, the unit politeness applies to.
@@ -127,6 +140,33 @@ impl Hosts {
             tokio::time::sleep_until(wait_until).await;
         }
         HostPermit { _slot: slot }
+    }
+
+    /// A permit for a request to `url`'s host if one may start now, without waiting. Feeds
+    /// waiting in [`Hosts::acquire`] keep their turn: a free slot is theirs first.
+    ///
+    /// # Errors
+    /// [`NotYet`] says until when the host is paused or spaced, or that it is busy.
+    pub fn try_acquire(&self, url: &Url) -> Result<HostPermit, NotYet> {
+        let gate = self.gate(url);
+        let mut t = gate.times.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if let Some(ready) = [t.next_start, t.paused_until]
+            .into_iter()
+            .flatten()
+            .max()
+            .filter(|&r| r > now)
+        {
+            return Err(NotYet::Until(ready));
+        }
+        // A semaphore with waiters has no permit left over: a feed queued in `acquire` is
+        // never overtaken here.
+        let slot = match &gate.slots {
+            Some(s) => Some(s.clone().try_acquire_owned().map_err(|_| NotYet::Busy)?),
+            None => None,
+        };
+        t.next_start = Some(now + gate.spacing);
+        Ok(HostPermit { _slot: slot })
     }
 
     /// Pauses every request to `url`'s host for `wait` (a `Retry-After`).
@@ -206,6 +246,52 @@ mod tests {
         h.pause(&url("http://localhost/x"), Duration::from_secs(3));
         let _p = h.acquire(&url("http://localhost/y")).await;
         assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trying_never_waits_and_says_until_when() {
+        let h = hosts();
+        let a = h.try_acquire(&url("https://example.org/a")).unwrap();
+        let start = Instant::now();
+        // Spacing first, then the limit of requests in flight.
+        assert_eq!(
+            h.try_acquire(&url("https://example.org/b")).unwrap_err(),
+            NotYet::Until(start + Duration::from_secs(1))
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _b = h.try_acquire(&url("https://example.org/b")).unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            h.try_acquire(&url("https://example.org/c")).unwrap_err(),
+            NotYet::Busy
+        );
+        drop(a);
+        assert!(h.try_acquire(&url("https://example.org/c")).is_ok());
+        // A pause says when it ends; other hosts go on.
+        h.pause(&url("https://example.net/"), Duration::from_secs(86_400));
+        assert_eq!(
+            h.try_acquire(&url("https://example.net/x")).unwrap_err(),
+            NotYet::Until(Instant::now() + Duration::from_secs(86_400))
+        );
+        assert!(h.try_acquire(&url("http://127.0.0.1:9/x")).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_feed_keeps_its_turn() {
+        let h = hosts();
+        let a = h.acquire(&url("https://example.org/a")).await;
+        let b = h.acquire(&url("https://example.org/b")).await;
+        let h2 = h.clone();
+        let feed = tokio::spawn(async move { h2.acquire(&url("https://example.org/f")).await });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(a);
+        // The freed slot went to the feed waiting for it.
+        assert_eq!(
+            h.try_acquire(&url("https://example.org/article"))
+                .unwrap_err(),
+            NotYet::Busy
+        );
+        drop((b, feed.await.unwrap()));
     }
 
     async fn acquire_n(h: &Hosts, u: &str, n: usize) -> Vec<HostPermit> {

@@ -11,6 +11,8 @@
 //! - [`normalize`] — feed → [`model::NewItem`]s (plain titles, absolute links, dates, reading time)
 //! - [`dedupe`] — items → items with stable keys and canonical links, repeats removed
 //! - [`store`] — SQLite (items inserted or updated, the merged selection read back)
+//! - [`articles`] — stored items that want their article page → the page fetched and
+//!   extracted, the estimate refined (apart from the polls, which never wait for it)
 //! - [`render`] — stored items → RSS 2.0 (sanitised HTML)
 //! - [`serve`] — HTTP (axum): the rendered feed from memory, with ETag/304/compression
 //!
@@ -28,6 +30,7 @@ pub mod parse;
 pub mod normalize;
 pub mod dedupe;
 pub mod store;
+pub mod articles;
 pub mod render;
 pub mod serve;
 

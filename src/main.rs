@@ -183,6 +183,8 @@ fn main() -> ExitCode {
             }
         }
     });
+    // Whatever still runs was abandoned on purpose (an article extraction): exit now.
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

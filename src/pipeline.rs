@@ -1,5 +1,6 @@
 //! One poll of one feed, top to bottom: wait for the host → fetch → parse → normalise →
-//! dedupe → store, and schedule the next poll. The only place that chains the stages;
+//! dedupe → store, and schedule the next poll; then hand the article pages its items want to
+//! `articles`, without waiting for them. The only place that chains the stages for a poll;
 //! everything a poll does can be read here.
 
 use std::sync::Arc;
@@ -10,14 +11,15 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
+use crate::articles::{Articles, Grant};
 use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
+use crate::model::FeedId;
 use crate::model::{FeedHints, FeedMeta, NewItem};
-use crate::model::{FeedId, FullTextOutcome, ReadingTime, TextSource};
-use crate::normalize::{fingerprint, fulltext, reading_time, text};
+use crate::normalize::{fingerprint, text};
 use crate::redact::{self, Redacted};
 use crate::schedule::{self, Policy};
 use crate::store::{FeedState, NearLookup, NearProbe, PollRecord, PollResult, Store, StoreError};
@@ -43,6 +45,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Near-duplicate detection across feeds, when on.
     pub near_duplicates: Option<DedupeConfig>,
+    /// Where a stored poll hands over the article pages its items want.
+    pub articles: Articles,
 }
 
 /// How a poll ended.
@@ -145,6 +149,7 @@ async fn poll_admitted(
     let mut retry_after = None;
     let mut moved_to = None;
     let mut items_seen = 0;
+    let mut wants_articles = false;
     let mut bytes = 0;
     let (result, kind) = match fetched {
         Ok(FetchOutcome::NotModified {
@@ -163,7 +168,7 @@ async fn poll_admitted(
             match process(doc, &ctx.cpus, *reading, now).await {
                 Ok((meta, hints, mut items)) => {
                     items_seen = items.len();
-                    add_full_text(ctx, feed.id, &url, &mut items, reading, cancel).await?;
+                    wants_articles = items.iter().any(|i| i.wants_full_text);
                     if let Some(near) = &ctx.near_duplicates {
                         find_near_duplicates(ctx, feed.id, &mut items, near, now).await?;
                     } else {
@@ -280,6 +285,17 @@ async fn poll_admitted(
         elapsed_ms: started.elapsed().as_millis() as u64,
         next_poll,
     };
+    // The items are stored with the content's estimate; the article pages refine it later.
+    if outcome != Outcome::Gone {
+        ctx.articles.polled(feed.id, wants_articles, || Grant {
+            feed_url: url.clone(),
+            reading: *reading,
+            fetcher: ctx.fetcher.clone(),
+            hosts: ctx.hosts.clone(),
+            cpus: ctx.cpus.clone(),
+            max_pause: policy.max_backoff.max(policy.interval),
+        });
+    }
     log(feed, &report, errors_after, moved_to.as_ref());
     ctx.metrics
         .poll(&feed.url, kind, started.elapsed(), errors_after);
@@ -405,91 +421,6 @@ async fn find_near_duplicates(
     });
     *items = task.await.map_err(|e| StoreError::Task(e.to_string()))?;
     Ok(())
-}
-
-/// Most article pages fetched in one poll; the others are fetched on the next polls.
-pub const MAX_FULL_TEXT_PER_POLL: usize = 10;
-
-/// Fetches the article pages of the items whose content is only a summary (see
-/// `normalize::fulltext::wanted`) and estimates their reading time from the article. Each
-/// item's page is fetched once, ever: items tried in an earlier poll are skipped, and a
-/// failure is recorded, not retried. Stops early on shutdown.
-async fn add_full_text(
-    ctx: &Context,
-    feed: FeedId,
-    feed_url: &Url,
-    items: &mut [NewItem],
-    reading: &ReadingTimeConfig,
-    cancel: &CancellationToken,
-) -> Result<(), StoreError> {
-    let wanted: Vec<usize> = (0..items.len())
-        .filter(|&n| items[n].wants_full_text)
-        .collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let keys = wanted.iter().map(|&n| items[n].key.0.clone()).collect();
-    let done = ctx.store.full_text_done(feed, keys).await?;
-    let todo: Vec<usize> = wanted
-        .into_iter()
-        .filter(|&n| !done.contains(&items[n].key.0))
-        .take(MAX_FULL_TEXT_PER_POLL)
-        .collect();
-    for n in todo {
-        let item = &mut items[n];
-        let Some(url) = item.link.as_deref().and_then(|l| Url::parse(l).ok()) else {
-            continue;
-        };
-        let outcome = tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            r = article(ctx, &url, feed_url, *reading) => r,
-        };
-        match outcome {
-            Ok((html, estimate)) => {
-                debug!(article = %url, minutes = estimate.minutes, words = estimate.words, "article extracted");
-                item.reading_time = estimate;
-                item.full_text = Some(FullTextOutcome::Extracted(
-                    reading.include_full_text.then_some(html),
-                ));
-            }
-            Err(e) => {
-                debug!(article = %url, error = %e, "article not extracted; the summary's estimate stays");
-                item.full_text = Some(FullTextOutcome::Failed(e));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Fetches one article page of the feed at `feed_url` (politely, within the feed limits, where
-/// the fetch policy allows) and extracts its main text: returns the article's HTML and its
-/// reading time.
-async fn article(
-    ctx: &Context,
-    url: &Url,
-    feed_url: &Url,
-    reading: ReadingTimeConfig,
-) -> Result<(String, ReadingTime), String> {
-    let page = {
-        let _host = ctx.hosts.acquire(url).await;
-        let html =
-            |t: Option<&str>| t.is_none_or(|t| matches!(t, "text/html" | "application/xhtml+xml"));
-        ctx.fetcher
-            .fetch_article(url, feed_url, html)
-            .await
-            .map_err(|e| e.to_string())?
-    };
-    let _cpu = ctx.cpus.acquire().await.expect("semaphore open");
-    let task = tokio::task::spawn_blocking(move || {
-        let html = fulltext::decode(&page.body, page.charset.as_deref());
-        let content = fulltext::extract(&html, page.url.as_str()).ok_or("no article text found")?;
-        let visible = text::visible(&content);
-        let estimate =
-            reading_time::estimate(&visible.text, visible.images, TextSource::Full, &reading);
-        Ok((content, estimate))
-    });
-    task.await
-        .unwrap_or_else(|e| Err(format!("extraction crashed: {e}")))
 }
 
 /// Parses, normalises and identifies a fetched document on a blocking thread (parsing is CPU

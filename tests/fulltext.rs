@@ -250,3 +250,37 @@ async fn full_text_settings() {
         .count();
     assert_eq!(fetched, 0);
 }
+
+/// A page whose host asks to come back later (429) is tried again by the feed's next polls,
+/// three tries in all, and then keeps the summary's estimate; other failures are final at
+/// once (above). The pages wait in the database between runs.
+#[tokio::test]
+async fn a_page_the_host_asks_to_fetch_later_is_tried_three_times() {
+    let env = Env::new().await;
+    Mock::given(method("GET"))
+        .and(path("/busy"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .mount(&env.server)
+        .await;
+    env.serve_bytes(
+        "/feed",
+        teaser_feed(&[("busy", "Busy", env.url("/busy"))]),
+        "application/rss+xml",
+    )
+    .await;
+    let cfg = config(&env, &env.url("/feed"), "full_text = \"auto\"");
+    for _ in 0..4 {
+        poll(&cfg).await;
+    }
+    let tries = env
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/busy")
+        .count();
+    assert_eq!(tries, 3);
+    let ch = merged(&cfg).await;
+    assert_eq!(reading_attr(item(&ch, "Busy"), "source"), "summary");
+}

@@ -532,6 +532,7 @@ fn record_one(
             items,
         } => {
             counts = items::save(tx, feed, items, at, indexed)?;
+            super::articles::want(tx, feed, items)?;
             let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
             tx.prepare_cached(
                 "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,

@@ -436,28 +436,6 @@ impl Store {
         .await
     }
 
-    /// The keys among `keys` of items of `feed` whose article page was fetched before
-    /// (successfully or not): they are not fetched again.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub async fn full_text_done(
-        &self,
-        feed: FeedId,
-        keys: Vec<String>,
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
-        self.read(move |conn| {
-            let keys = json_list(&keys);
-            let mut stmt = conn.prepare_cached(
-                "SELECT item_key FROM items WHERE feed_id = ?1 AND full_text_status IS NOT NULL
-                   AND item_key IN (SELECT value FROM json_each(?2))",
-            )?;
-            let rows = stmt.query_map(params![feed.0, keys], |r| r.get::<_, String>(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
     /// The row ids [`Store::merged_items`] would return, without reading the items (retention
     /// uses it to keep what outputs show).
     ///

@@ -5,6 +5,7 @@
 //! (`feeds::record_poll`); the near-duplicate index lives in memory (`bands`); a third
 //! connection copies the log into the database file in a thread of its own (`checkpoint`).
 
+mod articles;
 mod bands;
 mod checkpoint;
 mod feeds;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 
+pub use articles::{ArticleResult, PendingArticle};
 pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
 pub use items::{Merge, NearCandidate, NearLookup, NearProbe, SaveCounts, Selection};
 pub use retention::{RetentionPolicy, RetentionReport};

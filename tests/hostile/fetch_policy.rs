@@ -19,9 +19,7 @@ use feedmerge::fetch::{
     FetchConfig, FetchError, FetchOutcome, Fetcher, MAX_ARTICLE_BODY, Network, Refusal, Rule,
     Validators,
 };
-use feedmerge::metrics::Metrics;
 use feedmerge::pipeline::{Outcome, Report};
-use feedmerge::scheduler;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -181,29 +179,16 @@ fn config(dir: &std::path::Path, feeds: &[String], poller: &str) -> Config {
     Config::load(&path).unwrap()
 }
 
-/// Polls every feed of `cfg` once, as `poll-once` does, through `network`.
+/// Polls every feed of `cfg` once, as `poll-once` does (article pages included), through
+/// `network`.
 async fn poll_through(cfg: &Config, network: Network) -> Vec<Report> {
-    let store = app::open_store(cfg).await.unwrap();
-    let feeds = app::scheduled_feeds(cfg, &store).await.unwrap();
-    let mut ctx = app::context(cfg, store, Arc::new(Metrics::default())).unwrap();
-    ctx.fetcher = Fetcher::new(&fetch_config(cfg, network)).unwrap();
     let mut reports = Vec::new();
-    scheduler::poll_all(Arc::new(ctx), feeds, |_, r| {
+    app::poll_once_through(cfg, network, |_, r| {
         reports.push(r.expect("polled").clone());
     })
-    .await;
+    .await
+    .expect("poll-once runs");
     reports
-}
-
-fn fetch_config(cfg: &Config, network: Network) -> FetchConfig {
-    FetchConfig {
-        user_agent: "feedmerge-test".into(),
-        timeout: cfg.poller.timeout,
-        connect_timeout: cfg.poller.connect_timeout,
-        max_body: cfg.poller.max_body,
-        allow_private_redirects: cfg.poller.allow_private_redirects,
-        network,
-    }
 }
 
 /// A fetcher with the default limits (16 MiB bodies, 10 s), through `network`.
