@@ -27,12 +27,25 @@ pub struct HostLimits {
     pub spacing: Duration,
 }
 
-/// The gates of every host seen so far.
+/// The gates of the hosts that have something to remember: requests in flight or waiting,
+/// a spacing still running, a `Retry-After` pause.
 #[derive(Debug)]
 pub struct Hosts {
     limits: HostLimits,
-    gates: Mutex<HashMap<String, Arc<Gate>>>,
+    gates: Mutex<Gates>,
 }
+
+/// The gates by host, and the size at which the idle ones are next swept out. Feed
+/// publishers choose the hosts their article links name: without the sweep, every host ever
+/// linked would keep a gate for the life of the process.
+#[derive(Debug)]
+struct Gates {
+    by_host: HashMap<String, Arc<Gate>>,
+    sweep_at: usize,
+}
+
+/// The fewest gates kept before idle ones are swept out.
+const SWEEP_AT_LEAST: usize = 256;
 
 #[derive(Debug)]
 struct Gate {
@@ -85,12 +98,32 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+impl Gate {
+    /// Whether the gate remembers nothing a new one would not: nobody holds or waits for it,
+    /// no request is in flight, and no spacing or pause is running.
+    fn forgettable(self: &Arc<Self>, per_host: usize, now: Instant) -> bool {
+        let t = self.times.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::strong_count(self) == 1
+            && self
+                .slots
+                .as_ref()
+                .is_none_or(|s| s.available_permits() == per_host)
+            && [t.next_start, t.paused_until]
+                .into_iter()
+                .flatten()
+                .all(|at| at <= now)
+    }
+}
+
 impl Hosts {
     /// Gates with `limits`.
     pub fn new(limits: HostLimits) -> Self {
         Hosts {
             limits,
-            gates: Mutex::new(HashMap::new()),
+            gates: Mutex::new(Gates {
+                by_host: HashMap::new(),
+                sweep_at: SWEEP_AT_LEAST,
+            }),
         }
     }
 
@@ -98,8 +131,16 @@ impl Hosts {
         // The map is only touched briefly and never across an await; a poisoned lock still
         // holds a consistent map.
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        let key = key(url);
+        if gates.by_host.len() >= gates.sweep_at && !gates.by_host.contains_key(&key) {
+            // Amortised: the next sweep waits until the map has doubled again.
+            let (per_host, now) = (self.limits.per_host.max(1), Instant::now());
+            gates.by_host.retain(|_, g| !g.forgettable(per_host, now));
+            gates.sweep_at = (gates.by_host.len() * 2).max(SWEEP_AT_LEAST);
+        }
         gates
-            .entry(key(url))
+            .by_host
+            .entry(key)
             .or_insert_with(|| {
                 let local = is_loopback(url);
                 Arc::new(Gate {
@@ -292,6 +333,40 @@ mod tests {
             NotYet::Busy
         );
         drop((b, feed.await.unwrap()));
+    }
+
+    /// Publishers choose the hosts their article links name: the gates of hosts with nothing
+    /// to remember go, and a paused or busy host's gate stays.
+    #[tokio::test(start_paused = true)]
+    async fn gates_of_idle_hosts_do_not_pile_up() {
+        let h = hosts();
+        h.pause(&url("https://paused.example/"), Duration::from_secs(3600));
+        let busy = h.acquire(&url("https://busy.example/")).await;
+        for n in 0..10_000 {
+            drop(
+                h.try_acquire(&url(&format!("https://h{n}.example/")))
+                    .unwrap(),
+            );
+            // Past every spacing: the hosts tried so far have nothing left to remember.
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        assert!(h.len() <= 2 * SWEEP_AT_LEAST, "{} gates", h.len());
+        assert!(matches!(
+            h.try_acquire(&url("https://paused.example/x")),
+            Err(NotYet::Until(_))
+        ));
+        let _second = h.try_acquire(&url("https://busy.example/")).unwrap();
+        assert!(matches!(
+            h.try_acquire(&url("https://busy.example/")),
+            Err(NotYet::Busy | NotYet::Until(_))
+        ));
+        drop(busy);
+    }
+
+    impl Hosts {
+        fn len(&self) -> usize {
+            self.gates.lock().unwrap().by_host.len()
+        }
     }
 
     async fn acquire_n(h: &Hosts, u: &str, n: usize) -> Vec<HostPermit> {
