@@ -185,7 +185,7 @@ async fn poll_admitted(
                     (fetched, "ok")
                 }
                 Err(error) => {
-                    let (status, error) = (Some(status), redact::text(&error).into_owned());
+                    let (status, error) = (Some(status), stored_error(&error));
                     (PollResult::Failed { status, error }, "parse")
                 }
             }
@@ -193,7 +193,7 @@ async fn poll_admitted(
         Err(e) if e.status() == Some(410) => {
             let error = format!(
                 "{} (the feed was removed: delete it from the config)",
-                redact::text(&e.to_string())
+                stored_error(&e.to_string())
             );
             (PollResult::Gone { error }, "gone")
         }
@@ -207,8 +207,7 @@ async fn poll_admitted(
             }
             let failed = PollResult::Failed {
                 status: e.status(),
-                // Stored, logged and shown: the URL in it may carry a token.
-                error: redact::text(&e.to_string()).into_owned(),
+                error: stored_error(&e.to_string()),
             };
             (failed, e.kind())
         }
@@ -316,6 +315,22 @@ async fn poll_admitted(
     feed.gone = outcome == Outcome::Gone;
     feed.next_poll_at = next_poll.map(|n| n.at);
     Ok(Some(report))
+}
+
+/// The longest error kept on a feed, in characters. Errors quote what a server sent (a
+/// parser's message can quote a whole attribute of the document), and they are stored,
+/// logged and published in health items.
+pub const MAX_ERROR_CHARS: usize = 1000;
+
+/// An error as stored, logged and shown: the URLs in it redacted (they may carry a token),
+/// and cut at [`MAX_ERROR_CHARS`].
+fn stored_error(error: &str) -> String {
+    let mut error = redact::text(error).into_owned();
+    if let Some((cut, _)) = error.char_indices().nth(MAX_ERROR_CHARS) {
+        error.truncate(cut);
+        error.push('…');
+    }
+    error
 }
 
 /// One summary line per successful poll; for failures one line per change of state (a feed
@@ -445,5 +460,22 @@ async fn process(
             Err("internal error while processing the feed (a bug: please report it)".to_owned())
         }
         Err(e) => Err(format!("processing was cancelled: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_errors_are_redacted_and_short() {
+        let long = format!("unsupported version {}", "é".repeat(1_000_000));
+        let stored = stored_error(&long);
+        assert_eq!(stored.chars().count(), MAX_ERROR_CHARS + 1);
+        assert!(stored.ends_with("é…"));
+        assert_eq!(
+            stored_error("unexpected status 500 from http://u:pw@h.example/f?token=t"),
+            "unexpected status 500 from http://h.example/f?token=REDACTED"
+        );
     }
 }

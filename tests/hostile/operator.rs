@@ -567,3 +567,29 @@ async fn a_replaced_database_file_stops_the_daemon() {
     drop(feedmerge::store::Store::open(&db).unwrap());
     stops_for_its_lost_file(daemon, &db, "was replaced by another file").await;
 }
+
+/// See: issue 19, "no size limit on any field". A parser's error quotes what the document
+/// said: a JSON Feed whose `version` is a megabyte long made a megabyte-long error, stored on
+/// the feed, logged, and published in health items.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_19_a_feeds_error_is_stored_short() {
+    let env = Env::new().await;
+    let version = "x".repeat(1 << 20);
+    let body = format!(r#"{{"version":"{version}","title":"t","items":[]}}"#);
+    env.serve_bytes(
+        "/big-error.json",
+        body.into_bytes(),
+        "application/feed+json",
+    )
+    .await;
+    let cfg = env.config(&[env.url("/big-error.json")]);
+    crate::common::poll(&cfg).await;
+    let feeds = app::status(&cfg).await.unwrap();
+    let error = feeds[0].last_error.as_deref().expect("the feed failed");
+    assert!(error.contains("xxxx"), "{error}");
+    assert!(
+        error.chars().count() <= feedmerge::pipeline::MAX_ERROR_CHARS + 1,
+        "{} characters",
+        error.chars().count()
+    );
+}
