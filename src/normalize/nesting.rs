@@ -9,8 +9,10 @@
 //! recovery: a start tag opens an element (void elements open none), an end tag closes the
 //! nearest open element of its name and everything opened inside it, and the end tags HTML
 //! lets authors leave out (`<li>`, `<p>`, `<td>`, …) are implied where the next tag makes them
-//! certain. Where it differs from a browser it counts deeper, never shallower, so real pages
-//! (a few dozen levels) are left as they are.
+//! certain; a formatting element (`<b>`, `<font>`, …) closed by another element's end tag
+//! still counts, since the tree builder reopens it at the next tag or text. Where it differs
+//! from a browser it counts deeper, never shallower, so real pages (a few dozen levels) are
+//! left as they are.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -87,11 +89,29 @@ pub fn flatten_at(html: &str, max_depth: usize) -> Cow<'_, str> {
 }
 
 /// The open elements, as names, and how many of each name are open (so that an end tag with
-/// no open element of its name costs one lookup, not a walk down the stack).
+/// no open element of its name costs one lookup, not a walk down the stack); and the
+/// formatting elements closed by another element's end tag, which the tree builder reopens
+/// at the next tag or text (HTML's "reconstruct the active formatting elements"), so they
+/// still count as depth.
 struct Nesting {
     max_depth: usize,
-    stack: Vec<Box<str>>,
+    stack: Vec<Open>,
     open: HashMap<Box<str>, usize>,
+    /// Closed formatting elements, by name: their attributes' hashes, most recent last (some
+    /// may be stale: see `pending_count`).
+    pending: HashMap<Box<str>, Vec<u64>>,
+    /// Closed formatting elements by (name, attributes): at most 3, as the tree builder keeps
+    /// at most 3 identical ones (the "Noah's Ark" clause).
+    pending_count: HashMap<(Box<str>, u64), usize>,
+    /// All of `pending_count`'s counts, added up.
+    pending_total: usize,
+}
+
+/// An open element.
+struct Open {
+    name: Box<str>,
+    /// Its attributes' hash, for a formatting element that was kept.
+    formatting: Option<u64>,
 }
 
 impl Nesting {
@@ -100,35 +120,61 @@ impl Nesting {
             max_depth,
             stack: Vec::new(),
             open: HashMap::new(),
+            pending: HashMap::new(),
+            pending_count: HashMap::new(),
+            pending_total: 0,
         }
     }
 
+    /// How deep the next element would be.
+    fn depth(&self) -> usize {
+        self.stack.len() + self.pending_total
+    }
+
     /// Takes a start tag; whether it is kept.
-    fn start(&mut self, name: &str, self_closing: bool) -> bool {
+    fn start<'a>(
+        &mut self,
+        name: &str,
+        self_closing: bool,
+        attrs: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> bool {
         if is_void(name) {
             // They hold nothing: no deeper than their parent, which is kept or not.
             return true;
         }
         if self_closing && (self.is_open("svg") || self.is_open("math")) {
             // `<path/>` closes itself in SVG and MathML (in HTML the slash means nothing).
-            return self.stack.len() < self.max_depth;
+            return self.depth() < self.max_depth;
+        }
+        if name == "a" {
+            // A new link closes the one left open first: the tree builder keeps one at most.
+            self.forget_pending("a");
         }
         self.close_implied(name);
-        let kept = self.stack.len() < self.max_depth;
-        self.push(name);
+        let kept = self.depth() < self.max_depth;
+        let formatting = (kept && is_formatting(name)).then(|| attributes_hash(attrs));
+        let name: Box<str> = name.into();
+        *self.open.entry(name.clone()).or_default() += 1;
+        self.stack.push(Open { name, formatting });
         kept
     }
 
     /// Takes an end tag; whether it is kept. It closes the nearest open element of its name
-    /// and everything inside it; with none open it changes nothing (and is kept: a parser
-    /// ignores it at the cost of one walk of at most [`MAX_DEPTH`] elements).
+    /// and everything inside it; with none open it closes a formatting element of its name
+    /// left open before, if any, and is kept either way (a parser ignores a stray end tag at
+    /// the cost of one walk of at most [`MAX_DEPTH`] elements).
     fn end(&mut self, name: &str) -> bool {
         if !self.is_open(name) {
+            self.forget_one_pending(name);
             return true;
         }
         while let Some(top) = self.pop() {
-            if &*top == name {
-                return self.stack.len() < self.max_depth;
+            if &*top.name == name {
+                return self.depth() < self.max_depth;
+            }
+            // Closed by another element's end tag: reopened by the tree builder.
+            if let Some(attrs) = top.formatting {
+                self.add_pending(top.name, attrs);
             }
         }
         true
@@ -139,21 +185,48 @@ impl Nesting {
     }
 
     fn top(&self) -> Option<&str> {
-        self.stack.last().map(|n| &**n)
+        self.stack.last().map(|o| &*o.name)
     }
 
-    fn push(&mut self, name: &str) {
-        let name: Box<str> = name.into();
-        *self.open.entry(name.clone()).or_default() += 1;
-        self.stack.push(name);
-    }
-
-    fn pop(&mut self) -> Option<Box<str>> {
+    fn pop(&mut self) -> Option<Open> {
         let top = self.stack.pop()?;
-        if let Some(n) = self.open.get_mut(&top) {
+        if let Some(n) = self.open.get_mut(&top.name) {
             *n -= 1;
         }
         Some(top)
+    }
+
+    fn add_pending(&mut self, name: Box<str>, attrs: u64) {
+        let count = self.pending_count.entry((name.clone(), attrs)).or_default();
+        if *count == 3 {
+            // The oldest identical one leaves the list: the count stays at 3.
+            return;
+        }
+        *count += 1;
+        self.pending_total += 1;
+        self.pending.entry(name).or_default().push(attrs);
+    }
+
+    /// The most recent closed formatting element named `name` is ended for good.
+    fn forget_one_pending(&mut self, name: &str) {
+        let Some(list) = self.pending.get_mut(name) else {
+            return;
+        };
+        while let Some(attrs) = list.pop() {
+            if let Some(count) = self.pending_count.get_mut(&(name.into(), attrs)) {
+                if *count > 0 {
+                    *count -= 1;
+                    self.pending_total -= 1;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn forget_pending(&mut self, name: &str) {
+        while self.pending.get(name).is_some_and(|l| !l.is_empty()) {
+            self.forget_one_pending(name);
+        }
     }
 
     /// The end tags a start tag implies, where the open element on top makes them certain:
@@ -175,6 +248,37 @@ impl Nesting {
             self.pop();
         }
     }
+}
+
+/// The formatting elements of HTML's tree builder: reopened after an end tag closed them.
+fn is_formatting(name: &str) -> bool {
+    matches!(
+        name,
+        "a" | "b"
+            | "big"
+            | "code"
+            | "em"
+            | "font"
+            | "i"
+            | "nobr"
+            | "s"
+            | "small"
+            | "strike"
+            | "strong"
+            | "tt"
+            | "u"
+    )
+}
+
+/// A hash of a set of attributes (their order does not matter, as for the tree builder).
+fn attributes_hash<'a>(attrs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    attrs.fold(0u64, |sum, (name, value)| {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(name.as_bytes());
+        h.update(&[0xFF]);
+        h.update(value.as_bytes());
+        sum.wrapping_add(h.digest())
+    })
 }
 
 /// Elements that have no content and no end tag.
@@ -270,11 +374,11 @@ impl markup::Tokens for Spans {
         kind: TagKind,
         name: &str,
         self_closing: bool,
-        _attrs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+        attrs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
         span: Range<usize>,
     ) -> Option<RawKind> {
         let kept = match kind {
-            TagKind::StartTag => self.nesting.start(name, self_closing),
+            TagKind::StartTag => self.nesting.start(name, self_closing, attrs),
             TagKind::EndTag => self.nesting.end(name),
         };
         if !kept {
@@ -317,7 +421,10 @@ impl TokenSink for Rewrite {
             Token::TagToken(tag) => {
                 w.raw = None;
                 let kept = match tag.kind {
-                    TagKind::StartTag => w.nesting.start(&tag.name, tag.self_closing),
+                    TagKind::StartTag => {
+                        let attrs = tag.attrs.iter().map(|a| (&*a.name.local, &*a.value));
+                        w.nesting.start(&tag.name, tag.self_closing, attrs)
+                    }
                     TagKind::EndTag => w.nesting.end(&tag.name),
                 };
                 if !kept {
@@ -464,6 +571,33 @@ mod tests {
         let stray = format!("{}{}", "</i>".repeat(10_000), nested(200, "div"));
         let flat = flatten(&stray);
         assert_eq!(flat.matches("<div>").count(), MAX_DEPTH);
+    }
+
+    #[test]
+    fn formatting_elements_reopened_by_the_parser_count_as_depth() {
+        // Closed by `</p>`, reopened by the tree builder at the next text, 120 at a time:
+        // without counting them, each round would nest 120 deeper.
+        let round: String = (0..120).map(|k| format!("<b id={k}>")).collect();
+        let html = format!("<p>{round}</p>x").repeat(800);
+        let flat = flatten(&html);
+        let kept = flat.matches("<b ").count();
+        assert!(
+            kept < 2 * MAX_DEPTH,
+            "{kept} of 96,000 formatting elements kept"
+        );
+        assert!(flat.matches('x').count() == 800, "the text stays");
+        // Sloppy but common: the tree builder keeps at most 3 identical ones, and one link.
+        let bold = "<p><b>x</p>".repeat(1000);
+        assert!(matches!(flatten(&bold), Cow::Borrowed(_)));
+        let links: String = (0..1000)
+            .map(|k| format!("<p><a href=/{k}>x</p>"))
+            .collect();
+        assert!(matches!(flatten(&links), Cow::Borrowed(_)));
+        // Closed by their own end tags, they are gone.
+        let closed: String = (0..1000)
+            .map(|k| format!("<p><i class=c{k}>x</p></i>"))
+            .collect();
+        assert!(matches!(flatten(&closed), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -68,9 +68,9 @@ async fn regression_19_every_field_a_publisher_controls_is_capped() {
     let items: String = (0..100)
         .map(|n| {
             format!(
-                "<item><guid>{n}</guid><title>{title}</title><link>http://127.0.0.1/{link}</link>\
+                "<item><guid>{n}</guid><title>{title}</title><link>http://127.0.0.1/{n}/{link}</link>\
                  <dc:creator>{author}</dc:creator><category>{category}</category>\
-                 <enclosure url=\"http://127.0.0.1/{link}.mp3\" type=\"audio/mpeg\" length=\"1\"/>\
+                 <enclosure url=\"http://127.0.0.1/{n}/{link}.mp3\" type=\"audio/mpeg\" length=\"1\"/>\
                  <description>short</description></item>",
                 title = long("t"),
                 link = long("l"),
