@@ -12,7 +12,8 @@
 # would cost nothing).  Then, in a fresh folder:
 #   1. `feedmerge run` with one [[feeds]] entry, on a fresh database: its start-up poll fetches,
 #      parses, normalises and stores the document.  Once the log says the feed was refreshed
-#      (or failed), the daemon's CPU (utime + stime from /proc/PID/stat) and peak RSS (VmHWM)
+#      (or failed), and for the article cases that every page was extracted (or not), the
+#      daemon's CPU (utime + stime from /proc/PID/stat) and peak RSS (VmHWM)
 #      are read: poll_cpu_s, poll_hwm_mib.
 #   2. /feed.xml, /feed.atom, /feed.json and / are fetched from it (each rendered once), and the
 #      CPU and VmHWM read again: total_cpu_s, total_hwm_mib (poll + store + four renderings in
@@ -190,11 +191,16 @@ full_text = "$full"
 url = "http://127.0.0.1:$PORT/$doc"
 TOML
   : > "$work/daemon.log"
-  RUST_LOG=feedmerge=info "$FEEDMERGE_BIN" --config "$work/config.toml" run >> "$work/daemon.log" 2>&1 &
+  # Article pages may be fetched after the poll's own log line: their cases wait for a debug
+  # line per page ("article extracted", "article not extracted; ...") as well.
+  level=info; pages=0
+  if [[ $case == article_* ]]; then level=debug; pages=$ARTICLES; fi
+  RUST_LOG=feedmerge=$level "$FEEDMERGE_BIN" --config "$work/config.toml" run >> "$work/daemon.log" 2>&1 &
   fm=$!
   result=ok; poll_cpu=""; poll_hwm=""; total_cpu=""; total_hwm=""; sizes=(- - - -)
   t0=$SECONDS
-  until grep -q -E 'feed refreshed|feed failed' "$work/daemon.log"; do
+  until grep -q -E 'feed refreshed|feed failed' "$work/daemon.log" &&
+        (( $(grep -c -E 'article (extracted|not extracted)' "$work/daemon.log") >= pages )); do
     if (( SECONDS - t0 > STEP_TIMEOUT )); then result=">${STEP_TIMEOUT}s_poll"; break; fi
     if ! kill -0 "$fm" 2>/dev/null; then result=daemon_exited; break; fi
     sleep 0.2
