@@ -1367,3 +1367,218 @@ fn cite_urls_are_sanitised_like_links() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The render_items fuzzer's corpus, replayed: arbitrary stored items through every renderer
+
+/// The checks of `fuzz/fuzz_targets/render_items.rs`, on stable Rust: stored items built
+/// straight from bytes (as a database may hold them), rendered as RSS, Atom, JSON Feed and the
+/// news page.
+mod render_items {
+    use std::path::Path;
+
+    use chrono::{DateTime, TimeZone, Utc};
+    use feedmerge::config::Placement;
+    use feedmerge::model::{
+        Cursor, Enclosure, FeedFailure, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
+        TextSource,
+    };
+    use feedmerge::render::{Channel, Format};
+    use url::Url;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).single().unwrap()
+    }
+
+    /// The stored items, the failing feeds and the placement of "N min read" that `data`
+    /// stands for: items separated by byte 0xFE, fields by 0xFF. Kept identical to
+    /// `items_from_bytes` in the fuzz target (stored items are built here, not by `stored`,
+    /// so that every field comes from the input).
+    fn items_from_bytes(data: &[u8]) -> (Vec<StoredItem>, Vec<FeedFailure>, Placement) {
+        let now = now();
+        let placement = [
+            Placement::Description,
+            Placement::Title,
+            Placement::Both,
+            Placement::None,
+        ][data.len() % 4];
+        let mut items = Vec::new();
+        let mut failing = Vec::new();
+        for (n, chunk) in data.split(|&b| b == 0xFE).take(64).enumerate() {
+            let fields: Vec<String> = chunk
+                .split(|&b| b == 0xFF)
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            let field = |i: usize| fields.get(i).cloned().unwrap_or_default();
+            let opt = |i: usize| fields.get(i).filter(|f| !f.is_empty()).cloned();
+            let number = |i: usize| -> u64 {
+                fields.get(i).map_or(0, |f| {
+                    f.bytes()
+                        .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)))
+                })
+            };
+            let mut content = field(5);
+            if let Some(tag) = opt(15) {
+                let depth = (number(16) % 400) as usize;
+                let name: String = tag
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(10)
+                    .collect();
+                let name = if name.is_empty() {
+                    "div".to_owned()
+                } else {
+                    name
+                };
+                content = format!(
+                    "{}{content}{}",
+                    format!("<{name}>").repeat(depth),
+                    format!("</{name}>").repeat(depth / 2)
+                );
+            }
+            if field(0) == "failing" {
+                failing.push(FeedFailure {
+                    feed_url: field(1),
+                    feed_title: field(2),
+                    since: now - chrono::Duration::seconds((number(3) % 1_000_000_000) as i64),
+                    error: field(4),
+                });
+                continue;
+            }
+            let date = now - chrono::Duration::seconds((number(12) % 1_000_000_000) as i64);
+            let item = NewItem {
+                key: ItemKey(format!("k:{n}:{}", field(0))),
+                guid: field(0),
+                link: opt(1),
+                canonical_link: opt(1),
+                title: field(2),
+                author: opt(3),
+                categories: fields.get(4).map_or_else(Vec::new, |c| {
+                    c.split('\n')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }),
+                content_html: content,
+                content_base: opt(6),
+                date: Some(date),
+                enclosure: opt(7).map(|url| Enclosure {
+                    url,
+                    mime_type: field(8),
+                    length: number(8),
+                }),
+                image: opt(9),
+                summary: field(10),
+                reading_time: ReadingTime {
+                    minutes: (number(11) % 10_000) as u32 + 1,
+                    words: (number(11) % 1_000_000) as u32,
+                    cjk_chars: (number(11) % 1_000) as u32,
+                    images: (number(11) % 100) as u32,
+                    source: TextSource::from_name(&field(11)),
+                },
+                content_hash: number(5) as i64,
+                full_text: opt(13).map(|html| FullTextOutcome::Extracted(Some(html))),
+                wants_full_text: false,
+                fingerprint: None,
+                near_duplicate_of: None,
+            };
+            let feed_url = field(14);
+            items.push(StoredItem {
+                item,
+                cursor: Cursor {
+                    sort_at: date.timestamp(),
+                    id: n as i64 + 1,
+                },
+                also_in: opt(17)
+                    .map_or_else(Vec::new, |a| a.split('\n').map(str::to_owned).collect()),
+                feed_title: opt(18).unwrap_or_else(|| feed_url.clone()),
+                feed_url,
+                first_seen: date,
+                date,
+                changed_at: now,
+            });
+        }
+        (items, failing, placement)
+    }
+
+    /// The fuzz target's checks; the reason when one fails.
+    fn render_items(data: &[u8]) -> Result<(), String> {
+        let (stored, failing, placement) = items_from_bytes(data);
+        let now = now();
+        let channel = Channel {
+            title: "fuzz".to_owned(),
+            description: "merged".to_owned(),
+            base_url: Url::parse("http://127.0.0.1:8080/").unwrap(),
+            path: "feed".to_owned(),
+            placement,
+        };
+        let entries = stored.len() + failing.len();
+        for format in Format::ALL {
+            let out = feedmerge::render::render(format, &channel, &stored, &failing, now);
+            let forbidden = |c: char| match format {
+                Format::Json => c < ' ',
+                _ => {
+                    matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+                }
+            };
+            if let Some(c) = out.chars().find(|&c| forbidden(c)) {
+                return Err(format!("{format:?} output contains {c:?}"));
+            }
+            let n = match format {
+                Format::Rss => {
+                    let back = rss::Channel::read_from(out.as_bytes())
+                        .map_err(|e| format!("RSS does not parse back: {e}"))?;
+                    for item in &back.items {
+                        let html = item.description.as_deref().unwrap_or("");
+                        if html.to_ascii_lowercase().contains("<script") {
+                            return Err(format!("<script in an RSS description: {html}"));
+                        }
+                    }
+                    back.items.len()
+                }
+                Format::Atom => out
+                    .parse::<atom_syndication::Feed>()
+                    .map_err(|e| format!("Atom does not parse back: {e}"))?
+                    .entries
+                    .len(),
+                Format::Json => serde_json::from_str::<serde_json::Value>(&out)
+                    .map_err(|e| format!("JSON Feed is not JSON: {e}"))?["items"]
+                    .as_array()
+                    .map_or(0, Vec::len),
+            };
+            if n != entries {
+                return Err(format!("{format:?}: {n} entries of {entries}"));
+            }
+        }
+        let page = feedmerge::render::page::render(&channel, &stored, Some("/?before=1-2"), now);
+        let cards = page.matches("<article class=\"card").count();
+        if cards != stored.len() {
+            return Err(format!("the page has {cards} cards of {}", stored.len()));
+        }
+        if page.matches("<script").count() != 1 {
+            return Err("a script on the page besides its own".to_owned());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fuzz_corpus_render_items_replays_cleanly() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/render_items");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "{} is empty", dir.display());
+        let mut failures = Vec::new();
+        for file in files {
+            let data = std::fs::read(&file).unwrap();
+            match std::panic::catch_unwind(|| render_items(&data)) {
+                Ok(Ok(())) => {}
+                Ok(Err(why)) => failures.push(format!("{}: {why}", file.display())),
+                Err(_) => failures.push(format!("{}: panicked", file.display())),
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}

@@ -6,17 +6,35 @@
 //! give up, and the caller reads the document with html5ever instead.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use html5ever::data::{C1_REPLACEMENTS, NAMED_ENTITIES};
 use html5ever::tokenizer::TagKind;
 use html5ever::tokenizer::states::RawKind;
 use memchr::{memchr, memchr2, memmem};
 
-use super::text::Walk;
+/// What reads the scanner's tokens: the visible text (`text::Walk`), the nesting bound
+/// (`nesting`).
+pub(super) trait Tokens {
+    /// Character data, references decoded.
+    fn text(&mut self, text: &str);
+
+    /// A start or end tag: `name` in lower case, `attrs` as (lower-case name, decoded value)
+    /// with no name twice, `span` its bytes in the document. Returns how the tokenizer must
+    /// read the element's content when it is not markup (`<script>`, `<style>`, …).
+    fn tag<'a>(
+        &mut self,
+        kind: TagKind,
+        name: &str,
+        self_closing: bool,
+        attrs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+        span: Range<usize>,
+    ) -> Option<RawKind>;
+}
 
 /// Feeds the tokens of `html` to `walk`. `None`: `html` is outside what this scanner reads,
 /// and `walk` holds part of it.
-pub(super) fn scan(html: &str, walk: &mut Walk) -> Option<()> {
+pub(super) fn scan(html: &str, walk: &mut impl Tokens) -> Option<()> {
     // html5ever replaces NUL and drops a leading byte order mark.
     if memchr(0, html.as_bytes()).is_some() || html.starts_with('\u{feff}') {
         return None;
@@ -59,7 +77,8 @@ pub(super) fn scan(html: &str, walk: &mut Walk) -> Option<()> {
         let pairs = attrs
             .iter()
             .map(|(n, v): &(Cow<str>, Cow<str>)| (&**n, &**v));
-        match walk.tag(kind, &name, self_closing, pairs) {
+        let opened = next..end;
+        match walk.tag(kind, &name, self_closing, pairs, opened) {
             None => at = end,
             // Raw text: nothing in it is markup up to the element's own end tag.
             Some(RawKind::Rawtext) => match raw_text_end(&html[end..], &name) {
@@ -73,7 +92,7 @@ pub(super) fn scan(html: &str, walk: &mut Walk) -> Option<()> {
 
 /// Character data, with line breaks normalised (`\r\n` and `\r` are `\n`) as html5ever does
 /// before tokenizing.
-fn text(walk: &mut Walk, s: &str) {
+fn text(walk: &mut impl Tokens, s: &str) {
     if s.contains('\r') {
         walk.text(&newlines(s));
     } else if !s.is_empty() {
@@ -322,7 +341,7 @@ mod tests {
     use proptest::prelude::*;
     use proptest::sample::select;
 
-    use super::super::text::{Visible, visible_with_html5ever};
+    use super::super::text::{Visible, Walk, visible_with_html5ever};
     use super::*;
 
     fn scanned(html: &str) -> Option<Visible> {

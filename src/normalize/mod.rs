@@ -1,10 +1,26 @@
 //! Normalising: a parsed [`Feed`] → one [`NewItem`] per entry, with plain-text titles, absolute
 //! links, plausible dates, the fullest content, and its reading time. Identity is left to
 //! `dedupe`.
+//!
+//! Every field stored is capped here, since a publisher controls its length and the merged
+//! outputs copy some fields into every item (the feed's title into each `<source>`):
+//!
+//! | field | cap | over the cap |
+//! |---|---|---|
+//! | item and feed title | [`MAX_TITLE_CHARS`] characters | cut at a character boundary, "…" added |
+//! | author names | [`MAX_AUTHOR_CHARS`] characters | cut, "…" added |
+//! | categories | [`MAX_CATEGORIES`] per item, [`MAX_CATEGORY_CHARS`] characters each | the first distinct ones in document order are kept, each cut |
+//! | links, enclosure, image, site link, content base | [`MAX_URL_BYTES`] | dropped (a cut URL is a wrong URL); a dropped base falls back to the feed's URL |
+//! | enclosure MIME type | [`MAX_MIME_BYTES`] | `application/octet-stream` |
+//! | enclosures | one per item | the first usable one (`media:content`, then `rel="enclosure"`) |
+//! | guid | [`MAX_GUID_BYTES`] | replaced by a hash of it, so identity is kept |
+//! | content HTML | [`MAX_CONTENT_BYTES`] | cut before the tag it would split; the reading time and fingerprint come from the whole text |
+//! | summary | [`text::MAX_SUMMARY_CHARS`] characters | cut at a word, "…" added |
 
 pub mod fingerprint;
 pub mod fulltext;
 mod markup;
+pub mod nesting;
 pub mod reading_time;
 pub mod text;
 pub mod words;
@@ -41,7 +57,7 @@ pub fn normalize(
         title: feed
             .title
             .as_ref()
-            .map(|t| title_text(t, plain_titles))
+            .map(|t| cut_chars(title_text(t, plain_titles), MAX_TITLE_CHARS))
             .filter(|t| !t.is_empty()),
         site_link: feed
             .links
@@ -58,7 +74,7 @@ pub fn normalize(
                 .entry_bases
                 .as_ref()
                 .and_then(|b| b.get(i))
-                .filter(|b| is_web_url(b))
+                .filter(|b| is_web_url(b) && b.as_str().len() <= MAX_URL_BYTES)
                 .unwrap_or(feed_url);
             normalize_entry(e, base, plain_titles, now, rt)
         })
@@ -81,7 +97,7 @@ fn normalize_entry(
         .base
         .as_deref()
         .and_then(|b| scope.join(b).ok())
-        .filter(is_web_url)
+        .filter(|b| is_web_url(b) && b.as_str().len() <= MAX_URL_BYTES)
         .unwrap_or_else(|| scope.clone());
     let link = e
         .links
@@ -99,13 +115,15 @@ fn normalize_entry(
         .as_ref()
         .filter(|s| !s.content.trim().is_empty())
         .map(|s: &Text| (s.content.as_str(), s.content_type.essence().to_string()));
-    let (content_html, source) = match (content, summary) {
+    let (mut content_html, source) = match (content, summary) {
         (Some((body, mime)), _) => (as_html(body, &mime), TextSource::Content),
         (None, Some((body, mime))) => (as_html(body, &mime), TextSource::Summary),
         (None, None) => (String::new(), TextSource::None),
     };
 
     let visible = text::visible(&content_html);
+    // The estimate and the fingerprint come from the whole text; what is kept to show is cut.
+    cut_html(&mut content_html, MAX_CONTENT_BYTES);
     // One pass over the words for the reading time and the near-duplicate fingerprint.
     let mut counted = reading_time::WordCount::default();
     let mut shingler = fingerprint::Shingler::default();
@@ -123,29 +141,10 @@ fn normalize_entry(
     if title.is_empty() {
         title = first_words(&visible.text, 12);
     }
-    if let Some((cut, _)) = title.char_indices().nth(MAX_TITLE_CHARS) {
-        // A title is a line, not an article: cut at a character boundary.
-        title.truncate(cut);
-        title.push('…');
-    }
-
-    let author = {
-        let names: Vec<&str> = e
-            .authors
-            .iter()
-            .filter_map(|p| p.name.as_deref().map(str::trim))
-            .filter(|n| !n.is_empty())
-            .collect();
-        (!names.is_empty()).then(|| text::collapse_whitespace(&names.join(", ")))
-    };
-
-    let mut categories: Vec<String> = Vec::new();
-    for c in &e.categories {
-        let name = text::collapse_whitespace(c.label.as_deref().unwrap_or(&c.term));
-        if !name.is_empty() && !categories.contains(&name) {
-            categories.push(name);
-        }
-    }
+    // A title is a line, not an article.
+    let title = cut_chars(title, MAX_TITLE_CHARS);
+    let author = authors(e);
+    let categories = categories(e);
 
     let earliest = earliest_plausible_date();
     let date = e
@@ -159,7 +158,7 @@ fn normalize_entry(
 
     let mut item = NewItem {
         key: ItemKey(String::new()),
-        guid: e.id.trim().to_owned(),
+        guid: guid(e.id.trim()),
         link,
         canonical_link: None,
         title,
@@ -195,8 +194,8 @@ fn title_text(t: &Text, plain_by_spec: bool) -> String {
     }
 }
 
-/// `value` when it has the shape of a MIME type (`type/subtype`), else
-/// `application/octet-stream`.
+/// `value` when it has the shape of a MIME type (`type/subtype`) and at most
+/// [`MAX_MIME_BYTES`], else `application/octet-stream`.
 fn mime_type(value: Option<&str>) -> String {
     let shaped = |v: &&str| {
         let essence = v.split(';').next().unwrap_or("").trim();
@@ -208,12 +207,127 @@ fn mime_type(value: Option<&str>) -> String {
     };
     value
         .map(str::trim)
+        .filter(|v| v.len() <= MAX_MIME_BYTES)
         .filter(shaped)
         .map_or_else(|| "application/octet-stream".to_owned(), str::to_owned)
 }
 
-/// The longest title kept, in characters.
+/// The longest title kept (an item's or a feed's), in characters.
 pub const MAX_TITLE_CHARS: usize = 300;
+
+/// The longest author line kept (all names, comma separated), in characters.
+pub const MAX_AUTHOR_CHARS: usize = 200;
+
+/// Categories kept per item: the first distinct ones, in document order.
+pub const MAX_CATEGORIES: usize = 32;
+
+/// The longest category kept, in characters.
+pub const MAX_CATEGORY_CHARS: usize = 100;
+
+/// The longest URL kept, in bytes: the sitemaps protocol's limit, and long past what real
+/// article, image and media links need.
+pub const MAX_URL_BYTES: usize = 2048;
+
+/// The longest MIME type kept, in bytes (RFC 6838 allows 127 for the type and for the subtype).
+pub const MAX_MIME_BYTES: usize = 255;
+
+/// The longest guid kept as written, in bytes; a longer one is replaced by its hash.
+pub const MAX_GUID_BYTES: usize = 512;
+
+/// The most content HTML kept per item, in bytes: several times the longest articles feeds
+/// carry (a 10,000-word article is about 100 KB of HTML).
+pub const MAX_CONTENT_BYTES: usize = 256 * 1024;
+
+/// `s` cut after `max` characters, with "…" when cut.
+fn cut_chars(mut s: String, max: usize) -> String {
+    if let Some((cut, _)) = s.char_indices().nth(max) {
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// `html` cut to at most `max` bytes, at a character boundary and before a tag the cut would
+/// split (the sanitiser would drop the half tag anyway; this keeps the text before it).
+fn cut_html(html: &mut String, max: usize) {
+    if html.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !html.is_char_boundary(end) {
+        end -= 1;
+    }
+    let kept = &html.as_bytes()[..end];
+    if let Some(open) = memchr::memrchr(b'<', kept) {
+        if memchr::memchr(b'>', &kept[open..]).is_none() {
+            end = open;
+        }
+    }
+    html.truncate(end);
+}
+
+/// The entry's author names, comma separated, whitespace collapsed, at most
+/// [`MAX_AUTHOR_CHARS`] characters. Names are read only until the line is that long.
+fn authors(e: &Entry) -> Option<String> {
+    let mut line = String::new();
+    let names = e
+        .authors
+        .iter()
+        .filter_map(|p| p.name.as_deref().map(str::trim))
+        .filter(|n| !n.is_empty());
+    for name in names {
+        if !line.is_empty() {
+            line.push_str(", ");
+        }
+        // Enough of each name for the cut below, whatever its whitespace.
+        let mut end = name.len().min(MAX_AUTHOR_CHARS * 8);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.push_str(&name[..end]);
+        if line.len() > MAX_AUTHOR_CHARS * 4 {
+            break;
+        }
+    }
+    let line = text::collapse_whitespace(&line);
+    (!line.is_empty()).then(|| cut_chars(line, MAX_AUTHOR_CHARS))
+}
+
+/// The entry's first [`MAX_CATEGORIES`] distinct categories (label, else term), whitespace
+/// collapsed, each at most [`MAX_CATEGORY_CHARS`] characters. One hash lookup per category,
+/// and the rest of a long list is not read.
+fn categories(e: &Entry) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for c in &e.categories {
+        if out.len() == MAX_CATEGORIES {
+            break;
+        }
+        let raw = c.label.as_deref().unwrap_or(&c.term);
+        // Enough of it for the cut, whatever its whitespace.
+        let mut end = raw.len().min(MAX_CATEGORY_CHARS * 8);
+        while !raw.is_char_boundary(end) {
+            end -= 1;
+        }
+        let name = cut_chars(text::collapse_whitespace(&raw[..end]), MAX_CATEGORY_CHARS);
+        if !name.is_empty() && seen.insert(name.clone()) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The guid as written, or, past [`MAX_GUID_BYTES`], a hash of it: as stable and as distinct,
+/// and bounded.
+fn guid(id: &str) -> String {
+    if id.len() <= MAX_GUID_BYTES {
+        return id.to_owned();
+    }
+    format!(
+        "urn:feedmerge:guid:{:032x}",
+        xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+    )
+}
 
 /// Words in an item's plain-text summary (the news page's teaser).
 pub const SUMMARY_WORDS: usize = 50;
@@ -255,10 +369,17 @@ pub fn is_web_url(url: &Url) -> bool {
     matches!(url.scheme(), "http" | "https")
 }
 
-/// Resolves `href` against `base`; only http(s) links are kept.
+/// Resolves `href` against `base`; only http(s) links of at most [`MAX_URL_BYTES`] are kept.
 fn absolute(href: &str, base: &Url) -> Option<String> {
-    let url = base.join(href.trim()).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+    let href = href.trim();
+    // Not even parsed: only dot segments (`a/../`) could resolve it to a short URL, and no
+    // real link is written so.
+    if href.len() > MAX_URL_BYTES * 3 {
+        return None;
+    }
+    let url = base.join(href).ok()?;
+    (matches!(url.scheme(), "http" | "https") && url.as_str().len() <= MAX_URL_BYTES)
+        .then(|| url.to_string())
 }
 
 /// Plain text becomes escaped HTML paragraphs; HTML (and XHTML) is kept as published.
@@ -403,6 +524,82 @@ mod tests {
         let title = &items(&xml)[0].title;
         assert_eq!(title.chars().count(), MAX_TITLE_CHARS + 1);
         assert!(title.ends_with("é…"));
+    }
+
+    #[test]
+    fn every_field_is_capped() {
+        let long_url = format!("https://example.org/{}", "a".repeat(MAX_URL_BYTES));
+        let categories: String = (0..1000)
+            .map(|n| format!("<category>c{} {}</category>", n % 500, "x".repeat(200)))
+            .collect();
+        let mime = format!("audio/{}", "x".repeat(300));
+        let content = format!("&lt;p&gt;{}&lt;/p&gt;", "word ".repeat(100_000));
+        let xml = format!(
+            r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>{title}</title><link>{long_url}</link>
+            <item><guid>{guid}</guid><title>t</title><link>{long_url}</link><dc:creator>{author}</dc:creator>{categories}
+            <enclosure url="{long_url}" type="audio/mpeg" length="1"/><enclosure url="https://example.org/a.mp3" type="{mime}" length="2"/>
+            <description>{content}</description></item></channel></rss>"#,
+            title = "T".repeat(100_000),
+            guid = "g".repeat(10_000),
+            author = "Ann ".repeat(100_000),
+            mime = mime,
+            content = content,
+        );
+        let url = Url::parse("https://example.org/feed.xml").unwrap();
+        let parsed = crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
+        let (meta, items) = normalize(&parsed, &url, Utc::now(), &ReadingTimeConfig::default());
+        assert_eq!(meta.title.unwrap().chars().count(), MAX_TITLE_CHARS + 1);
+        assert_eq!(
+            meta.site_link, None,
+            "an over-long link is dropped, not cut"
+        );
+        let it = &items[0];
+        assert_eq!(it.link, None);
+        assert!(it.guid.len() <= MAX_GUID_BYTES && it.guid.starts_with("urn:feedmerge:guid:"));
+        assert_eq!(
+            it.author.as_ref().unwrap().chars().count(),
+            MAX_AUTHOR_CHARS + 1
+        );
+        assert_eq!(it.categories.len(), MAX_CATEGORIES);
+        assert!(
+            it.categories
+                .iter()
+                .all(|c| c.chars().count() <= MAX_CATEGORY_CHARS + 1)
+        );
+        assert_eq!(
+            it.categories[1],
+            cut_chars(format!("c1 {}", "x".repeat(200)), MAX_CATEGORY_CHARS)
+        );
+        let enc = it.enclosure.as_ref().unwrap();
+        assert_eq!(
+            (enc.url.as_str(), enc.mime_type.as_str()),
+            ("https://example.org/a.mp3", "application/octet-stream")
+        );
+        assert!(it.content_html.len() <= MAX_CONTENT_BYTES);
+        assert!(it.content_html.starts_with("<p>word word"));
+        assert_eq!(
+            it.reading_time.words, 100_000,
+            "estimated from the whole text"
+        );
+    }
+
+    #[test]
+    fn a_long_guid_keeps_its_identity() {
+        assert_eq!(guid("abc"), "abc");
+        let a = "a".repeat(MAX_GUID_BYTES + 1);
+        let b = format!("{}b", "a".repeat(MAX_GUID_BYTES));
+        assert_ne!(guid(&a), guid(&b));
+        assert_eq!(guid(&a), guid(&a.clone()));
+    }
+
+    #[test]
+    fn html_is_cut_before_a_split_tag() {
+        let mut html = "<p>abc</p><a href=\"x\">é</a>".to_owned();
+        cut_html(&mut html, 14);
+        assert_eq!(html, "<p>abc</p>");
+        let mut html = "<p>éé".to_owned();
+        cut_html(&mut html, 6);
+        assert_eq!(html, "<p>é");
     }
 
     #[test]

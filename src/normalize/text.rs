@@ -133,7 +133,7 @@ impl Walk {
     }
 
     /// Character data.
-    pub(super) fn text(&mut self, text: &str) {
+    fn push_text(&mut self, text: &str) {
         if self.hidden.is_none() {
             self.visible.text.push_str(text);
         }
@@ -142,7 +142,7 @@ impl Walk {
     /// A start or end tag: `name` in lower case, `attrs` as (lower-case name, decoded value)
     /// with no name twice. Returns how the tokenizer must read the element's content when it
     /// is not markup (`<script>`, `<style>`, …); its text is hidden.
-    pub(super) fn tag<'a>(
+    fn push_tag<'a>(
         &mut self,
         kind: TagKind,
         name: &str,
@@ -197,6 +197,23 @@ impl Walk {
             }
         }
         None
+    }
+}
+
+impl markup::Tokens for Walk {
+    fn text(&mut self, text: &str) {
+        self.push_text(text);
+    }
+
+    fn tag<'a>(
+        &mut self,
+        kind: TagKind,
+        name: &str,
+        self_closing: bool,
+        attrs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+        _span: std::ops::Range<usize>,
+    ) -> Option<RawKind> {
+        self.push_tag(kind, name, self_closing, attrs)
     }
 }
 
@@ -280,10 +297,10 @@ impl TokenSink for Sink {
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
         let mut walk = self.0.borrow_mut();
         match token {
-            Token::CharacterTokens(text) => walk.text(&text),
+            Token::CharacterTokens(text) => walk.push_text(&text),
             Token::TagToken(tag) => {
                 let attrs = tag.attrs.iter().map(|a| (&*a.name.local, &*a.value));
-                if let Some(raw) = walk.tag(tag.kind, &tag.name, tag.self_closing, attrs) {
+                if let Some(raw) = walk.push_tag(tag.kind, &tag.name, tag.self_closing, attrs) {
                     return TokenSinkResult::RawData(raw);
                 }
             }

@@ -1,11 +1,14 @@
 //! Sanitising: HTML as published → HTML safe to put in front of a reader (ammonia): no
 //! scripts, event handlers, styles, frames or `javascript:`/`data:` URLs; relative URLs made
-//! absolute against the item's base.
+//! absolute against the item's base. Nesting deeper than `normalize::nesting::MAX_DEPTH` is
+//! flattened first.
 
 use std::collections::HashSet;
 
 use ammonia::{Builder, UrlRelative};
 use url::Url;
+
+use crate::normalize::nesting;
 
 /// URL schemes allowed in `href` and `src`.
 const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];
@@ -48,7 +51,9 @@ impl Sanitizer {
             Some(base) => UrlRelative::RewriteWithBase(base),
             None => UrlRelative::Deny,
         });
-        self.builder.clean(html).to_string()
+        // ammonia builds a tree with html5ever, whose cost grows with the square of the
+        // nesting: a bounded depth keeps it linear in the length.
+        self.builder.clean(&nesting::flatten(html)).to_string()
     }
 }
 
