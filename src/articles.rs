@@ -26,7 +26,7 @@ use crate::config::{FullText, ReadingTimeConfig};
 use crate::fetch::{FetchError, Fetched, Fetcher};
 use crate::hosts::{self, HostPermit, Hosts, NotYet};
 use crate::model::{FeedId, ReadingTime, TextSource};
-use crate::normalize::{fulltext, reading_time, text};
+use crate::normalize::{self, fulltext, reading_time, text};
 use crate::redact::Redacted;
 use crate::store::{ArticleResult, Store, StoreError};
 
@@ -603,16 +603,27 @@ async fn extract(
     // Invariant: the semaphore is never closed.
     let _cpu = grant.cpus.acquire().await.expect("semaphore open");
     let reading = grant.reading;
-    tokio::task::spawn_blocking(move || {
-        let html = fulltext::decode(&page.body, page.charset.as_deref());
-        let content = fulltext::extract(&html, page.url.as_str()).ok_or(ArticleError::NoText)?;
-        let visible = text::visible(&content);
-        let estimate =
-            reading_time::estimate(&visible.text, visible.images, TextSource::Full, &reading);
-        Ok((estimate, reading.include_full_text.then_some(content)))
-    })
-    .await
-    .unwrap_or_else(|e| Err(ArticleError::Extraction(e.to_string())))
+    tokio::task::spawn_blocking(move || read_article(&page, &reading))
+        .await
+        .unwrap_or_else(|e| Err(ArticleError::Extraction(e.to_string())))
+}
+
+/// The reading time of the article in `page`, and its HTML (at most
+/// [`normalize::MAX_CONTENT_BYTES`], like any item's content) when the settings put it into
+/// the merged feed. The estimate counts the whole article.
+fn read_article(
+    page: &Fetched,
+    reading: &ReadingTimeConfig,
+) -> Result<(ReadingTime, Option<String>), ArticleError> {
+    let html = fulltext::decode(&page.body, page.charset.as_deref());
+    let mut content = fulltext::extract(&html, page.url.as_str()).ok_or(ArticleError::NoText)?;
+    let visible = text::visible(&content);
+    let estimate = reading_time::estimate(&visible.text, visible.images, TextSource::Full, reading);
+    if !reading.include_full_text {
+        return Ok((estimate, None));
+    }
+    normalize::cut_html(&mut content, normalize::MAX_CONTENT_BYTES);
+    Ok((estimate, Some(content)))
 }
 
 #[cfg(test)]
@@ -831,6 +842,39 @@ mod tests {
             Err(NotYet::Until(at)) => assert!(at > Instant::now() + Duration::from_secs(100)),
             other => panic!("not paused: {other:?}"),
         }
+    }
+
+    /// An article carried in the merged feed is capped like any item's content, and its
+    /// estimate still counts all of it.
+    #[test]
+    fn a_carried_article_is_capped_like_content() {
+        let paragraph = format!("<p>{}</p>", "river council bridge ".repeat(40));
+        let body = format!(
+            "<html><body><article><h1>Long</h1>{}</article></body></html>",
+            paragraph.repeat(1000)
+        );
+        assert!(body.len() > 2 * normalize::MAX_CONTENT_BYTES);
+        let page = Fetched {
+            url: Url::parse("https://example.org/long").unwrap(),
+            status: 200,
+            body: body.into_bytes(),
+            charset: None,
+            content_type: Some("text/html".into()),
+            validators: Default::default(),
+            cache: Default::default(),
+            moved_to: None,
+        };
+        let mut reading = ReadingTimeConfig {
+            include_full_text: true,
+            ..ReadingTimeConfig::default()
+        };
+        let (estimate, html) = read_article(&page, &reading).unwrap();
+        let html = html.unwrap();
+        assert!(html.len() <= normalize::MAX_CONTENT_BYTES, "{}", html.len());
+        assert!(html.contains("river council"));
+        assert!(estimate.words >= 100_000, "{estimate:?}");
+        reading.include_full_text = false;
+        assert_eq!(read_article(&page, &reading).unwrap(), (estimate, None));
     }
 
     #[test]

@@ -249,7 +249,7 @@ fn cut_chars(mut s: String, max: usize) -> String {
 
 /// `html` cut to at most `max` bytes, at a character boundary and before a tag the cut would
 /// split (the sanitiser would drop the half tag anyway; this keeps the text before it).
-fn cut_html(html: &mut String, max: usize) {
+pub fn cut_html(html: &mut String, max: usize) {
     if html.len() <= max {
         return;
     }
