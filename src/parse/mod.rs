@@ -1,5 +1,15 @@
-//! Parsing: the raw bytes of a response → a [`feed_rs::model::Feed`]. RSS 0.9x/1.0/2.0, Atom
-//! 1.0 and JSON Feed; fixes the encoding and `<rss>` version quirks that feed-rs does not handle.
+//! Parsing: the raw bytes of a response → a [`feed_rs::model::Feed`]. RSS 0.90-2.0, Atom 0.3
+//! and 1.0, JSON Feed 1.0/1.1. The document is decoded to UTF-8 ([`encoding`]) and parsed
+//! strictly; only when that fails (or reads something visibly wrong) is it repaired and
+//! parsed again ([`repair`], [`json`]), keeping every entry that can be read. Old dialects
+//! are translated into the ones feed-rs reads ([`legacy`]); what feed-rs does not keep of an
+//! entry that lacks a title or link is looked up in the document ([`fallbacks`]).
+
+pub mod encoding;
+pub mod fallbacks;
+pub mod json;
+pub mod legacy;
+pub mod repair;
 
 use std::borrow::Cow;
 
@@ -9,7 +19,8 @@ use feed_rs::model::Feed;
 use feed_rs::parser::{self, ParseErrorKind, ParseFeedError};
 use url::Url;
 
-use crate::model::FeedHints;
+use crate::model::{FeedHints, Repair, Repairs};
+use fallbacks::Fallback;
 
 /// A parsed feed, with what feed-rs does not keep.
 #[derive(Debug)]
@@ -21,6 +32,11 @@ pub struct Parsed {
     pub entry_bases: Option<Vec<Url>>,
     /// What the document says about how often to poll it.
     pub hints: FeedHints,
+    /// What the document offers for each entry beyond what feed-rs keeps, in document order;
+    /// `None` when every entry has a title and a link (or the entries could not be matched).
+    pub fallbacks: Option<Vec<Fallback>>,
+    /// What had to be repaired to read the document.
+    pub repairs: Repairs,
 }
 
 /// Why a document could not be read as a feed.
@@ -41,42 +57,65 @@ pub enum ParseError {
 /// `Content-Type` charset, used only when the document itself declares no encoding.
 ///
 /// # Errors
-/// [`ParseError`] when the bytes are not a feed.
+/// [`ParseError`] when the bytes are not a feed, or one so broken that no entry of it could
+/// be read.
 pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, ParseError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    let bytes = to_utf8(body, charset);
-    // feed-rs's Parser is built per call: it is not Send, and building it costs nothing.
-    let parser = parser::Builder::new()
-        .base_uri(Some(base.as_str()))
-        // An empty id marks "the feed gave none": feed-rs would otherwise invent one, sometimes
-        // a random UUID, and identity is `dedupe`'s job.
-        .id_generator(|_, _, _| String::new())
-        .build();
+    let (bytes, mut repairs) = encoding::to_utf8(body, charset, base);
+    // feed-rs's Parser is built per reading: it is not Send, building it costs nothing, and
+    // one that failed inside an entry keeps that entry's state (and panics on the next).
+    let parser = || {
+        parser::Builder::new()
+            .base_uri(Some(base.as_str()))
+            // An empty id marks "the feed gave none": feed-rs would otherwise invent one,
+            // sometimes a random UUID, and identity is `dedupe`'s job.
+            .id_generator(|_, _, _| String::new())
+            .build()
+    };
     // feed-rs (through quick-xml) panics on some malformed documents, such as an XML
     // declaration in the middle: that is a bad document, not a crash.
     let read = |bytes: &[u8]| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(bytes))).unwrap_or(
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser().parse(bytes))).unwrap_or(
             Err(ParseFeedError::ParseError(ParseErrorKind::IllegalState {
                 position: 0,
                 reference: "the XML parser gave up on this document".to_owned(),
             })),
         )
     };
-    let feed = match read(&bytes[..]) {
-        Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)) => {
-            // `<rss>` with a missing or unusual version attribute is rejected by feed-rs
-            // (feed-rs issue #275) although readers accept it: retry it as RSS 2.0.
-            match with_rss_version(&bytes) {
-                Some(fixed) => read(&fixed[..]).map_err(classify)?,
-                None => return Err(ParseError::NotAFeed),
+    let json = bytes
+        .iter()
+        .find(|b| matches!(b, b'<' | b'{'))
+        .is_some_and(|b| *b == b'{');
+    let (feed, doc) = match read_strictly(&read, &bytes) {
+        Ok(found) if json || !repair::suspicious(&found.0, &found.1) => found,
+        strict => {
+            let recovered = if json {
+                json::lenient(&bytes).and_then(|(fixed, r)| {
+                    let feed = read(&fixed).ok()?;
+                    Some((feed, Cow::Owned(fixed), r))
+                })
+            } else {
+                recover(&read, &bytes)
+            };
+            match (recovered, strict) {
+                (Some((feed, doc, r)), _) => {
+                    repairs.extend(r);
+                    (feed, doc)
+                }
+                // A reading that was only suspicious is better than none.
+                (None, Ok(found)) => found,
+                (None, Err(e)) => return Err(e),
             }
         }
-        other => other.map_err(classify)?,
     };
-    let entry_bases = entry_bases(&bytes, base).filter(|b| b.len() == feed.entries.len());
-    let mut hints = channel_hints(&bytes);
+    let fallbacks = fallbacks::needed(&feed)
+        .then(|| fallbacks::scan(&doc))
+        .flatten()
+        .filter(|f| f.len() == feed.entries.len());
+    let entry_bases = entry_bases(&doc, base).filter(|b| b.len() == feed.entries.len());
+    let mut hints = channel_hints(&doc);
     hints.ttl = feed
         .ttl
         .filter(|&m| m > 0)
@@ -85,7 +124,65 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
         feed,
         entry_bases,
         hints,
+        fallbacks,
+        repairs,
     })
+}
+
+/// The document as read by feed-rs, and the bytes it was read from (rewritten when an
+/// `<rss>` lacked a usable version, or an old dialect was translated).
+type Read<'a> = (Feed, Cow<'a, [u8]>);
+
+/// One strict reading of `bytes`: as they are; an `<rss>` with a missing or unusual version
+/// attribute, which feed-rs rejects (feed-rs issue #275) although readers accept it, as RSS
+/// 2.0; and a document read as an empty feed, when it is an old dialect, translated.
+fn read_strictly<'a>(
+    read: &dyn Fn(&[u8]) -> Result<Feed, ParseFeedError>,
+    bytes: &'a [u8],
+) -> Result<Read<'a>, ParseError> {
+    let (feed, doc) = match read(bytes) {
+        Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)) => {
+            let fixed = with_rss_version(bytes).ok_or(ParseError::NotAFeed)?;
+            (read(&fixed).map_err(classify)?, Cow::Owned(fixed))
+        }
+        other => (other.map_err(classify)?, Cow::Borrowed(bytes)),
+    };
+    // Only a feed without entries can be a dialect feed-rs does not know: no other pays.
+    if feed.entries.is_empty() {
+        if let Some(translated) = legacy::dialect(&doc).and_then(|d| legacy::translate(&doc, d)) {
+            if let Ok(feed) = read(&translated) {
+                return Ok((feed, Cow::Owned(translated)));
+            }
+        }
+    }
+    Ok((feed, doc))
+}
+
+/// Reads an XML document the strict parse refused: repaired, and read again; when even the
+/// repaired document fails, entry by entry, keeping those that can be read. `None` when it
+/// has no feed root or nothing of it can be read.
+fn recover(
+    read: &dyn Fn(&[u8]) -> Result<Feed, ParseFeedError>,
+    bytes: &[u8],
+) -> Option<(Feed, Cow<'static, [u8]>, Repairs)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let repaired = repair::repair(text)?;
+    let mut repairs = repaired.repairs;
+    let mut doc = repaired.xml.into_bytes();
+    if let Some(retyped) = legacy::atom_text_types(&doc) {
+        repairs.insert(Repair::TextType);
+        doc = retyped;
+    }
+    if let Ok((feed, read_from)) = read_strictly(read, &doc) {
+        let read_from = read_from.into_owned();
+        return Some((feed, Cow::Owned(read_from), repairs));
+    }
+    let read_one = |entry: &[u8]| read_strictly(read, entry).ok().map(|(feed, _)| feed);
+    let (feed, dropped) = repair::salvage(&read_one, &doc)?;
+    if dropped > 0 {
+        repairs.insert(Repair::ItemDropped);
+    }
+    Some((feed, Cow::Owned(doc), repairs))
 }
 
 /// Reads `sy:updatePeriod`/`sy:updateFrequency`, `<skipHours>` and `<skipDays>`, which feed-rs
@@ -220,63 +317,6 @@ fn classify(e: ParseFeedError) -> ParseError {
         ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => ParseError::NotAFeed,
         e => ParseError::Invalid(e),
     }
-}
-
-/// Returns the document as UTF-8, which is all feed-rs then has to read: decoded from its
-/// BOM, else from the encoding its XML declaration names, else kept when it is UTF-8, else
-/// from the HTTP charset, else windows-1252 (the web's default for Latin-1). A declaration
-/// that names another encoding is removed from the decoded text. feed-rs can decode by itself,
-/// but its decoder panics on some valid documents (a declaration longer than 64 bytes).
-fn to_utf8<'a>(body: &'a [u8], charset: Option<&str>) -> Cow<'a, [u8]> {
-    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(body) {
-        let (text, _) = encoding.decode_without_bom_handling(&body[bom..]);
-        return Cow::Owned(without_declaration(&text).into_bytes());
-    }
-    if let Some(label) = declared_encoding(body) {
-        match encoding_rs::Encoding::for_label(label.as_bytes()) {
-            Some(encoding) if encoding != encoding_rs::UTF_8 => {
-                let (text, _) = encoding.decode_without_bom_handling(body);
-                return Cow::Owned(without_declaration(&text).into_bytes());
-            }
-            _ => {}
-        }
-    }
-    if std::str::from_utf8(body).is_ok() {
-        return Cow::Borrowed(body);
-    }
-    let encoding = charset
-        .and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes()))
-        .filter(|e| *e != encoding_rs::UTF_8)
-        .unwrap_or(encoding_rs::WINDOWS_1252);
-    let (text, _, _) = encoding.decode(body);
-    Cow::Owned(text.into_owned().into_bytes())
-}
-
-/// `text` without a leading XML declaration (which may name an encoding it no longer has).
-fn without_declaration(text: &str) -> String {
-    let trimmed = text.trim_start();
-    match trimmed
-        .strip_prefix("<?xml")
-        .and_then(|rest| rest.find("?>").map(|end| &rest[end + 2..]))
-    {
-        Some(rest) => rest.to_owned(),
-        None => text.to_owned(),
-    }
-}
-
-/// The `encoding` the leading XML declaration names, if any.
-fn declared_encoding(body: &[u8]) -> Option<String> {
-    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
-    let rest = &body[start..];
-    if !rest.starts_with(b"<?xml") {
-        return None;
-    }
-    let end = rest.iter().position(|&b| b == b'>')?;
-    let decl = String::from_utf8_lossy(&rest[..end]);
-    let after = &decl[decl.find("encoding")? + "encoding".len()..];
-    let value = after.trim_start().strip_prefix('=')?.trim_start();
-    let quote = value.chars().next().filter(|q| matches!(q, '"' | '\''))?;
-    Some(value[1..].split(quote).next()?.trim().to_owned())
 }
 
 /// Rewrites the `<rss ...>` start tag to carry `version="2.0"`; `None` when there is no such tag.
