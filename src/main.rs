@@ -350,6 +350,9 @@ async fn status(cfg: &Config, json: bool) -> anyhow::Result<()> {
         if state == "gone" {
             notes.push(format!("{}: gone (410); remove it from the config", f.url));
         }
+        if !f.repairs.is_empty() {
+            notes.push(format!("{}: read after repairs: {}", f.url, f.repairs));
+        }
     }
     let widths: Vec<usize> = (0..7)
         .map(|c| {

@@ -57,6 +57,7 @@ pub struct Metrics {
     fetched_bytes: Counter,
     feed_errors: Family<FeedLabel, Gauge>,
     feeds: Family<StateLabel, Gauge>,
+    feeds_repaired: Gauge,
     requests: Family<RequestLabels, Counter>,
     render_duration: Histogram,
 }
@@ -72,6 +73,7 @@ impl Default for Metrics {
             fetched_bytes: Counter::default(),
             feed_errors: Family::default(),
             feeds: Family::default(),
+            feeds_repaired: Gauge::default(),
             requests: Family::default(),
             render_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             registry: Registry::default(),
@@ -105,6 +107,11 @@ impl Default for Metrics {
             m.feed_errors.clone(),
         );
         registry.register("feeds", "Configured feeds by state", m.feeds.clone());
+        registry.register(
+            "feeds_repaired",
+            "Configured feeds whose last document had to be repaired to be read",
+            m.feeds_repaired.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests served by route and status",
@@ -159,6 +166,11 @@ impl Metrics {
             .set(n as i64);
     }
 
+    /// Sets the number of feeds whose last document had to be repaired.
+    pub fn feeds_repaired(&self, n: usize) {
+        self.feeds_repaired.set(n as i64);
+    }
+
     /// Counts one HTTP request served.
     pub fn request(&self, path: &str, status: u16) {
         self.requests
@@ -207,6 +219,7 @@ mod tests {
         m.stored(5, 1, 1000);
         m.request("/feed.xml", 200);
         m.feeds_in_state("failing", 1);
+        m.feeds_repaired(2);
         let text = m.encode();
         for line in [
             "feedmerge_polls_total{result=\"ok\"} 1",
@@ -217,6 +230,7 @@ mod tests {
             "feedmerge_feed_consecutive_errors{feed=\"https://example.org/g\"} 3",
             "feedmerge_http_requests_total{path=\"/feed.xml\",status=\"200\"} 1",
             "feedmerge_feeds{state=\"failing\"} 1",
+            "feedmerge_feeds_repaired 2",
             "feedmerge_poll_duration_seconds_count 2",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
