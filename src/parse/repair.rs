@@ -100,6 +100,10 @@ const ATOM_TEXT_CONSTRUCTS: &[&str] = &[
 /// closed: the text ends there, rather than swallowing the rest of the feed.
 const STRUCTURE: &[&str] = &["channel", "entry", "feed", "item", "rss", "RDF"];
 
+/// The deepest nesting kept: a start tag deeper than this is text. Feeds nest a handful of
+/// levels (XHTML content a few dozen); the XML reader refuses a document past 65,535.
+pub const MAX_DEPTH: usize = 1024;
+
 /// The longest entity name looked up (the longest HTML entity has 32 characters).
 const MAX_ENTITY_NAME: usize = 32;
 
@@ -175,7 +179,6 @@ pub fn repair(text: &str) -> Option<Repaired> {
         out: String::with_capacity(text.len() + text.len() / 16 + 64),
         repairs: Repairs::default(),
         stack: Vec::new(),
-        open_names: HashMap::new(),
         declared: HashMap::new(),
         undeclared: Vec::new(),
         declarations_at: 0,
@@ -246,10 +249,8 @@ struct Repairer<'a> {
     i: usize,
     out: String,
     repairs: Repairs,
+    /// Open elements, at most [`MAX_DEPTH`]: searching it costs a bounded time per tag.
     stack: Vec<Open>,
-    /// Open elements by name, and by lower-cased name, so that matching an end tag that
-    /// matches nothing costs nothing.
-    open_names: HashMap<String, usize>,
     /// Prefixes in scope, with the number of open elements that declare each.
     declared: HashMap<String, usize>,
     /// Prefixes used without a declaration, in order of first use.
@@ -524,11 +525,6 @@ impl Repairer<'_> {
         }
         self.out.push('>');
         let text_only = self.is_text_only(&tag);
-        *self.open_names.entry(tag.name.clone()).or_default() += 1;
-        *self
-            .open_names
-            .entry(tag.name.to_ascii_lowercase())
-            .or_default() += 1;
         self.stack.push(Open {
             name: tag.name,
             text_only,
@@ -584,11 +580,6 @@ impl Repairer<'_> {
         self.out.push_str("</");
         self.out.push_str(&open.name);
         self.out.push('>');
-        for key in [open.name.to_ascii_lowercase(), open.name] {
-            if let Some(n) = self.open_names.get_mut(&key) {
-                *n = n.saturating_sub(1);
-            }
-        }
         for p in &open.declares {
             self.undeclare(p);
         }
@@ -611,20 +602,15 @@ impl Repairer<'_> {
             return;
         }
         self.repairs.insert(Repair::MismatchedTag);
-        let exact = self.open_names.get(name).is_some_and(|n| *n > 0);
-        let lower = name.to_ascii_lowercase();
-        if !exact && self.open_names.get(&lower).is_none_or(|n| *n == 0) {
-            return;
-        }
-        while let Some(top) = self.stack.last() {
-            let matches = if exact {
-                top.name == name
-            } else {
-                top.name.eq_ignore_ascii_case(name)
-            };
-            self.close_top();
-            if matches {
-                break;
+        // The innermost element of that name; else of that name in another case (`</Item>`).
+        let at = self.stack.iter().rposition(|o| o.name == name).or_else(|| {
+            self.stack
+                .iter()
+                .rposition(|o| o.name.eq_ignore_ascii_case(name))
+        });
+        if let Some(at) = at {
+            while self.stack.len() > at {
+                self.close_top();
             }
         }
     }
@@ -690,6 +676,12 @@ impl Repairer<'_> {
             self.end_tag(&name);
             return;
         }
+        if self.stack.len() >= MAX_DEPTH {
+            self.repairs.insert(Repair::MarkupInText);
+            self.out.push_str("&lt;");
+            self.i += 1;
+            return;
+        }
         match self.read_start_tag() {
             Some(tag) => self.open(tag, false),
             None if self.at_end() => {}
@@ -747,8 +739,7 @@ impl Repairer<'_> {
             return;
         }
         let structural = STRUCTURE.contains(&local(tag_name));
-        let closes_ancestor =
-            closing && self.open_names.get(tag_name).is_some_and(|n| *n > 0) && !structural;
+        let closes_ancestor = closing && self.stack.iter().any(|o| o.name == tag_name);
         if structural || closes_ancestor {
             // The text element was never closed: it ends here.
             self.repairs.insert(Repair::MismatchedTag);
@@ -1154,6 +1145,42 @@ mod tests {
         let (xml, _) = fixed(&deep);
         well_formed(&xml);
         assert!(xml.len() < deep.len());
+        // Past MAX_DEPTH, start tags are text: the XML reader's own limit is never reached.
+        let deeper = "<a>".repeat(70_000);
+        let (xml, _) = fixed(&format!("<rss>{deeper}</rss>"));
+        well_formed(&xml);
+        assert_eq!(xml.matches("<a>").count(), MAX_DEPTH - 1);
+    }
+
+    /// Salvage reads the feed without its entries once, then each entry once inside the
+    /// start tags around it; past MAX_SALVAGE_WRAPPER of those it does not start.
+    #[test]
+    fn salvage_reads_each_entry_once_inside_a_bounded_wrapper() {
+        let items: String = (0..100)
+            .map(|n| format!("<item><title>{n}</title><link>https://example.org/{n}</link></item>"))
+            .collect();
+        let doc = format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>");
+        let read_bytes = std::cell::Cell::new(0);
+        let read = |b: &[u8]| {
+            read_bytes.set(read_bytes.get() + b.len());
+            feed_rs::parser::parse(b).ok()
+        };
+        let (feed, dropped) = salvage(&read, doc.as_bytes()).unwrap();
+        assert_eq!((feed.entries.len(), dropped), (100, 0));
+        let wrapping = "<rss version=\"2.0\"><channel></channel></rss>".len();
+        assert!(
+            read_bytes.get() <= 2 * doc.len() + 100 * wrapping,
+            "{}",
+            read_bytes.get()
+        );
+
+        let huge = format!(
+            "<rss version=\"2.0\" x=\"{}\"><channel>{items}</channel></rss>",
+            "a".repeat(MAX_SALVAGE_WRAPPER)
+        );
+        read_bytes.set(0);
+        assert!(salvage(&read, huge.as_bytes()).is_none());
+        assert_eq!(read_bytes.get(), 0);
     }
 
     #[test]
