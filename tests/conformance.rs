@@ -352,3 +352,68 @@ async fn whole_corpus() {
         "feeds with items yielded none:\n{report}"
     );
 }
+
+/// A repaired feed shows in `status` and in `/metrics` until its publisher fixes it: the next
+/// well-formed document clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repairs_show_until_the_feed_is_fixed() {
+    let env = Env::new().await;
+    let doc = |title: &str| {
+        format!(
+            "<rss version=\"2.0\"><channel><title>t</title><item><title>{title}</title><link>https://example.org/qa</link></item></channel></rss>"
+        )
+        .into_bytes()
+    };
+    env.serve_bytes("/f.xml", doc("Q&A"), "application/xml")
+        .await;
+    let url = env.url("/f.xml");
+    let cfg = env.config(std::slice::from_ref(&url));
+    poll(&cfg).await;
+
+    let status = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+            .arg("--config")
+            .arg(env.dir.path().join("config.toml"))
+            .arg("status")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shown = status();
+    assert!(
+        shown.contains(&format!("{url}: read after repairs: bare & escaped")),
+        "{shown}"
+    );
+    let metrics = || async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let daemon = tokio::spawn(feedmerge::app::run(
+            cfg.clone(),
+            listener,
+            stop.clone().cancelled_owned(),
+        ));
+        let text = common::http_client()
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        stop.cancel();
+        daemon.await.unwrap().unwrap();
+        text
+    };
+    let text = metrics().await;
+    assert!(text.contains("\nfeedmerge_feeds_repaired 1\n"), "{text}");
+
+    env.server.reset().await;
+    env.serve_bytes("/f.xml", doc("Q&amp;A"), "application/xml")
+        .await;
+    poll(&cfg).await;
+    assert!(!status().contains("repairs"), "{}", status());
+    let text = metrics().await;
+    assert!(text.contains("\nfeedmerge_feeds_repaired 0\n"), "{text}");
+}
