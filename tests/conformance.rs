@@ -417,3 +417,26 @@ async fn repairs_show_until_the_feed_is_fixed() {
     let text = metrics().await;
     assert!(text.contains("\nfeedmerge_feeds_repaired 0\n"), "{text}");
 }
+
+/// Every prefix of every corpus document (a download cut short anywhere), and each with
+/// markup characters and NULs sprinkled in, is read or refused without a panic.
+#[test]
+fn every_cut_of_the_corpus_is_read_or_refused() {
+    let url = url::Url::parse("http://127.0.0.1:1/class/feed.xml").unwrap();
+    let mut documents = 0;
+    for class in CLASSES {
+        for case in manifest(class).feeds {
+            let body = std::fs::read(folder(class).join(&case.file)).unwrap();
+            let mut mangled = body.clone();
+            for (n, b) in mangled.iter_mut().enumerate().step_by(29) {
+                *b = [b'<', b'&', b'>', b'"', 0, b']'][n % 6];
+            }
+            let cuts = (0..body.len()).step_by(11).map(|cut| &body[..cut]);
+            for doc in cuts.chain([&mangled[..]]) {
+                let _ = feedmerge::parse::parse(doc, None, &url);
+                documents += 1;
+            }
+        }
+    }
+    assert!(documents > 3000, "{documents}");
+}

@@ -338,6 +338,10 @@ impl Repairer<'_> {
                 continue;
             }
             let Some(tag) = self.read_start_tag() else {
+                if self.at_end() {
+                    // A tag cut off by the end of the document.
+                    return None;
+                }
                 // Not a tag: a stray `<` in the junk.
                 self.i += 1;
                 continue;
@@ -1112,6 +1116,8 @@ mod tests {
         assert_eq!(repairs, [Repair::Truncated]);
         let (xml, _) = fixed("<rss><channel><item><link href=\"x");
         well_formed(&xml);
+        // Cut inside the root's own start tag: nothing to read.
+        assert!(repair("<?xml version=\"1.0\"?>\n<feed xmlns=\"").is_none());
     }
 
     #[test]
