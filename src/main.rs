@@ -436,6 +436,9 @@ fn status_table(feeds: &[FeedStatus], now: chrono::DateTime<chrono::Utc>) -> Str
         if state == "gone" {
             notes.push(format!("{}: gone (410); remove it from the config", f.url));
         }
+        if !f.repairs.is_empty() {
+            notes.push(format!("{}: read after repairs: {}", f.url, f.repairs));
+        }
     }
     let mut text = columns(&table, MAX_CELL_CHARS);
     if !notes.is_empty() {
@@ -582,6 +585,7 @@ mod tests {
             next_poll_reason: None,
             last_error: error,
             moved_to: None,
+            repairs: Default::default(),
         }
     }
 

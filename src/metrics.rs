@@ -77,6 +77,7 @@ pub struct Metrics {
     feed_errors: Family<FeedLabel, Gauge>,
     feed_labels: RwLock<FeedLabels>,
     feeds: Family<StateLabel, Gauge>,
+    feeds_repaired: Gauge,
     requests: Family<RequestLabels, Counter>,
     render_duration: Histogram,
 }
@@ -93,6 +94,7 @@ impl Default for Metrics {
             feed_errors: Family::default(),
             feed_labels: RwLock::default(),
             feeds: Family::default(),
+            feeds_repaired: Gauge::default(),
             requests: Family::default(),
             render_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             registry: Registry::default(),
@@ -126,6 +128,11 @@ impl Default for Metrics {
             m.feed_errors.clone(),
         );
         registry.register("feeds", "Configured feeds by state", m.feeds.clone());
+        registry.register(
+            "feeds_repaired",
+            "Configured feeds whose last document had to be repaired to be read",
+            m.feeds_repaired.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests served by route and status",
@@ -199,6 +206,11 @@ impl Metrics {
             .set(n as i64);
     }
 
+    /// Sets the number of feeds whose last document had to be repaired.
+    pub fn feeds_repaired(&self, n: usize) {
+        self.feeds_repaired.set(n as i64);
+    }
+
     /// Counts one HTTP request served.
     pub fn request(&self, path: &str, status: u16) {
         self.requests
@@ -245,6 +257,7 @@ mod tests {
         m.stored(5, 1, 1000);
         m.request("/feed.xml", 200);
         m.feeds_in_state("failing", 1);
+        m.feeds_repaired(2);
         let text = m.encode();
         for line in [
             "feedmerge_polls_total{result=\"ok\"} 1",
@@ -256,6 +269,7 @@ mod tests {
             "feedmerge_feed_consecutive_errors{feed=\"https://example.org/g?token=REDACTED&tag=x#frag\"} 3",
             "feedmerge_http_requests_total{path=\"/feed.xml\",status=\"200\"} 1",
             "feedmerge_feeds{state=\"failing\"} 1",
+            "feedmerge_feeds_repaired 2",
             "feedmerge_poll_duration_seconds_count 2",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");

@@ -14,6 +14,176 @@ pub struct FeedMeta {
     pub title: Option<String>,
     /// The site's home page.
     pub site_link: Option<String>,
+    /// What had to be repaired in the document to read it (empty for a well-formed one).
+    pub repairs: Repairs,
+}
+
+/// One kind of fault in a feed document that parsing repaired instead of rejecting the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repair {
+    /// Nothing declared the encoding and the bytes are not UTF-8: the encoding was detected.
+    EncodingDetected,
+    /// The document is UTF-8 but for a few bytes, which were replaced.
+    InvalidUtf8,
+    /// Text or markup before or after the feed's root element was dropped.
+    OutsideRoot,
+    /// A `&` that starts no reference, or a reference to an unknown entity, was escaped.
+    BareAmpersand,
+    /// An HTML entity (`&nbsp;`, `&eacute;`) used without a DTD was replaced by its character.
+    HtmlEntity,
+    /// A character XML forbids (most C0 controls) was dropped.
+    IllegalCharacter,
+    /// A namespace prefix used without a declaration was declared.
+    UndeclaredPrefix,
+    /// An end tag that closes nothing open, or not the innermost element, was fixed.
+    MismatchedTag,
+    /// Elements still open where the document ends were closed.
+    Truncated,
+    /// A CDATA section without its `]]>` was ended.
+    BrokenCdata,
+    /// Markup inside an element that holds text (raw HTML in a description) was escaped.
+    MarkupInText,
+    /// An attribute without quotes or value, or repeated, was rewritten.
+    Attribute,
+    /// An Atom text or content `type` the format does not allow was read as the nearest one.
+    TextType,
+    /// An item that could not be read even after repairs was left out.
+    ItemDropped,
+    /// A JSON Feed value of the wrong type was coerced (a numeric id) or dropped.
+    JsonValue,
+    /// A JSON string escape of half a surrogate pair was replaced by U+FFFD.
+    LoneSurrogate,
+}
+
+impl Repair {
+    /// Every repair, in the order they are shown.
+    pub const ALL: [Repair; 16] = [
+        Repair::EncodingDetected,
+        Repair::InvalidUtf8,
+        Repair::OutsideRoot,
+        Repair::BareAmpersand,
+        Repair::HtmlEntity,
+        Repair::IllegalCharacter,
+        Repair::UndeclaredPrefix,
+        Repair::MismatchedTag,
+        Repair::Truncated,
+        Repair::BrokenCdata,
+        Repair::MarkupInText,
+        Repair::Attribute,
+        Repair::TextType,
+        Repair::ItemDropped,
+        Repair::JsonValue,
+        Repair::LoneSurrogate,
+    ];
+
+    /// The name stored in the database and shown by `status --json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Repair::EncodingDetected => "encoding_detected",
+            Repair::InvalidUtf8 => "invalid_utf8",
+            Repair::OutsideRoot => "outside_root",
+            Repair::BareAmpersand => "bare_ampersand",
+            Repair::HtmlEntity => "html_entity",
+            Repair::IllegalCharacter => "illegal_character",
+            Repair::UndeclaredPrefix => "undeclared_prefix",
+            Repair::MismatchedTag => "mismatched_tag",
+            Repair::Truncated => "truncated",
+            Repair::BrokenCdata => "broken_cdata",
+            Repair::MarkupInText => "markup_in_text",
+            Repair::Attribute => "attribute",
+            Repair::TextType => "text_type",
+            Repair::ItemDropped => "item_dropped",
+            Repair::JsonValue => "json_value",
+            Repair::LoneSurrogate => "lone_surrogate",
+        }
+    }
+
+    /// A short phrase for people (`feedmerge status`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Repair::EncodingDetected => "undeclared encoding detected",
+            Repair::InvalidUtf8 => "bytes that are not UTF-8 replaced",
+            Repair::OutsideRoot => "text outside the feed dropped",
+            Repair::BareAmpersand => "bare & escaped",
+            Repair::HtmlEntity => "HTML entities decoded",
+            Repair::IllegalCharacter => "control characters dropped",
+            Repair::UndeclaredPrefix => "undeclared prefixes declared",
+            Repair::MismatchedTag => "mismatched tags fixed",
+            Repair::Truncated => "truncated document closed",
+            Repair::BrokenCdata => "unterminated CDATA ended",
+            Repair::MarkupInText => "raw HTML in text escaped",
+            Repair::Attribute => "malformed attributes fixed",
+            Repair::TextType => "unknown text types read",
+            Repair::ItemDropped => "unreadable items left out",
+            Repair::JsonValue => "JSON values of the wrong type coerced",
+            Repair::LoneSurrogate => "lone surrogates replaced",
+        }
+    }
+
+    fn bit(self) -> u32 {
+        // Fewer than 32 variants, numbered from 0 in declaration order.
+        1 << self as u32
+    }
+}
+
+/// A set of [`Repair`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Repairs(u32);
+
+impl Repairs {
+    /// Adds `repair`.
+    pub fn insert(&mut self, repair: Repair) {
+        self.0 |= repair.bit();
+    }
+
+    /// Adds every repair of `other`.
+    pub fn extend(&mut self, other: Repairs) {
+        self.0 |= other.0;
+    }
+
+    /// Whether `repair` is in the set.
+    pub fn contains(self, repair: Repair) -> bool {
+        self.0 & repair.bit() != 0
+    }
+
+    /// No repair at all: the document was well-formed.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The repairs, in [`Repair::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Repair> {
+        Repair::ALL.into_iter().filter(move |r| self.contains(*r))
+    }
+
+    /// The names, comma separated (the stored form); empty for none.
+    pub fn to_names(self) -> String {
+        self.iter().map(Repair::name).collect::<Vec<_>>().join(",")
+    }
+
+    /// The inverse of [`Repairs::to_names`]; unknown names (from a newer version) are skipped.
+    pub fn from_names(names: &str) -> Self {
+        let mut set = Repairs::default();
+        for name in names.split(',') {
+            if let Some(r) = Repair::ALL.iter().find(|r| r.name() == name.trim()) {
+                set.insert(*r);
+            }
+        }
+        set
+    }
+}
+
+impl std::fmt::Display for Repairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let phrases: Vec<&str> = self.iter().map(Repair::describe).collect();
+        f.write_str(&phrases.join(", "))
+    }
+}
+
+impl serde::Serialize for Repairs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(Repair::name))
+    }
 }
 
 /// What a feed document says about how often to poll it.

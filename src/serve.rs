@@ -506,6 +506,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             ] {
                 state.metrics.feeds_in_state(name, n);
             }
+            state.metrics.feeds_repaired(counts.repaired);
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot count feeds"),
     }

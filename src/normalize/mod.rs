@@ -33,6 +33,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::config::ReadingTimeConfig;
 use crate::model::{Enclosure, FeedMeta, ItemKey, NewItem, TextSource};
 use crate::parse::Parsed;
+use crate::parse::fallbacks::Fallback;
 
 /// Dates this far ahead of the clock are still believed (publishers' clocks drift).
 pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::minutes(10);
@@ -64,6 +65,7 @@ pub fn normalize(
             .iter()
             .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
             .and_then(|l| absolute(&l.href, feed_url)),
+        repairs: parsed.repairs,
     };
     let items = feed
         .entries
@@ -76,7 +78,8 @@ pub fn normalize(
                 .and_then(|b| b.get(i))
                 .filter(|b| is_web_url(b) && b.as_str().len() <= MAX_URL_BYTES)
                 .unwrap_or(feed_url);
-            normalize_entry(e, base, plain_titles, now, rt)
+            let fallback = parsed.fallbacks.as_ref().and_then(|f| f.get(i));
+            normalize_entry(e, fallback, base, plain_titles, now, rt)
         })
         .collect();
     (meta, items)
@@ -84,8 +87,10 @@ pub fn normalize(
 
 /// `scope` is the base URL in scope at the entry: its `xml:base`, else the feed URL.
 /// `plain_titles`: the format defines titles as plain text unless marked HTML (Atom, JSON).
+/// `fallback`: what the document offers for a missing title or link.
 fn normalize_entry(
     e: &Entry,
+    fallback: Option<&Fallback>,
     scope: &Url,
     plain_titles: bool,
     now: DateTime<Utc>,
@@ -102,8 +107,13 @@ fn normalize_entry(
     let link = e
         .links
         .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .and_then(|l| absolute(&l.href, &base));
+        .find(|l| {
+            l.rel
+                .as_deref()
+                .is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate"))
+        })
+        .and_then(|l| absolute(&l.href, &base))
+        .or_else(|| absolute(fallback?.link.as_deref()?, &base));
 
     let content = e
         .content
@@ -138,6 +148,21 @@ fn normalize_entry(
         .as_ref()
         .map(|t| title_text(t, plain_titles))
         .unwrap_or_default();
+    if title.is_empty() {
+        // An RSS `dc:title` is written like an RSS title (HTML).
+        title = fallback
+            .and_then(|f| f.title.as_deref())
+            .map(text::plain_title)
+            .unwrap_or_default();
+    }
+    if title.is_empty() {
+        title = e
+            .media
+            .iter()
+            .find_map(|m| m.title.as_ref())
+            .map(|t| title_text(t, true))
+            .unwrap_or_default();
+    }
     if title.is_empty() {
         title = first_words(&visible.text, 12);
     }

@@ -16,7 +16,7 @@ use super::items::{self, SaveCounts};
 use super::{Store, StoreError, from_secs, lock, to_secs};
 use crate::config::FeedConfig;
 use crate::fetch::Validators;
-use crate::model::{FeedFailure, FeedHints, FeedId, FeedMeta, NewItem};
+use crate::model::{FeedFailure, FeedHints, FeedId, FeedMeta, NewItem, Repairs};
 
 /// What the poller needs to know about a feed between polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +116,27 @@ pub struct PollRecord {
     pub next_poll: Option<(DateTime<Utc>, &'static str)>,
     /// A permanent redirect's target, to poll from now on.
     pub moved_to: Option<Url>,
+}
+
+/// Stored as the repairs' names, NULL for none (so that `COUNT(repairs)` counts repaired
+/// feeds).
+impl rusqlite::ToSql for Repairs {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(if self.is_empty() {
+            rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Null)
+        } else {
+            rusqlite::types::ToSqlOutput::Owned(rusqlite::types::Value::Text(self.to_names()))
+        })
+    }
+}
+
+impl rusqlite::types::FromSql for Repairs {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match value {
+            rusqlite::types::ValueRef::Null => Ok(Repairs::default()),
+            v => Ok(Repairs::from_names(v.as_str()?)),
+        }
+    }
 }
 
 /// Counts a failed poll on the feed row; returns the consecutive errors now.
@@ -300,6 +321,8 @@ pub struct FeedStatus {
     pub last_error: Option<String>,
     /// Where a permanent redirect leads, if the feed moved.
     pub moved_to: Option<String>,
+    /// What had to be repaired to read the last document.
+    pub repairs: Repairs,
 }
 
 impl Store {
@@ -312,7 +335,8 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT f.url, COALESCE(f.config_title, f.title), f.last_result, f.last_polled_at,
                     f.last_status, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
-                    f.error_count, f.next_poll_at, f.next_poll_reason, f.last_error, f.moved_to
+                    f.error_count, f.next_poll_at, f.next_poll_reason, f.last_error, f.moved_to,
+                    f.repairs
                  FROM feeds f WHERE f.active = 1 ORDER BY f.id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -328,6 +352,7 @@ impl Store {
                     next_poll_reason: r.get(8)?,
                     last_error: r.get(9)?,
                     moved_to: r.get(10)?,
+                    repairs: r.get(11)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -347,6 +372,8 @@ pub struct FeedCounts {
     pub gone: usize,
     /// Not polled yet.
     pub new: usize,
+    /// Whose last document had to be repaired to be read (counted in the states above too).
+    pub repaired: usize,
 }
 
 impl Store {
@@ -382,11 +409,13 @@ impl Store {
         self.read(|conn| {
             let mut counts = FeedCounts::default();
             let mut stmt = conn.prepare_cached(
-                "SELECT last_result, COUNT(*) FROM feeds WHERE active = 1 GROUP BY last_result",
+                "SELECT last_result, COUNT(*), COUNT(repairs) FROM feeds WHERE active = 1
+                 GROUP BY last_result",
             )?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let n = r.get::<_, i64>(1)?.max(0) as usize;
+                counts.repaired += r.get::<_, i64>(2)?.max(0) as usize;
                 match r.get::<_, Option<String>>(0)?.as_deref() {
                     None => counts.new += n,
                     Some("failed") => counts.failing += n,
@@ -538,7 +567,8 @@ fn record_one(
                 "UPDATE feeds SET etag = ?2, last_modified = ?3, last_success_at = ?4,
                     last_status = ?5, last_error = NULL, error_count = 0,
                     failing_since = NULL, title = COALESCE(?6, title), site_link = COALESCE(?7, site_link),
-                    hint_ttl = ?8, hint_period = ?9, skip_hours = ?10, skip_days = ?11
+                    hint_ttl = ?8, hint_period = ?9, skip_hours = ?10, skip_days = ?11,
+                    repairs = ?12
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -552,7 +582,8 @@ fn record_one(
                     secs(hints.ttl),
                     secs(hints.update_period),
                     hints.skip_hours,
-                    hints.skip_days
+                    hints.skip_days,
+                    meta.repairs
                 ])?;
         }
         PollResult::NotModified { validators } => {

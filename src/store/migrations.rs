@@ -9,6 +9,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_article_queue.sql"),
+    include_str!("migrations/003_feed_repairs.sql"),
 ];
 
 /// The schema version this build writes.

@@ -9,5 +9,6 @@ mod articles;
 mod feeds;
 mod fetch_policy;
 mod operator;
+mod reads;
 mod reload;
 mod server;
