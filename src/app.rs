@@ -258,11 +258,14 @@ pub async fn run_with_reload(
     let on_listener = cfg.server.metrics == MetricsEndpoint::Listener;
     let listener = LimitedListener::new(
         listener,
-        cfg.server.max_connections,
-        cfg.server.idle_timeout,
+        serve::Limits {
+            max_connections: cfg.server.max_connections,
+            idle_timeout: cfg.server.idle_timeout,
+            header_timeout: cfg.server.header_timeout,
+        },
     );
     let server = tokio::spawn(
-        axum::serve(listener, serve::router(state.clone(), on_listener))
+        serve::serve(listener, serve::router(state.clone(), on_listener))
             .with_graceful_shutdown(cancel.clone().cancelled_owned())
             .into_future(),
     );
