@@ -25,9 +25,10 @@ use crate::store::{Selection, Store, StoreError};
 const BROTLI_QUALITY: i32 = 9;
 
 /// Bytes the renderings of query variants (`/feed.xml?tag=x`) may hold together, compressed
-/// copies included: a dozen variants of a 100-item feed in every coding. Past it the least
-/// recently used go; one rendering larger than the whole budget is still kept, alone.
-pub const VARIANT_BUDGET: usize = 16 << 20;
+/// copies included: about eight variants of a 100-item feed of long articles, each in every
+/// coding. Past it the least recently used go; one rendering larger than the whole budget is
+/// still kept, alone.
+pub const VARIANT_BUDGET: usize = 8 << 20;
 
 /// Bytes counted per kept rendering on top of its bodies: the key, the struct and its hash,
 /// the map's slot.
