@@ -256,14 +256,12 @@ pub async fn run_with_reload(
         .local_addr()
         .context("cannot read the listening address")?;
     let on_listener = cfg.server.metrics == MetricsEndpoint::Listener;
-    let listener = LimitedListener::new(
-        listener,
-        serve::Limits {
-            max_connections: cfg.server.max_connections,
-            idle_timeout: cfg.server.idle_timeout,
-            header_timeout: cfg.server.header_timeout,
-        },
-    );
+    let limits = serve::Limits {
+        max_connections: cfg.server.max_connections,
+        idle_timeout: cfg.server.idle_timeout,
+        header_timeout: cfg.server.header_timeout,
+    };
+    let listener = LimitedListener::new(listener, limits);
     let server = tokio::spawn(
         serve::serve(listener, serve::router(state.clone(), on_listener))
             .with_graceful_shutdown(cancel.clone().cancelled_owned())
@@ -273,8 +271,11 @@ pub async fn run_with_reload(
         let metrics_listener = TcpListener::bind(metrics_addr)
             .await
             .with_context(|| format!("cannot listen on {metrics_addr} ([server] metrics)"))?;
-        let serve_metrics = axum::serve(metrics_listener, serve::metrics_router(state.clone()))
-            .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        let serve_metrics = serve::serve(
+            LimitedListener::new(metrics_listener, limits),
+            serve::metrics_router(state.clone()),
+        )
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
         background.spawn(async move {
             if let Err(e) = serve_metrics.await {
                 warn!(error = %e, "metrics server stopped");
