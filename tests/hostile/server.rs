@@ -78,7 +78,7 @@ async fn wait_for_items(d: &Daemon) {
 
 /// Raises this process's soft limit on open files to its hard limit, and fails clearly if
 /// that is still below `needed`.
-fn allow_open_files(needed: u64) {
+fn allow_open_files(needed: libc::rlim_t) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -92,7 +92,7 @@ fn allow_open_files(needed: u64) {
         }
     }
     assert!(
-        limit.rlim_cur as u64 >= needed,
+        limit.rlim_cur >= needed,
         "this test holds about {needed} sockets open, but this process may open only {} files \
          (the hard RLIMIT_NOFILE): raise it (ulimit -Hn) to run it",
         limit.rlim_cur
@@ -166,7 +166,7 @@ async fn attacker(
 async fn regression_19_slowloris_and_silent_clients_do_not_keep_others_out() {
     const EACH: usize = 1_100;
     const MAX_CONNECTIONS: usize = 500;
-    allow_open_files((2 * EACH + MAX_CONNECTIONS + 1_000) as u64);
+    allow_open_files((2 * EACH + MAX_CONNECTIONS + 1_000) as libc::rlim_t);
     let env = Env::new().await;
     let mut cfg = env.config(&[env.serve("rss2_basic.xml").await]);
     cfg.server.max_connections = MAX_CONNECTIONS;
