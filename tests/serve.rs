@@ -496,15 +496,15 @@ async fn regression_19_variants_sanitise_each_item_once() {
             "limit=4&tag=nope",
         ] {
             let filters = Filters::parse(Some(query), &outputs).unwrap();
-            let narrowed = filters.apply(&outputs);
+            let variant = Variant::Filtered(filters.clone());
             cache
-                .rendered(&Variant::Filtered(filters), &narrowed, format)
+                .rendered(&variant, format, || filters.apply(&outputs))
                 .await
                 .unwrap();
         }
         let all = Variant::Output("all".into());
         cache
-            .rendered(&all, &outputs.filtered["all"], format)
+            .rendered(&all, format, || outputs.filtered["all"].clone())
             .await
             .unwrap();
     }

@@ -304,19 +304,20 @@ impl FeedCache {
     pub async fn current(&self, format: Format) -> Result<Arc<Rendered>, StoreError> {
         let outputs = self.outputs();
         let variant = Variant::Output(outputs.default.channel.path.clone());
-        self.rendered(&variant, &outputs.default, format).await
+        self.rendered(&variant, format, || outputs.default.clone())
+            .await
     }
 
-    /// The current rendering of `output` (cached under `variant`) in `format`, made now if the
-    /// data changed since the last one.
+    /// The current rendering of `variant` in `format`, made now from `output()` if the data
+    /// changed since the last one (so that a request served from the cache builds nothing).
     ///
     /// # Errors
     /// When the store cannot be read.
     pub async fn rendered(
         &self,
         variant: &Variant,
-        output: &Output,
         format: Format,
+        output: impl FnOnce() -> Output,
     ) -> Result<Arc<Rendered>, StoreError> {
         let version = self.store.version();
         let fresh = |r: Option<Arc<Rendered>>| r.filter(|r| r.version == version);
@@ -336,14 +337,19 @@ impl FeedCache {
             return Ok(r);
         }
         let started = std::time::Instant::now();
-        let items = self.store.merged_items(output.selection.clone()).await?;
-        let failing = if output.health_items {
+        let Output {
+            channel,
+            selection,
+            health_items,
+            ..
+        } = output();
+        let items = self.store.merged_items(selection).await?;
+        let failing = if health_items {
             self.store.failing_feeds().await?
         } else {
             Vec::new()
         };
         let previous = self.last(variant, format);
-        let channel = output.channel.clone();
         let sanitized = self.sanitized.clone();
         let rendered = tokio::task::spawn_blocking(move || {
             let now = Utc::now();

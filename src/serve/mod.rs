@@ -390,16 +390,15 @@ async fn feed(
     };
     if filters.is_default() {
         let variant = Variant::Output(outputs.default.channel.path.clone());
-        return serve_output(&state, &variant, &outputs.default, format, &headers).await;
+        return serve_output(&state, &variant, format, &headers, || {
+            outputs.default.clone()
+        })
+        .await;
     }
-    let output = filters.apply(&outputs);
-    serve_output(
-        &state,
-        &Variant::Filtered(filters),
-        &output,
-        format,
-        &headers,
-    )
+    let variant = Variant::Filtered(filters.clone());
+    serve_output(&state, &variant, format, &headers, || {
+        filters.apply(&outputs)
+    })
     .await
 }
 
@@ -432,7 +431,7 @@ async fn filtered_feed(
         }
     }
     let variant = Variant::Output(name.to_owned());
-    serve_output(&state, &variant, output, format, &headers).await
+    serve_output(&state, &variant, format, &headers, || output.clone()).await
 }
 
 /// Compares secrets in time that does not depend on where they differ.
@@ -441,14 +440,15 @@ fn same_secret(presented: &str, secret: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Answers with the current rendering of `variant`, made from `output()` if need be.
 async fn serve_output(
     state: &AppState,
     variant: &Variant,
-    output: &Output,
     format: Format,
     headers: &HeaderMap,
+    output: impl FnOnce() -> Output,
 ) -> Response {
-    match state.feed.rendered(variant, output, format).await {
+    match state.feed.rendered(variant, format, output).await {
         Ok(rendered) => {
             let before = rendered.bytes();
             let response = respond(rendered.clone(), format.content_type(), headers).await;
@@ -458,7 +458,7 @@ async fn serve_output(
             response
         }
         Err(e) => {
-            tracing::error!(error = %e, output = %output.channel.path, "cannot render a merged feed");
+            tracing::error!(error = %e, output = ?variant, "cannot render a merged feed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the merged feed is unavailable; see the server log\n",
