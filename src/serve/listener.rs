@@ -9,8 +9,8 @@
 //! timer again the moment a response is written, so an idle keep-alive connection would be cut
 //! after `header_timeout`, not `idle_timeout`, and hyper does not tell which connections are
 //! between requests, which choosing one to close needs. So the connection tracks this itself:
-//! the router's outermost layer marks when a request head has been read and when its response
-//! is handed over ([`track`]), and the connection's reads and writes do the rest.
+//! the router made for it ([`Tracked`]) marks when hyper hands over a request (its head read
+//! whole) and when the response comes back, and the connection's reads and writes do the rest.
 
 use std::collections::BTreeMap;
 use std::future::Future as _;
@@ -21,15 +21,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, Request};
-use axum::middleware::Next;
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::extract::Request;
 use axum::response::Response;
+use axum::routing::future::RouteFuture;
 use axum::serve::IncomingStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tower_service::Service;
 
 /// How long the accept loop waits for a slot, when every connection is in the middle of a
 /// request, before it looks again for one that has finished and can be closed.
@@ -234,37 +237,79 @@ impl axum::serve::Listener for LimitedListener {
     }
 }
 
-/// A handle on a connection for the router: [`track`] reads it from the request's
-/// `ConnectInfo` to mark where the connection is in its request.
+/// The router, made per connection into a [`Tracked`] that knows its connection.
 #[derive(Debug, Clone)]
-pub struct Connection(Arc<State>);
+pub struct TrackedRouter(pub Router);
 
-impl Connected<IncomingStream<'_, LimitedListener>> for Connection {
-    fn connect_info(stream: IncomingStream<'_, LimitedListener>) -> Self {
-        Connection(stream.io().state.clone())
+impl Service<IncomingStream<'_, LimitedListener>> for TrackedRouter {
+    type Response = Tracked;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Tracked, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: IncomingStream<'_, LimitedListener>) -> Self::Future {
+        std::future::ready(Ok(Tracked {
+            state: stream.io().state.clone(),
+            router: self.0.clone(),
+        }))
     }
 }
 
-/// The router's outermost layer: marks the connection busy while a request is handled (its
-/// head has arrived whole, so the head deadline no longer applies, and the connection may not
-/// be closed to make room), and idle once the response is handed over. Requests from other
-/// listeners (no [`Connection`]) pass untouched.
-pub async fn track(request: Request, next: Next) -> Response {
-    let connection = request
-        .extensions()
-        .get::<ConnectInfo<Connection>>()
-        .map(|c| c.0.0.clone());
-    if let Some(state) = &connection {
-        state.set_phase(Phase::Request);
+/// The router for one connection: marks the connection busy from the moment hyper hands it a
+/// request (its head has arrived whole, so the head deadline no longer applies, and the
+/// connection may not be closed to make room) until the response is handed back, then idle.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    state: Arc<State>,
+    router: Router,
+}
+
+impl Service<Request> for Tracked {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = TrackedResponse;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<Request>::poll_ready(&mut self.router, cx)
     }
-    let response = next.run(request).await;
-    if let Some(state) = connection {
-        // In this order, so that the listener never sees an idle connection whose response
-        // is not yet written.
-        state.unflushed.store(true, Ordering::Release);
-        state.set_phase(Phase::Idle);
+
+    fn call(&mut self, request: Request) -> TrackedResponse {
+        self.state.set_phase(Phase::Request);
+        TrackedResponse {
+            inner: self.router.call(request),
+            state: self.state.clone(),
+        }
     }
-    response
+}
+
+/// The response of a [`Tracked`] router.
+pub struct TrackedResponse {
+    inner: RouteFuture<Infallible>,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for TrackedResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackedResponse")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::future::Future for TrackedResponse {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        // In this order, so that the listener never sees an idle connection whose response is
+        // not yet written.
+        self.state.unflushed.store(true, Ordering::Release);
+        self.state.set_phase(Phase::Idle);
+        Poll::Ready(response)
+    }
 }
 
 /// A connection that holds one of the listener's slots; see [`LimitedListener`] and [`Limits`].

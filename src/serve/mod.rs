@@ -13,10 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
-use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
+use axum::extract::{MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::middleware::{self, AddExtension, Next};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -24,7 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use cache::{FeedCache, Rendered, Variant};
-pub use listener::{Connection, LimitedConnection, LimitedListener, Limits};
+pub use listener::{LimitedConnection, LimitedListener, Limits, Tracked, TrackedRouter};
 use query::Filters;
 
 use crate::metrics::{self, Metrics};
@@ -114,23 +113,14 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
         }))
 }
 
-/// Serves `router` on `listener`; await it, or add `with_graceful_shutdown` first. Each request
-/// carries its [`Connection`], which the router's outermost layer uses to tell the listener
-/// where the connection is in its request.
+/// Serves `router` on `listener`; await it, or add `with_graceful_shutdown` first. Each
+/// connection gets the router as a [`Tracked`] that tells the listener where the connection is
+/// in its request.
 pub fn serve(
     listener: LimitedListener,
     router: Router,
-) -> axum::serve::Serve<
-    LimitedListener,
-    IntoMakeServiceWithConnectInfo<Router, Connection>,
-    AddExtension<Router, ConnectInfo<Connection>>,
-> {
-    axum::serve(
-        listener,
-        router
-            .layer(middleware::from_fn(listener::track))
-            .into_make_service_with_connect_info::<Connection>(),
-    )
+) -> axum::serve::Serve<LimitedListener, TrackedRouter, Tracked> {
+    axum::serve(listener, TrackedRouter(router))
 }
 
 /// A router with only `/metrics`, for `[server] metrics = "ADDR"`.
