@@ -214,6 +214,10 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
             o.max_connections != n.max_connections,
         ),
         ("[server] idle_timeout", o.idle_timeout != n.idle_timeout),
+        (
+            "[server] header_timeout",
+            o.header_timeout != n.header_timeout,
+        ),
         ("[storage] path", old.storage.path != new.storage.path),
     ]
     .into_iter()
@@ -277,19 +281,23 @@ pub async fn run_with_reload(
         .local_addr()
         .context("cannot read the listening address")?;
     let on_listener = cfg.server.metrics == MetricsEndpoint::Listener;
-    let listener = LimitedListener::new(
-        listener,
-        cfg.server.max_connections,
-        cfg.server.idle_timeout,
-    );
+    let limits = serve::Limits {
+        max_connections: cfg.server.max_connections,
+        idle_timeout: cfg.server.idle_timeout,
+        header_timeout: cfg.server.header_timeout,
+    };
+    let listener = LimitedListener::new(listener, limits);
     let server = tokio::spawn(
-        axum::serve(listener, serve::router(state.clone(), on_listener))
+        serve::serve(listener, serve::router(state.clone(), on_listener))
             .with_graceful_shutdown(cancel.clone().cancelled_owned())
             .into_future(),
     );
     if let Some(metrics_listener) = metrics_listener {
-        let serve_metrics = axum::serve(metrics_listener, serve::metrics_router(state.clone()))
-            .with_graceful_shutdown(cancel.clone().cancelled_owned());
+        let serve_metrics = serve::serve(
+            LimitedListener::new(metrics_listener, limits),
+            serve::metrics_router(state.clone()),
+        )
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
         background.spawn(async move {
             if let Err(e) = serve_metrics.await {
                 warn!(error = %e, "metrics server stopped");

@@ -179,12 +179,18 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// A connection without traffic for this long is closed.
     pub idle_timeout: Duration,
+    /// A request head must arrive whole within this long (from the accept, or from its first
+    /// byte on a kept-alive connection), however it trickles in.
+    pub header_timeout: Duration,
 }
 
 /// Default `[server] max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default `[server] idle_timeout`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `[server] header_timeout`: a request head is one packet or a few; a client still
+/// sending one after this long is trickling it on purpose.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `[storage]`: the SQLite database.
 #[derive(Debug, Clone)]
@@ -490,6 +496,7 @@ struct RawServer {
     metrics: Value<String>,
     max_connections: Value<i64>,
     idle_timeout: Value<String>,
+    header_timeout: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -700,6 +707,12 @@ impl RawConfig {
             "server.idle_timeout",
             s.idle_timeout,
             || DEFAULT_IDLE_TIMEOUT,
+            duration,
+        )?;
+        let header_timeout = text_field(
+            "server.header_timeout",
+            s.header_timeout,
+            || DEFAULT_HEADER_TIMEOUT,
             duration,
         )?;
 
@@ -1029,6 +1042,7 @@ impl RawConfig {
                 metrics,
                 max_connections,
                 idle_timeout,
+                header_timeout,
             },
             storage: StorageConfig {
                 path: base_dir.join(path),
@@ -1218,6 +1232,22 @@ mod tests {
         assert!(error("[[outputs]]\npath = \"/x\"\ntoken = \"short\"\n").contains("too short"));
         let twice = "[[outputs]]\npath = \"/x\"\n[[outputs]]\npath = \"x\"\n";
         assert!(error(twice).contains("outputs[1].path"));
+    }
+
+    #[test]
+    fn header_timeout_has_a_default_and_is_a_duration() {
+        assert_eq!(
+            parse("").unwrap().server.header_timeout,
+            DEFAULT_HEADER_TIMEOUT
+        );
+        assert_eq!(
+            parse("[server]\nheader_timeout = \"2s\"\n")
+                .unwrap()
+                .server
+                .header_timeout,
+            Duration::from_secs(2)
+        );
+        assert!(error("[server]\nheader_timeout = \"0s\"\n").contains(":2: server.header_timeout"));
     }
 
     #[test]

@@ -1582,3 +1582,112 @@ mod render_items {
         assert!(failures.is_empty(), "{failures:#?}");
     }
 }
+// The HTTP query fuzzer's corpus, replayed (`fuzz/fuzz_targets/http_query.rs`)
+
+/// The tags and `max_items` of `fuzz/fuzz_targets/http_query.rs`.
+const QUERY_TAGS: [&str; 3] = ["rust", "tech & news", "ünï"];
+const QUERY_MAX_ITEMS: usize = 100;
+
+fn query_outputs() -> feedmerge::serve::Outputs {
+    use feedmerge::serve::{Output, Outputs};
+    let output = |path: &str| Output {
+        channel: Channel {
+            title: "t".into(),
+            description: "d".into(),
+            base_url: Url::parse("http://127.0.0.1:8080/").unwrap(),
+            path: path.into(),
+            placement: Placement::Description,
+        },
+        selection: feedmerge::store::Selection::newest(QUERY_MAX_ITEMS),
+        health_items: true,
+        token: None,
+    };
+    Outputs {
+        default: output("feed"),
+        filtered: std::collections::HashMap::from([("rust".to_owned(), output("rust"))]),
+        tags: QUERY_TAGS
+            .iter()
+            .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
+            .collect(),
+        sources_opml: String::new(),
+    }
+}
+
+/// The checks of `fuzz/fuzz_targets/http_query.rs`, on stable Rust.
+fn http_query(data: &[u8]) -> Result<(), String> {
+    use feedmerge::serve::query::{self, Filters, MAX_MIN_MINUTES, TagFilter};
+    let text = String::from_utf8_lossy(data);
+    let (path, query) = match text.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (&*text, None),
+    };
+    if let Some((name, format)) = query::output_path(path) {
+        if !path.contains(name) || !path.ends_with(format.extension()) {
+            return Err(format!("{path:?} read as {name:?} in {format:?}"));
+        }
+    }
+    let _ = query::token(query);
+    let outputs = query_outputs();
+    let Ok(filters) = Filters::parse(query, &outputs) else {
+        return Ok(());
+    };
+    let longest = QUERY_TAGS.iter().map(|t| t.len()).max().unwrap();
+    if filters.heap_size() > longest {
+        return Err(format!(
+            "a key of {} bytes: {filters:?}",
+            filters.heap_size()
+        ));
+    }
+    let s = filters.apply(&outputs).selection;
+    if !(1..=QUERY_MAX_ITEMS).contains(&s.limit)
+        || s.min_minutes
+            .is_some_and(|m| !(1..=MAX_MIN_MINUTES).contains(&m))
+    {
+        return Err(format!("{filters:?} selects {s:?}"));
+    }
+    let feeds_ok = match &filters.tag {
+        TagFilter::All => s.feeds.is_none(),
+        TagFilter::Tag(t) => s.feeds.as_ref() == outputs.tags.get(t),
+        TagFilter::Unknown => s.feeds.as_deref() == Some(&[][..]),
+    };
+    if !feeds_ok {
+        return Err(format!("{filters:?} selects the feeds {:?}", s.feeds));
+    }
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    match &filters.tag {
+        TagFilter::All => {}
+        TagFilter::Tag(t) => {
+            q.append_pair("tag", t);
+        }
+        TagFilter::Unknown => {
+            q.append_pair("tag", "no such tag");
+        }
+    }
+    if let Some(m) = filters.min_minutes {
+        q.append_pair("min_minutes", &m.to_string());
+    }
+    if let Some(l) = filters.limit {
+        q.append_pair("limit", &l.to_string());
+    }
+    let canonical = q.finish();
+    match Filters::parse(Some(&canonical), &outputs) {
+        Ok(again) if again == filters => Ok(()),
+        other => Err(format!(
+            "{canonical:?} reads back as {other:?}, not {filters:?}"
+        )),
+    }
+}
+
+#[test]
+fn fuzz_corpus_http_query_replays_cleanly() {
+    let mut failures = Vec::new();
+    for file in corpus("http_query") {
+        let data = std::fs::read(&file).unwrap();
+        match std::panic::catch_unwind(|| http_query(&data)) {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => failures.push(format!("{}: {why}", file.display())),
+            Err(_) => failures.push(format!("{}: panicked", file.display())),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -440,3 +440,77 @@ max_items = 1
     assert_eq!(r.status(), StatusCode::OK);
     d.shutdown().await;
 }
+
+/// See: issue #19 ("never sanitise or render the same stored content twice for two request
+/// variants"). Every format of the default feed, query variants and an `[[outputs]]` entry
+/// that show the same items sanitise each item's HTML once: the daemon's renderings share one
+/// cache of sanitised HTML, which counts each content it had to sanitise.
+#[tokio::test]
+async fn regression_19_variants_sanitise_each_item_once() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use feedmerge::render::{Channel, Format};
+    use feedmerge::serve::query::Filters;
+    use feedmerge::serve::{FeedCache, Output, Outputs, Variant};
+    use feedmerge::store::{Selection, Store};
+
+    let env = Env::new().await;
+    let rust = env.serve("rss2_basic.xml").await; // 3 items
+    let cfg = env.config(&[rust.clone(), env.serve("atom_basic.xml").await]); // + 2
+    common::poll(&cfg).await;
+    let output = |path: &str, selection: Selection| Output {
+        channel: Channel {
+            title: "t".into(),
+            description: "d".into(),
+            base_url: cfg.server.base_url.clone(),
+            path: path.into(),
+            placement: cfg.reading_time.placement,
+        },
+        selection,
+        health_items: false,
+        token: None,
+    };
+    let outputs = Outputs {
+        default: output("feed", Selection::newest(100)),
+        filtered: HashMap::from([("all".to_owned(), output("all", Selection::newest(50)))]),
+        tags: HashMap::from([("rust".to_owned(), vec![rust])]),
+        sources_opml: String::new(),
+    };
+    let store = Store::open(&cfg.storage.path).unwrap();
+    let cache = FeedCache::new(store, outputs.clone(), Arc::default());
+
+    let first = cache.current(Format::Rss).await.unwrap();
+    let items = rss::Channel::read_from(&first.identity[..])
+        .unwrap()
+        .items()
+        .len();
+    assert_eq!(items, 5);
+    assert_eq!(cache.sanitized().sanitised(), 5, "one run per item");
+    for format in Format::ALL {
+        cache.current(format).await.unwrap();
+        for query in [
+            "limit=2",
+            "tag=rust",
+            "tag=rust&min_minutes=1",
+            "limit=4&tag=nope",
+        ] {
+            let filters = Filters::parse(Some(query), &outputs).unwrap();
+            let variant = Variant::Filtered(filters.clone());
+            cache
+                .rendered(&variant, format, || filters.apply(&outputs))
+                .await
+                .unwrap();
+        }
+        let all = Variant::Output("all".into());
+        cache
+            .rendered(&all, format, || outputs.filtered["all"].clone())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        cache.sanitized().sanitised(),
+        5,
+        "3 formats x 6 renderings sanitised nothing again"
+    );
+}

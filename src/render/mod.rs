@@ -7,6 +7,7 @@ pub mod html;
 pub mod json;
 pub mod page;
 pub mod rss;
+pub mod sanitized;
 
 use std::borrow::Cow;
 
@@ -18,6 +19,7 @@ use crate::config::Placement;
 use crate::model::{Enclosure, FeedFailure, FullTextOutcome, ReadingTime, StoredItem};
 use crate::normalize::escape_html;
 use crate::redact;
+use sanitized::SanitizedCache;
 
 /// The XML namespace of feedmerge's own elements.
 pub const NAMESPACE: &str = "urn:feedmerge:ns:1";
@@ -144,9 +146,22 @@ pub fn entries<'a>(
     failing: &'a [FeedFailure],
     placement: Placement,
 ) -> Vec<Entry<'a>> {
+    // Only this rendering shares it: a content repeated in two items is sanitised once.
+    entries_cached(items, failing, placement, &SanitizedCache::new(usize::MAX))
+}
+
+/// [`entries`], with the sanitised HTML taken from `sanitized` and kept there for the next
+/// rendering.
+pub fn entries_cached<'a>(
+    items: &'a [StoredItem],
+    failing: &'a [FeedFailure],
+    placement: Placement,
+    sanitized: &SanitizedCache,
+) -> Vec<Entry<'a>> {
     let in_description = matches!(placement, Placement::Description | Placement::Both);
     let in_title = matches!(placement, Placement::Title | Placement::Both);
-    let mut sanitizer = html::Sanitizer::default();
+    // Built on the first content the cache does not have.
+    let mut sanitizer = None;
     let mut all: Vec<Entry<'a>> = items
         .iter()
         .map(|s| {
@@ -162,7 +177,7 @@ pub fn entries<'a>(
                 Some(FullTextOutcome::Extracted(Some(article))) => (article, it.link.as_deref()),
                 _ => (&it.content_html, it.content_base.as_deref()),
             };
-            html.push_str(&sanitizer.clean(content, base));
+            html.push_str(&sanitized.clean(&mut sanitizer, content, base));
             let also_in: Vec<Cow<'a, str>> = s.also_in.iter().map(|t| redact::name(t)).collect();
             if !also_in.is_empty() {
                 html.push_str(&format!(
@@ -243,7 +258,26 @@ pub fn render(
     failing: &[FeedFailure],
     now: DateTime<Utc>,
 ) -> String {
-    let entries = entries(items, failing, channel.placement);
+    render_cached(
+        format,
+        channel,
+        items,
+        failing,
+        now,
+        &SanitizedCache::new(usize::MAX),
+    )
+}
+
+/// [`render`], with the sanitised HTML taken from `sanitized` and kept there.
+pub fn render_cached(
+    format: Format,
+    channel: &Channel,
+    items: &[StoredItem],
+    failing: &[FeedFailure],
+    now: DateTime<Utc>,
+    sanitized: &SanitizedCache,
+) -> String {
+    let entries = entries_cached(items, failing, channel.placement, sanitized);
     let updated = items.iter().map(|i| i.changed_at).max().unwrap_or(now);
     match format {
         Format::Rss => rss::render(channel, &entries, updated),
