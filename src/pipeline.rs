@@ -449,9 +449,11 @@ async fn process(
     // Invariant: the semaphore is never closed.
     let _cpu = cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
-        let parsed = parse::parse(&doc.body, doc.charset.as_deref(), &doc.url)
-            .map_err(|e| format!("cannot parse {}: {e}", doc.url))?;
-        let (meta, items) = normalize::normalize(&parsed, &doc.url, now, &rt);
+        // What relative links resolve against is published with them: no userinfo or query.
+        let base = redact::base(&doc.url);
+        let parsed = parse::parse(&doc.body, doc.charset.as_deref(), &base)
+            .map_err(|e| format!("cannot parse {base}: {e}"))?;
+        let (meta, items) = normalize::normalize(&parsed, &base, now, &rt);
         Ok((meta, parsed.hints, dedupe::identify(items)))
     });
     match task.await {

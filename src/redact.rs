@@ -72,6 +72,23 @@ pub fn url(url: &Url) -> Url {
     clean
 }
 
+/// The base that relative references of a document fetched from `url` resolve against, when
+/// what they make is published (item links, links and images in content): `url` without
+/// userinfo, query or fragment. Resolving keeps the base's userinfo, and an empty reference or
+/// a bare `#fragment` keeps its query too, so resolving against the URL as configured would
+/// publish its password or `?apikey=` through every such link of the feed.
+pub fn base(url: &Url) -> Url {
+    let mut base = url.clone();
+    if !base.username().is_empty() || base.password().is_some() {
+        // Only fails for URLs that cannot have userinfo, which then have none.
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+    }
+    base.set_query(None);
+    base.set_fragment(None);
+    base
+}
+
 /// [`url`] for a URL held as text. Text that is not an absolute URL is returned as it is.
 pub fn url_text(text: &str) -> Cow<'_, str> {
     match Url::parse(text) {
@@ -244,6 +261,26 @@ mod tests {
             "",
         ] {
             assert!(matches!(text(s), Cow::Borrowed(_)), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_base_for_published_links_carries_no_secret() {
+        let feed = Url::parse("http://alice:hunter2@host.example/dir/feed.xml?apikey=K#f").unwrap();
+        let base = base(&feed);
+        assert_eq!(base.as_str(), "http://host.example/dir/feed.xml");
+        for (reference, resolved) in [
+            ("", "http://host.example/dir/feed.xml"),
+            ("#top", "http://host.example/dir/feed.xml#top"),
+            ("?page=2", "http://host.example/dir/feed.xml?page=2"),
+            ("/post/1", "http://host.example/post/1"),
+            ("other", "http://host.example/dir/other"),
+        ] {
+            assert_eq!(
+                base.join(reference).unwrap().as_str(),
+                resolved,
+                "{reference:?}"
+            );
         }
     }
 

@@ -115,8 +115,21 @@ const UNTITLED_FEED: &str = r#"<rss version="2.0"><channel><link>https://site.ex
 <item><guid>one</guid><title>Story one</title><link>https://site.example/1</link>
 <description>Some words to read.</description></item></channel></rss>"#;
 
+/// [`UNTITLED_FEED`] with items whose links and content are relative to the feed's URL: an
+/// empty reference or a bare `#fragment` resolved against the URL as configured keeps its
+/// userinfo and its query.
+const RELATIVE_FEED: &str = r##"<rss version="2.0"><channel><link></link>
+<item><guid>one</guid><title>Story one</title><link>https://site.example/1</link>
+<description>Some words to read.</description></item>
+<item><guid>two</guid><title>Story two</title><link>/two</link>
+<description>&lt;a href="?page=2"&gt;next&lt;/a&gt; &lt;a href=""&gt;this&lt;/a&gt; &lt;img src="#i"&gt; &lt;a href="#top"&gt;top&lt;/a&gt;</description></item>
+<item><guid>three</guid><title>Story three</title><link>#three</link>
+<enclosure url="" type="audio/mpeg" length="1"/><description>Words.</description></item>
+</channel></rss>"##;
+
 /// Finding 10: a feed URL's userinfo and secret query values were published in every item's
-/// `<source url>`, `/sources.opml`, health items, `/metrics` and logs.
+/// `<source url>`, `/sources.opml`, health items, `/metrics` and logs, and in every link
+/// resolved against it.
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_in_a_feed_url_reach_no_output_and_no_log() {
     let env = Env::new().await;
@@ -127,7 +140,7 @@ async fn secrets_in_a_feed_url_reach_no_output_and_no_log() {
         .and(path("/feed"))
         .respond_with(move |_: &Request| {
             if count.fetch_add(1, Ordering::SeqCst) == 0 {
-                ResponseTemplate::new(200).set_body_raw(UNTITLED_FEED, "application/rss+xml")
+                ResponseTemplate::new(200).set_body_raw(RELATIVE_FEED, "application/rss+xml")
             } else {
                 ResponseTemplate::new(500)
             }
@@ -185,6 +198,11 @@ async fn secrets_in_a_feed_url_reach_no_output_and_no_log() {
     }
     let xml = get(&format!("{base}/feed.xml")).await.1;
     assert!(xml.contains("has failed since"), "a health item: {xml}");
+    // Relative links are resolved, against the URL without what is secret in it.
+    assert!(
+        xml.contains(&format!("<link>http://127.0.0.1:{port}/two</link>")),
+        "{xml}"
+    );
     let metrics = get(&format!("{base}/metrics")).await.1;
     assert!(
         feed_errors(&metrics, &shown_url).is_some_and(|n| n >= 1),
