@@ -140,7 +140,7 @@ async fn poll_admitted(
     let fetched = tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(None),
-        f = ctx.fetcher.fetch(&url, &feed.validators) => f,
+        f = ctx.fetcher.fetch_feed(&url, &feed.url, &feed.validators) => f,
     };
     drop(host);
     let now = Utc::now();

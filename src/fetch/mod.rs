@@ -8,9 +8,8 @@
 
 pub mod policy;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -296,8 +295,11 @@ pub struct FetchConfig {
 /// What a request is for; it decides where each hop may connect ([`policy`]).
 #[derive(Debug, Clone, Copy)]
 enum Purpose<'a> {
-    /// A configured feed.
-    Feed,
+    /// A feed; `first` is where its first request may connect.
+    Feed {
+        /// [`Reach::Anywhere`] for the configured URL itself.
+        first: Reach,
+    },
     /// An article link of the feed at `feed_url`.
     Article { feed_url: &'a Url },
 }
@@ -315,9 +317,6 @@ pub struct Fetcher {
     max_body: u64,
     timeout: Duration,
     allow_private_redirects: bool,
-    /// Where each feed origin's requests went the last time (by [`policy::origin`]): articles
-    /// on a feed's own server may go there, and no further. One entry per feed origin polled.
-    feed_reaches: Arc<Mutex<HashMap<String, Reach>>>,
 }
 
 fn install_crypto_provider() {
@@ -369,25 +368,48 @@ impl Fetcher {
             max_body: cfg.max_body,
             timeout: cfg.timeout,
             allow_private_redirects: cfg.allow_private_redirects,
-            feed_reaches: Arc::default(),
         })
     }
 
-    /// Fetches the feed at `url`, conditionally when `validators` has any, following up to
-    /// [`MAX_REDIRECTS`] redirects, all within the configured timeout. The feed's own URL may
-    /// lead anywhere; its redirects only to public addresses when it reached a public one,
-    /// unless `allow_private_redirects`.
+    /// Fetches the feed configured at `url`: [`Fetcher::fetch_feed`] of a feed that has not
+    /// moved.
     ///
     /// # Errors
-    /// [`FetchError`] for a non-2xx status, a body over the limit, a timeout, a refused
-    /// redirect, or a network error.
+    /// As [`Fetcher::fetch_feed`].
     pub async fn fetch(
         &self,
         url: &Url,
         validators: &Validators,
     ) -> Result<FetchOutcome, FetchError> {
+        self.fetch_feed(url, url, validators).await
+    }
+
+    /// Fetches the feed configured at `configured` from `url` (where a remembered permanent
+    /// redirect says it moved, else the same URL), conditionally when `validators` has any,
+    /// following up to [`MAX_REDIRECTS`] redirects, all within the configured timeout. The
+    /// configured URL may lead anywhere; a moved one is a redirect remembered, and leads only
+    /// where [`policy::named_reach`] of the configured URL allows, since what the redirect's
+    /// target resolved to when it was learned says nothing about its next answer. Redirects
+    /// lead only to public addresses when the first request reached a public one.
+    /// `allow_private_redirects` lifts both.
+    ///
+    /// # Errors
+    /// [`FetchError`] for a non-2xx status, a body over the limit, a timeout, a refused
+    /// redirect, or a network error.
+    pub async fn fetch_feed(
+        &self,
+        url: &Url,
+        configured: &Url,
+        validators: &Validators,
+    ) -> Result<FetchOutcome, FetchError> {
+        let first = if url == configured || self.allow_private_redirects {
+            Reach::Anywhere
+        } else {
+            policy::named_reach(configured, self.is_public)
+        };
         let fetch = async {
-            let (response, url, moved_to) = self.follow(url, validators, Purpose::Feed).await?;
+            let purpose = Purpose::Feed { first };
+            let (response, url, moved_to) = self.follow(url, validators, purpose).await?;
             let status = response.status();
             if status == reqwest::StatusCode::NOT_MODIFIED {
                 let headers = response.headers();
@@ -453,30 +475,21 @@ impl Fetcher {
         let mut hops = 0;
         loop {
             let (reach, rule) = match purpose {
-                Purpose::Feed if hops == 0 => (Reach::Anywhere, Rule::PublicFeedRedirect),
-                Purpose::Feed => (feed_redirects, Rule::PublicFeedRedirect),
-                Purpose::Article { feed_url } => {
-                    let feed_reach = self.feed_reach(feed_url);
-                    (
-                        policy::article_reach(&url, feed_url, feed_reach),
-                        Rule::Article,
-                    )
-                }
+                Purpose::Feed { first } if hops == 0 => (first, Rule::PublicFeedRedirect),
+                Purpose::Feed { .. } => (feed_redirects, Rule::PublicFeedRedirect),
+                Purpose::Article { feed_url } => (
+                    policy::article_reach(&url, feed_url, self.is_public),
+                    Rule::Article,
+                ),
             };
             let response = self.send(&url, validators, reach, rule).await?;
-            if matches!(purpose, Purpose::Feed) && hops == 0 {
+            if matches!(purpose, Purpose::Feed { .. }) && hops == 0 {
                 // The address of the connection this answer came over, pooled or new. Unknown
                 // (never over plain TCP or TLS) counts as public: the stricter choice.
                 let public = response
                     .remote_addr()
                     .is_none_or(|a| (self.is_public)(a.ip()));
                 feed_redirects = policy::feed_redirect_reach(public, self.allow_private_redirects);
-                let reach = if public {
-                    Reach::Public
-                } else {
-                    Reach::Anywhere
-                };
-                lock(&self.feed_reaches).insert(policy::origin(start), reach);
             }
             let status = response.status();
             let location = response
@@ -509,15 +522,6 @@ impl Fetcher {
             url = next;
             hops += 1;
         }
-    }
-
-    /// Where the requests for feeds at `feed_url`'s origin went the last time: public
-    /// addresses only when that is not known (no feed there polled by this fetcher yet).
-    fn feed_reach(&self, feed_url: &Url) -> Reach {
-        lock(&self.feed_reaches)
-            .get(&policy::origin(feed_url))
-            .copied()
-            .unwrap_or(Reach::Public)
     }
 
     /// Sends one GET for `url` on the client `reach` allows.
@@ -619,13 +623,6 @@ impl Fetcher {
             moved_to,
         })
     }
-}
-
-/// Locks the map of feed reaches, poisoned or not: it only ever holds whole entries.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The refusal of the public-only resolver behind a failed request, found deep in the chain

@@ -244,27 +244,38 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// Where a hop of an article fetch may connect. On its feed's own scheme, host and port, where
-/// the feed's own requests went (`feed_reach`: anywhere for a feed the operator keeps on this
-/// machine or a private network, public addresses only for a feed on a public address, or
-/// when that is not known), so that a public feed's name answering a private address later
-/// (DNS rebinding) leads nowhere; elsewhere only to public addresses.
-pub fn article_reach(url: &Url, feed_url: &Url, feed_reach: Reach) -> Reach {
-    if same_origin(url, feed_url) {
-        feed_reach
+/// Where requests for the feed at `feed_url` may connect, other than the request for the
+/// configured URL itself (which may go anywhere): anywhere when the URL names a non-public
+/// address itself (an IP address, `localhost`), since the operator chose that address; public
+/// addresses only when it names a host. What a name resolved to once says nothing about the
+/// next answer (a publisher's name can answer a private address for one poll, then for the
+/// articles or the remembered move it makes possible), so it is never taken as the operator's
+/// word.
+pub fn named_reach(feed_url: &Url, is_public: fn(IpAddr) -> bool) -> Reach {
+    let private = match feed_url.host() {
+        Some(Host::Ipv4(v4)) => !is_public(IpAddr::V4(v4)),
+        Some(Host::Ipv6(v6)) => !is_public(IpAddr::V6(v6)),
+        Some(Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    };
+    if private {
+        Reach::Anywhere
     } else {
         Reach::Public
     }
 }
 
-/// The scheme, host and port of `url`, as one key.
-pub fn origin(url: &Url) -> String {
-    format!(
-        "{}://{}:{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
+/// Where a hop of an article fetch may connect: on its feed's own scheme, host and port,
+/// where the feed's other requests may ([`named_reach`]); elsewhere only to public addresses.
+pub fn article_reach(url: &Url, feed_url: &Url, is_public: fn(IpAddr) -> bool) -> Reach {
+    if same_origin(url, feed_url) {
+        named_reach(feed_url, is_public)
+    } else {
+        Reach::Public
+    }
 }
 
 /// Where a feed's redirects may connect: where its first request went. `feed_public` is
@@ -516,42 +527,47 @@ mod tests {
     }
 
     #[test]
-    fn articles_reach_anywhere_only_on_a_private_feeds_origin() {
+    fn articles_reach_anywhere_only_on_the_origin_of_a_feed_named_by_a_private_address() {
         let url = |s: &str| Url::parse(s).unwrap();
-        let feed = url("http://127.0.0.1:3000/feed.xml");
-        for same in [
-            "http://127.0.0.1:3000/post/1",
-            "HTTP://127.0.0.1:3000/other?x=1#f",
+        for feed in [
+            "http://127.0.0.1:3000/feed.xml",
+            "http://localhost:3000/feed.xml",
+            "http://bridge.localhost:3000/feed.xml",
+            "http://[::1]:3000/feed.xml",
+            "http://192.168.1.5:3000/feed.xml",
         ] {
-            let reach = article_reach(&url(same), &feed, Reach::Anywhere);
+            let feed = url(feed);
+            assert_eq!(named_reach(&feed, is_public), Reach::Anywhere, "{feed}");
+            let mut same = feed.clone();
+            same.set_path("/post/1");
+            same.set_query(Some("x=1"));
+            let reach = article_reach(&same, &feed, is_public);
             assert_eq!(reach, Reach::Anywhere, "{same}");
-            // A feed whose requests went to a public address: its own server stays public.
-            let reach = article_reach(&url(same), &feed, Reach::Public);
+            let mut other_port = feed.clone();
+            other_port.set_port(Some(3001)).unwrap();
+            assert_eq!(article_reach(&other_port, &feed, is_public), Reach::Public);
+            let mut other_scheme = feed.clone();
+            other_scheme.set_scheme("https").unwrap();
+            let reach = article_reach(&other_scheme, &feed, is_public);
+            assert_eq!(reach, Reach::Public);
+        }
+        // By name, even a name that resolves to this machine or a private network: what it
+        // resolved to once says nothing about the next answer.
+        for feed in [
+            "http://rss-bridge.lan:3000/feed",
+            "https://news.example/feed",
+        ] {
+            let feed = url(feed);
+            assert_eq!(named_reach(&feed, is_public), Reach::Public, "{feed}");
+            let mut same = feed.clone();
+            same.set_path("/post/1");
+            let reach = article_reach(&same, &feed, is_public);
             assert_eq!(reach, Reach::Public, "{same}");
         }
-        for other in [
-            "http://127.0.0.1:3001/admin",
-            "https://127.0.0.1:3000/post/1",
-            "http://localhost:3000/post/1",
-            "http://[::1]:3000/post/1",
-        ] {
-            let reach = article_reach(&url(other), &feed, Reach::Anywhere);
-            assert_eq!(reach, Reach::Public, "{other}");
-        }
         // Default ports are the same port written or not.
-        let feed = url("https://news.example/feed");
-        assert_eq!(
-            article_reach(&url("https://NEWS.example:443/a"), &feed, Reach::Anywhere),
-            Reach::Anywhere
-        );
-        assert_eq!(
-            article_reach(&url("http://news.example/a"), &feed, Reach::Anywhere),
-            Reach::Public
-        );
-        assert_eq!(
-            origin(&url("https://NEWS.example/a")),
-            "https://news.example:443"
-        );
+        let feed = url("http://127.0.0.1/feed");
+        let reach = article_reach(&url("http://127.0.0.1:80/a"), &feed, is_public);
+        assert_eq!(reach, Reach::Anywhere);
     }
 
     #[test]

@@ -631,7 +631,7 @@ async fn article_links_other_than_http_are_refused() {
         "{err}"
     );
     assert_eq!(
-        policy::article_reach(&feed_url, &feed_url, Reach::Anywhere),
+        policy::article_reach(&feed_url, &feed_url, policy::is_public),
         Reach::Anywhere
     );
 }
@@ -704,4 +704,121 @@ async fn regression_19_a_public_feeds_own_name_cannot_rebind_its_articles_inside
         other => panic!("not refused: {other}"),
     }
     assert_eq!(private.load(Ordering::SeqCst), 0);
+}
+
+/// A raw HTTP answer: `body` as `content_type`, and the connection closed (the next request
+/// resolves its name again).
+fn answer(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+// See: issue #19, finding 2. A feed whose name answered a private address for one poll got
+// its whole server opened to article links: any path the publisher wrote on the feed's
+// scheme, host and port was fetched from the private address, and with include_full_text
+// published.
+#[tokio::test]
+async fn regression_19_a_name_that_answered_privately_once_opens_no_article_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let internal = Arc::new(AtomicUsize::new(0));
+    let count = internal.clone();
+    let port = raw_server_at((Ipv4Addr::LOCALHOST, 0), move |mut stream| {
+        let count = count.clone();
+        async move {
+            let path = request_path(&mut stream).await;
+            let body = if path == "/feed" {
+                let link = "/admin/secrets".to_owned();
+                answer("application/rss+xml", &teaser_feed(&[("admin", link)]))
+            } else {
+                count.fetch_add(1, Ordering::SeqCst);
+                answer("text/html", secret_page().as_bytes())
+            };
+            let _ = stream.write_all(&body).await;
+        }
+    })
+    .await;
+    // The publisher's name answers this machine, at every lookup.
+    let names = Names::standard().with("news.test", &[&["127.0.0.1"]]);
+    let feed = format!("http://news.test:{port}/feed");
+    let cfg = config(dir.path(), std::slice::from_ref(&feed), "");
+    let reports = poll_through(&cfg, names.network()).await;
+    assert_eq!(reports[0].outcome, Outcome::Fetched, "{reports:?}");
+    assert_eq!(
+        internal.load(Ordering::SeqCst),
+        0,
+        "an internal page was fetched"
+    );
+    let ch = merged(&cfg).await;
+    assert_eq!(reading_attr(item(&ch, "admin"), "source"), "summary");
+    assert!(!common::merged_xml(&cfg).await.contains(SECRET));
+}
+
+// See: issue #19, finding 2. A permanent redirect that was remembered was polled like the
+// configured URL, which may connect anywhere: a public feed that moved to a publisher's name
+// had every later poll follow that name into the local network.
+#[tokio::test]
+async fn regression_19_a_remembered_move_is_polled_like_a_redirect() {
+    let dir = tempfile::tempdir().unwrap();
+    // The old address, on "the internet": moved for good.
+    let old = server_at(PUBLIC, 0).await;
+    let internal = Arc::new(AtomicUsize::new(0));
+    let count = internal.clone();
+    // One port, two servers: the publisher's (public) and an internal service (private).
+    let port = raw_server_at((Ipv4Addr::LOCALHOST, 0), move |mut stream| {
+        count.fetch_add(1, Ordering::SeqCst);
+        async move {
+            request_path(&mut stream).await;
+            let feed = one_item_feed("INTERNAL-ONLY");
+            let _ = stream
+                .write_all(&answer("application/rss+xml", &feed))
+                .await;
+        }
+    })
+    .await;
+    raw_server_at((PUBLIC, port), |mut stream| async move {
+        request_path(&mut stream).await;
+        let feed = one_item_feed("Public");
+        let _ = stream
+            .write_all(&answer("application/rss+xml", &feed))
+            .await;
+    })
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/feed"))
+        .respond_with(ResponseTemplate::new(301).insert_header(
+            "location",
+            format!("http://moved.test:{port}/feed").as_str(),
+        ))
+        .mount(&old)
+        .await;
+    // The new name answers the public server when the move is learned, then this machine.
+    let network = Names::standard()
+        .with("moved.test", &[&["127.0.0.2"], &["127.0.0.1"]])
+        .network();
+    let feed = format!("http://public.test:{}/feed", old.address().port());
+    let cfg = config(dir.path(), std::slice::from_ref(&feed), "");
+    let first = poll_through(&cfg, network.clone()).await;
+    assert_eq!(first[0].outcome, Outcome::Fetched, "{first:?}");
+    let second = poll_through(&cfg, network).await;
+    let error = second[0].error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("moved.test resolves only to non-public addresses"),
+        "{second:?}"
+    );
+    assert_eq!(
+        internal.load(Ordering::SeqCst),
+        0,
+        "the internal service was asked"
+    );
+    let ch = merged(&cfg).await;
+    assert!(
+        !common::titles(&ch).iter().any(|t| t == "INTERNAL-ONLY"),
+        "{:?}",
+        common::titles(&ch)
+    );
 }
