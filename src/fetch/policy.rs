@@ -5,8 +5,9 @@
 //! The rules: a configured feed connects anywhere (the operator chose it). Its redirects go
 //! where its first request went: anywhere when that was a non-public address (or with
 //! `allow_private_redirects`), else to public addresses only. An article link, at every hop,
-//! connects to public addresses only, except on its feed's own scheme, host and port, where it
-//! goes where the feed's own requests went (anywhere for a feed kept on a private address).
+//! connects to public addresses only, except on its feed's own scheme, host and port when the
+//! feed URL names a non-public address itself ([`named_reach`]). A remembered permanent move is
+//! a redirect: polled with the same reach.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
