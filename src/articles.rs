@@ -565,9 +565,9 @@ async fn work(job: Job, permit: HostPermit) -> Done {
         .unwrap_or(Err(ArticleError::OutOfTime));
     drop(permit);
     if let Err(ArticleError::Fetch(e)) = &page {
-        if let (Some(429 | 503), Some(wait)) = (e.status(), e.retry_after()) {
-            // Like a feed's: the whole host waits, within the feed's own backoff cap.
-            grant.hosts.pause(&job.url, wait.min(grant.max_pause));
+        if let Some((server, wait)) = e.asked_to_wait() {
+            // Like a feed's: the whole server waits, within the feed's own backoff cap.
+            grant.hosts.pause(server, wait.min(grant.max_pause));
         }
     }
     let result = match page {

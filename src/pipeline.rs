@@ -198,11 +198,11 @@ async fn poll_admitted(
             (PollResult::Gone { error }, "gone")
         }
         Err(e) => {
-            if let (Some(429 | 503), Some(wait)) = (e.status(), e.retry_after()) {
+            if let Some((server, wait)) = e.asked_to_wait() {
                 // Retry-After speaks for the whole server, not only this feed. A server does
                 // not get to stop polling for longer than our own backoff cap.
                 let wait = wait.min(policy.max_backoff.max(policy.interval));
-                ctx.hosts.pause(&url, wait);
+                ctx.hosts.pause(server, wait);
                 retry_after = Some(wait);
             }
             let failed = PollResult::Failed {

@@ -131,6 +131,65 @@ async fn retry_after_pauses_every_feed_of_the_host() {
     assert_eq!(requests_to(&env, "/limited").await, 1);
 }
 
+/// See: issue 19 (a review of its fix). A `Retry-After` paused the host that was asked, not
+/// the one that answered: a feed that redirected to a server answering 429 with a day's
+/// `Retry-After` stopped every other feed of the host it redirected from.
+#[tokio::test]
+async fn regression_19_retry_after_pauses_the_server_that_answered() {
+    let env = Env::new().await;
+    let elsewhere = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/limited"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "86400"))
+        .mount(&elsewhere)
+        .await;
+    let limited = format!("{}/limited", elsewhere.uri());
+    Mock::given(method("GET"))
+        .and(path("/redirect"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", limited.as_str()))
+        .mount(&env.server)
+        .await;
+    env.serve_bytes("/other", fixture("atom_basic.xml"), "application/atom+xml")
+        .await;
+    let cfg = env.config(&[env.url("/redirect"), env.url("/other")]);
+    let store = Store::open(&cfg.storage.path).unwrap();
+    let mut feeds = app::scheduled_feeds(&cfg, &store).await.unwrap();
+    let ctx = app::context(&cfg, store, Default::default()).unwrap();
+    let cancel = CancellationToken::new();
+
+    let redirected = &mut feeds[0];
+    let report = pipeline::refresh_feed(
+        &ctx,
+        &mut redirected.state,
+        &redirected.policy,
+        &redirected.reading,
+        &cancel,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(report.status, Some(429));
+
+    // The host that redirected is not paused: its other feed is polled at once.
+    let other = &mut feeds[1];
+    let polled = tokio::time::timeout(
+        Duration::from_secs(10),
+        pipeline::refresh_feed(
+            &ctx,
+            &mut other.state,
+            &other.policy,
+            &other.reading,
+            &cancel,
+        ),
+    )
+    .await;
+    let report = polled.expect("the other feed waited").unwrap().unwrap();
+    assert_eq!(report.outcome, Outcome::Fetched);
+    // The server that answered is.
+    let limited = url::Url::parse(&limited).unwrap();
+    assert!(ctx.hosts.try_acquire(&limited).is_err(), "not paused");
+}
+
 #[tokio::test]
 async fn gone_feeds_stop_and_moves_are_remembered() {
     let env = Env::new().await;

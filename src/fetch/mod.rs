@@ -235,8 +235,20 @@ impl FetchError {
 
     /// How long the server asked us to wait (429 or 503 with `Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
+        self.asked_to_wait().map(|(_, wait)| wait)
+    }
+
+    /// The server that asked to be left alone, and for how long: a 429 or 503 with
+    /// `Retry-After`, from the URL that answered (after redirects), which is the host to
+    /// pause, not the one first asked (a redirect to a server that answers 429 must not stop
+    /// every feed of the host that redirected).
+    pub fn asked_to_wait(&self) -> Option<(&Url, Duration)> {
         match self {
-            FetchError::Status { retry_after, .. } => *retry_after,
+            FetchError::Status {
+                status: 429 | 503,
+                retry_after: Some(wait),
+                url,
+            } => Some((url, *wait)),
             _ => None,
         }
     }
