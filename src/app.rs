@@ -421,11 +421,20 @@ pub async fn run_with_reload(
     notify(&[NotifyState::Stopping]);
     state.ready.store(false, Ordering::Release);
     cancel.cancel();
-    let limit = cfg.server.shutdown_timeout;
-    scheduler.stop(limit).await;
+    // One deadline for the whole stop: polls in flight, then the background tasks (retention,
+    // the article worker, the metrics listener's connections), then the server's connections.
+    let deadline = tokio::time::Instant::now() + cfg.server.shutdown_timeout;
+    scheduler
+        .stop(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await;
     background.close();
-    background.wait().await;
-    match tokio::time::timeout(limit, server).await {
+    if tokio::time::timeout_at(deadline, background.wait())
+        .await
+        .is_err()
+    {
+        warn!("background work still running at shutdown was abandoned");
+    }
+    match tokio::time::timeout_at(deadline, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server stopped with an error"),
         Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),

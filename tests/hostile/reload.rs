@@ -1,4 +1,5 @@
-//! Reloads: they apply, they do not restart work, and they never half-apply.
+//! Reloads and shutdown: a reload applies, does not restart work and never half-applies; a
+//! shutdown keeps to its timeout.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -260,4 +261,49 @@ async fn regression_19_a_reload_that_needs_a_restart_is_refused_whole() {
     })
     .await;
     daemon.shutdown().await;
+}
+
+/// See: issue 19 (a review of its fix). Shutdown waited for the background tasks without a
+/// bound: a client holding a half-sent request on the separate `/metrics` listener kept the
+/// daemon from exiting until that connection's head deadline, past `shutdown_timeout`.
+#[tokio::test]
+async fn regression_19_shutdown_keeps_to_its_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let env = Env::new().await;
+    let feed = env.serve("atom_basic.xml").await;
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let file = env.dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"1s\"\nheader_timeout = \"30s\"\n\
+             metrics = \"{metrics}\"\n[storage]\npath = \"feedmerge.db\"\n[reading_time]\n\
+             full_text = \"never\"\n[[feeds]]\nurl = \"{feed}\"\n"
+        ),
+    )
+    .unwrap();
+    let cfg = Config::load(&file).unwrap();
+    let daemon = Daemon::start(cfg).await;
+    daemon.get("/feed.xml").await;
+    let mut held = tokio::net::TcpStream::connect(metrics).await.unwrap();
+    held.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    daemon.stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon.task)
+        .await
+        .expect("the daemon stopped within 10 s")
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopping took {:?} with shutdown_timeout = 1s",
+        started.elapsed()
+    );
+    drop(held);
 }
