@@ -317,8 +317,8 @@ pub struct NewItem {
     pub wants_full_text: bool,
     /// For near-duplicate detection across feeds (stored for new items when it is on).
     pub fingerprint: Option<crate::normalize::fingerprint::Fingerprint>,
-    /// The stored item of another feed this one is a copy of, and how similar they are.
-    pub near_duplicate_of: Option<(i64, f64)>,
+    /// The stored item of another feed this one is a copy of, and the judgement that said so.
+    pub near_duplicate_of: Option<(i64, crate::normalize::fingerprint::Verdict)>,
 }
 
 /// What fetching an item's article page gave.

@@ -246,7 +246,7 @@ pub(super) fn save(
             } => {}
             None => {
                 let story_of = item.near_duplicate_of.map(|(id, _)| id);
-                let similarity = item.near_duplicate_of.map(|(_, s)| s);
+                let similarity = item.near_duplicate_of.map(|(_, v)| v.similarity);
                 let mut all: Vec<&dyn rusqlite::ToSql> = vec![&feed.0];
                 all.extend_from_slice(values);
                 all.extend_from_slice(params![story_of, similarity]);
