@@ -4,9 +4,17 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use common::{Env, item, merged, poll};
+use feedmerge::app;
+use feedmerge::config::Config;
 use feedmerge::normalize::fingerprint::{self, Doc};
 use feedmerge::normalize::text;
+use feedmerge::scheduler::ScheduledFeed;
+use feedmerge::store::Store;
+use tokio_util::sync::CancellationToken;
 
 fn paragraphs(sentences: &[&str]) -> String {
     sentences.iter().map(|s| format!("<p>{s}</p>")).collect()
@@ -117,6 +125,226 @@ async fn a_republished_story_is_shown_once_and_names_the_other_source() {
     // Nothing is fingerprinted while it is off; every new item is while it is on.
     assert_eq!(fingerprints(&off), 0);
     assert_eq!(fingerprints(&cfg), 3);
+}
+
+/// Items shown in the merged feed, and for each near-duplicate the item it was shown as:
+/// `(id, title, story_of)` of every stored item, in commit order.
+fn stored(cfg: &Config) -> Vec<(i64, String, Option<i64>)> {
+    let conn = rusqlite::Connection::open(&cfg.storage.path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, title, story_of FROM items ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Waits until `done` holds; a bug here means waiting forever, so the bound is generous.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < until,
+            "still waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Starts one poll of `feed` through the pipeline, as the scheduler would.
+fn start_poll(
+    ctx: &Arc<feedmerge::pipeline::Context>,
+    mut feed: ScheduledFeed,
+) -> tokio::task::JoinHandle<()> {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let report = feedmerge::pipeline::refresh_feed(
+            &ctx,
+            &mut feed.state,
+            &feed.policy,
+            &feed.reading,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(report.error, None);
+    })
+}
+
+/// Two feeds carry the same story (the same title and text, other links). Both polls look
+/// for candidates before either is written, forced by holding the writer: the copy written
+/// second is still found, whether the two are written one after the other or in one group
+/// commit, and the story is shown once, from the feed written first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_21_copies_that_look_at_once_still_merge() {
+    // See: issue #21, "No race"
+    for together in [false, true] {
+        let env = Env::new().await;
+        let story = paragraphs(WIRE);
+        let copy = format!("<p>By City News staff</p>{story}");
+        let title = "Council votes to rebuild Old Mill bridge";
+        env.serve_bytes(
+            "/a",
+            feed("Wire", &[("wire-1", title, story)]),
+            "application/rss+xml",
+        )
+        .await;
+        env.serve_bytes(
+            "/b",
+            feed("City News", &[("city-1", title, copy)]),
+            "application/rss+xml",
+        )
+        .await;
+        let other = paragraphs(&WIRE[..1]);
+        env.serve_bytes(
+            "/c",
+            feed("Other", &[("other-1", "Unrelated", other)]),
+            "application/rss+xml",
+        )
+        .await;
+        let cfg = env.config(&[env.url("/a"), env.url("/b"), env.url("/c")]);
+        let store: Store = app::open_store(&cfg).await.unwrap();
+        let mut feeds = app::scheduled_feeds(&cfg, &store).await.unwrap();
+        let ctx = Arc::new(
+            app::context(
+                &cfg,
+                store.clone(),
+                Arc::new(feedmerge::metrics::Metrics::default()),
+            )
+            .unwrap(),
+        );
+        let (c, b, a) = (
+            feeds.pop().unwrap(),
+            feeds.pop().unwrap(),
+            feeds.pop().unwrap(),
+        );
+
+        let held = store.hold_writer().await;
+        let mut polls = Vec::new();
+        let mut taken = 0;
+        if together {
+            // Another feed's poll is taken first, so that both copies queue behind it and
+            // are written in the next group commit.
+            polls.push(start_poll(&ctx, c));
+            taken = 1;
+            wait_until("the first poll taken", || store.polls_waiting() == (0, 1)).await;
+        }
+        polls.push(start_poll(&ctx, a));
+        if !together {
+            // One copy taken by the writer, the other left queued: two commits.
+            wait_until("one copy taken", || store.polls_waiting() == (0, 1)).await;
+            taken = 1;
+        }
+        polls.push(start_poll(&ctx, b));
+        // Both copies have looked for candidates (an empty index) and wait for the writer.
+        wait_until("both copies queued", || {
+            store.polls_waiting() == (if together { 2 } else { 1 }, taken)
+        })
+        .await;
+        drop(held);
+        for poll in polls {
+            poll.await.unwrap();
+        }
+
+        let rows = stored(&cfg);
+        let copies: Vec<_> = rows.iter().filter(|(_, t, _)| t == title).collect();
+        assert_eq!(copies.len(), 2, "{rows:?}");
+        assert_eq!(
+            copies[0].2, None,
+            "the first written is the story: {rows:?}"
+        );
+        assert_eq!(
+            copies[1].2,
+            Some(copies[0].0),
+            "together: {together}, {rows:?}"
+        );
+        let ch = merged(&cfg).await;
+        let titles: Vec<&str> = ch.items().iter().map(|i| i.title().unwrap()).collect();
+        assert_eq!(
+            titles.iter().filter(|t| **t == title).count(),
+            1,
+            "{titles:?}"
+        );
+        let merges = app::recent_merges(&cfg, 10).await.unwrap();
+        assert_eq!(merges.len(), 1, "{merges:?}");
+    }
+}
+
+/// Many feeds carry copies of the same few stories (bylines, footers and title prefixes
+/// vary), all polled at once: each story is shown once, and every copy points at the copy
+/// committed first, as an import one poll at a time gives. Several runs, since the order in
+/// which the polls finish differs each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_from_many_feeds_polled_at_once_are_one_story_each() {
+    const FEEDS: usize = 24;
+    const RUNS: usize = 4;
+    let wide = labelled("near_duplicates_wide.json");
+    // Five stories of the wide set, as first published.
+    let mut stories: Vec<&Side> = Vec::new();
+    for p in &wide {
+        if p.label == "duplicate"
+            && p.a.body.len() > 1500
+            && !stories.iter().any(|s| s.title == p.a.title)
+        {
+            stories.push(&p.a);
+        }
+        if stories.len() == 5 {
+            break;
+        }
+    }
+    let prefixes = ["", "Breaking: ", "UPDATE: ", "", "Exclusive: "];
+    for run in 0..RUNS {
+        let env = Env::new().await;
+        let mut urls = Vec::new();
+        for f in 0..FEEDS {
+            let items: Vec<(String, String, String)> = stories
+                .iter()
+                .enumerate()
+                .map(|(s, story)| {
+                    let guid = format!("f{f}-s{s}");
+                    let title = format!("{}{}", prefixes[(f + s) % prefixes.len()], story.title);
+                    let body = format!(
+                        "<p>By the staff of feed {f}</p>{}<p>Follow feed {f} for more.</p>",
+                        story.body
+                    );
+                    (guid, title, body)
+                })
+                .collect();
+            let items: Vec<(&str, &str, String)> = items
+                .iter()
+                .map(|(g, t, b)| (g.as_str(), t.as_str(), b.clone()))
+                .collect();
+            let path = format!("/f{f}");
+            env.serve_bytes(
+                &path,
+                feed(&format!("Feed {f}"), &items),
+                "application/rss+xml",
+            )
+            .await;
+            urls.push(env.url(&path));
+        }
+        let cfg = env.config_with(&urls, "[poller]\nconcurrency = 32");
+        let summary = poll(&cfg).await;
+        assert_eq!(summary.items_new, FEEDS * stories.len());
+
+        let rows = stored(&cfg);
+        for story in &stories {
+            let copies: Vec<_> = rows
+                .iter()
+                .filter(|(_, t, _)| t.ends_with(&story.title))
+                .collect();
+            assert_eq!(copies.len(), FEEDS);
+            let first = copies[0].0;
+            assert_eq!(copies[0].2, None, "run {run}: {copies:?}");
+            assert!(
+                copies[1..].iter().all(|(_, _, of)| *of == Some(first)),
+                "run {run}: {copies:?}"
+            );
+        }
+        assert_eq!(merged(&cfg).await.items().len(), stories.len(), "run {run}");
+    }
 }
 
 /// Rows of the near-duplicate index's table.

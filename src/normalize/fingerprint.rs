@@ -459,7 +459,7 @@ fn title_key(title: &str) -> u32 {
 }
 
 /// What decided a merge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Evidence {
     /// The titles are the same or nearly so (after prefixes, number style and punctuation).
     pub title: bool,
