@@ -347,6 +347,107 @@ async fn copies_from_many_feeds_polled_at_once_are_one_story_each() {
     }
 }
 
+/// `feedmerge merges` says what decided each merge: the same headline and text, or the text
+/// alone under a reworded headline; a merge stored before the evidence was recorded says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merges_say_what_decided_each_merge() {
+    let env = Env::new().await;
+    let bridge = paragraphs(WIRE);
+    // Another story: the first of the wide set, as first published.
+    let other = labelled("near_duplicates_wide.json")[0].a.body.clone();
+    env.serve_bytes(
+        "/a",
+        feed(
+            "Wire",
+            &[
+                (
+                    "wire-1",
+                    "Council votes to rebuild Old Mill bridge",
+                    bridge.clone(),
+                ),
+                (
+                    "wire-2",
+                    "Dockworkers at Brenmouth port walk out over automation plans",
+                    other.clone(),
+                ),
+            ],
+        ),
+        "application/rss+xml",
+    )
+    .await;
+    env.serve_bytes(
+        "/b",
+        feed(
+            "City News",
+            &[
+                (
+                    "city-1",
+                    "UPDATE: Council votes to rebuild Old Mill bridge",
+                    bridge,
+                ),
+                (
+                    "city-2",
+                    "Brenmouth port at a standstill as dockers strike",
+                    other,
+                ),
+            ],
+        ),
+        "application/rss+xml",
+    )
+    .await;
+    poll(&env.config(&[env.url("/a")])).await;
+    let cfg = env.config(&[env.url("/a"), env.url("/b")]);
+    poll(&cfg).await;
+
+    let config = env.dir.path().join("config.toml");
+    let merges = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let lines = merges(&["merges"]);
+    let line = |title: &str| -> String {
+        lines
+            .lines()
+            .find(|l| l.contains(title))
+            .unwrap_or_else(|| panic!("no merge of {title:?}: {lines}"))
+            .to_owned()
+    };
+    // The feeds' links all end in /story: the same slug.
+    assert!(
+        line("UPDATE: Council votes").contains("  by title+body+slug  "),
+        "{lines}"
+    );
+    assert!(
+        line("at a standstill").contains("  by body+slug  "),
+        "{lines}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&merges(&["merges", "--json"])).unwrap();
+    let evidence: Vec<&serde_json::Value> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["evidence"])
+        .collect();
+    assert!(evidence.contains(&&serde_json::json!({"title": true, "body": true, "slug": true})));
+    assert!(evidence.contains(&&serde_json::json!({"title": false, "body": true, "slug": true})));
+
+    rusqlite::Connection::open(&cfg.storage.path)
+        .unwrap()
+        .execute("UPDATE items SET merge_evidence = NULL", [])
+        .unwrap();
+    assert!(merges(&["merges"]).contains("  by not recorded  "));
+}
+
 /// Rows of the near-duplicate index's table.
 fn fingerprints(cfg: &feedmerge::config::Config) -> i64 {
     rusqlite::Connection::open(&cfg.storage.path)
