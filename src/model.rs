@@ -356,6 +356,15 @@ impl Cursor {
     }
 }
 
+/// Another feed that carries a story, and its copy's link there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlsoIn {
+    /// The feed's display title (config override, else its own title, else its URL).
+    pub feed_title: String,
+    /// The link of the copy in that feed, if it has one.
+    pub link: Option<String>,
+}
+
 /// A stored item joined with its feed, as the renderers need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredItem {
@@ -363,8 +372,8 @@ pub struct StoredItem {
     pub item: NewItem,
     /// Its position in the merged order.
     pub cursor: Cursor,
-    /// The other feeds that carry the same story.
-    pub also_in: Vec<String>,
+    /// The other feeds that carry the same story, with the links to their copies.
+    pub also_in: Vec<AlsoIn>,
     /// The feed it came from.
     pub feed_url: String,
     /// The feed's display title (config override, else its own title, else its URL).

@@ -42,7 +42,7 @@ fn feed(title: &str, items: &[(&str, &str, String)]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_republished_story_is_shown_once_and_names_the_other_source() {
+async fn a_republished_story_is_shown_once_and_links_the_other_source() {
     let env = Env::new().await;
     let story = paragraphs(WIRE);
     let republished = format!(
@@ -84,13 +84,46 @@ async fn a_republished_story_is_shown_once_and_names_the_other_source() {
     assert_eq!(titles.len(), 2, "{titles:?}");
     let story = item(&ch, "Council votes to rebuild Old Mill bridge");
     assert_eq!(story.source().unwrap().title(), Some("Wire"));
+    // The other source is named and linked to its copy, in every format and on the page.
     assert!(
-        story
-            .description()
-            .unwrap()
-            .ends_with("<p>Also in: City News</p>"),
+        story.description().unwrap().ends_with(
+            r#"<p>Also in: <a href="https://city-1.example.org/story">City News</a></p>"#
+        ),
         "{:?}",
         story.description()
+    );
+    let json: serde_json::Value = serde_json::from_slice(
+        &app::render(&cfg, feedmerge::render::Format::Json)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let shown = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"] == "Council votes to rebuild Old Mill bridge")
+        .unwrap();
+    assert_eq!(
+        shown["_feedmerge"]["also_in"],
+        serde_json::json!([{"feed_title": "City News", "url": "https://city-1.example.org/story"}])
+    );
+    let store = app::open_store(&cfg).await.unwrap();
+    let items = store
+        .merged_items(feedmerge::store::Selection::newest(10))
+        .await
+        .unwrap();
+    let channel = feedmerge::render::Channel {
+        title: "Merged".into(),
+        description: String::new(),
+        base_url: url::Url::parse("http://127.0.0.1:8080/").unwrap(),
+        path: "feed".into(),
+        placement: feedmerge::config::Placement::Description,
+    };
+    let page = feedmerge::render::page::render(&channel, &items, None, chrono::Utc::now());
+    assert!(
+        page.contains(r#"<p class="also-in">Also in: <a href="https:&#x2f;&#x2f;city-1.example.org&#x2f;story">City News</a></p>"#),
+        "{page}"
     );
     item(&ch, "Old Mill bridge: day 2"); // a follow-up is its own story
 

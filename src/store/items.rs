@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::bands::{self, BandIndex, Uncommitted};
 use super::{Store, StoreError, from_secs, json_list, lock};
 use crate::model::{
-    Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
+    AlsoIn, Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
     TextSource,
 };
 use crate::normalize::fingerprint::{Evidence, Fingerprint, Verdict};
@@ -393,6 +393,18 @@ impl rusqlite::types::FromSql for Evidence {
     }
 }
 
+/// The "also in" column of the merged rows (`[[name, link, first id], ...]`) in the order the
+/// feeds had the story.
+fn also_in(json: Option<&str>) -> Vec<AlsoIn> {
+    let mut rows: Vec<(String, Option<String>, i64)> = json
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    rows.sort_by_key(|(_, _, first)| *first);
+    rows.into_iter()
+        .map(|(feed_title, link, _)| AlsoIn { feed_title, link })
+        .collect()
+}
+
 /// A stored item another feed's new item may be a copy of.
 #[derive(Debug, Clone)]
 pub struct NearCandidate {
@@ -619,12 +631,16 @@ impl Store {
                     i.reading_minutes, i.reading_words, i.reading_cjk, i.reading_images,
                     i.reading_source, i.content_hash, f.url, COALESCE(f.config_title, f.title, f.url),
                     i.image_url, i.summary, i.id, i.full_text_html,
-                    (SELECT GROUP_CONCAT(name, char(31)) FROM (
-                        SELECT DISTINCT COALESCE(g.config_title, g.title, g.url) AS name
+                    -- The other feeds with the story, each with its first copy's link (the
+                    -- bare column takes the row of MIN), in the order they had it.
+                    (SELECT json_group_array(json_array(name, link, first)) FROM (
+                        SELECT COALESCE(g.config_title, g.title, g.url) AS name, j.link AS link,
+                            MIN(j.id) AS first
                         FROM items j JOIN feeds g ON g.id = j.feed_id
                         WHERE g.active = 1 AND j.feed_id != i.feed_id
                           AND j.id IN (SELECT id FROM items WHERE story_of = i.id
-                                       UNION SELECT id FROM items WHERE canonical_link = i.canonical_link)))
+                                       UNION SELECT id FROM items WHERE canonical_link = i.canonical_link)
+                        GROUP BY g.id))
                  {MERGED_ROWS}"
             ))?;
             // Text filters run here, on rows SQLite has already narrowed down; the SQL limit
@@ -678,10 +694,7 @@ impl Store {
                         fingerprint: None,
                         near_duplicate_of: None,
                     },
-                    also_in: r
-                        .get::<_, Option<String>>(28)?
-                        .map(|s| s.split(CATEGORY_SEPARATOR).map(str::to_owned).collect())
-                        .unwrap_or_default(),
+                    also_in: also_in(r.get::<_, Option<String>>(28)?.as_deref()),
                     cursor: Cursor {
                         sort_at,
                         id: r.get(26)?,
