@@ -391,6 +391,7 @@ async fn find_near_duplicates(
                 n,
                 NearProbe {
                     key,
+                    canonical_link: i.canonical_link.clone(),
                     title,
                     fingerprint,
                 },

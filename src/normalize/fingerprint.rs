@@ -117,8 +117,32 @@ fn shingle_hash(words: &[u64]) -> u64 {
     }))
 }
 
-fn shingles(hashes: &[u64]) -> HashSet<u64> {
-    shingle_hashes(hashes).collect()
+/// The distinct shingle hashes of a text, sorted (compared by a merge, without hashing).
+fn shingles(hashes: &[u64]) -> Vec<u64> {
+    sorted_set(shingle_hashes(hashes).collect())
+}
+
+fn sorted_set(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// How many values two sorted sets share.
+fn shared(a: &[u64], b: &[u64]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
 }
 
 /// SplitMix64's finaliser: every input bit reaches every output bit.
@@ -586,13 +610,13 @@ pub fn judge(a: &Doc<'_>, b: &Doc<'_>, threshold: f64) -> Option<Verdict> {
         if !(na.is_subset(&nb) || nb.is_subset(&na)) {
             return None;
         }
-        let (sa, sb): (HashSet<u64>, HashSet<u64>) =
-            (wa.into_iter().collect(), wb.into_iter().collect());
+        let (sa, sb) = (sorted_set(wa), sorted_set(wb));
+        let common = shared(&sa, &sb);
         // A teaser and the full article: the teaser's words are in the article.
         let similarity = if sa.len().max(sb.len()) >= SHORT_WORDS * 2 {
-            sa.intersection(&sb).count() as f64 / sa.len().min(sb.len()) as f64
+            common as f64 / sa.len().min(sb.len()).max(1) as f64
         } else {
-            jaccard(&sa, &sb)
+            common as f64 / (sa.len() + sb.len() - common).max(1) as f64
         };
         let evidence = Evidence {
             title: true,
@@ -605,7 +629,7 @@ pub fn judge(a: &Doc<'_>, b: &Doc<'_>, threshold: f64) -> Option<Verdict> {
         });
     }
     let (sa, sb) = (shingles(&wa), shingles(&wb));
-    let shared = sa.intersection(&sb).count();
+    let shared = shared(&sa, &sb);
     let similarity = shared as f64 / (sa.len() + sb.len() - shared).max(1) as f64;
     let containment = shared as f64 / sa.len().min(sb.len()).max(1) as f64;
     let title_agrees = titles != Titles::Different;

@@ -129,6 +129,25 @@ fn digits(w: &str) -> Option<f64> {
     Some(value * times)
 }
 
+/// The longest word a number can be written as ("seventeen", "1,000,000"); longer words are
+/// words.
+const MAX_NUMBER_WORD: usize = 12;
+
+/// `f` of `w` lower-cased, when `w` is ASCII and short enough to be a number: no allocation
+/// for the words of a whole article, nearly all of which are not numbers.
+fn with_lower<T>(w: &str, f: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    let b = w.as_bytes();
+    if b.len() > MAX_NUMBER_WORD || !w.is_ascii() {
+        return None;
+    }
+    let mut buf = [0u8; MAX_NUMBER_WORD];
+    for (d, s) in buf.iter_mut().zip(b) {
+        *d = s.to_ascii_lowercase();
+    }
+    // ASCII in, ASCII out.
+    std::str::from_utf8(&buf[..b.len()]).ok().and_then(f)
+}
+
 /// The tokens of `words`, numbers in one style: runs of number words become their value
 /// ("three hundred and fifty" is 350, "twenty-five" 25), a scale word multiplies the number
 /// before it ("1.2 million"), and unit words after a number ("percent", "pounds", "per
@@ -137,34 +156,35 @@ pub fn tokens<'a>(words: &[&'a str]) -> Vec<Token<'a>> {
     let mut out = Vec::with_capacity(words.len());
     let mut at = 0;
     while at < words.len() {
-        let w = lowercase(words[at]);
-        // Numbers are short: most words skip the look-ups.
-        let value = if w.len() > 9 {
-            None
-        } else if w.starts_with(|c: char| c.is_ascii_digit()) {
-            digits(&w).map(|v| (v, at + 1))
-        } else {
-            spelled(words, at)
-        };
+        let value = with_lower(words[at], |w| {
+            if w.starts_with(|c: char| c.is_ascii_digit()) {
+                digits(w).map(|v| (v, at + 1))
+            } else {
+                spelled(words, at)
+            }
+        });
         let Some((mut value, mut next)) = value else {
             out.push(Token::Word(words[at]));
             at += 1;
             continue;
         };
-        if let Some(times) = words.get(next).and_then(|w| scale(&lowercase(w))) {
+        if let Some(times) = words.get(next).and_then(|w| with_lower(w, scale)) {
             value *= times;
             next += 1;
         }
         loop {
-            let following = words.get(next).map(|w| lowercase(w));
-            match following.as_deref() {
-                Some(u) if unit(u) => next += 1,
-                Some("per")
-                    if words.get(next + 1).map(|w| lowercase(w)).as_deref() == Some("cent") =>
-                {
-                    next += 2;
-                }
-                _ => break,
+            let is = |n: usize, what: fn(&str) -> bool| {
+                words
+                    .get(n)
+                    .and_then(|w| with_lower(w, |w| what(w).then_some(())))
+                    .is_some()
+            };
+            if is(next, unit) {
+                next += 1;
+            } else if is(next, |w| w == "per") && is(next + 1, |w| w == "cent") {
+                next += 2;
+            } else {
+                break;
             }
         }
         out.push(Token::Number(value));
@@ -178,28 +198,34 @@ fn spelled(words: &[&str], at: usize) -> Option<(f64, usize)> {
     let (mut total, mut current, mut any, mut scaled) = (0.0, 0.0, false, false);
     let mut next = at;
     while let Some(w) = words.get(next) {
-        let w = lowercase(w);
-        scaled = if let Some(v) = small(&w) {
-            current += v;
-            false
-        } else if w == "hundred" && any {
-            current = current.max(1.0) * 100.0;
-            true
-        } else if let (Some(s), true) = (scale(&w), any) {
-            total += current.max(1.0) * s;
-            current = 0.0;
-            true
-        } else if w == "and"
-            && scaled
-            && words
-                .get(next + 1)
-                .is_some_and(|n| small(&lowercase(n)).is_some())
-        {
-            // "three hundred and fifty", not "two and three"
-            false
-        } else {
+        let step = with_lower(w, |w| {
+            if let Some(v) = small(w) {
+                current += v;
+                Some(false)
+            } else if w == "hundred" && any {
+                current = current.max(1.0) * 100.0;
+                Some(true)
+            } else if let (Some(s), true) = (scale(w), any) {
+                total += current.max(1.0) * s;
+                current = 0.0;
+                Some(true)
+            } else if w == "and"
+                && scaled
+                && words
+                    .get(next + 1)
+                    .and_then(|n| with_lower(n, small))
+                    .is_some()
+            {
+                // "three hundred and fifty", not "two and three"
+                Some(false)
+            } else {
+                None
+            }
+        });
+        let Some(step) = step else {
             break;
         };
+        scaled = step;
         any = true;
         next += 1;
     }

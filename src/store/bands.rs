@@ -255,24 +255,58 @@ impl BandIndex {
 pub(super) struct Uncommitted {
     /// Item id and keys, in the order written; added to the index after the commit.
     pub(super) items: Vec<(i64, Vec<u32>)>,
-    by_key: std::collections::HashMap<u32, Vec<i64>>,
+    /// The first item of each key. A key is almost always new: no list per key (17 keys
+    /// per item are written, in the one stage that cannot run twice at once).
+    first: std::collections::HashMap<u32, i64, std::hash::BuildHasherDefault<KeyHasher>>,
+    /// The later items of keys seen before (copies within the transaction).
+    again: Vec<(u32, i64)>,
 }
 
 impl Uncommitted {
     /// Records a written item's keys.
     pub(super) fn push(&mut self, id: i64, keys: Vec<u32>) {
         for &k in &keys {
-            self.by_key.entry(k).or_default().push(id);
+            match self.first.entry(k) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(id);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => self.again.push((k, id)),
+            }
         }
         self.items.push((id, keys));
     }
 
     /// The ids written so far that share a key with `keys`.
     pub(super) fn lookup<'a>(&'a self, keys: &'a [u32]) -> impl Iterator<Item = i64> + 'a {
-        keys.iter()
-            .filter_map(|k| self.by_key.get(k))
-            .flatten()
-            .copied()
+        let first = keys.iter().filter_map(|k| self.first.get(k).copied());
+        let again = self
+            .again
+            .iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|&(_, id)| id);
+        first.chain(again)
+    }
+}
+
+/// Hashes a key, which is a hash already, with one multiplication: SipHash, the default,
+/// cost more than the rest of a lookup.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, k: u32) {
+        // The high bits pick the group in the table: spread the key over all of them.
+        self.0 = u64::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

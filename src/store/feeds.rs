@@ -841,6 +841,7 @@ mod tests {
             keys.iter()
                 .map(|(key, bands, title_key)| crate::store::NearProbe {
                     key: (*key).to_owned(),
+                    canonical_link: None,
                     title: String::new(),
                     fingerprint: Fingerprint {
                         bands: bands.to_vec(),

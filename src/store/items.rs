@@ -314,7 +314,15 @@ fn committed_since(
     index: &Mutex<BandIndex>,
     written: &Uncommitted,
 ) -> Result<Option<(i64, Verdict)>, StoreError> {
-    let mut ids = lock(index).lookup_after(keys, check.indexed_through);
+    let mut ids = {
+        let index = lock(index);
+        // Nothing committed since the poll looked: nothing to search.
+        if index.indexed_through() > check.indexed_through {
+            index.lookup_after(keys, check.indexed_through)
+        } else {
+            Vec::new()
+        }
+    };
     ids.extend(written.lookup(keys));
     if ids.is_empty() {
         return Ok(None);
@@ -323,7 +331,12 @@ fn committed_since(
     ids.dedup();
     ids.truncate(MAX_LATE_CANDIDATES);
     let mut stmt = tx.prepare_cached(LATE_CANDIDATES)?;
-    let mut rows = stmt.query(params![json_list(&ids), feed.0, check.since])?;
+    let mut rows = stmt.query(params![
+        json_list(&ids),
+        feed.0,
+        check.since,
+        item.canonical_link
+    ])?;
     while let Some(row) = rows.next()? {
         let candidate = NearCandidate {
             id: row.get(0)?,
@@ -339,11 +352,13 @@ fn committed_since(
 }
 
 /// The candidates among ?1 (JSON list of ids) for [`committed_since`], with their HTML: as
-/// [`NEAR_CANDIDATES`] (other active feeds than ?2, first seen at ?3 or later, not copies).
+/// [`NEAR_CANDIDATES`] (other active feeds than ?2, first seen at ?3 or later, not copies,
+/// not of the same canonical link ?4).
 const LATE_CANDIDATES: &str = "
     SELECT i.id, i.title, i.link, i.content_html FROM items i JOIN feeds f ON f.id = i.feed_id
     WHERE i.id IN (SELECT value FROM json_each(?1))
       AND i.feed_id != ?2 AND f.active = 1 AND i.first_seen_at >= ?3 AND i.story_of IS NULL
+      AND (?4 IS NULL OR i.canonical_link IS NOT ?4)
     ORDER BY i.id";
 
 /// Most candidates [`committed_since`] reads per new item: the items committed while a poll
@@ -421,6 +436,8 @@ pub struct NearCandidate {
 pub struct NearProbe {
     /// Its key in its feed: an item stored already is not looked up.
     pub key: String,
+    /// Its canonical link: items with the same link are one story already, not candidates.
+    pub canonical_link: Option<String>,
     /// Its title, for the caller's filter.
     pub title: String,
     /// Its fingerprint: candidates share a band or the title key.
@@ -462,8 +479,10 @@ pub struct Merge {
 const MAX_NEAR_CANDIDATES: usize = 20;
 
 /// The items among ?1 (JSON list of ids) that another feed's new item may copy: of active
-/// feeds other than ?2, first seen at ?3 or later, not copies themselves; in commit order
-/// (row ids grow with each commit), which is what an import one poll at a time sees first.
+/// feeds other than ?2, first seen at ?3 or later, not copies themselves, without the new
+/// item's canonical link ?4 (with it, they are one story already: judging them would only
+/// cost); in commit order (row ids grow with each commit), which is what an import one poll
+/// at a time sees first.
 /// No `LIMIT ?`: a bound LIMIT beside `json_each` makes SQLite prepare the statement again at
 /// every execution (it offers the limit to the table-valued function), which cost more than
 /// the lookup. The caller takes the first [`MAX_NEAR_CANDIDATES`].
@@ -471,6 +490,7 @@ const NEAR_CANDIDATES: &str = "
     SELECT i.id, i.title, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
     WHERE i.id IN (SELECT value FROM json_each(?1))
       AND i.feed_id != ?2 AND f.active = 1 AND i.first_seen_at >= ?3 AND i.story_of IS NULL
+      AND (?4 IS NULL OR i.canonical_link IS NOT ?4)
     ORDER BY i.id";
 
 impl Store {
@@ -560,7 +580,8 @@ impl Store {
             for (probe, ids) in probes.iter().zip(ids) {
                 let mut kept = Vec::new();
                 if !ids.is_empty() {
-                    let rows = stmt.query_map(params![json_list(&ids), feed.0, since], |r| {
+                    let link = &probe.canonical_link;
+                    let rows = stmt.query_map(params![json_list(&ids), feed.0, since, link], |r| {
                         Ok(NearCandidate {
                             id: r.get(0)?,
                             title: r.get(1)?,
@@ -835,7 +856,9 @@ mod tests {
         super::super::migrations::migrate(&mut conn).unwrap();
         let mut stmt = conn.prepare(NEAR_CANDIDATES).unwrap();
         for n in 1..=3_i64 {
-            let mut rows = stmt.query(params![json_list(&[n]), n, n]).unwrap();
+            let mut rows = stmt
+                .query(params![json_list(&[n]), n, n, "http://127.0.0.1/a"])
+                .unwrap();
             assert!(rows.next().unwrap().is_none());
         }
         assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
