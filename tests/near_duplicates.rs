@@ -1,6 +1,7 @@
-//! One story, one item: near-duplicate detection across feeds, end to end and on a labelled
-//! set of pairs (`tests/fixtures/near_duplicates.json`), whose precision and recall are
-//! printed.
+//! One story, one item: near-duplicate detection across feeds, end to end (copies polled at
+//! once, "Also in" links, `feedmerge merges`) and on labelled pairs
+//! (`tests/fixtures/near_duplicates.json`, and the tuning and held-out parts of
+//! `near_duplicates_wide.json`), whose precision and recall are printed.
 
 mod common;
 
