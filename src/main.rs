@@ -121,7 +121,8 @@ enum Command {
     /// restores every feed: keep it private. /sources.opml on the server lists the same feeds
     /// with userinfo removed and secret-looking query values replaced.
     ExportOpml,
-    /// Show recent near-duplicate merges (items shown as another feed's story) and why
+    /// Show recent near-duplicate merges (items shown as another feed's story), how similar
+    /// and what decided them (title, body, link slug)
     Merges {
         /// How many
         #[arg(long, default_value_t = 50)]
@@ -331,9 +332,14 @@ async fn merges(cfg: &Config, limit: usize, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     for m in &merges {
+        // Merges made before the evidence was recorded have none.
+        let evidence = m.evidence.map_or_else(
+            || "not recorded".to_owned(),
+            |e| e.names().replace(',', "+"),
+        );
         writeln!(
             out,
-            "{}  similarity {:.2}  \"{}\" ({}) is shown as \"{}\" ({})",
+            "{}  similarity {:.2}  by {evidence}  \"{}\" ({}) is shown as \"{}\" ({})",
             m.at.format("%Y-%m-%d %H:%M"),
             m.similarity,
             Escaped(&m.copy_title),

@@ -317,8 +317,8 @@ pub struct NewItem {
     pub wants_full_text: bool,
     /// For near-duplicate detection across feeds (stored for new items when it is on).
     pub fingerprint: Option<crate::normalize::fingerprint::Fingerprint>,
-    /// The stored item of another feed this one is a copy of, and how similar they are.
-    pub near_duplicate_of: Option<(i64, f64)>,
+    /// The stored item of another feed this one is a copy of, and the judgement that said so.
+    pub near_duplicate_of: Option<(i64, crate::normalize::fingerprint::Verdict)>,
 }
 
 /// What fetching an item's article page gave.
@@ -356,6 +356,15 @@ impl Cursor {
     }
 }
 
+/// Another feed that carries a story, and its copy's link there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlsoIn {
+    /// The feed's display title (config override, else its own title, else its URL).
+    pub feed_title: String,
+    /// The link of the copy in that feed, if it has one.
+    pub link: Option<String>,
+}
+
 /// A stored item joined with its feed, as the renderers need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredItem {
@@ -363,8 +372,8 @@ pub struct StoredItem {
     pub item: NewItem,
     /// Its position in the merged order.
     pub cursor: Cursor,
-    /// The other feeds that carry the same story.
-    pub also_in: Vec<String>,
+    /// The other feeds that carry the same story, with the links to their copies.
+    pub also_in: Vec<AlsoIn>,
     /// The feed it came from.
     pub feed_url: String,
     /// The feed's display title (config override, else its own title, else its URL).

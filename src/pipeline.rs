@@ -22,7 +22,10 @@ use crate::model::{FeedHints, FeedMeta, NewItem};
 use crate::normalize::{fingerprint, text};
 use crate::redact::{self, Redacted};
 use crate::schedule::{self, Policy};
-use crate::store::{FeedState, NearLookup, NearProbe, PollRecord, PollResult, Store, StoreError};
+use crate::store::{
+    FeedState, NearCandidate, NearCheck, NearLookup, NearProbe, PollRecord, PollResult, Store,
+    StoreError,
+};
 use crate::{dedupe, normalize, parse};
 use url::Url;
 
@@ -151,6 +154,7 @@ async fn poll_admitted(
     let mut items_seen = 0;
     let mut wants_articles = false;
     let mut bytes = 0;
+    let mut near = None;
     let (result, kind) = match fetched {
         Ok(FetchOutcome::NotModified {
             validators,
@@ -169,8 +173,8 @@ async fn poll_admitted(
                 Ok((meta, hints, mut items)) => {
                     items_seen = items.len();
                     wants_articles = items.iter().any(|i| i.wants_full_text);
-                    if let Some(near) = &ctx.near_duplicates {
-                        find_near_duplicates(ctx, feed.id, &mut items, near, now).await?;
+                    if let Some(config) = &ctx.near_duplicates {
+                        near = find_near_duplicates(ctx, feed.id, &mut items, config, now).await?;
                     } else {
                         // Off: nothing is indexed either.
                         items.iter_mut().for_each(|i| i.fingerprint = None);
@@ -268,6 +272,7 @@ async fn poll_admitted(
                 result,
                 next_poll: next_poll.map(|n| (n.at, n.reason.as_str())),
                 moved_to: moved_to.clone(),
+                near,
             },
         )
         .await?;
@@ -366,14 +371,16 @@ fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
 }
 
 /// Marks the new items that copy a recent item of another feed (`near_duplicate_of`). Their
-/// fingerprints (from `normalize`) are compared through the store's index.
+/// fingerprints (from `normalize`) are compared through the store's index, which holds the
+/// items committed so far; the returned check has the writer compare them with the items
+/// committed after this lookup and before the poll (`None`: nothing new to look up).
 async fn find_near_duplicates(
     ctx: &Context,
     feed: FeedId,
     items: &mut Vec<NewItem>,
     near: &DedupeConfig,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Option<NearCheck>, StoreError> {
     let (numbers, probes): (Vec<usize>, Vec<NearProbe>) = items
         .iter()
         .enumerate()
@@ -384,12 +391,16 @@ async fn find_near_duplicates(
                 n,
                 NearProbe {
                     key,
+                    canonical_link: i.canonical_link.clone(),
                     title,
                     fingerprint,
                 },
             ))
         })
         .unzip();
+    if probes.is_empty() {
+        return Ok(None);
+    }
     let since = chrono::Duration::from_std(near.window)
         .ok()
         .and_then(|w| now.checked_sub_signed(w))
@@ -398,14 +409,30 @@ async fn find_near_duplicates(
     let NearLookup {
         candidates,
         contents,
+        indexed_through,
     } = ctx
         .store
         .near_candidates(feed, since, probes, fingerprint::titles_compatible)
         .await?;
-    if contents.is_empty() {
-        return Ok(());
-    }
     let threshold = near.threshold;
+    let check = NearCheck {
+        indexed_through,
+        since,
+        judge: Arc::new(
+            move |item: &NewItem, candidate: &NearCandidate, html: &str| {
+                judge_copy(
+                    item,
+                    &text::visible(&item.content_html).text,
+                    candidate,
+                    html,
+                    threshold,
+                )
+            },
+        ),
+    };
+    if contents.is_empty() {
+        return Ok(Some(check));
+    }
     let mut taken = std::mem::take(items);
     // CPU work, in a CPU slot like parsing.
     let _cpu = ctx.cpus.acquire().await.expect("semaphore open");
@@ -416,26 +443,42 @@ async fn find_near_duplicates(
             }
             let item = &mut taken[n];
             let text = text::visible(&item.content_html).text;
-            let doc = fingerprint::Doc {
-                title: &item.title,
-                text: &text,
-                link: item.link.as_deref(),
-            };
-            // The first match in time order: the story shows as the feed that had it first.
+            // The first match in commit order: the story shows as the feed that had it first.
             item.near_duplicate_of = found.iter().find_map(|c| {
-                let other_text = text::visible(contents.get(&c.id).map_or("", String::as_str)).text;
-                let other = fingerprint::Doc {
-                    title: &c.title,
-                    text: &other_text,
-                    link: c.link.as_deref(),
-                };
-                fingerprint::judge(&doc, &other, threshold).map(|s| (c.id, s))
+                let html = contents.get(&c.id).map_or("", String::as_str);
+                judge_copy(item, &text, c, html, threshold).map(|v| (c.id, v))
             });
         }
         taken
     });
     *items = task.await.map_err(|e| StoreError::Task(e.to_string()))?;
-    Ok(())
+    Ok(Some(check))
+}
+
+/// Whether a new item (with its visible text) copies a candidate of another feed (with its
+/// HTML).
+fn judge_copy(
+    item: &NewItem,
+    text: &str,
+    candidate: &NearCandidate,
+    html: &str,
+    threshold: f64,
+) -> Option<fingerprint::Verdict> {
+    if !fingerprint::titles_compatible(&item.title, &candidate.title) {
+        return None;
+    }
+    let other_text = text::visible(html).text;
+    let doc = fingerprint::Doc {
+        title: &item.title,
+        text,
+        link: item.link.as_deref(),
+    };
+    let other = fingerprint::Doc {
+        title: &candidate.title,
+        text: &other_text,
+        link: candidate.link.as_deref(),
+    };
+    fingerprint::judge(&doc, &other, threshold)
 }
 
 /// Parses, normalises and identifies a fetched document on a blocking thread (parsing is CPU

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use feedmerge::config::Placement;
 use feedmerge::dedupe::{canonical_link, identify};
-use feedmerge::model::{Cursor, ItemKey, NewItem, ReadingTime, StoredItem, TextSource};
+use feedmerge::model::{AlsoIn, Cursor, ItemKey, NewItem, ReadingTime, StoredItem, TextSource};
 use feedmerge::normalize::text::collapse_whitespace;
 use feedmerge::render::html::Sanitizer;
 use feedmerge::render::{Channel, Format, xml_text};
@@ -62,7 +62,10 @@ fn stored(item: NewItem, id: i64, date: DateTime<Utc>, seen: DateTime<Utc>) -> S
             sort_at: date.timestamp(),
             id,
         },
-        also_in: vec!["Other <feed> & co".to_owned()],
+        also_in: vec![AlsoIn {
+            feed_title: "Other <feed> & co".to_owned(),
+            link: Some("https://example.org/other?a=1&b=<2>".to_owned()),
+        }],
         feed_url: feed_url().to_string(),
         feed_title: "Generated <feed> & co".to_owned(),
         first_seen: seen,
@@ -1380,8 +1383,8 @@ mod render_items {
     use chrono::{DateTime, TimeZone, Utc};
     use feedmerge::config::Placement;
     use feedmerge::model::{
-        Cursor, Enclosure, FeedFailure, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
-        TextSource,
+        AlsoIn, Cursor, Enclosure, FeedFailure, FullTextOutcome, ItemKey, NewItem, ReadingTime,
+        StoredItem, TextSource,
     };
     use feedmerge::render::{Channel, Format};
     use url::Url;
@@ -1489,8 +1492,14 @@ mod render_items {
                     sort_at: date.timestamp(),
                     id: n as i64 + 1,
                 },
-                also_in: opt(17)
-                    .map_or_else(Vec::new, |a| a.split('\n').map(str::to_owned).collect()),
+                also_in: opt(17).map_or_else(Vec::new, |a| {
+                    a.split('\n')
+                        .map(|line| AlsoIn {
+                            feed_title: line.to_owned(),
+                            link: Some(line.to_owned()),
+                        })
+                        .collect()
+                }),
                 feed_title: opt(18).unwrap_or_else(|| feed_url.clone()),
                 feed_url,
                 first_seen: date,

@@ -20,16 +20,19 @@
 #                       product's default) gives the poll a config of its own with that value,
 #                       and the count a second config on the same database; this matters since
 #                       poll-once ends with retention, which reads every item the outputs show.
+#   FM_EXTRA_TOML       more config, appended to both configs (feedmerge-near-off.sh sets
+#                       [dedupe] near_duplicates = false with it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${FEEDMERGE_BIN:-$here/../../target/release/feedmerge}
 
 config() {   # URLS DB MAX_ITEMS
   python3 - "$1" "$2" "$3" <<'PY'
-import json, sys
+import json, os, sys
 urls, db, max_items = sys.argv[1], sys.argv[2], int(sys.argv[3])
 q = json.dumps  # a JSON string is a valid TOML basic string for these values
 out = ["[storage]", "path = %s" % q(db), "", "[output]", "max_items = %d" % max_items, ""]
+out += [os.environ.get("FM_EXTRA_TOML", ""), ""]
 for u in (line.strip() for line in open(urls)):
     if u:
         out += ["[[feeds]]", "url = %s" % q(u), ""]
@@ -38,7 +41,7 @@ PY
 }
 
 case ${1:-} in
-info) printf '%s\tconcurrency=16 (default); poll max_items=%s\tunique\n' "$("$BIN" --version 2>/dev/null | head -1)" "${FM_POLL_MAX_ITEMS:-10000000}" ;;
+info) printf '%s\tconcurrency=16 (default); poll max_items=%s%s\tunique\n' "$("$BIN" --version 2>/dev/null | head -1)" "${FM_POLL_MAX_ITEMS:-10000000}" "${FM_EXTRA_TOML:+; $(tr '\n' ' ' <<<"$FM_EXTRA_TOML")}" ;;
 setup)
   config "$2" "$3/feedmerge.db" 10000000 > "$3/count.toml"
   if [[ -n ${FM_POLL_MAX_ITEMS:-} ]]; then

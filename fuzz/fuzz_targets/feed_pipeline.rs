@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use feedmerge::config::Placement;
-use feedmerge::model::{Cursor, StoredItem};
+use feedmerge::model::{AlsoIn, Cursor, StoredItem};
 use feedmerge::render::{Channel, Format};
 use libfuzzer_sys::fuzz_target;
 use url::Url;
@@ -42,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
                 },
                 // Every other item is "also in" a feed named by the input.
                 also_in: if i % 2 == 1 {
-                    vec![feed_title.clone()]
+                    vec![AlsoIn {
+                        feed_title: feed_title.clone(),
+                        link: item.link.clone(),
+                    }]
                 } else {
                     Vec::new()
                 },

@@ -18,8 +18,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use feedmerge::config::Placement;
 use feedmerge::model::{
-    Cursor, Enclosure, FeedFailure, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
-    TextSource,
+    AlsoIn, Cursor, Enclosure, FeedFailure, FullTextOutcome, ItemKey, NewItem, ReadingTime,
+    StoredItem, TextSource,
 };
 use feedmerge::render::{Channel, Format};
 use libfuzzer_sys::fuzz_target;
@@ -132,7 +132,14 @@ fn items_from_bytes(data: &[u8]) -> (Vec<StoredItem>, Vec<FeedFailure>, Placemen
                 sort_at: date.timestamp(),
                 id: n as i64 + 1,
             },
-            also_in: opt(17).map_or_else(Vec::new, |a| a.split('\n').map(str::to_owned).collect()),
+            also_in: opt(17).map_or_else(Vec::new, |a| {
+                a.split('\n')
+                    .map(|line| AlsoIn {
+                        feed_title: line.to_owned(),
+                        link: Some(line.to_owned()),
+                    })
+                    .collect()
+            }),
             feed_title: opt(18).unwrap_or_else(|| feed_url.clone()),
             feed_url,
             first_seen: date,

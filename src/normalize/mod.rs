@@ -21,6 +21,7 @@ pub mod fingerprint;
 pub mod fulltext;
 mod markup;
 pub mod nesting;
+pub mod numbers;
 pub mod reading_time;
 pub mod text;
 pub mod words;

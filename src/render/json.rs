@@ -1,8 +1,6 @@
 //! JSON Feed 1.1 (serde): the merged entries, with the estimate and the source feed in the
 //! `_feedmerge` extension object.
 
-use std::borrow::Cow;
-
 use serde::Serialize;
 
 use super::{Channel, Entry, Format};
@@ -74,8 +72,16 @@ struct Extension<'a> {
     reading_source: Option<&'static str>,
     feed_url: &'a str,
     feed_title: &'a str,
-    #[serde(skip_serializing_if = "<[Cow<'a, str>]>::is_empty")]
-    also_in: &'a [Cow<'a, str>],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    also_in: Vec<AlsoIn<'a>>,
+}
+
+/// Another feed with the same story, and the link to its copy there.
+#[derive(Serialize)]
+struct AlsoIn<'a> {
+    feed_title: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
 }
 
 /// Renders `entries` (newest first) as a JSON Feed 1.1 document.
@@ -121,7 +127,14 @@ fn item<'a>(e: &'a Entry<'a>) -> Item<'a> {
             reading_source: e.reading.map(|r| r.source.as_str()),
             feed_url: &e.source_url,
             feed_title: &e.source_title,
-            also_in: &e.also_in,
+            also_in: e
+                .also_in
+                .iter()
+                .map(|a| AlsoIn {
+                    feed_title: &a.feed_title,
+                    url: a.url.as_deref(),
+                })
+                .collect(),
         },
     }
 }

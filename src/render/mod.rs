@@ -17,7 +17,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::Placement;
 use crate::model::{Enclosure, FeedFailure, FullTextOutcome, ReadingTime, StoredItem};
-use crate::normalize::escape_html;
+use crate::normalize::{MAX_URL_BYTES, escape_html, is_web_url};
 use crate::redact;
 use sanitized::SanitizedCache;
 
@@ -133,10 +133,66 @@ pub struct Entry<'a> {
     pub source_url: Cow<'a, str>,
     /// That feed's title (its URL, redacted, when it has none).
     pub source_title: Cow<'a, str>,
-    /// Other feeds with the same story (titles, or URLs redacted).
-    pub also_in: Vec<Cow<'a, str>>,
+    /// Other feeds with the same story, with links to their copies.
+    pub also_in: Vec<AlsoInLink<'a>>,
     /// The estimate; `None` for health items.
     pub reading: Option<ReadingTime>,
+}
+
+/// Another feed with the same story, as every format shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlsoInLink<'a> {
+    /// The feed's title (its URL, redacted, when it has none).
+    pub feed_title: Cow<'a, str>,
+    /// The link to the copy there, when it may be published (see [`published_link`]).
+    pub url: Option<Cow<'a, str>>,
+}
+
+/// The other feeds that carry `item`'s story, each linked to its copy.
+pub fn also_in(item: &StoredItem) -> Vec<AlsoInLink<'_>> {
+    item.also_in
+        .iter()
+        .map(|a| AlsoInLink {
+            feed_title: redact::name(&a.feed_title),
+            url: a.link.as_deref().and_then(published_link),
+        })
+        .collect()
+}
+
+/// `link` as it may be published as a link: an absolute http(s) URL with a host, of at most
+/// [`MAX_URL_BYTES`], the rule every item's link passed when it was stored. Applied again
+/// where a stored link becomes an `href` of feedmerge's own markup, since the database may
+/// hold rows from before a rule or from another writer.
+pub fn published_link(link: &str) -> Option<Cow<'_, str>> {
+    if link.len() > MAX_URL_BYTES {
+        return None;
+    }
+    let url = Url::parse(link).ok()?;
+    if !is_web_url(&url) || url.host().is_none() {
+        return None;
+    }
+    Some(if url.as_str() == link {
+        Cow::Borrowed(link)
+    } else {
+        Cow::Owned(url.into())
+    })
+}
+
+/// The "Also in" paragraph that ends an item's description: each feed named and linked to
+/// its copy (named only, when the copy has no link that may be published).
+fn also_in_html(also_in: &[AlsoInLink<'_>]) -> String {
+    let names: Vec<String> = also_in
+        .iter()
+        .map(|a| match &a.url {
+            Some(url) => format!(
+                "<a href=\"{}\">{}</a>",
+                escape_html(url),
+                escape_html(&a.feed_title)
+            ),
+            None => escape_html(&a.feed_title),
+        })
+        .collect();
+    format!("<p>Also in: {}</p>", names.join(", "))
 }
 
 /// The entries of the merged feed, newest first: `items`, and one health item per feed in
@@ -178,12 +234,9 @@ pub fn entries_cached<'a>(
                 _ => (&it.content_html, it.content_base.as_deref()),
             };
             html.push_str(&sanitized.clean(&mut sanitizer, content, base));
-            let also_in: Vec<Cow<'a, str>> = s.also_in.iter().map(|t| redact::name(t)).collect();
+            let also_in = also_in(s);
             if !also_in.is_empty() {
-                html.push_str(&format!(
-                    "<p>Also in: {}</p>",
-                    escape_html(&also_in.join(", "))
-                ));
+                html.push_str(&also_in_html(&also_in));
             }
             let title = if in_title && !it.title.is_empty() {
                 format!("{} ({label})", it.title)
@@ -426,13 +479,71 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn also_in_links_each_copy_that_has_a_web_link() {
+        use crate::model::AlsoIn;
+        let other = |title: &str, link: Option<&str>| AlsoIn {
+            feed_title: title.into(),
+            link: link.map(Into::into),
+        };
+        let mut item = stored("Hello", "<p>x</p>");
+        item.also_in = vec![
+            other("City <News>", Some("https://city.example/copy?a=1&b=\"2\"")),
+            other("Script", Some("javascript:alert(1)")),
+            other("Relative", Some("/news/copy")),
+            other("Mail", Some("mailto:desk@city.example")),
+            other("No link", None),
+        ];
+        let e = entries(std::slice::from_ref(&item), &[], Placement::Description);
+        assert!(
+            e[0].html.ends_with(
+                "<p>Also in: <a href=\"https://city.example/copy?a=1&amp;b=%222%22\">City &lt;News&gt;</a>, \
+                 Script, Relative, Mail, No link</p>"
+            ),
+            "{}",
+            e[0].html
+        );
+        let now = Utc::now();
+        let json: serde_json::Value =
+            serde_json::from_str(&render(Format::Json, &channel(), &[item.clone()], &[], now))
+                .unwrap();
+        let also_in = &json["items"][0]["_feedmerge"]["also_in"];
+        assert_eq!(also_in[0]["feed_title"], "City <News>");
+        assert_eq!(also_in[0]["url"], "https://city.example/copy?a=1&b=%222%22");
+        assert_eq!(also_in[1]["feed_title"], "Script");
+        assert!(also_in[1].get("url").is_none(), "{also_in}");
+        assert_eq!(also_in.as_array().unwrap().len(), 5);
+        for format in [Format::Rss, Format::Atom] {
+            let out = render(format, &channel(), &[item.clone()], &[], now);
+            assert!(out.contains("https://city.example/copy"), "{out}");
+            assert!(
+                !out.contains("javascript:") && !out.contains("mailto:"),
+                "{out}"
+            );
+        }
+        let page = page::render(&channel(), &[item], None, now);
+        let start = page
+            .find("<p class=\"also-in\">")
+            .expect("shown on the page");
+        let shown = &page[start..start + page[start..].find("</p>").unwrap()];
+        assert!(
+            shown.contains(">City &lt;News&gt;</a>, Script, Relative, Mail, No link"),
+            "{shown}"
+        );
+        assert_eq!(shown.matches("<a href=").count(), 1, "{shown}");
+        assert!(shown.contains("city.example"), "{shown}");
+    }
+
+    #[test]
     fn feed_urls_are_shown_without_their_secrets() {
         let full = "http://user:pw@127.0.0.1:1/feed?apikey=SECRET&tag=x";
         let mut item = stored("Hello", "<p>x</p>");
         item.feed_url = full.into();
         // A feed without a title of its own is named by its URL.
         item.feed_title = full.into();
-        item.also_in = vec![full.replace("tag=x", "tag=y")];
+        item.also_in = vec![crate::model::AlsoIn {
+            feed_title: full.replace("tag=x", "tag=y"),
+            link: None,
+        }];
         let mut linkless = item.clone();
         linkless.item.link = None;
         let failing = [FeedFailure {

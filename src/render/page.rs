@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use minijinja::{Environment, context};
 use serde::Serialize;
 
-use super::{Channel, Format, reading_label};
+use super::{AlsoInLink, Channel, Format, also_in, reading_label};
 use crate::model::StoredItem;
 use crate::redact;
 
@@ -37,6 +37,7 @@ struct Card<'a> {
     image: Option<&'a str>,
     reading: String,
     summary: &'a str,
+    also_in: Vec<AlsoInLink<'a>>,
 }
 
 /// Renders one page of `items` (newest first); `more_url` links the next page.
@@ -69,6 +70,7 @@ pub fn render(
             image: s.item.image.as_deref(),
             reading: reading_label(s.item.reading_time.minutes),
             summary: &s.item.summary,
+            also_in: also_in(s),
         })
         .collect();
     let static_base = channel

@@ -225,6 +225,7 @@ mod tests {
             },
             next_poll: None,
             moved_to: None,
+            near: None,
         };
         store.record_poll(feed, record).await.unwrap();
     }

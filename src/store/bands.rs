@@ -57,6 +57,9 @@ pub(super) struct BandIndex {
     /// Entries after the last build or clean-up: entries of items that left the window are
     /// dropped when the index has grown well beyond.
     kept_len: usize,
+    /// The highest item id indexed. Ids grow in commit order, so a lookup that saw the index
+    /// up to here has seen every item committed before it; see [`BandIndex::lookup_after`].
+    indexed_through: i64,
 }
 
 impl BandIndex {
@@ -85,6 +88,7 @@ impl BandIndex {
             let id: i64 = row.get(0)?;
             let blob: Vec<u8> = row.get(1)?;
             self.tail.extend(entries_of(id, &decode(&blob)));
+            self.indexed_through = self.indexed_through.max(id);
             if self.tail.len() >= TAIL.max(self.main.len() / 4) {
                 self.tail.sort_unstable();
                 self.merge_tail();
@@ -140,6 +144,9 @@ impl BandIndex {
             .iter()
             .flat_map(|(id, bands)| entries_of(*id, bands))
             .collect();
+        if let Some(last) = items.iter().map(|(id, _)| *id).max() {
+            self.indexed_through = self.indexed_through.max(last);
+        }
         new.sort_unstable();
         merge_into(&mut self.tail, &new);
         if self.tail.len() >= TAIL {
@@ -199,8 +206,107 @@ impl BandIndex {
         ids
     }
 
+    /// The highest item id indexed: what a lookup made now has seen (see
+    /// [`BandIndex::lookup_after`]).
+    pub(super) fn indexed_through(&self) -> i64 {
+        self.indexed_through
+    }
+
+    /// The ids above `after` that share a key with `keys`, oldest first: the items indexed
+    /// since a lookup that saw the index up to `after`. Few (the polls committed meanwhile),
+    /// and found by the same searches as [`BandIndex::lookup`].
+    pub(super) fn lookup_after(&self, keys: &[u32], after: i64) -> Vec<i64> {
+        let mut ids: Vec<i64> = Vec::new();
+        let mut take = |id: u32| {
+            if i64::from(id) > after {
+                ids.push(i64::from(id));
+            }
+        };
+        for &key in keys {
+            let prefix = (key >> (32 - PREFIX_BITS)) as usize;
+            let slice = match self.starts.get(prefix..prefix + 2) {
+                Some(&[start, end]) => &self.main[start as usize..end as usize],
+                _ => &[],
+            };
+            let low = key as u16;
+            let start = slice.partition_point(|e| e[0] < low);
+            for &e in slice[start..].iter().take_while(|e| e[0] == low) {
+                take(packed_id(e));
+            }
+            let key = u64::from(key);
+            let start = self.tail.partition_point(|&e| e >> 32 < key);
+            for &e in self.tail[start..].iter().take_while(|&&e| e >> 32 == key) {
+                take(e as u32);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     fn len(&self) -> usize {
         self.main.len() + self.tail.len()
+    }
+}
+
+/// The keys of the items written in the transaction under way: not in the index until it
+/// commits, and candidates for the polls written after them in the same transaction.
+#[derive(Debug, Default)]
+pub(super) struct Uncommitted {
+    /// Item id and keys, in the order written; added to the index after the commit.
+    pub(super) items: Vec<(i64, Vec<u32>)>,
+    /// The first item of each key. A key is almost always new: no list per key (17 keys
+    /// per item are written, in the one stage that cannot run twice at once).
+    first: std::collections::HashMap<u32, i64, std::hash::BuildHasherDefault<KeyHasher>>,
+    /// The later items of keys seen before (copies within the transaction).
+    again: Vec<(u32, i64)>,
+}
+
+impl Uncommitted {
+    /// Records a written item's keys.
+    pub(super) fn push(&mut self, id: i64, keys: Vec<u32>) {
+        for &k in &keys {
+            match self.first.entry(k) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(id);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => self.again.push((k, id)),
+            }
+        }
+        self.items.push((id, keys));
+    }
+
+    /// The ids written so far that share a key with `keys`.
+    pub(super) fn lookup<'a>(&'a self, keys: &'a [u32]) -> impl Iterator<Item = i64> + 'a {
+        let first = keys.iter().filter_map(|k| self.first.get(k).copied());
+        let again = self
+            .again
+            .iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|&(_, id)| id);
+        first.chain(again)
+    }
+}
+
+/// Hashes a key, which is a hash already, with one multiplication: SipHash, the default,
+/// cost more than the rest of a lookup.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, k: u32) {
+        // The high bits pick the group in the table: spread the key over all of them.
+        self.0 = u64::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -275,6 +381,18 @@ mod tests {
     }
 
     #[test]
+    fn written_items_are_found_by_their_keys_before_the_commit() {
+        let mut written = Uncommitted::default();
+        written.push(7, vec![1, 2]);
+        written.push(8, vec![2, 3]);
+        let mut ids: Vec<i64> = written.lookup(&[2, 9]).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, [7, 8]);
+        assert_eq!(written.lookup(&[3]).collect::<Vec<_>>(), [8]);
+        assert_eq!(written.items.len(), 2);
+    }
+
+    #[test]
     fn the_tail_merges_without_losing_entries() {
         let mut index = built();
         for id in 1..=(TAIL as i64) {
@@ -316,7 +434,17 @@ mod tests {
                 .collect();
             expected.dedup();
             assert_eq!(index.lookup(&[key], usize::MAX), expected, "key {key:#x}");
+            // Only the items indexed after a point, oldest first, in the main part and the
+            // tail alike.
+            let after = items[items.len() * 2 / 3].0;
+            let mut since: Vec<i64> = expected.into_iter().filter(|&id| id > after).collect();
+            since.reverse();
+            assert_eq!(index.lookup_after(&[key], after), since, "key {key:#x}");
         }
+        assert_eq!(
+            index.indexed_through(),
+            items.iter().map(|(id, _)| *id).max().unwrap()
+        );
     }
 
     /// An empty database for fingerprints without their items.

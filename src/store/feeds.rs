@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use url::Url;
 
-use super::bands::BandIndex;
+use super::bands::{BandIndex, Uncommitted};
 use super::checkpoint::Checkpointer;
-use super::items::{self, SaveCounts};
+use super::items::{self, NearCheck, SaveCounts};
 use super::{Store, StoreError, from_secs, lock, to_secs};
 use crate::config::FeedConfig;
 use crate::fetch::Validators;
@@ -116,6 +116,9 @@ pub struct PollRecord {
     pub next_poll: Option<(DateTime<Utc>, &'static str)>,
     /// A permanent redirect's target, to poll from now on.
     pub moved_to: Option<Url>,
+    /// The near-duplicate lookup to finish when the poll is written (`None`: detection is
+    /// off, or no new item was looked up).
+    pub near: Option<NearCheck>,
 }
 
 /// Stored as the repairs' names, NULL for none (so that `COUNT(repairs)` counts repaired
@@ -243,6 +246,7 @@ impl Store {
     ) -> Result<SaveCounts, StoreError> {
         self.refuse_if_lost()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let _waiting = Waiting::new(&self.pending_polls.waiting);
         lock(&self.pending_polls.queue).push(PendingPoll {
             feed,
             record,
@@ -435,6 +439,36 @@ pub(super) struct PendingPolls {
     queue: Mutex<Vec<PendingPoll>>,
     /// A drain is running: it will take whatever is queued.
     draining: AtomicBool,
+    /// Polls queued or being written, whose answer has not arrived.
+    waiting: AtomicUsize,
+}
+
+/// Counts a poll in [`PendingPolls::waiting`] until dropped (answered, or the poll's task
+/// dropped).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Store {
+    /// Polls handed to [`Store::record_poll`] and not answered yet: `(queued, taken)`, those
+    /// waiting in the queue and those the writer has taken (being written, or waiting for the
+    /// writer connection).
+    pub fn polls_waiting(&self) -> (usize, usize) {
+        let queued = lock(&self.pending_polls.queue).len();
+        let waiting = self.pending_polls.waiting.load(Ordering::Acquire);
+        (queued, waiting.saturating_sub(queued))
+    }
 }
 
 /// A poll waiting to be written, and where its outcome goes.
@@ -486,17 +520,17 @@ fn drain(
 /// batch had changed, for a rollback that almost never happens.) New fingerprints join the
 /// band index once committed.
 fn record_polls(conn: &mut Connection, index: &Mutex<BandIndex>, batch: Vec<PendingPoll>) {
-    let add = |indexed: &[(i64, Vec<u32>)]| lock(index).add(indexed);
+    let add = |written: &Uncommitted| lock(index).add(&written.items);
     let together = (|| -> Result<Vec<SaveCounts>, StoreError> {
         // Dropped without a commit, the transaction rolls back.
         let tx = conn.transaction()?;
-        let mut indexed = Vec::new();
+        let mut written = Uncommitted::default();
         let results = batch
             .iter()
-            .map(|p| record_one(&tx, p.feed, &p.record, &mut indexed))
+            .map(|p| record_one(&tx, p.feed, &p.record, &mut written, index))
             .collect::<Result<Vec<_>, _>>()?;
         tx.commit()?;
-        add(&indexed);
+        add(&written);
         Ok(results)
     })();
     match together {
@@ -510,10 +544,10 @@ fn record_polls(conn: &mut Connection, index: &Mutex<BandIndex>, batch: Vec<Pend
             for p in batch {
                 let alone = (|| {
                     let tx = conn.transaction()?;
-                    let mut indexed = Vec::new();
-                    let counts = record_one(&tx, p.feed, &p.record, &mut indexed)?;
+                    let mut written = Uncommitted::default();
+                    let counts = record_one(&tx, p.feed, &p.record, &mut written, index)?;
                     tx.commit()?;
-                    add(&indexed);
+                    add(&written);
                     Ok(counts)
                 })();
                 let _ = p.reply.send((alone, p.record));
@@ -527,7 +561,8 @@ fn record_one(
     tx: &Connection,
     feed: FeedId,
     record: &PollRecord,
-    indexed: &mut Vec<(i64, Vec<u32>)>,
+    written: &mut Uncommitted,
+    index: &Mutex<BandIndex>,
 ) -> Result<SaveCounts, StoreError> {
     let at = to_secs(record.at);
     let kind = record.result.kind();
@@ -560,7 +595,8 @@ fn record_one(
             hints,
             items,
         } => {
-            counts = items::save(tx, feed, items, at, indexed)?;
+            let near = record.near.as_ref().map(|check| (check, index));
+            counts = items::save(tx, feed, items, at, written, near)?;
             super::articles::want(tx, feed, items)?;
             let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64);
             tx.prepare_cached(
@@ -637,6 +673,7 @@ mod tests {
             },
             next_poll: None,
             moved_to: None,
+            near: None,
         }
     }
 
@@ -804,6 +841,7 @@ mod tests {
             keys.iter()
                 .map(|(key, bands, title_key)| crate::store::NearProbe {
                     key: (*key).to_owned(),
+                    canonical_link: None,
                     title: String::new(),
                     fingerprint: Fingerprint {
                         bands: bands.to_vec(),

@@ -3,12 +3,15 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, bands, from_secs, json_list, lock};
+use std::sync::{Arc, Mutex};
+
+use super::bands::{self, BandIndex, Uncommitted};
+use super::{Store, StoreError, from_secs, json_list, lock};
 use crate::model::{
-    Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
+    AlsoIn, Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
     TextSource,
 };
-use crate::normalize::fingerprint::Fingerprint;
+use crate::normalize::fingerprint::{Evidence, Fingerprint, Verdict};
 
 /// Separates categories in the `categories` column (a control character no title contains).
 const CATEGORY_SEPARATOR: char = '\u{1F}';
@@ -136,7 +139,8 @@ pub(super) fn save(
     feed: FeedId,
     items: &[NewItem],
     now: i64,
-    indexed: &mut Vec<(i64, Vec<u32>)>,
+    written: &mut Uncommitted,
+    near: Option<(&NearCheck, &Mutex<BandIndex>)>,
 ) -> Result<SaveCounts, StoreError> {
     let mut by_key = tx.prepare_cached(
         "SELECT id, item_key, content_hash FROM items WHERE feed_id = ?1 AND item_key = ?2",
@@ -148,9 +152,9 @@ pub(super) fn save(
             content_html, content_base, published_at, first_seen_at, sort_at, changed_at,
             enclosure_url, enclosure_type, enclosure_length, reading_minutes, reading_words,
             reading_cjk, reading_images, reading_source, content_hash, image_url, summary,
-            full_text_status, full_text_html, story_of, similarity)
+            full_text_status, full_text_html, story_of, similarity, merge_evidence)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?11, ?12), ?12,
-            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE items SET item_key = ?2, guid = ?3, link = ?4, canonical_link = ?5, title = ?6,
@@ -245,18 +249,31 @@ pub(super) fn save(
                 by_key + by_link > 0
             } => {}
             None => {
-                let story_of = item.near_duplicate_of.map(|(id, _)| id);
-                let similarity = item.near_duplicate_of.map(|(_, s)| s);
-                let mut all: Vec<&dyn rusqlite::ToSql> = vec![&feed.0];
-                all.extend_from_slice(values);
-                all.extend_from_slice(params![story_of, similarity]);
-                insert.execute(&all[..])?;
-                if let Some(fp) = &item.fingerprint {
-                    let id = tx.last_insert_rowid();
+                let keys = item.fingerprint.as_ref().map(|fp| {
                     let mut keys = fp.bands.clone();
                     keys.push(fp.title_key);
+                    keys
+                });
+                // A copy found by the poll's own lookup copies an item committed before that
+                // lookup, earlier than any found here.
+                let copy_of = match (item.near_duplicate_of, near, &keys) {
+                    (Some(found), _, _) => Some(found),
+                    (None, Some((check, index)), Some(keys)) => {
+                        committed_since(tx, feed, item, keys, check, index, written)?
+                    }
+                    _ => None,
+                };
+                let story_of = copy_of.map(|(id, _)| id);
+                let similarity = copy_of.map(|(_, v)| v.similarity);
+                let evidence = copy_of.map(|(_, v)| v.evidence);
+                let mut all: Vec<&dyn rusqlite::ToSql> = vec![&feed.0];
+                all.extend_from_slice(values);
+                all.extend_from_slice(params![story_of, similarity, evidence]);
+                insert.execute(&all[..])?;
+                if let Some(keys) = keys {
+                    let id = tx.last_insert_rowid();
                     fingerprint.execute(params![id, now, bands::encode(&keys)])?;
-                    indexed.push((id, keys));
+                    written.push(id, keys);
                 }
                 counts.new += 1;
             }
@@ -282,6 +299,127 @@ pub(super) fn save(
     Ok(counts)
 }
 
+/// Finishes a new item's near-duplicate lookup when its poll is written: the items indexed
+/// after the poll looked ([`NearCheck::indexed_through`]), committed by other polls since or
+/// written earlier in this transaction, that share a key with it are its remaining
+/// candidates. The first (in commit order) that `check` judges the same story is the one it
+/// copies, as in an import that wrote one poll after the other. Usually there are none, and
+/// this costs the index searches only.
+fn committed_since(
+    tx: &Connection,
+    feed: FeedId,
+    item: &NewItem,
+    keys: &[u32],
+    check: &NearCheck,
+    index: &Mutex<BandIndex>,
+    written: &Uncommitted,
+) -> Result<Option<(i64, Verdict)>, StoreError> {
+    let mut ids = {
+        let index = lock(index);
+        // Nothing committed since the poll looked: nothing to search.
+        if index.indexed_through() > check.indexed_through {
+            index.lookup_after(keys, check.indexed_through)
+        } else {
+            Vec::new()
+        }
+    };
+    ids.extend(written.lookup(keys));
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids.truncate(MAX_LATE_CANDIDATES);
+    let mut stmt = tx.prepare_cached(LATE_CANDIDATES)?;
+    let mut rows = stmt.query(params![
+        json_list(&ids),
+        feed.0,
+        check.since,
+        item.canonical_link
+    ])?;
+    while let Some(row) = rows.next()? {
+        let candidate = NearCandidate {
+            id: row.get(0)?,
+            title: row.get(1)?,
+            link: row.get(2)?,
+        };
+        let html: String = row.get(3)?;
+        if let Some(verdict) = (check.judge)(item, &candidate, &html) {
+            return Ok(Some((candidate.id, verdict)));
+        }
+    }
+    Ok(None)
+}
+
+/// The candidates among ?1 (JSON list of ids) for [`committed_since`], with their HTML: as
+/// [`NEAR_CANDIDATES`] (other active feeds than ?2, first seen at ?3 or later, not copies,
+/// not of the same canonical link ?4).
+const LATE_CANDIDATES: &str = "
+    SELECT i.id, i.title, i.link, i.content_html FROM items i JOIN feeds f ON f.id = i.feed_id
+    WHERE i.id IN (SELECT value FROM json_each(?1))
+      AND i.feed_id != ?2 AND f.active = 1 AND i.first_seen_at >= ?3 AND i.story_of IS NULL
+      AND (?4 IS NULL OR i.canonical_link IS NOT ?4)
+    ORDER BY i.id";
+
+/// Most candidates [`committed_since`] reads per new item: the items committed while a poll
+/// was under way that share a key with one of its items are a handful; a key shared by
+/// hundreds (boilerplate) says little.
+const MAX_LATE_CANDIDATES: usize = 64;
+
+/// Judges a new item against a candidate, given the candidate's HTML.
+pub type JudgeCopy = dyn Fn(&NewItem, &NearCandidate, &str) -> Option<Verdict> + Send + Sync;
+
+/// What the writer needs to finish a poll's near-duplicate lookup (see [`committed_since`]).
+/// The lookup ran before the poll was queued for writing; the polls committed meanwhile are
+/// judged when it is written, so that whether two copies merge does not depend on which
+/// poll looked first.
+#[derive(Clone)]
+pub struct NearCheck {
+    /// The highest item id the index held when the poll looked
+    /// ([`NearLookup::indexed_through`]).
+    pub indexed_through: i64,
+    /// Items first seen before this (unix seconds) are out of the window.
+    pub since: i64,
+    /// The judgement of the poll's lookup.
+    pub judge: Arc<JudgeCopy>,
+}
+
+impl std::fmt::Debug for NearCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NearCheck")
+            .field("indexed_through", &self.indexed_through)
+            .field("since", &self.since)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stored as [`Evidence::names`].
+impl rusqlite::ToSql for Evidence {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Owned(
+            rusqlite::types::Value::Text(self.names()),
+        ))
+    }
+}
+
+impl rusqlite::types::FromSql for Evidence {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Ok(Evidence::from_names(value.as_str()?))
+    }
+}
+
+/// The "also in" column of the merged rows (`[[name, link, first id], ...]`) in the order the
+/// feeds had the story.
+fn also_in(json: Option<&str>) -> Vec<AlsoIn> {
+    let mut rows: Vec<(String, Option<String>, i64)> = json
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    rows.sort_by_key(|(_, _, first)| *first);
+    rows.into_iter()
+        .map(|(feed_title, link, _)| AlsoIn { feed_title, link })
+        .collect()
+}
+
 /// A stored item another feed's new item may be a copy of.
 #[derive(Debug, Clone)]
 pub struct NearCandidate {
@@ -298,6 +436,8 @@ pub struct NearCandidate {
 pub struct NearProbe {
     /// Its key in its feed: an item stored already is not looked up.
     pub key: String,
+    /// Its canonical link: items with the same link are one story already, not candidates.
+    pub canonical_link: Option<String>,
     /// Its title, for the caller's filter.
     pub title: String,
     /// Its fingerprint: candidates share a band or the title key.
@@ -307,10 +447,13 @@ pub struct NearProbe {
 /// What [`Store::near_candidates`] found.
 #[derive(Debug, Default)]
 pub struct NearLookup {
-    /// Per probe, the candidates the filter kept, oldest first.
+    /// Per probe, the candidates the filter kept, in commit order.
     pub candidates: Vec<Vec<NearCandidate>>,
     /// The published HTML of each of them, by id.
     pub contents: std::collections::HashMap<i64, String>,
+    /// The highest item id in the index when it was searched: items above it were not
+    /// candidates (see [`NearCheck`]).
+    pub indexed_through: i64,
 }
 
 /// A near-duplicate that was joined to another feed's story.
@@ -328,13 +471,18 @@ pub struct Merge {
     pub story_title: String,
     /// The story's feed.
     pub story_feed: String,
+    /// What decided the merge; `None` for merges made before it was recorded.
+    pub evidence: Option<Evidence>,
 }
 
 /// Most candidates compared per new item.
 const MAX_NEAR_CANDIDATES: usize = 20;
 
 /// The items among ?1 (JSON list of ids) that another feed's new item may copy: of active
-/// feeds other than ?2, first seen at ?3 or later, not copies themselves; oldest first.
+/// feeds other than ?2, first seen at ?3 or later, not copies themselves, without the new
+/// item's canonical link ?4 (with it, they are one story already: judging them would only
+/// cost); in commit order (row ids grow with each commit), which is what an import one poll
+/// at a time sees first.
 /// No `LIMIT ?`: a bound LIMIT beside `json_each` makes SQLite prepare the statement again at
 /// every execution (it offers the limit to the table-valued function), which cost more than
 /// the lookup. The caller takes the first [`MAX_NEAR_CANDIDATES`].
@@ -342,7 +490,8 @@ const NEAR_CANDIDATES: &str = "
     SELECT i.id, i.title, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
     WHERE i.id IN (SELECT value FROM json_each(?1))
       AND i.feed_id != ?2 AND f.active = 1 AND i.first_seen_at >= ?3 AND i.story_of IS NULL
-    ORDER BY i.first_seen_at, i.id";
+      AND (?4 IS NULL OR i.canonical_link IS NOT ?4)
+    ORDER BY i.id";
 
 impl Store {
     /// The most recent `limit` near-duplicate merges, newest first.
@@ -353,7 +502,7 @@ impl Store {
         self.read(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT i.first_seen_at, i.similarity, i.title, COALESCE(f.config_title, f.title, f.url),
-                        p.title, COALESCE(pf.config_title, pf.title, pf.url)
+                        p.title, COALESCE(pf.config_title, pf.title, pf.url), i.merge_evidence
                  FROM items i JOIN feeds f ON f.id = i.feed_id
                  JOIN items p ON p.id = i.story_of JOIN feeds pf ON pf.id = p.feed_id
                  ORDER BY i.first_seen_at DESC, i.id DESC LIMIT ?1",
@@ -366,6 +515,7 @@ impl Store {
                     copy_feed: r.get(3)?,
                     story_title: r.get(4)?,
                     story_feed: r.get(5)?,
+                    evidence: r.get(6)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -399,7 +549,10 @@ impl Store {
                 let rows = stmt.query_map(params![feed.0, keys], |r| r.get::<_, String>(0))?;
                 rows.collect::<Result<_, _>>()?
             };
-            let mut found = NearLookup::default();
+            let mut found = NearLookup {
+                indexed_through: lock(&index).indexed_through(),
+                ..NearLookup::default()
+            };
             if new.is_empty() {
                 found.candidates.resize_with(probes.len(), Vec::new);
                 return Ok(found);
@@ -409,6 +562,8 @@ impl Store {
             let ids: Vec<Vec<i64>> = {
                 let mut index = lock(&index);
                 index.ensure(conn, since)?;
+                // Under the same lock as the searches: what they saw.
+                found.indexed_through = index.indexed_through();
                 probes
                     .iter()
                     .map(|p| {
@@ -425,7 +580,8 @@ impl Store {
             for (probe, ids) in probes.iter().zip(ids) {
                 let mut kept = Vec::new();
                 if !ids.is_empty() {
-                    let rows = stmt.query_map(params![json_list(&ids), feed.0, since], |r| {
+                    let link = &probe.canonical_link;
+                    let rows = stmt.query_map(params![json_list(&ids), feed.0, since, link], |r| {
                         Ok(NearCandidate {
                             id: r.get(0)?,
                             title: r.get(1)?,
@@ -496,12 +652,16 @@ impl Store {
                     i.reading_minutes, i.reading_words, i.reading_cjk, i.reading_images,
                     i.reading_source, i.content_hash, f.url, COALESCE(f.config_title, f.title, f.url),
                     i.image_url, i.summary, i.id, i.full_text_html,
-                    (SELECT GROUP_CONCAT(name, char(31)) FROM (
-                        SELECT DISTINCT COALESCE(g.config_title, g.title, g.url) AS name
+                    -- The other feeds with the story, each with its first copy's link (the
+                    -- bare column takes the row of MIN), in the order they had it.
+                    (SELECT json_group_array(json_array(name, link, first)) FROM (
+                        SELECT COALESCE(g.config_title, g.title, g.url) AS name, j.link AS link,
+                            MIN(j.id) AS first
                         FROM items j JOIN feeds g ON g.id = j.feed_id
                         WHERE g.active = 1 AND j.feed_id != i.feed_id
                           AND j.id IN (SELECT id FROM items WHERE story_of = i.id
-                                       UNION SELECT id FROM items WHERE canonical_link = i.canonical_link)))
+                                       UNION SELECT id FROM items WHERE canonical_link = i.canonical_link)
+                        GROUP BY g.id))
                  {MERGED_ROWS}"
             ))?;
             // Text filters run here, on rows SQLite has already narrowed down; the SQL limit
@@ -555,10 +715,7 @@ impl Store {
                         fingerprint: None,
                         near_duplicate_of: None,
                     },
-                    also_in: r
-                        .get::<_, Option<String>>(28)?
-                        .map(|s| s.split(CATEGORY_SEPARATOR).map(str::to_owned).collect())
-                        .unwrap_or_default(),
+                    also_in: also_in(r.get::<_, Option<String>>(28)?.as_deref()),
                     cursor: Cursor {
                         sort_at,
                         id: r.get(26)?,
@@ -659,7 +816,15 @@ mod tests {
                 }
             })
             .collect();
-        let counts = save(&tx, FeedId(1), &items, 10, &mut Vec::new()).unwrap();
+        let counts = save(
+            &tx,
+            FeedId(1),
+            &items,
+            10,
+            &mut Uncommitted::default(),
+            None,
+        )
+        .unwrap();
         assert_eq!(counts.new, LISTED / 2, "removed items stay removed");
         let steps: i32 = [REMOVED_BY_KEY, REMOVED_BY_LINK]
             .iter()
@@ -691,7 +856,9 @@ mod tests {
         super::super::migrations::migrate(&mut conn).unwrap();
         let mut stmt = conn.prepare(NEAR_CANDIDATES).unwrap();
         for n in 1..=3_i64 {
-            let mut rows = stmt.query(params![json_list(&[n]), n, n]).unwrap();
+            let mut rows = stmt
+                .query(params![json_list(&[n]), n, n, "http://127.0.0.1/a"])
+                .unwrap();
             assert!(rows.next().unwrap().is_none());
         }
         assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);

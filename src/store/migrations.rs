@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_article_queue.sql"),
     include_str!("migrations/003_feed_repairs.sql"),
+    include_str!("migrations/004_merge_evidence.sql"),
 ];
 
 /// The schema version this build writes.

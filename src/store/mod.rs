@@ -24,7 +24,9 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use articles::{ArticleResult, PendingArticle};
 pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
-pub use items::{Merge, NearCandidate, NearLookup, NearProbe, SaveCounts, Selection};
+pub use items::{
+    JudgeCopy, Merge, NearCandidate, NearCheck, NearLookup, NearProbe, SaveCounts, Selection,
+};
 pub use retention::{RetentionPolicy, RetentionReport};
 
 /// How long a connection waits for a lock held by another process (a `render` beside the daemon).
@@ -245,6 +247,15 @@ impl Store {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Holds the writer connection until the returned guard is dropped: every write waits
+    /// meanwhile, and polls queue (to be written together once it is free). For tests that
+    /// need polls to reach the writer in a given order.
+    pub async fn hold_writer(&self) -> WriterHeld {
+        WriterHeld {
+            _guard: self.writer.clone().lock_owned().await,
+        }
+    }
+
     /// Runs `f` on the writer connection in a blocking thread.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -315,6 +326,17 @@ impl Store {
         self.check_file()?;
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
+    }
+}
+
+/// The writer connection, held by [`Store::hold_writer`] until dropped.
+pub struct WriterHeld {
+    _guard: tokio::sync::OwnedMutexGuard<Connection>,
+}
+
+impl std::fmt::Debug for WriterHeld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriterHeld")
     }
 }
 
