@@ -42,6 +42,12 @@ const VARIANT_GZIP_LEVEL: u32 = 2;
 /// and leaves the others to the configured outputs and everything else.
 pub const VARIANT_WORKERS: usize = 1;
 
+/// Compressions of configured outputs at once. Each is made once per change of the data, but
+/// every request for a coding not yet made waits for it: without a limit, each would park a
+/// blocking thread on the one compressing (48 requests for `/feed.xml` with brotli right after
+/// a change, 47 threads); with it they wait without a thread.
+pub const OUTPUT_COMPRESSORS: usize = 2;
+
 /// Requests for a query variant not yet rendered that may wait for the worker. A request
 /// past them is answered 503 at once, so that a flood of variants cannot hold connections
 /// (and a connection in the middle of a request is never closed for a newcomer); at tens of
@@ -299,6 +305,8 @@ pub struct FeedCache {
     rendering: tokio::sync::Mutex<()>,
     /// Who renders and compresses query variants.
     variant_gate: VariantGate,
+    /// Who compresses configured outputs ([`OUTPUT_COMPRESSORS`] at once).
+    output_compressors: Arc<Semaphore>,
     /// The first page of the news page, with the store version and the minute it was made
     /// in ("3 minutes ago" must not go stale for long).
     front_page: RwLock<Option<(u64, i64, Arc<Rendered>)>>,
@@ -327,6 +335,7 @@ impl FeedCache {
             front_page: RwLock::new(None),
             rendering: tokio::sync::Mutex::new(()),
             variant_gate: VariantGate::new(),
+            output_compressors: Arc::new(Semaphore::new(OUTPUT_COMPRESSORS)),
         }
     }
 
@@ -539,9 +548,9 @@ impl FeedCache {
     }
 
     /// The body of `rendered` in `coding`, or in the coding it is served in instead: made
-    /// once and kept, off the async threads. What a request chose ([`Effort::Fast`]) is
-    /// compressed by the variants' worker; while too many wait for it, the body goes out
-    /// uncompressed rather than not at all.
+    /// once and kept, off the async threads, by a bounded number of them. What a request
+    /// chose ([`Effort::Fast`]) is compressed by the variants' worker; while too many wait for
+    /// it, the body goes out uncompressed rather than not at all.
     ///
     /// # Errors
     /// When the compressing task panicked.
@@ -554,12 +563,19 @@ impl FeedCache {
             return Ok((coding, body));
         }
         let worker = match rendered.effort {
-            Effort::Best => None,
+            // Invariant: the semaphore is never closed.
+            Effort::Best => {
+                (self.output_compressors.clone().acquire_owned().await).expect("never closed")
+            }
             Effort::Fast => match self.variant_gate.enter().await {
-                Ok(worker) => Some(worker),
+                Ok(worker) => worker,
                 Err(_) => return Ok((Coding::Identity, rendered.identity.clone())),
             },
         };
+        // Made while this request waited its turn.
+        if let Some(body) = rendered.ready_body(coding) {
+            return Ok((coding, body));
+        }
         let r = rendered.clone();
         let body = tokio::task::spawn_blocking(move || {
             let _worker = worker;

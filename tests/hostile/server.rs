@@ -675,3 +675,183 @@ async fn unfinished_request_heads_in_a_process_of_their_own() {
     assert_eq!(get_fresh(&d.url("/healthz")).await, Ok(200));
     d.stop().await;
 }
+
+/// This process's threads now.
+fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Threads in /proc/self/status")
+}
+
+/// See: issue #19 (review of the server, 9). 48 clients at once ask for `/feed.xml` with
+/// brotli (not compressed yet) and 48 for one new query variant; then 48 clients ask for
+/// distinct query variants of a 200-item feed (`?limit=`, `?min_minutes=`, all three
+/// formats, brotli accepted) without pause, while another process stores a new item.
+/// `/feed.xml` shows it within 15 s (the daemon looks for outside writes every 2 s), and
+/// rendering and compressing add at most 8 threads to the process throughout. Before the fix,
+/// variants and the configured outputs took turns on one lock whose queue of variants never
+/// emptied, so `/feed.xml` served its previous rendering for as long as the flood lasted; and
+/// every compression, or wait for one, took a blocking thread of its own (brotli quality 9
+/// for variants too; the review: 600 variants, 110 s of CPU). Measured in a process of its
+/// own (the test below), so that no other test's threads count.
+#[test]
+fn regression_19_a_flood_of_query_variants_leaves_the_default_feed_current() {
+    run_alone("server::variant_flood_in_a_process_of_its_own");
+}
+
+/// The measurement of the test above, alone in its process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by regression_19_a_flood_of_query_variants_leaves_the_default_feed_current, in a process of its own"]
+async fn variant_flood_in_a_process_of_its_own() {
+    const FLOODERS: usize = 48;
+    const ITEMS: usize = 200;
+    const FRESH: &str = "<item><guid>fresh</guid><title>Fresh item</title>\
+        <link>http://127.0.0.1/fresh</link><pubDate>Tue, 02 Jun 2026 10:00:00 GMT</pubDate>\
+        <description>new</description></item>";
+    let env = Env::new().await;
+    let feed = |extra| large_feed(ITEMS, 300, extra);
+    env.serve_bytes("/large.xml", feed(""), "application/rss+xml")
+        .await;
+    let cfg = env.config(&[env.url("/large.xml")]);
+    let d = Daemon::start(cfg.clone()).await;
+    wait_for_items(&d).await;
+    let threads_before = threads();
+
+    // Many clients at once for what is not compressed, or not rendered, yet.
+    let sampling = CancellationToken::new();
+    let sampler = {
+        let sampling = sampling.clone();
+        tokio::spawn(async move {
+            let mut peak = threads();
+            while !sampling.is_cancelled() {
+                peak = peak.max(threads());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            peak
+        })
+    };
+    let mut stampede = tokio::task::JoinSet::new();
+    for i in 0..2 * FLOODERS {
+        let url = d.url(["/feed.xml", "/feed.xml?limit=7"][i % 2]);
+        stampede.spawn(async move {
+            let r = http_client()
+                .get(url)
+                .header("accept-encoding", "br")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            r.bytes().await.unwrap();
+            (i % 2 == 1, status)
+        });
+    }
+    while let Some(done) = stampede.join_next().await {
+        match done.unwrap() {
+            (_, 200) | (true, 503) => {}
+            (variant, status) => panic!("status {status} (variant: {variant})"),
+        }
+    }
+    sampling.cancel();
+    let mut peak_threads = sampler.await.unwrap();
+    assert!(
+        peak_threads <= threads_before + 8,
+        "{threads_before} -> {peak_threads} threads while {} requests waited for one \
+         compression",
+        2 * FLOODERS
+    );
+
+    let stop = CancellationToken::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let turned_away = Arc::new(AtomicUsize::new(0));
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..FLOODERS {
+        let (stop, next, answered, turned_away) = (
+            stop.clone(),
+            next.clone(),
+            answered.clone(),
+            turned_away.clone(),
+        );
+        let base = d.url("");
+        flood.spawn(async move {
+            let client = http_client();
+            while !stop.is_cancelled() {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let format = ["xml", "atom", "json"][i % 3];
+                let limit = 2 + i / 3 % (ITEMS - 2);
+                let min_minutes = i / (3 * (ITEMS - 2)) % 2;
+                let url = format!("{base}/feed.{format}?limit={limit}&min_minutes={min_minutes}");
+                let sent = client.get(url).header("accept-encoding", "gzip, br").send();
+                let r = tokio::select! {
+                    () = stop.cancelled() => return,
+                    r = sent => r.unwrap(),
+                };
+                match r.status().as_u16() {
+                    200 => answered.fetch_add(1, Ordering::Relaxed),
+                    503 => turned_away.fetch_add(1, Ordering::Relaxed),
+                    other => panic!("status {other}"),
+                };
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    body = r.bytes() => { body.unwrap(); }
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered.load(Ordering::Relaxed) < FLOODERS {
+        assert!(Instant::now() < deadline, "the flood does not get going");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak_threads = peak_threads.max(threads());
+    }
+
+    // Another process (a `feedmerge poll-once` beside the daemon) stores a new item.
+    env.server.reset().await;
+    env.serve_bytes("/large.xml", feed(FRESH), "application/rss+xml")
+        .await;
+    assert_eq!(crate::common::poll(&cfg).await.ok, 1);
+    let stored = Instant::now();
+    let client = http_client();
+    loop {
+        peak_threads = peak_threads.max(threads());
+        let body = client
+            .get(d.url("/feed.xml"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if body.contains("Fresh item") {
+            break;
+        }
+        assert!(
+            stored.elapsed() < Duration::from_secs(15),
+            "/feed.xml lacked the new item for 15 s during a flood of query variants \
+             ({} answered, {} turned away)",
+            answered.load(Ordering::Relaxed),
+            turned_away.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let current_after = stored.elapsed();
+    stop.cancel();
+    while let Some(done) = flood.join_next().await {
+        done.unwrap();
+    }
+    eprintln!(
+        "/feed.xml had the new item {:.1} s after it was stored; variants: {} answered, {} \
+         turned away; threads {threads_before} -> {peak_threads} at most",
+        current_after.as_secs_f64(),
+        answered.load(Ordering::Relaxed),
+        turned_away.load(Ordering::Relaxed)
+    );
+    assert!(
+        peak_threads <= threads_before + 8,
+        "{threads_before} -> {peak_threads} threads"
+    );
+    d.stop().await;
+}
