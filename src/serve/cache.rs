@@ -85,42 +85,81 @@ pub enum CacheError {
     Busy,
 }
 
-/// The variants' worker: [`VARIANT_WORKERS`] renderings or compressions at once, and at most
-/// [`VARIANT_QUEUE`] requests waiting for one.
+/// Who renders and compresses on blocking threads: the variants' worker ([`VARIANT_WORKERS`]
+/// renderings or compressions at once, at most [`VARIANT_QUEUE`] requests waiting for one)
+/// and the configured outputs' compressors ([`OUTPUT_COMPRESSORS`]). A permit goes into the
+/// blocking task that does the work: a request that gives up (its client gone, its timeout)
+/// frees nothing while its work still runs.
 #[derive(Debug)]
-struct VariantGate {
-    workers: Arc<Semaphore>,
+struct Workers {
+    variants: Arc<Semaphore>,
     places: Semaphore,
+    outputs: Arc<Semaphore>,
 }
 
-impl VariantGate {
-    fn new() -> VariantGate {
-        VariantGate {
-            workers: Arc::new(Semaphore::new(VARIANT_WORKERS)),
+impl Workers {
+    fn new() -> Workers {
+        Workers {
+            variants: Arc::new(Semaphore::new(VARIANT_WORKERS)),
             places: Semaphore::new(VARIANT_QUEUE),
+            outputs: Arc::new(Semaphore::new(OUTPUT_COMPRESSORS)),
         }
     }
 
-    /// The worker, if it is free now.
-    fn try_enter(&self) -> Option<OwnedSemaphorePermit> {
-        self.workers.clone().try_acquire_owned().ok()
+    /// The variants' worker, if it is free now.
+    fn try_variant(&self) -> Option<OwnedSemaphorePermit> {
+        self.variants.clone().try_acquire_owned().ok()
     }
 
-    /// The worker, once it is free, unless too many wait for it already. The permit goes into
-    /// the blocking task that does the work: a request that gives up (its client gone, its
-    /// timeout) does not free the worker while its work still runs.
-    async fn enter(&self) -> Result<OwnedSemaphorePermit, CacheError> {
-        if let Some(permit) = self.try_enter() {
+    /// The variants' worker, once it is free, unless too many wait for it already.
+    async fn variant(&self) -> Result<OwnedSemaphorePermit, CacheError> {
+        if let Some(permit) = self.try_variant() {
             return Ok(permit);
         }
         let _place = self.places.try_acquire().map_err(|_| CacheError::Busy)?;
         // Invariant: the semaphore is never closed.
         Ok(self
-            .workers
+            .variants
             .clone()
             .acquire_owned()
             .await
             .expect("never closed"))
+    }
+
+    /// The body of `rendered` in `coding`, or in the coding it is served in instead: made
+    /// once and kept, off the async threads, by a bounded number of them. What a request
+    /// chose ([`Effort::Fast`]) is compressed by the variants' worker; while too many wait for
+    /// it, the body goes out uncompressed rather than not at all.
+    ///
+    /// # Errors
+    /// When the compressing task panicked.
+    async fn body(
+        &self,
+        rendered: &Arc<Rendered>,
+        coding: Coding,
+    ) -> Result<(Coding, Bytes), tokio::task::JoinError> {
+        if let Some(body) = rendered.ready_body(coding) {
+            return Ok((coding, body));
+        }
+        let worker = match rendered.effort {
+            // Invariant: the semaphore is never closed.
+            Effort::Best => (self.outputs.clone().acquire_owned().await).expect("never closed"),
+            Effort::Fast => match self.variant().await {
+                Ok(worker) => worker,
+                Err(_) => return Ok((Coding::Identity, rendered.identity.clone())),
+            },
+        };
+        // Made while this request waited its turn.
+        if let Some(body) = rendered.ready_body(coding) {
+            return Ok((coding, body));
+        }
+        let r = rendered.clone();
+        let body = tokio::task::spawn_blocking(move || {
+            let _worker = worker;
+            r.body(coding)
+        })
+        .await?;
+        Ok((coding, body))
     }
 }
 
@@ -303,10 +342,8 @@ pub struct FeedCache {
     sanitized: Arc<SanitizedCache>,
     /// Held while a configured output renders: one at a time, and never behind a variant.
     rendering: tokio::sync::Mutex<()>,
-    /// Who renders and compresses query variants.
-    variant_gate: VariantGate,
-    /// Who compresses configured outputs ([`OUTPUT_COMPRESSORS`] at once).
-    output_compressors: Arc<Semaphore>,
+    /// Who renders query variants and compresses everything.
+    workers: Workers,
     /// The first page of the news page, with the store version and the minute it was made
     /// in ("3 minutes ago" must not go stale for long).
     front_page: RwLock<Option<(u64, i64, Arc<Rendered>)>>,
@@ -334,8 +371,7 @@ impl FeedCache {
             sanitized: Arc::new(SanitizedCache::default()),
             front_page: RwLock::new(None),
             rendering: tokio::sync::Mutex::new(()),
-            variant_gate: VariantGate::new(),
-            output_compressors: Arc::new(Semaphore::new(OUTPUT_COMPRESSORS)),
+            workers: Workers::new(),
         }
     }
 
@@ -479,11 +515,11 @@ impl FeedCache {
         if let Some(r) = self.last(variant, format).filter(|r| r.version == version) {
             return Ok(r);
         }
-        let worker = match self.variant_gate.try_enter() {
+        let worker = match self.workers.try_variant() {
             Some(worker) => worker,
             None => match self.last(variant, format) {
                 Some(previous) => return Ok(previous),
-                None => self.variant_gate.enter().await?,
+                None => self.workers.variant().await?,
             },
         };
         Ok(self
@@ -547,10 +583,8 @@ impl FeedCache {
         Ok(rendered)
     }
 
-    /// The body of `rendered` in `coding`, or in the coding it is served in instead: made
-    /// once and kept, off the async threads, by a bounded number of them. What a request
-    /// chose ([`Effort::Fast`]) is compressed by the variants' worker; while too many wait for
-    /// it, the body goes out uncompressed rather than not at all.
+    /// The body of `rendered` in `coding`, or in the coding it is served in instead; see
+    /// [`Workers::body`].
     ///
     /// # Errors
     /// When the compressing task panicked.
@@ -559,30 +593,7 @@ impl FeedCache {
         rendered: &Arc<Rendered>,
         coding: Coding,
     ) -> Result<(Coding, Bytes), tokio::task::JoinError> {
-        if let Some(body) = rendered.ready_body(coding) {
-            return Ok((coding, body));
-        }
-        let worker = match rendered.effort {
-            // Invariant: the semaphore is never closed.
-            Effort::Best => {
-                (self.output_compressors.clone().acquire_owned().await).expect("never closed")
-            }
-            Effort::Fast => match self.variant_gate.enter().await {
-                Ok(worker) => worker,
-                Err(_) => return Ok((Coding::Identity, rendered.identity.clone())),
-            },
-        };
-        // Made while this request waited its turn.
-        if let Some(body) = rendered.ready_body(coding) {
-            return Ok((coding, body));
-        }
-        let r = rendered.clone();
-        let body = tokio::task::spawn_blocking(move || {
-            let _worker = worker;
-            r.body(coding)
-        })
-        .await?;
-        Ok((coding, body))
+        self.workers.body(rendered, coding).await
     }
 
     /// One page of the news page: the newest stories, or those after `before`.
@@ -682,6 +693,110 @@ mod tests {
         v.insert(key(5), rendering(10 * one));
         assert_eq!(v.lru.len(), 1);
         assert!(v.get(&key(5)).is_some());
+    }
+
+    /// Text that compresses about as a feed does: words, not one byte repeated.
+    fn text(seed: u64, bytes: usize) -> Vec<u8> {
+        let words = [
+            "feed ", "reading ", "minutes ", "article ", "<p>", "</p>\n", "the ",
+        ];
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut out = Vec::with_capacity(bytes + 16);
+        while out.len() < bytes {
+            out.extend_from_slice(words[rng.usize(..words.len())].as_bytes());
+            out.extend_from_slice(rng.u32(..100_000).to_string().as_bytes());
+        }
+        out
+    }
+
+    fn unbrotli(body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        brotli::BrotliDecompress(&mut &body[..], &mut out).expect("valid brotli");
+        out
+    }
+
+    /// See: issue #19 (review of the server, 9). What a request chose is compressed by the
+    /// variants' one worker: while it is busy, VARIANT_QUEUE requests wait for it and the
+    /// next gets its body uncompressed at once; the waiting ones are then compressed one by
+    /// one. Before the fix, every request compressed on a blocking thread of its own.
+    #[tokio::test]
+    async fn regression_19_variants_are_compressed_by_one_worker() {
+        let workers = Arc::new(Workers::new());
+        let busy = workers.try_variant().expect("the worker is free");
+        assert!(workers.try_variant().is_none());
+        let mut waiting = tokio::task::JoinSet::new();
+        let mut originals = Vec::new();
+        for i in 0..VARIANT_QUEUE {
+            let data = text(i as u64, 64 << 10);
+            originals.push(data.clone());
+            let r = Arc::new(Rendered::new(
+                1,
+                Effort::Fast,
+                data,
+                "0".repeat(32),
+                Utc::now(),
+            ));
+            let workers = workers.clone();
+            waiting.spawn(async move { (i, workers.body(&r, Coding::Br).await.unwrap()) });
+        }
+        // Until every waiting request has its place (a second at most).
+        for _ in 0..1_000 {
+            if workers.places.available_permits() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let late = Arc::new(Rendered::new(
+            1,
+            Effort::Fast,
+            text(99, 64 << 10),
+            "0".repeat(32),
+            Utc::now(),
+        ));
+        let (coding, body) = workers.body(&late, Coding::Br).await.unwrap();
+        assert_eq!(coding, Coding::Identity, "no wait beyond the queue");
+        assert_eq!(body, late.identity);
+        assert!(late.ready_body(Coding::Br).is_none());
+        assert!(
+            waiting.try_join_next().is_none(),
+            "the queue waits for the worker"
+        );
+
+        drop(busy);
+        while let Some(done) = waiting.join_next().await {
+            let (i, (coding, body)) = done.unwrap();
+            assert_eq!(coding, Coding::Br);
+            assert_eq!(unbrotli(&body), originals[i]);
+        }
+    }
+
+    /// The configured outputs' requests for a coding not yet made wait for one of
+    /// OUTPUT_COMPRESSORS without a thread, and all get the one body made.
+    #[tokio::test]
+    async fn output_compressions_are_made_once_by_a_bounded_number() {
+        let workers = Arc::new(Workers::new());
+        let held: Vec<_> = (0..OUTPUT_COMPRESSORS)
+            .map(|_| workers.outputs.clone().try_acquire_owned().unwrap())
+            .collect();
+        let r = Arc::new(Rendered::new(
+            1,
+            Effort::Best,
+            text(1, 64 << 10),
+            "0".repeat(32),
+            Utc::now(),
+        ));
+        let mut waiting = tokio::task::JoinSet::new();
+        for _ in 0..32 {
+            let (workers, r) = (workers.clone(), r.clone());
+            waiting.spawn(async move { workers.body(&r, Coding::Gzip).await.unwrap() });
+        }
+        tokio::task::yield_now().await;
+        assert!(r.ready_body(Coding::Gzip).is_none());
+        drop(held);
+        let made = r.body(Coding::Gzip);
+        while let Some(done) = waiting.join_next().await {
+            assert_eq!(done.unwrap(), (Coding::Gzip, made.clone()));
+        }
     }
 
     #[test]
