@@ -791,7 +791,10 @@ async fn variant_flood_in_a_process_of_its_own() {
                 };
                 match r.status().as_u16() {
                     200 => answered.fetch_add(1, Ordering::Relaxed),
-                    503 => turned_away.fetch_add(1, Ordering::Relaxed),
+                    503 => {
+                        assert_eq!(r.headers()["retry-after"], "1");
+                        turned_away.fetch_add(1, Ordering::Relaxed)
+                    }
                     other => panic!("status {other}"),
                 };
                 tokio::select! {
