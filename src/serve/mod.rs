@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use cache::{FeedCache, Rendered, Variant};
+pub use cache::{CacheError, Effort, FeedCache, Rendered, Variant};
 pub use listener::{LimitedConnection, LimitedListener, Limits, Tracked, TrackedRouter};
 use query::Filters;
 
@@ -35,6 +35,9 @@ use crate::store::{Selection, Store};
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// `Cache-Control` of the feeds: readers may reuse a copy for a minute, then revalidate.
 const FEED_CACHE_CONTROL: &str = "public, max-age=60";
+/// `Retry-After` (seconds) of a query variant turned away because too many wait to be
+/// rendered: about what those waiting take.
+const BUSY_RETRY_AFTER: &str = "1";
 
 /// One merged feed: what it says about itself and which items it shows.
 #[derive(Debug, Clone)]
@@ -146,7 +149,7 @@ async fn news_page(
         None => None,
     };
     let mut response = match state.feed.page(before).await {
-        Ok(page) => respond(page, "text/html; charset=utf-8", &headers).await,
+        Ok(page) => respond(&state.feed, page, "text/html; charset=utf-8", &headers).await,
         Err(e) => {
             tracing::error!(error = %e, "cannot render the news page");
             return (
@@ -442,11 +445,29 @@ async fn serve_output(
     match state.feed.rendered(variant, format, output).await {
         Ok(rendered) => {
             let before = rendered.bytes();
-            let response = respond(rendered.clone(), format.content_type(), headers).await;
+            let response = respond(
+                &state.feed,
+                rendered.clone(),
+                format.content_type(),
+                headers,
+            )
+            .await;
             if rendered.bytes() != before {
                 state.feed.compressed(variant, format, &rendered);
             }
             response
+        }
+        Err(CacheError::Busy) => {
+            tracing::debug!(output = ?variant, "query variant turned away: too many waiting");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(BUSY_RETRY_AFTER),
+                )],
+                "too many feed variants are being rendered; try again shortly\n",
+            )
+                .into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, output = ?variant, "cannot render a merged feed");
@@ -459,15 +480,15 @@ async fn serve_output(
     }
 }
 
-/// Answers with `rendered` as `content_type`: 304 when the client's copy is current, else
-/// the body in the best coding the client accepts, with validators.
+/// Answers with `rendered` (of `feed`) as `content_type`: 304 when the client's copy is
+/// current, else the body in the best coding the client accepts, with validators.
 async fn respond(
+    feed: &FeedCache,
     rendered: Arc<Rendered>,
     content_type: &'static str,
     headers: &HeaderMap,
 ) -> Response {
-    let coding = Coding::negotiate(headers);
-    let etag = coding.etag(&rendered.hash);
+    let mut coding = Coding::negotiate(headers);
     let last_modified = httpdate::fmt_http_date(rendered.last_modified.into());
     // If-None-Match, when present, decides alone (RFC 9110 §13.2.2).
     let fresh = none_match(headers, &rendered.hash)
@@ -476,17 +497,14 @@ async fn respond(
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let body = match rendered.ready_body(coding) {
-            Some(body) => body,
-            None => {
-                let r = rendered.clone();
-                match tokio::task::spawn_blocking(move || r.body(coding)).await {
-                    Ok(body) => body,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot compress the merged feed");
-                        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                    }
-                }
+        let body = match feed.body(&rendered, coding).await {
+            Ok((served, body)) => {
+                coding = served;
+                body
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot compress the merged feed");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
             }
         };
         let mut r = body.into_response();
@@ -505,6 +523,7 @@ async fn respond(
         }
         r
     };
+    let etag = coding.etag(&rendered.hash);
     let h = response.headers_mut();
     // Invariants: the ETag is hex in quotes and the date is an HTTP date: both valid header values.
     h.insert(
