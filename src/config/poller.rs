@@ -120,27 +120,29 @@ impl RawPoller {
         let min_interval = Timespan::optional("poller.min_interval", self.min_interval)?
             .map_or(DEFAULT_MIN_INTERVAL.min(interval), Duration::from);
         if min_interval > interval {
-            return Err(Located {
-                span: min_interval_span,
-                message: format!(
-                    "poller.min_interval: {} is longer than poller.interval ({})",
+            return Err(Located::at(
+                min_interval_span,
+                "poller.min_interval",
+                format_args!(
+                    "{} is longer than poller.interval ({})",
                     humantime::format_duration(min_interval),
                     humantime::format_duration(interval)
                 ),
-            });
+            ));
         }
         let max_interval_span = span_of(&self.max_interval);
         let max_interval = Timespan::optional("poller.max_interval", self.max_interval)?
             .map_or(DEFAULT_MAX_INTERVAL.max(interval), Duration::from);
         if max_interval < interval {
-            return Err(Located {
-                span: max_interval_span,
-                message: format!(
-                    "poller.max_interval: {} is shorter than poller.interval ({})",
+            return Err(Located::at(
+                max_interval_span,
+                "poller.max_interval",
+                format_args!(
+                    "{} is shorter than poller.interval ({})",
                     humantime::format_duration(max_interval),
                     humantime::format_duration(interval)
                 ),
-            });
+            ));
         }
         Ok(PollerConfig {
             interval,
