@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! The stages, in pipeline order:
-//! - [`config`] — `config.toml` → validated [`config::Config`]
+//! - [`config`] — `config.toml` → validated [`config::Config`], checked section by section
 //! - [`hosts`] — URL → permission to request it (per-host limits, `Retry-After`)
 //! - [`fetch`] — URL + validators → body or "not modified" (reqwest)
 //! - [`parse`] — bytes → `feed_rs::model::Feed` and polling hints

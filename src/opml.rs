@@ -8,8 +8,9 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use quick_xml::XmlVersion;
 use quick_xml::escape::EscapeError;
 use quick_xml::events::attributes::Attribute;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesDecl, BytesStart, BytesText, Event};
 use quick_xml::reader::Reader;
+use quick_xml::writer::Writer;
 use url::Url;
 
 use crate::config::FeedConfig;
@@ -21,6 +22,8 @@ const DECLARATION_SNIFF_LEN: usize = 1024;
 const SKIPPED_SHOWN: usize = 3;
 /// How many characters of a non-XML file a [`OpmlError::NotOpml`] message quotes.
 const SNIPPET_CHARS: usize = 40;
+/// Spaces per nesting level in an [`export`]ed document.
+const EXPORT_INDENT: usize = 2;
 
 /// One feed found in an OPML file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,33 +237,84 @@ pub enum Urls {
 /// trimmed, and intervals are not exported (OPML has no attribute for them). An untitled feed
 /// gets its URL as `text`, which OPML requires and [`parse`] reads back as no title.
 pub fn export(title: &str, feeds: &[FeedConfig], urls: Urls) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n    <title>",
-    );
-    push_escaped(&mut out, title);
-    out.push_str("</title>\n  </head>\n  <body>\n");
-    for feed in feeds {
-        let redacted;
-        let url = match urls {
-            Urls::Full => feed.url.as_str(),
-            Urls::Redacted => {
-                redacted = crate::redact::url(&feed.url);
-                redacted.as_str()
-            }
-        };
-        out.push_str("    <outline type=\"rss\"");
-        push_attribute(&mut out, "text", feed.title.as_deref().unwrap_or(url));
-        if let Some(title) = &feed.title {
-            push_attribute(&mut out, "title", title);
-        }
-        push_attribute(&mut out, "xmlUrl", url);
-        if !feed.tags.is_empty() {
-            push_attribute(&mut out, "category", &feed.tags.join(","));
-        }
-        out.push_str("/>\n");
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', EXPORT_INDENT);
+    // Invariant: writing into a Vec cannot fail.
+    write_export(&mut writer, title, feeds, urls).expect("writing to memory cannot fail");
+    // Invariant: the writer copies `&str` input and ASCII markup only.
+    let mut xml = String::from_utf8(writer.into_inner()).expect("the writer emits UTF-8");
+    xml.push('\n');
+    xml
+}
+
+/// Writes [`export`]'s document; quick-xml escapes the text and the attribute values (tabs and
+/// line breaks in attributes as character references, which survive a parser's attribute
+/// normalisation).
+fn write_export(
+    writer: &mut Writer<Vec<u8>>,
+    title: &str,
+    feeds: &[FeedConfig],
+    urls: Urls,
+) -> std::io::Result<()> {
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    writer
+        .create_element("opml")
+        .with_attribute(("version", "2.0"))
+        .write_inner_content(|writer| {
+            writer
+                .create_element("head")
+                .write_inner_content(|writer| {
+                    writer
+                        .create_element("title")
+                        .write_text_content(BytesText::new(&xml_chars(title)))?;
+                    Ok(())
+                })?;
+            writer
+                .create_element("body")
+                .write_inner_content(|writer| {
+                    for feed in feeds {
+                        writer.write_event(Event::Empty(outline(feed, urls)))?;
+                    }
+                    Ok(())
+                })?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+/// The `<outline>` of one feed in [`export`].
+fn outline(feed: &FeedConfig, urls: Urls) -> BytesStart<'static> {
+    let url = match urls {
+        Urls::Full => Cow::Borrowed(feed.url.as_str()),
+        Urls::Redacted => Cow::Owned(crate::redact::url(&feed.url).into()),
+    };
+    let mut outline = BytesStart::new("outline");
+    outline.push_attribute(("type", "rss"));
+    outline.push_attribute(("text", &*xml_chars(feed.title.as_deref().unwrap_or(&url))));
+    if let Some(title) = &feed.title {
+        outline.push_attribute(("title", &*xml_chars(title)));
     }
-    out.push_str("  </body>\n</opml>\n");
-    out
+    outline.push_attribute(("xmlUrl", &*url));
+    if !feed.tags.is_empty() {
+        outline.push_attribute(("category", &*xml_chars(&feed.tags.join(","))));
+    }
+    outline
+}
+
+/// `s` without the characters XML 1.0 cannot carry at all, not even as character references
+/// (the controls other than tab and line breaks, U+FFFE and U+FFFF): the writer escapes markup
+/// but passes them through, and a parser would then reject the whole document.
+fn xml_chars(s: &str) -> Cow<'_, str> {
+    let unfit = |c: char| {
+        matches!(
+            c,
+            '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}'
+        )
+    };
+    if s.contains(unfit) {
+        Cow::Owned(s.chars().filter(|&c| !unfit(c)).collect())
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// An element that is still open.
@@ -529,40 +583,6 @@ fn toml_string(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-fn push_attribute(out: &mut String, name: &str, value: &str) {
-    out.push(' ');
-    out.push_str(name);
-    out.push_str("=\"");
-    push_escaped(out, value);
-    out.push('"');
-}
-
-/// Escapes text for an XML attribute value or element content.
-fn push_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // A parser turns literal tabs and line breaks in attributes into spaces; character
-            // references survive that normalisation.
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            // XML 1.0 cannot carry the other control characters at all, not even as references.
-            '\u{0}'..='\u{8}'
-            | '\u{b}'
-            | '\u{c}'
-            | '\u{e}'..='\u{1f}'
-            | '\u{fffe}'
-            | '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -928,6 +948,39 @@ mod tests {
         assert_eq!(back[1].url.as_str(), "https://b.example/f?token=REDACTED");
         let backup = parse(export("t", &configs, Urls::Full).as_bytes()).unwrap();
         assert_eq!(backup[0].url, configs[0].url);
+    }
+
+    #[test]
+    fn export_writes_the_whole_document() {
+        let configs = [
+            FeedConfig {
+                title: Some("Tab\there, \"quoted\" & <new>\nline".to_owned()),
+                tags: vec!["a".to_owned(), "b c".to_owned()],
+                ..FeedConfig::new(Url::parse("https://a.example/f?x=1&y=2").unwrap())
+            },
+            FeedConfig::new(Url::parse("http://b.example/rss").unwrap()),
+        ];
+        assert_eq!(
+            export("Mine & yours", &configs, Urls::Full),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <opml version=\"2.0\">\n\
+             \x20 <head>\n\
+             \x20   <title>Mine &amp; yours</title>\n\
+             \x20 </head>\n\
+             \x20 <body>\n\
+             \x20   <outline type=\"rss\" \
+             text=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
+             title=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
+             xmlUrl=\"https://a.example/f?x=1&amp;y=2\" category=\"a,b c\"/>\n\
+             \x20   <outline type=\"rss\" text=\"http://b.example/rss\" xmlUrl=\"http://b.example/rss\"/>\n\
+             \x20 </body>\n\
+             </opml>\n"
+        );
+        assert_eq!(
+            export("Empty", &[], Urls::Full),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n    \
+             <title>Empty</title>\n  </head>\n  <body>\n  </body>\n</opml>\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,452 @@
+//! Configuration: `config.toml` text → `RawConfig` (serde, unknown keys rejected) → validated
+//! [`Config`]. Each section is a module that checks its own keys with the value types of
+//! `value` (durations, sizes, URLs, numbers in range); every error names the file, the line and
+//! the key.
+
+mod dedupe;
+mod feeds;
+mod output;
+mod outputs;
+mod poller;
+mod reading_time;
+mod server;
+mod storage;
+mod value;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use dedupe::{
+    DEFAULT_NEAR_DUPLICATES, DEFAULT_NEAR_THRESHOLD, DEFAULT_NEAR_WINDOW, DedupeConfig,
+};
+pub use feeds::FeedConfig;
+pub use output::{
+    DEFAULT_HEALTH_ITEMS, DEFAULT_MAX_ITEMS, DEFAULT_OUTPUT_DESCRIPTION, DEFAULT_OUTPUT_TITLE,
+    MAX_OUTPUT_ITEMS, OutputConfig,
+};
+pub use outputs::OutputFilter;
+pub use poller::{
+    DEFAULT_ALLOW_PRIVATE_REDIRECTS, DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_INTERVAL, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_BODY, DEFAULT_MAX_INTERVAL,
+    DEFAULT_MIN_INTERVAL, DEFAULT_PER_HOST, DEFAULT_PER_HOST_SPACING, DEFAULT_TIMEOUT,
+    PollerConfig, default_user_agent,
+};
+pub use reading_time::{
+    DEFAULT_CJK_CHARS_PER_MINUTE, DEFAULT_FULL_TEXT, DEFAULT_INCLUDE_FULL_TEXT, DEFAULT_PLACEMENT,
+    DEFAULT_SUMMARY_WORDS, DEFAULT_WORDS_PER_MINUTE, FullText, Placement, ReadingTimeConfig,
+};
+pub use server::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_METRICS, DEFAULT_SHUTDOWN_TIMEOUT, MetricsEndpoint, ServerConfig,
+};
+pub use storage::{
+    DEFAULT_DB_PATH, DEFAULT_MAX_AGE, DEFAULT_MAX_ITEMS_PER_FEED, DEFAULT_MAX_SIZE, StorageConfig,
+};
+pub use value::MAX_DURATION;
+
+use value::Located;
+
+/// The example configuration shipped at the repository root, embedded so that tests and
+/// `feedmerge check` can always compare against it.
+pub const EXAMPLE: &str = include_str!("../../config.toml");
+
+/// The largest config file read, in bytes: a config of thousands of feeds is a few hundred
+/// KB, and `--config /dev/zero` must fail at once instead of filling the memory.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A configuration error. Its message names the file, the line and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_CONFIG_BYTES`] (or never ends, like `/dev/zero`).
+    #[error("config file {path} is larger than {limit} bytes: not a feedmerge config")]
+    TooLarge {
+        /// The config file.
+        path: PathBuf,
+        /// [`MAX_CONFIG_BYTES`].
+        limit: u64,
+    },
+    /// A key has a bad value, is unknown, or the TOML is malformed.
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        /// The config file, as given.
+        file: String,
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// What is wrong, starting with the key (`feeds[3].interval: ...`).
+        message: String,
+    },
+}
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file this was loaded from (relative paths are resolved against its folder).
+    pub source: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[storage]`.
+    pub storage: StorageConfig,
+    /// `[poller]`.
+    pub poller: PollerConfig,
+    /// `[reading_time]`.
+    pub reading_time: ReadingTimeConfig,
+    /// `[output]`.
+    pub output: OutputConfig,
+    /// `[dedupe]`.
+    pub dedupe: DedupeConfig,
+    /// `[[feeds]]`, in file order.
+    pub feeds: Vec<FeedConfig>,
+    /// `[[outputs]]`: filtered merged feeds beside the default one.
+    pub outputs: Vec<OutputFilter>,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] if the file cannot be read or is not UTF-8,
+    /// [`ConfigError::TooLarge`] past [`MAX_CONFIG_BYTES`], [`ConfigError::Invalid`] if it is
+    /// not a valid configuration.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let read_err = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let bytes = read_limited(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+            LimitedReadError::Io(e) => read_err(e),
+            LimitedReadError::TooLarge => ConfigError::TooLarge {
+                path: path.to_owned(),
+                limit: MAX_CONFIG_BYTES,
+            },
+        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates config text as if it were read from `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the line and key at fault.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError::Invalid {
+            file: file.clone(),
+            line: line_of(text, span.start),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            err(span, e.message().trim_end().to_owned())
+        })?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        raw.validate(base_dir)
+            .map_err(|Located { span, message }| err(span, message))
+            .map(|mut cfg| {
+                cfg.source = path.to_owned();
+                cfg
+            })
+    }
+}
+
+/// Why [`read_limited`] gave up.
+#[derive(Debug)]
+enum LimitedReadError {
+    /// The file could not be opened or read.
+    Io(std::io::Error),
+    /// It has more bytes than the limit.
+    TooLarge,
+}
+
+/// The bytes of the file at `path`, or [`LimitedReadError::TooLarge`] once more than `limit`
+/// were read: never more than `limit + 1` bytes are read, whatever the file is (a FIFO, a
+/// device, a file that grows).
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, LimitedReadError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(LimitedReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(LimitedReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(LimitedReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The whole file as written: each section as its module reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: server::RawServer,
+    #[serde(default)]
+    storage: storage::RawStorage,
+    #[serde(default)]
+    poller: poller::RawPoller,
+    #[serde(default)]
+    reading_time: reading_time::RawReadingTime,
+    #[serde(default)]
+    output: output::RawOutput,
+    #[serde(default)]
+    dedupe: dedupe::RawDedupe,
+    #[serde(default)]
+    feeds: Vec<feeds::RawFeed>,
+    #[serde(default)]
+    outputs: Vec<outputs::RawOutputFilter>,
+}
+
+impl RawConfig {
+    /// Validates section by section; the first error found is reported, so the order of the
+    /// sections (feeds need the poller's `min_interval`) decides which of several it is.
+    fn validate(self, base_dir: &Path) -> Result<Config, Located> {
+        let server = self.server.validate()?;
+        let storage = self.storage.validate(base_dir)?;
+        let poller = self.poller.validate()?;
+        let reading_time = self.reading_time.validate()?;
+        let output = self.output.validate()?;
+        let feeds = feeds::validate(self.feeds, &poller)?;
+        let dedupe = self.dedupe.validate()?;
+        let outputs = outputs::validate(self.outputs)?;
+        Ok(Config {
+            source: PathBuf::new(),
+            server,
+            storage,
+            poller,
+            reading_time,
+            output,
+            dedupe,
+            feeds,
+            outputs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/feedmerge/config.toml"))
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        let cfg = parse(EXAMPLE).expect("config.toml at the repository root is valid");
+        assert_eq!(cfg.server.listen, server::default_listen());
+        assert_eq!(
+            cfg.storage.path,
+            Path::new("/etc/feedmerge/data/feedmerge.db")
+        );
+        // The example states the defaults it sets.
+        assert_eq!(cfg.poller.concurrency, DEFAULT_CONCURRENCY);
+        assert!(!cfg.feeds.is_empty());
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let cfg = parse("").unwrap();
+        assert_eq!(cfg.poller.interval, DEFAULT_INTERVAL);
+        assert_eq!(cfg.poller.max_body, DEFAULT_MAX_BODY);
+        assert_eq!(cfg.poller.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(cfg.output.max_items, DEFAULT_MAX_ITEMS);
+        assert_eq!(cfg.reading_time, ReadingTimeConfig::default());
+        assert_eq!(cfg.server.base_url.as_str(), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn bad_duration_names_file_line_and_key() {
+        let text = "[poller]\ninterval = \"30m\"\n\n[[feeds]]\nurl = \"https://a.example/\"\n\n[[feeds]]\nurl = \"https://b.example/\"\ninterval = \"5x\"\n";
+        assert_eq!(
+            error(text),
+            "/etc/feedmerge/config.toml:9: feeds[1].interval: \"5x\" is not a duration (try \"15m\", \"90s\" or \"2h\")"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let e = error("[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n");
+        assert!(
+            e.starts_with("/etc/feedmerge/config.toml:3: unknown field `lisen`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn malformed_toml_names_the_line() {
+        let e = error("[output]\nmax_items = \n");
+        assert!(e.starts_with("/etc/feedmerge/config.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn feed_urls_must_be_http_and_unique() {
+        assert!(error("[[feeds]]\nurl = \"ftp://x.example/f\"\n").contains("only http and https"));
+        let twice =
+            "[[feeds]]\nurl = \"https://x.example/f\"\n[[feeds]]\nurl = \"https://x.example/f\"\n";
+        assert!(
+            error(twice).contains(":4: feeds[1].url"),
+            "{}",
+            error(twice)
+        );
+    }
+
+    #[test]
+    fn sizes_and_ranges() {
+        let max_size = |v: &str| {
+            parse(&format!("[storage]\nmax_size = \"{v}\"\n")).map(|c| c.storage.max_size)
+        };
+        assert_eq!(max_size("16MiB").unwrap(), Some(16 << 20));
+        assert_eq!(max_size("2 kb").unwrap(), Some(2000));
+        assert_eq!(max_size("100").unwrap(), Some(100));
+        assert_eq!(parse("").unwrap().storage.max_size, None);
+        assert_eq!(
+            error("[poller]\nmax_body = \"lots\"\n"),
+            "/etc/feedmerge/config.toml:2: poller.max_body: \"lots\" is not a size (try \"16MiB\")"
+        );
+        assert!(error("[poller]\nmax_body = \"0\"\n").contains(":2: poller.max_body"));
+        assert!(error("[output]\nmax_items = 0\n").contains("output.max_items: 0 is out of range"));
+        // The shared ingest benchmark asks for every item at once.
+        assert_eq!(
+            parse("[output]\nmax_items = 1000000\n")
+                .unwrap()
+                .output
+                .max_items,
+            1_000_000
+        );
+        assert!(error("[poller]\nconcurrency = -1\n").contains(":2: poller.concurrency"));
+    }
+
+    #[test]
+    fn outputs_are_validated() {
+        let cfg = parse(
+            "[[outputs]]\npath = \"/rust\"\ntags = [\"rust\"]\ninclude = \"(?i)cargo\"\nmin_minutes = 3\ntoken = \"0123456789abcdef\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.outputs[0].path, "rust");
+        assert!(cfg.outputs[0].include.as_ref().unwrap().is_match("CARGO"));
+        assert!(error("[[outputs]]\npath = \"/feed\"\n").contains(":2: outputs[0].path"));
+        assert!(error("[[outputs]]\npath = \"/a b\"\n").contains("outputs[0].path"));
+        assert!(
+            error("[[outputs]]\npath = \"/x\"\ninclude = \"(\"\n")
+                .contains(":3: outputs[0].include")
+        );
+        assert!(error("[[outputs]]\npath = \"/x\"\ntoken = \"short\"\n").contains("too short"));
+        let twice = "[[outputs]]\npath = \"/x\"\n[[outputs]]\npath = \"x\"\n";
+        assert!(error(twice).contains("outputs[1].path"));
+    }
+
+    #[test]
+    fn header_timeout_has_a_default_and_is_a_duration() {
+        assert_eq!(
+            parse("").unwrap().server.header_timeout,
+            DEFAULT_HEADER_TIMEOUT
+        );
+        assert_eq!(
+            parse("[server]\nheader_timeout = \"2s\"\n")
+                .unwrap()
+                .server
+                .header_timeout,
+            Duration::from_secs(2)
+        );
+        assert!(error("[server]\nheader_timeout = \"0s\"\n").contains(":2: server.header_timeout"));
+    }
+
+    #[test]
+    fn metrics_endpoint() {
+        let m =
+            |v: &str| parse(&format!("[server]\nmetrics = \"{v}\"\n")).map(|c| c.server.metrics);
+        assert_eq!(m("listener").unwrap(), MetricsEndpoint::Listener);
+        assert_eq!(m("off").unwrap(), MetricsEndpoint::Off);
+        assert_eq!(
+            m("127.0.0.1:9100").unwrap(),
+            MetricsEndpoint::Separate("127.0.0.1:9100".parse().unwrap())
+        );
+        assert!(
+            m("sometimes")
+                .unwrap_err()
+                .to_string()
+                .contains(":2: server.metrics")
+        );
+    }
+
+    #[test]
+    fn feed_interval_below_floor_is_rejected() {
+        let text = "[poller]\nmin_interval = \"10m\"\n[[feeds]]\nurl = \"https://x.example/\"\ninterval = \"1m\"\n";
+        assert!(
+            error(text).contains(":5: feeds[0].interval: 1m is shorter than poller.min_interval")
+        );
+    }
+
+    #[test]
+    fn relative_storage_path_is_relative_to_the_config_file() {
+        let cfg = Config::parse(
+            "[storage]\npath = \"db/x.db\"\n",
+            Path::new("cfg/config.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.storage.path, Path::new("cfg/db/x.db"));
+        let cfg = Config::parse(
+            "[storage]\npath = \"/var/lib/x.db\"\n",
+            Path::new("config.toml"),
+        )
+        .unwrap();
+        assert_eq!(cfg.storage.path, Path::new("/var/lib/x.db"));
+    }
+
+    #[test]
+    fn a_config_file_is_read_up_to_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        // Exactly at the limit: read whole (and valid: a comment padded out).
+        let mut text = String::from("[output]\ntitle = \"x\"\n#");
+        text.push_str(&" ".repeat(MAX_CONFIG_BYTES as usize - text.len()));
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(Config::load(&path).unwrap().output.title, "x");
+        // One byte more is refused, naming the file and the limit.
+        text.push(' ');
+        std::fs::write(&path, &text).unwrap();
+        let e = Config::load(&path).unwrap_err();
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "config file {} is larger than 4194304 bytes: not a feedmerge config",
+                path.display()
+            )
+        );
+        // A file that never ends.
+        let e = Config::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, ConfigError::TooLarge { .. }), "{e}");
+        // Not UTF-8: a read error, as before.
+        std::fs::write(&path, b"title = \"\xFF\"").unwrap();
+        assert!(matches!(Config::load(&path), Err(ConfigError::Read { .. })));
+    }
+}
