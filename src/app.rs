@@ -18,8 +18,9 @@ use crate::daemon::Daemon;
 use crate::fetch::{FetchConfig, Fetcher, Network};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
+use crate::model::PollKind;
 use crate::opml;
-use crate::pipeline::{Context, Outcome, Report};
+use crate::pipeline::{Context, Report};
 use crate::render::{Channel, Format};
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
@@ -316,10 +317,10 @@ pub async fn poll_once_through(
         on_done(feed, report);
         match report {
             Some(r) => {
-                match r.outcome {
-                    Outcome::Fetched => summary.ok += 1,
-                    Outcome::NotModified => summary.not_modified += 1,
-                    Outcome::Failed | Outcome::Gone => summary.failed += 1,
+                match r.kind {
+                    PollKind::Fetched => summary.ok += 1,
+                    PollKind::NotModified => summary.not_modified += 1,
+                    PollKind::Failed | PollKind::Gone => summary.failed += 1,
                 }
                 summary.items_new += r.items_new;
                 summary.items_updated += r.items_updated;

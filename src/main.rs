@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use feedmerge::app;
 use feedmerge::config::Config;
-use feedmerge::pipeline::Outcome;
+use feedmerge::model::Health;
 use feedmerge::redact::{self, Redacted};
 use feedmerge::render::Format;
 use feedmerge::store::FeedStatus;
@@ -294,9 +294,7 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
     let mut failed = 0usize;
     let summary = app::poll_once(cfg, |feed, report| {
         let error = match report {
-            Some(r) if r.outcome == Outcome::Failed || r.outcome == Outcome::Gone => {
-                r.error.clone()
-            }
+            Some(r) if r.kind.is_error() => r.error.clone(),
             Some(_) => None,
             None => Some("the result could not be stored".to_owned()),
         };
@@ -417,17 +415,16 @@ fn status_table(feeds: &[FeedStatus], now: chrono::DateTime<chrono::Utc>) -> Str
     ];
     let mut notes = Vec::new();
     for f in feeds {
-        let state = match f.last_result.as_deref() {
-            None => "new",
-            Some("gone") => "gone",
-            Some("failed") => "failing",
-            Some(_) if f.moved_to.is_some() => "moved",
-            Some(_) => "ok",
+        let health = Health::of(f.last_result);
+        // A moved feed that still answers is worth a look of its own.
+        let state = match health {
+            Health::Ok if f.moved_to.is_some() => "moved",
+            _ => health.as_str(),
         };
         let next = match (f.next_poll_at, &f.next_poll_reason) {
             (Some(t), Some(why)) => format!("{} ({why})", relative(t, now)),
             (Some(t), None) => relative(t, now),
-            (None, _) if state == "gone" => "never".to_owned(),
+            (None, _) if health == Health::Gone => "never".to_owned(),
             (None, _) => "now".to_owned(),
         };
         table.push([
@@ -453,7 +450,7 @@ fn status_table(feeds: &[FeedStatus], now: chrono::DateTime<chrono::Utc>) -> Str
                 f.url
             ));
         }
-        if state == "gone" {
+        if health == Health::Gone {
             notes.push(format!("{}: gone (410); remove it from the config", f.url));
         }
         if !f.repairs.is_empty() {
@@ -600,7 +597,7 @@ mod tests {
         FeedStatus {
             url: url.to_owned(),
             title,
-            last_result: Some("failed".to_owned()),
+            last_result: Some(feedmerge::model::PollKind::Failed),
             last_polled_at: Some(chrono::Utc::now()),
             last_status: Some(500),
             items: 3,

@@ -17,14 +17,13 @@ use crate::config::ReadingTimeConfig;
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
-use crate::model::FeedId;
-use crate::model::{FeedHints, FeedMeta, NewItem};
+use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind};
 use crate::normalize::{fingerprint, text};
 use crate::redact::{self, Redacted};
 use crate::schedule::{self, Policy};
 use crate::store::{
-    FeedState, NearCandidate, NearCheck, NearLookup, NearProbe, PollRecord, PollResult, Store,
-    StoreError,
+    FeedChange, FeedState, NearCandidate, NearCheck, NearLookup, NearProbe, PollRecord, PollResult,
+    Store, StoreError,
 };
 use crate::{dedupe, normalize, parse};
 use url::Url;
@@ -52,26 +51,13 @@ pub struct Context {
     pub articles: Articles,
 }
 
-/// How a poll ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// New content was fetched and stored.
-    Fetched,
-    /// 304: nothing changed.
-    NotModified,
-    /// The fetch or the parse failed; the error is on the feed.
-    Failed,
-    /// 410 Gone: the feed is not polled on schedule any more.
-    Gone,
-}
-
 /// The result of [`refresh_feed`].
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// How it ended.
-    pub outcome: Outcome,
-    /// `ok`, `not_modified`, `gone`, or the kind of failure (`timeout`, `parse`, …).
-    pub result: &'static str,
+    /// What it came to.
+    pub kind: PollKind,
+    /// Why it failed, when it did (not for 410 Gone, which is [`PollKind::Gone`]).
+    pub failure: Option<Failure>,
     /// Body bytes downloaded, after decompression.
     pub bytes: usize,
     /// HTTP status, when the server answered.
@@ -96,7 +82,7 @@ pub struct Report {
 /// a write.
 ///
 /// # Errors
-/// Only store errors; a failing feed is a [`Report`] with [`Outcome::Failed`].
+/// Only store errors; a failing feed is a [`Report`] of [`PollKind::Failed`].
 #[instrument(name = "feed", skip_all, fields(feed = %feed.name(), feed_url = %Redacted(&feed.url)))]
 pub async fn refresh_feed(
     ctx: &Context,
@@ -120,26 +106,44 @@ pub async fn refresh_feed(
             (host, slot)
         } => r,
     };
+    let admitted = Admitted {
+        started,
+        url,
+        host: admitted.0,
+        _slot: admitted.1,
+    };
     // Boxed: until admitted (every feed at start-up waits for a slot), a poll takes a few
     // hundred bytes, not the whole poll's state.
-    Box::pin(poll_admitted(
-        ctx, feed, policy, reading, cancel, started, url, admitted,
-    ))
-    .await
+    Box::pin(poll_admitted(ctx, feed, policy, reading, cancel, admitted)).await
+}
+
+/// A poll the host and a global slot let go ahead.
+struct Admitted<'a> {
+    /// When the poll started, waits included.
+    started: Instant,
+    /// The URL to request.
+    url: Url,
+    /// The host's permission, given back once the response is in.
+    host: HostPermit,
+    /// The global slot, held to the end of the poll.
+    _slot: SemaphorePermit<'a>,
 }
 
 /// The rest of [`refresh_feed`], once the host and a slot allow the request.
-#[allow(clippy::too_many_arguments)]
 async fn poll_admitted(
     ctx: &Context,
     feed: &mut FeedState,
     policy: &Policy,
     reading: &ReadingTimeConfig,
     cancel: &CancellationToken,
-    started: Instant,
-    url: Url,
-    (host, _slot): (HostPermit, SemaphorePermit<'_>),
+    admitted: Admitted<'_>,
 ) -> Result<Option<Report>, StoreError> {
+    let Admitted {
+        started,
+        url,
+        host,
+        _slot,
+    } = admitted;
     let fetched = tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(None),
@@ -155,14 +159,14 @@ async fn poll_admitted(
     let mut wants_articles = false;
     let mut bytes = 0;
     let mut near = None;
-    let (result, kind) = match fetched {
+    let (result, failure) = match fetched {
         Ok(FetchOutcome::NotModified {
             validators,
             cache,
             moved_to: m,
         }) => {
             (fresh_for, moved_to) = (cache.fresh_for, m);
-            (PollResult::NotModified { validators }, "not_modified")
+            (PollResult::NotModified { validators }, None)
         }
         Ok(FetchOutcome::Fetched(doc)) => {
             bytes = doc.body.len();
@@ -186,11 +190,11 @@ async fn poll_admitted(
                         hints,
                         items,
                     };
-                    (fetched, "ok")
+                    (fetched, None)
                 }
                 Err(error) => {
                     let (status, error) = (Some(status), stored_error(&error));
-                    (PollResult::Failed { status, error }, "parse")
+                    (PollResult::Failed { status, error }, Some(Failure::Parse))
                 }
             }
         }
@@ -199,7 +203,7 @@ async fn poll_admitted(
                 "{} (the feed was removed: delete it from the config)",
                 stored_error(&e.to_string())
             );
-            (PollResult::Gone { error }, "gone")
+            (PollResult::Gone { error }, None)
         }
         Err(e) => {
             if let Some((server, wait)) = e.asked_to_wait() {
@@ -213,54 +217,38 @@ async fn poll_admitted(
                 status: e.status(),
                 error: stored_error(&e.to_string()),
             };
-            (failed, e.kind())
+            (failed, Some(e.kind()))
         }
     };
     // A move is remembered only when it is new: the config still names the old URL.
     let moved_to = moved_to.filter(|m| Some(m) != feed.moved_to.as_ref() && *m != feed.url);
 
-    let outcome = match &result {
-        PollResult::Fetched { .. } => Outcome::Fetched,
-        PollResult::NotModified { .. } => Outcome::NotModified,
-        PollResult::Failed { .. } => Outcome::Failed,
-        PollResult::Gone { .. } => Outcome::Gone,
-    };
-    let (status, error) = match &result {
-        PollResult::Fetched { status, .. } => (Some(*status), None),
-        PollResult::NotModified { .. } => (Some(304), None),
-        PollResult::Failed { status, error } => (*status, Some(error.clone())),
-        PollResult::Gone { error } => (Some(410), Some(error.clone())),
-    };
-    let errors_after = if error.is_some() {
-        feed.error_count.saturating_add(1)
-    } else {
-        0
-    };
-    let hints = match &result {
-        PollResult::Fetched { hints, .. } => *hints,
-        _ => feed.hints,
-    };
-    let next_poll = match outcome {
-        Outcome::Fetched | Outcome::NotModified => {
+    let kind = result.kind();
+    let status = result.status();
+    let errors_after = feed.errors_after(kind);
+    let hints = result.document().map_or(feed.hints, |(hints, _)| *hints);
+    // Miniflux's ScheduleNextCheck: a gone feed is not polled on schedule again.
+    let next_poll = match kind {
+        PollKind::Fetched | PollKind::NotModified => {
             Some(schedule::after_success(now, policy, &hints, fresh_for))
         }
-        Outcome::Failed => Some(schedule::after_error(
+        PollKind::Failed => Some(schedule::after_error(
             now,
             policy,
             errors_after,
             retry_after,
         )),
-        Outcome::Gone => None,
+        PollKind::Gone => None,
     };
-    let new_validators = match &result {
-        PollResult::Fetched { validators, .. } | PollResult::NotModified { validators } => {
-            Some(validators.clone())
-        }
-        _ => None,
-    };
-    let new_title = match &result {
-        PollResult::Fetched { meta, .. } => meta.title.clone(),
-        _ => None,
+    let change = FeedChange {
+        kind,
+        validators: result.validators().cloned(),
+        title: result.document().and_then(|(_, meta)| meta.title.clone()),
+        moved_to: moved_to.clone(),
+        hints,
+        error_count: errors_after,
+        error: result.error().map(str::to_owned),
+        next_poll_at: next_poll.map(|n| n.at),
     };
 
     let counts = ctx
@@ -278,19 +266,19 @@ async fn poll_admitted(
         .await?;
 
     let report = Report {
-        outcome,
-        result: kind,
+        kind,
+        failure,
         bytes,
         status,
         items_new: counts.new,
         items_updated: counts.updated,
         items_seen,
-        error: error.clone(),
+        error: change.error.clone(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         next_poll,
     };
     // The items are stored with the content's estimate; the article pages refine it later.
-    if outcome != Outcome::Gone {
+    if kind != PollKind::Gone {
         ctx.articles.polled(feed.id, wants_articles, || Grant {
             feed_url: url.clone(),
             reading: *reading,
@@ -302,23 +290,9 @@ async fn poll_admitted(
     }
     log(feed, &report, errors_after, moved_to.as_ref());
     ctx.metrics
-        .poll(&feed.url, kind, started.elapsed(), errors_after);
+        .poll(&feed.url, kind, failure, started.elapsed(), errors_after);
     ctx.metrics.stored(counts.new, counts.updated, bytes);
-
-    if let Some(v) = new_validators {
-        feed.validators = v;
-    }
-    if new_title.is_some() {
-        feed.title = new_title;
-    }
-    if moved_to.is_some() {
-        feed.moved_to = moved_to;
-    }
-    feed.hints = hints;
-    feed.error_count = errors_after;
-    feed.last_error = error;
-    feed.gone = outcome == Outcome::Gone;
-    feed.next_poll_at = next_poll.map(|n| n.at);
+    feed.recorded(change);
     Ok(Some(report))
 }
 
@@ -354,7 +328,7 @@ fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
             next,
             "feed refreshed"
         ),
-        Some(e) if r.outcome == Outcome::Gone => {
+        Some(e) if r.kind == PollKind::Gone => {
             warn!(status, error = %e, "feed gone: polling stopped")
         }
         Some(e) if feed.last_error.as_deref() != Some(e.as_str()) => {

@@ -32,6 +32,17 @@ pub struct ScheduledFeed {
     pub reading: ReadingTimeConfig,
 }
 
+impl ScheduledFeed {
+    /// Counts a poll that stored nothing (its write failed, or it crashed) as one more error
+    /// of the feed, retried after its backoff.
+    fn unrecorded_failure(&mut self) {
+        let policy = &self.policy;
+        self.state.unrecorded_failure(|errors| {
+            schedule::after_error(Utc::now(), policy, errors, None).at
+        });
+    }
+}
+
 /// What a feed's task needs from the config: its schedule's limits and reading-time settings.
 /// A reload hands a changed one to the running task instead of restarting it.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,10 +247,7 @@ async fn poll_contained(
         Err(e) => {
             let mut feed = before;
             error!(feed_url = %redact::Redacted(&feed.state.url), error = %e, "poll crashed (a bug: please report it)");
-            feed.state.error_count = feed.state.error_count.saturating_add(1);
-            let next =
-                schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);
-            feed.state.next_poll_at = Some(next.at);
+            feed.unrecorded_failure();
             (feed, None)
         }
     }
@@ -255,10 +263,7 @@ async fn poll(
         Ok(report) => report,
         Err(e) => {
             error!(feed_url = %redact::Redacted(&feed.state.url), error = %e, "cannot record poll");
-            feed.state.error_count = feed.state.error_count.saturating_add(1);
-            let next =
-                schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);
-            feed.state.next_poll_at = Some(next.at);
+            feed.unrecorded_failure();
             None
         }
     }

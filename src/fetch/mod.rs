@@ -16,6 +16,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::redirect;
 use url::Url;
 
+use crate::model::Failure;
 use crate::redact::{self, Redacted};
 pub use policy::{Network, Reach, Refusal, Rule};
 
@@ -219,17 +220,16 @@ impl FetchError {
         }
     }
 
-    /// A short name for the kind of failure, for metrics: `http_status`, `too_large`,
-    /// `timeout`, `redirect`, `refused`, `media_type` or `network`.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, for metrics.
+    pub fn kind(&self) -> Failure {
         match self {
-            FetchError::Status { .. } => "http_status",
-            FetchError::TooLarge { .. } => "too_large",
-            FetchError::Timeout { .. } => "timeout",
-            FetchError::Redirect { .. } => "redirect",
-            FetchError::Refused { .. } => "refused",
-            FetchError::MediaType { .. } => "media_type",
-            FetchError::Other { .. } => "network",
+            FetchError::Status { .. } => Failure::HttpStatus,
+            FetchError::TooLarge { .. } => Failure::TooLarge,
+            FetchError::Timeout { .. } => Failure::Timeout,
+            FetchError::Redirect { .. } => Failure::Redirect,
+            FetchError::Refused { .. } => Failure::Refused,
+            FetchError::MediaType { .. } => Failure::MediaType,
+            FetchError::Other { .. } => Failure::Network,
         }
     }
 

@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use articles::{ArticleResult, PendingArticle};
-pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
+pub use feeds::{FeedChange, FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
 pub use items::{
     JudgeCopy, Merge, NearCandidate, NearCheck, NearLookup, NearProbe, SaveCounts, Selection,
 };
