@@ -14,7 +14,7 @@ use tracing::{debug, info, instrument, warn};
 use crate::articles::{Articles, Grant};
 use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
-use crate::fetch::{FetchOutcome, Fetched, Fetcher};
+use crate::fetch::{ErrorChain, FetchOutcome, Fetched, Fetcher};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
 use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind};
@@ -27,6 +27,38 @@ use crate::store::{
 };
 use crate::{dedupe, normalize, parse};
 use url::Url;
+
+/// Why a poll's result could not be stored. A failing feed is no error: it is a [`Report`]
+/// of [`PollKind::Failed`].
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// The store could not write the poll (or look up near-duplicate candidates).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Comparing the new items with other feeds' stories crashed (a bug).
+    #[error("near-duplicate check failed")]
+    NearDuplicates(#[source] tokio::task::JoinError),
+}
+
+/// Why a fetched document gave no items: stored on the feed as its error.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The document is not a feed, or one too broken to read.
+    #[error("cannot parse {base}: {error}")]
+    Parse {
+        /// What its relative links resolve against (the URL it came from, without secrets).
+        base: Url,
+        /// What the parser said (boxed: feed-rs's errors are large, and this one travels by
+        /// value from the parsing thread).
+        error: Box<parse::ParseError>,
+    },
+    /// Parsing or normalising panicked.
+    #[error("internal error while processing the feed (a bug: please report it)")]
+    Panicked,
+    /// The runtime shut down while the document was being processed.
+    #[error("processing was cancelled")]
+    Cancelled(#[source] tokio::task::JoinError),
+}
 
 /// What a poll needs: the HTTP client, politeness gates, the store, and item settings.
 #[derive(Debug, Clone)]
@@ -82,7 +114,8 @@ pub struct Report {
 /// a write.
 ///
 /// # Errors
-/// Only store errors; a failing feed is a [`Report`] of [`PollKind::Failed`].
+/// [`PollError`] when the result could not be stored; a failing feed is a [`Report`] of
+/// [`PollKind::Failed`].
 #[instrument(name = "feed", skip_all, fields(feed = %feed.name(), feed_url = %Redacted(&feed.url)))]
 pub async fn refresh_feed(
     ctx: &Context,
@@ -90,7 +123,7 @@ pub async fn refresh_feed(
     policy: &Policy,
     reading: &ReadingTimeConfig,
     cancel: &CancellationToken,
-) -> Result<Option<Report>, StoreError> {
+) -> Result<Option<Report>, PollError> {
     let started = Instant::now();
     let url = feed.fetch_url().clone();
 
@@ -137,7 +170,7 @@ async fn poll_admitted(
     reading: &ReadingTimeConfig,
     cancel: &CancellationToken,
     admitted: Admitted<'_>,
-) -> Result<Option<Report>, StoreError> {
+) -> Result<Option<Report>, PollError> {
     let Admitted {
         started,
         url,
@@ -193,7 +226,8 @@ async fn poll_admitted(
                     (fetched, None)
                 }
                 Err(error) => {
-                    let (status, error) = (Some(status), stored_error(&error));
+                    let error = stored_error(&ErrorChain(&error).to_string());
+                    let status = Some(status);
                     (PollResult::Failed { status, error }, Some(Failure::Parse))
                 }
             }
@@ -201,7 +235,7 @@ async fn poll_admitted(
         Err(e) if e.status() == Some(410) => {
             let error = format!(
                 "{} (the feed was removed: delete it from the config)",
-                stored_error(&e.to_string())
+                stored_error(&ErrorChain(&e).to_string())
             );
             (PollResult::Gone { error }, None)
         }
@@ -215,7 +249,7 @@ async fn poll_admitted(
             }
             let failed = PollResult::Failed {
                 status: e.status(),
-                error: stored_error(&e.to_string()),
+                error: stored_error(&ErrorChain(&e).to_string()),
             };
             (failed, Some(e.kind()))
         }
@@ -354,7 +388,7 @@ async fn find_near_duplicates(
     items: &mut Vec<NewItem>,
     near: &DedupeConfig,
     now: DateTime<Utc>,
-) -> Result<Option<NearCheck>, StoreError> {
+) -> Result<Option<NearCheck>, PollError> {
     let (numbers, probes): (Vec<usize>, Vec<NearProbe>) = items
         .iter()
         .enumerate()
@@ -425,7 +459,7 @@ async fn find_near_duplicates(
         }
         taken
     });
-    *items = task.await.map_err(|e| StoreError::Task(e.to_string()))?;
+    *items = task.await.map_err(PollError::NearDuplicates)?;
     Ok(Some(check))
 }
 
@@ -462,23 +496,25 @@ async fn process(
     cpus: &Semaphore,
     rt: ReadingTimeConfig,
     now: DateTime<Utc>,
-) -> Result<(FeedMeta, FeedHints, Vec<NewItem>), String> {
+) -> Result<(FeedMeta, FeedHints, Vec<NewItem>), ProcessError> {
     // Invariant: the semaphore is never closed.
     let _cpu = cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
         // What relative links resolve against is published with them: no userinfo or query.
         let base = redact::base(&doc.url);
-        let parsed = parse::parse(&doc.body, doc.charset.as_deref(), &base)
-            .map_err(|e| format!("cannot parse {base}: {e}"))?;
+        let parsed = parse::parse(&doc.body, doc.charset.as_deref(), &base).map_err(|error| {
+            ProcessError::Parse {
+                base: base.clone(),
+                error: Box::new(error),
+            }
+        })?;
         let (meta, items) = normalize::normalize(&parsed, &base, now, &rt);
         Ok((meta, parsed.hints, dedupe::identify(items)))
     });
     match task.await {
         Ok(result) => result,
-        Err(e) if e.is_panic() => {
-            Err("internal error while processing the feed (a bug: please report it)".to_owned())
-        }
-        Err(e) => Err(format!("processing was cancelled: {e}")),
+        Err(e) if e.is_panic() => Err(ProcessError::Panicked),
+        Err(e) => Err(ProcessError::Cancelled(e)),
     }
 }
 

@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use url::Url;
 
 use crate::config::ReadingTimeConfig;
+use crate::fetch::ErrorChain;
 use crate::hosts;
 use crate::pipeline::{self, Context, Report};
 use crate::redact;
@@ -262,7 +263,7 @@ async fn poll(
     match pipeline::refresh_feed(ctx, &mut feed.state, &feed.policy, &feed.reading, cancel).await {
         Ok(report) => report,
         Err(e) => {
-            error!(feed_url = %redact::Redacted(&feed.state.url), error = %e, "cannot record poll");
+            error!(feed_url = %redact::Redacted(&feed.state.url), error = %ErrorChain(&e), "cannot record poll");
             feed.unrecorded_failure();
             None
         }

@@ -377,9 +377,7 @@ impl Store {
                 drain(&pending, &writer, &index, &checkpointer);
             }));
         }
-        let (counts, record) = answer
-            .await
-            .map_err(|_| StoreError::Task("the poll's write was lost".to_owned()))?;
+        let (counts, record) = answer.await.map_err(|_| StoreError::WriteLost)?;
         // Freed here rather than by the writer: the items were allocated by the thread that
         // parsed them, and freeing them takes that allocator arena's lock, which the writer,
         // the one stage that cannot run twice at once, should not wait for.
