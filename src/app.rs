@@ -1,31 +1,30 @@
-//! Wiring: a validated [`Config`] → a running daemon (store, scheduler, HTTP server, ordered
-//! shutdown), or one of the one-shot commands (`poll-once`, `render`).
+//! Wiring: a validated [`Config`] → what the daemon ([`Daemon`]) and the one-shot commands
+//! (`poll-once`, `render`, `status`, `merges`) are built from: the store, the poll context,
+//! the scheduled feeds, the outputs, retention.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context as _;
-use sd_notify::NotifyState;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::articles::{self, Articles};
-use crate::config::{Config, MetricsEndpoint};
+use crate::config::Config;
+use crate::daemon::Daemon;
 use crate::fetch::{FetchConfig, Fetcher, Network};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
+use crate::model::PollKind;
 use crate::opml;
-use crate::pipeline::{Context, Outcome, Report};
+use crate::pipeline::{Context, Report};
 use crate::render::{Channel, Format};
 use crate::schedule::Policy;
-use crate::scheduler::{self, ScheduledFeed, Scheduler};
-use crate::serve::{self, AppState, FeedCache, LimitedListener, Output, Outputs};
+use crate::scheduler::{self, ScheduledFeed};
+use crate::serve::{FeedCache, Output, Outputs};
 use crate::store::Selection;
 use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store};
 
@@ -44,7 +43,7 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
 }
 
 /// What the server shows for `cfg`: the default merged feed and the `[[outputs]]`.
-fn outputs(cfg: &Config) -> Outputs {
+pub(crate) fn outputs(cfg: &Config) -> Outputs {
     let mut tags: HashMap<String, Vec<String>> = HashMap::new();
     for f in &cfg.feeds {
         for t in &f.tags {
@@ -141,7 +140,8 @@ fn context_through(
     })
 }
 
-fn host_limits(cfg: &Config) -> HostLimits {
+/// The per-host limits `cfg` sets.
+pub(crate) fn host_limits(cfg: &Config) -> HostLimits {
     HostLimits {
         per_host: cfg.poller.per_host,
         spacing: cfg.poller.per_host_spacing,
@@ -176,7 +176,8 @@ pub async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<
 /// feed on `listener`. See [`run_with_reload`].
 ///
 /// # Errors
-/// Start-up failures (database, HTTP client). A failing feed is never an error here.
+/// Start-up failures (database, HTTP client), or why the daemon could not go on. A failing
+/// feed is never an error here.
 pub async fn run(
     cfg: Config,
     listener: TcpListener,
@@ -186,9 +187,28 @@ pub async fn run(
     run_with_reload(cfg, listener, shutdown, reloads).await
 }
 
+/// Runs the daemon until `shutdown` completes; each message on `reloads` (SIGHUP) re-reads the
+/// config file, once per burst ([`Daemon::reload`]). On shutdown, or when the daemon cannot
+/// go on, it stops in order ([`Daemon::shutdown`]).
+///
+/// # Errors
+/// Start-up failures (database, metrics address, HTTP client), or why the daemon could not
+/// go on (its database file was lost). A failing feed is never an error here.
+pub async fn run_with_reload(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    reloads: mpsc::Receiver<()>,
+) -> anyhow::Result<()> {
+    Daemon::start(cfg, listener)
+        .await?
+        .run(shutdown, reloads)
+        .await
+}
+
 /// The poll context of `cfg` with the host gates `hosts`, which outlive reloads so that a
 /// `Retry-After` pause is not forgotten, and the article queue `articles`, which does too.
-fn poll_context(
+pub(crate) fn poll_context(
     cfg: &Config,
     store: &Store,
     metrics: &Arc<Metrics>,
@@ -200,253 +220,6 @@ fn poll_context(
     ctx.articles = articles.clone();
     Ok(Arc::new(ctx))
 }
-
-/// The keys a reload cannot apply, because what they set up exists once per run (the
-/// listening sockets, the database connection), that differ between `old` and `new`. A
-/// reload that changes any of them is refused whole: nothing half-applies.
-fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let (o, n) = (&old.server, &new.server);
-    [
-        ("[server] listen", o.listen != n.listen),
-        ("[server] metrics", o.metrics != n.metrics),
-        (
-            "[server] max_connections",
-            o.max_connections != n.max_connections,
-        ),
-        ("[server] idle_timeout", o.idle_timeout != n.idle_timeout),
-        (
-            "[server] header_timeout",
-            o.header_timeout != n.header_timeout,
-        ),
-        ("[storage] path", old.storage.path != new.storage.path),
-    ]
-    .into_iter()
-    .filter_map(|(key, changed)| changed.then_some(key))
-    .collect()
-}
-
-/// How long a reload waits for more SIGHUPs before it reads the config: a burst is one reload.
-pub const RELOAD_SETTLE: Duration = Duration::from_millis(200);
-
-/// Runs the daemon until `shutdown` completes; each message on `reloads` (SIGHUP) re-reads the
-/// config file, once per burst. A valid new config replaces the running one: feeds added start
-/// polling, feeds removed stop and leave the merged feed, changed settings apply; polls in
-/// flight of the feeds that stay are not interrupted. An invalid config, or one that changes
-/// a key only a restart can apply ([`restart_only_changes`]), is logged and ignored whole.
-///
-/// On shutdown, in order: stop scheduling, let in-flight polls finish their writes, stop the
-/// HTTP server, close the store.
-///
-/// # Errors
-/// Start-up failures (database, HTTP client). A failing feed is never an error here.
-pub async fn run_with_reload(
-    mut cfg: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-    mut reloads: mpsc::Receiver<()>,
-) -> anyhow::Result<()> {
-    let store = open_store(&cfg).await?;
-    let metrics = Arc::new(Metrics::default());
-    let cancel = CancellationToken::new();
-    let background = TaskTracker::new();
-    let mut hosts = Arc::new(Hosts::new(host_limits(&cfg)));
-    // Bound before anything runs, so that a failure here needs no shutdown.
-    let metrics_listener = match cfg.server.metrics {
-        MetricsEndpoint::Separate(metrics_addr) => Some(
-            TcpListener::bind(metrics_addr)
-                .await
-                .with_context(|| format!("cannot listen on {metrics_addr} ([server] metrics)"))?,
-        ),
-        _ => None,
-    };
-    // Article pages are fetched beside the polls, and abandoned at shutdown (they wait in
-    // the database for the next start).
-    let articles = Articles::load(&store)
-        .await
-        .context("cannot read the article pages waiting")?;
-    let mut scheduler = Scheduler::start(
-        poll_context(&cfg, &store, &metrics, &hosts, &articles)?,
-        scheduled_feeds(&cfg, &store).await?,
-        &cancel,
-    );
-    background.spawn(articles.clone().run(store.clone(), cancel.clone()));
-
-    let state = Arc::new(AppState {
-        feed: FeedCache::new(store.clone(), outputs(&cfg), metrics.clone()),
-        store: store.clone(),
-        metrics: metrics.clone(),
-        ready: AtomicBool::new(true),
-    });
-    let addr = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
-    let on_listener = cfg.server.metrics == MetricsEndpoint::Listener;
-    let limits = serve::Limits {
-        max_connections: cfg.server.max_connections,
-        idle_timeout: cfg.server.idle_timeout,
-        header_timeout: cfg.server.header_timeout,
-    };
-    let listener = LimitedListener::new(listener, limits);
-    let server = tokio::spawn(
-        serve::serve(listener, serve::router(state.clone(), on_listener))
-            .with_graceful_shutdown(cancel.clone().cancelled_owned())
-            .into_future(),
-    );
-    if let Some(metrics_listener) = metrics_listener {
-        let serve_metrics = serve::serve(
-            LimitedListener::new(metrics_listener, limits),
-            serve::metrics_router(state.clone()),
-        )
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
-        background.spawn(async move {
-            if let Err(e) = serve_metrics.await {
-                warn!(error = %e, "metrics server stopped");
-            }
-        });
-    }
-    info!(listen = %addr, feeds = cfg.feeds.len(), database = %store.path().display(), "started");
-    let (file_lost, mut lost) = tokio::sync::oneshot::channel();
-    background.spawn(watch_external_writes(
-        store.clone(),
-        cancel.clone(),
-        file_lost,
-    ));
-    let mut failure = None;
-    // Retention follows the config at start; a reload restarts it with the new one.
-    let mut retention = cancel.child_token();
-    background.spawn(retention_loop(
-        cfg.clone(),
-        store.clone(),
-        retention.clone(),
-    ));
-    // Readiness for systemd (Type=notify): the database is migrated and the socket is bound.
-    // Outside systemd NOTIFY_SOCKET is unset and these calls do nothing.
-    notify(&[NotifyState::Ready]);
-
-    // The watchdog is fed only while the scheduler runs and the database answers; systemd
-    // restarts a daemon that stops feeding it.
-    let watchdog = sd_notify::watchdog_enabled();
-    let mut tick = tokio::time::interval(watchdog.map_or(STATUS_INTERVAL, |w| w / 2));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut healthy = true;
-
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            Ok(e) = &mut lost => {
-                // systemd (Restart=on-failure) starts it again on a fresh file.
-                failure = Some(anyhow::Error::new(e).context("stopped"));
-                break;
-            }
-            _ = tick.tick() => {
-                let db = store.ping().await;
-                let ok = db.is_ok() && scheduler.alive();
-                if ok && watchdog.is_some() {
-                    notify(&[NotifyState::Watchdog]);
-                }
-                if ok != healthy {
-                    match &db {
-                        Ok(()) if ok => info!("healthy again"),
-                        Ok(()) => error!("the scheduler stopped; the watchdog is not fed"),
-                        Err(e) => error!(error = %e, "the database does not answer; the watchdog is not fed"),
-                    }
-                    healthy = ok;
-                }
-                if let Ok(c) = store.feed_counts().await {
-                    let line = format!("{} feeds: {} ok, {} failing, {} gone, {} new", c.ok + c.failing + c.gone + c.new, c.ok, c.failing, c.gone, c.new);
-                    notify(&[NotifyState::Status(&line)]);
-                }
-            }
-            Some(()) = reloads.recv() => {
-                tokio::time::sleep(RELOAD_SETTLE).await;
-                while reloads.try_recv().is_ok() {}
-                let new = match Config::load(&cfg.source) {
-                    Ok(new) => new,
-                    Err(e) => {
-                        error!(error = %e, "config reload rejected; the running config stays");
-                        continue;
-                    }
-                };
-                let fixed = restart_only_changes(&cfg, &new);
-                if !fixed.is_empty() {
-                    error!(
-                        keys = %fixed.join(", "),
-                        "config reload rejected: these keys take effect only after a restart; the running config stays"
-                    );
-                    continue;
-                }
-                // systemd wants the monotonic time with RELOADING=1 (sd_notify(3)).
-                let mut reloading = vec![NotifyState::Reloading];
-                reloading.extend(NotifyState::monotonic_usec_now().ok());
-                notify(&reloading);
-                let new_hosts = if host_limits(&new) == host_limits(&cfg) {
-                    hosts.clone()
-                } else {
-                    Arc::new(Hosts::new(host_limits(&new)))
-                };
-                let prepared = async {
-                    let ctx = poll_context(&new, &store, &metrics, &new_hosts, &articles)?;
-                    anyhow::Ok((ctx, scheduled_feeds(&new, &store).await?))
-                };
-                match prepared.await {
-                    Ok((ctx, feeds)) => {
-                        let changes = scheduler.reconfigure(ctx, feeds);
-                        hosts = new_hosts;
-                        state.feed.reconfigure(outputs(&new));
-                        info!(
-                            feeds = new.feeds.len(),
-                            added = changes.added,
-                            removed = changes.removed,
-                            changed = changes.changed,
-                            "config reloaded"
-                        );
-                        if let Err(e) = store.set_max_size(new.storage.max_size).await {
-                            warn!(error = %e, "cannot apply the new [storage] max_size");
-                        }
-                        retention.cancel();
-                        retention = cancel.child_token();
-                        background.spawn(retention_loop(new.clone(), store.clone(), retention.clone()));
-                        cfg = new;
-                    }
-                    Err(e) => {
-                        error!(error = %format!("{e:#}"), "config reload failed; the running config stays");
-                    }
-                }
-                notify(&[NotifyState::Ready]);
-            }
-        }
-    }
-
-    notify(&[NotifyState::Stopping]);
-    state.ready.store(false, Ordering::Release);
-    cancel.cancel();
-    // One deadline for the whole stop: polls in flight, then the background tasks (retention,
-    // the article worker, the metrics listener's connections), then the server's connections.
-    let deadline = tokio::time::Instant::now() + cfg.server.shutdown_timeout;
-    scheduler
-        .stop(deadline.saturating_duration_since(tokio::time::Instant::now()))
-        .await;
-    background.close();
-    if tokio::time::timeout_at(deadline, background.wait())
-        .await
-        .is_err()
-    {
-        warn!("background work still running at shutdown was abandoned");
-    }
-    match tokio::time::timeout_at(deadline, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server stopped with an error"),
-        Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),
-        Err(_) => warn!("HTTP connections still open at shutdown were dropped"),
-    }
-    drop(store);
-    info!("stopped");
-    failure.map_or(Ok(()), Err)
-}
-
-/// How often retention runs in the daemon.
-pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Removes old items as `[storage]` says, keeping every item an output shows now.
 ///
@@ -476,59 +249,6 @@ pub async fn apply_retention(cfg: &Config, store: &Store) -> anyhow::Result<Rete
         store.bump();
     }
     Ok(report)
-}
-
-/// Runs retention now and then every [`RETENTION_INTERVAL`] until `cancel`.
-async fn retention_loop(cfg: Config, store: Store, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(e) = apply_retention(&cfg, &store).await {
-            warn!(error = %format!("{e:#}"), "retention failed; will try again");
-        }
-    }
-}
-
-/// How often the `STATUS=` line is refreshed when systemd's watchdog is off.
-const STATUS_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Tells systemd (when `NOTIFY_SOCKET` is set) about the daemon's state.
-fn notify(state: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(state) {
-        warn!(error = %e, "cannot notify systemd");
-    }
-}
-
-/// How often the daemon looks for writes by other processes (`feedmerge poll-once`).
-pub const EXTERNAL_WRITE_CHECK: Duration = Duration::from_secs(2);
-
-/// Keeps the served feed current when another process writes to the database, and sends on
-/// `lost` (then ends) once the database file is removed or replaced.
-async fn watch_external_writes(
-    store: Store,
-    cancel: CancellationToken,
-    lost: tokio::sync::oneshot::Sender<crate::store::StoreError>,
-) {
-    let mut tick = tokio::time::interval(EXTERNAL_WRITE_CHECK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if let Err(e) = store.check_file() {
-            error!(path = %store.path().display(), error = %e, "database file lost: stopping");
-            let _ = lost.send(e);
-            return;
-        }
-        if let Err(e) = store.notice_external_writes().await {
-            warn!(error = %e, "cannot check the database for outside changes");
-        }
-    }
 }
 
 /// Totals of a `poll-once` run.
@@ -597,10 +317,10 @@ pub async fn poll_once_through(
         on_done(feed, report);
         match report {
             Some(r) => {
-                match r.outcome {
-                    Outcome::Fetched => summary.ok += 1,
-                    Outcome::NotModified => summary.not_modified += 1,
-                    Outcome::Failed | Outcome::Gone => summary.failed += 1,
+                match r.kind {
+                    PollKind::Fetched => summary.ok += 1,
+                    PollKind::NotModified => summary.not_modified += 1,
+                    PollKind::Failed | PollKind::Gone => summary.failed += 1,
                 }
                 summary.items_new += r.items_new;
                 summary.items_updated += r.items_updated;

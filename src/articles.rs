@@ -23,7 +23,7 @@ use tracing::{debug, error, warn};
 use url::Url;
 
 use crate::config::{FullText, ReadingTimeConfig};
-use crate::fetch::{FetchError, Fetched, Fetcher};
+use crate::fetch::{ErrorChain, FetchError, Fetched, Fetcher};
 use crate::hosts::{self, HostPermit, Hosts, NotYet};
 use crate::model::{FeedId, ReadingTime, TextSource};
 use crate::normalize::{self, fulltext, reading_time, text};
@@ -65,8 +65,8 @@ pub enum ArticleError {
     #[error("no article text found")]
     NoText,
     /// The extraction panicked (a bug).
-    #[error("extraction failed: {0}")]
-    Extraction(String),
+    #[error("extraction failed")]
+    Extraction(#[source] JoinError),
 }
 
 impl From<FetchError> for ArticleError {
@@ -499,14 +499,14 @@ impl Worker {
             }
             Err(e) if e.is_transient() => {
                 debug!(feed_url = feed_url.map(tracing::field::display), article = %article,
-                    error = %e, "article not extracted; tried again later");
+                    error = %ErrorChain(&e), "article not extracted; tried again later");
                 ArticleResult::Retry {
                     max_attempts: MAX_ATTEMPTS,
                 }
             }
             Err(e) => {
                 debug!(feed_url = feed_url.map(tracing::field::display), article = %article,
-                    error = %e, "article not extracted; the content's estimate stays");
+                    error = %ErrorChain(&e), "article not extracted; the content's estimate stays");
                 ArticleResult::Failed
             }
         };
@@ -605,7 +605,7 @@ async fn extract(
     let reading = grant.reading;
     tokio::task::spawn_blocking(move || read_article(&page, &reading))
         .await
-        .unwrap_or_else(|e| Err(ArticleError::Extraction(e.to_string())))
+        .unwrap_or_else(|e| Err(ArticleError::Extraction(e)))
 }
 
 /// The reading time of the article in `page`, and its HTML (at most

@@ -17,7 +17,8 @@
 //! - [`serve`] — HTTP (axum): the rendered feed from memory, with ETag/304/compression
 //!
 //! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
-//! next, [`scheduler`] runs the polls, [`app`] wires everything and shuts it down in order,
+//! next, [`scheduler`] runs the polls, [`app`] builds what the daemon and the one-shot
+//! commands share, [`daemon`] runs the daemon and shuts it down in order,
 //! [`metrics`] counts what happened, [`memory`] gives freed memory back, [`opml`] reads and
 //! writes subscription lists, [`redact`] takes secrets out of URLs before they are shown,
 //! [`terminal`] escapes what would drive a terminal, [`shutdown`] turns signals into futures,
@@ -35,6 +36,7 @@ pub mod render;
 pub mod serve;
 
 pub mod app;
+pub mod daemon;
 pub mod memory;
 pub mod metrics;
 pub mod model;

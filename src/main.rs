@@ -1,5 +1,7 @@
 //! The `feedmerge` command line: parses arguments, loads the config, sets up logging, and runs
 //! the daemon or a one-shot command. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
+//! Output cut short by its reader (`feedmerge render | head`) is a normal end: exit 0, no
+//! message, like ripgrep.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use feedmerge::app;
 use feedmerge::config::Config;
-use feedmerge::pipeline::Outcome;
+use feedmerge::model::Health;
 use feedmerge::redact::{self, Redacted};
 use feedmerge::render::Format;
 use feedmerge::store::FeedStatus;
@@ -138,13 +140,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::ImportOpml { file }) = &cli.command {
         // Works before there is a config: the feeds already in one are left out.
-        return match import_opml(file, &cli.config) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
-            }
-        };
+        return exit_code(import_opml(file, &cli.config), 2);
     }
     let cfg = match Config::load(&cli.config) {
         Ok(cfg) => cfg,
@@ -155,12 +151,12 @@ fn main() -> ExitCode {
     };
     let command = cli.command.unwrap_or(Command::Run);
     match command {
-        Command::Check => return check(&cfg, &cli.config),
+        Command::Check => return exit_code(check(&cfg, &cli.config), 1),
         Command::ExportOpml => {
             let opml =
                 feedmerge::opml::export(&cfg.output.title, &cfg.feeds, feedmerge::opml::Urls::Full);
-            print!("{opml}");
-            return ExitCode::SUCCESS;
+            let written = std::io::stdout().lock().write_all(opml.as_bytes());
+            return exit_code(written.map_err(anyhow::Error::from), 1);
         }
         _ => {}
     }
@@ -186,13 +182,31 @@ fn main() -> ExitCode {
     });
     // Whatever still runs was abandoned on purpose (an article extraction): exit now.
     runtime.shutdown_background();
+    exit_code(result, 1)
+}
+
+/// The exit code of a command that ended with `result`, the error printed (with its causes)
+/// when there is one. A reader that stopped reading (`| head`) is no failure: the output it
+/// wanted was written, and the rest is not wanted.
+fn exit_code(result: anyhow::Result<()>, failure: u8) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(failure)
         }
     }
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone. Rust ignores SIGPIPE, so
+/// such a write fails with `EPIPE` instead of ending the process.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_tracing(format: LogFormat) {
@@ -280,9 +294,7 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
     let mut failed = 0usize;
     let summary = app::poll_once(cfg, |feed, report| {
         let error = match report {
-            Some(r) if r.outcome == Outcome::Failed || r.outcome == Outcome::Gone => {
-                r.error.clone()
-            }
+            Some(r) if r.kind.is_error() => r.error.clone(),
             Some(_) => None,
             None => Some("the result could not be stored".to_owned()),
         };
@@ -307,7 +319,7 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    println!("{summary}");
+    writeln!(std::io::stdout().lock(), "{summary}")?;
     // Failed feeds are part of a normal run; results that could not be stored are not.
     if summary.not_stored > 0 {
         anyhow::bail!(
@@ -403,17 +415,16 @@ fn status_table(feeds: &[FeedStatus], now: chrono::DateTime<chrono::Utc>) -> Str
     ];
     let mut notes = Vec::new();
     for f in feeds {
-        let state = match f.last_result.as_deref() {
-            None => "new",
-            Some("gone") => "gone",
-            Some("failed") => "failing",
-            Some(_) if f.moved_to.is_some() => "moved",
-            Some(_) => "ok",
+        let health = Health::of(f.last_result);
+        // A moved feed that still answers is worth a look of its own.
+        let state = match health {
+            Health::Ok if f.moved_to.is_some() => "moved",
+            _ => health.as_str(),
         };
         let next = match (f.next_poll_at, &f.next_poll_reason) {
             (Some(t), Some(why)) => format!("{} ({why})", relative(t, now)),
             (Some(t), None) => relative(t, now),
-            (None, _) if state == "gone" => "never".to_owned(),
+            (None, _) if health == Health::Gone => "never".to_owned(),
             (None, _) => "now".to_owned(),
         };
         table.push([
@@ -439,7 +450,7 @@ fn status_table(feeds: &[FeedStatus], now: chrono::DateTime<chrono::Utc>) -> Str
                 f.url
             ));
         }
-        if state == "gone" {
+        if health == Health::Gone {
             notes.push(format!("{}: gone (410); remove it from the config", f.url));
         }
         if !f.repairs.is_empty() {
@@ -511,7 +522,7 @@ fn relative(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>
     }
 }
 
-fn import_opml(file: &Path, config: &Path) -> anyhow::Result<ExitCode> {
+fn import_opml(file: &Path, config: &Path) -> anyhow::Result<()> {
     let mut bytes = Vec::new();
     std::fs::File::open(file)
         .and_then(|f| {
@@ -536,7 +547,9 @@ fn import_opml(file: &Path, config: &Path) -> anyhow::Result<ExitCode> {
         Vec::new()
     };
     let (already, new): (Vec<_>, Vec<_>) = feeds.into_iter().partition(|f| known.contains(&f.url));
-    print!("{}", feedmerge::opml::to_toml(&new));
+    std::io::stdout()
+        .lock()
+        .write_all(feedmerge::opml::to_toml(&new).as_bytes())?;
     eprintln!(
         "{} feed(s) to add; {} already in {}; {} outline(s) skipped",
         new.len(),
@@ -551,27 +564,29 @@ fn import_opml(file: &Path, config: &Path) -> anyhow::Result<ExitCode> {
             Escaped(&s.reason)
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn check(cfg: &Config, path: &Path) -> ExitCode {
-    println!("{}: ok", path.display());
-    println!(
+fn check(cfg: &Config, path: &Path) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}: ok", path.display())?;
+    writeln!(
+        out,
         "listen {}, database {}",
         cfg.server.listen,
         cfg.storage.path.display()
-    );
-    println!("{} feed(s):", cfg.feeds.len());
+    )?;
+    writeln!(out, "{} feed(s):", cfg.feeds.len())?;
     for f in &cfg.feeds {
         let interval = humantime::format_duration(f.interval(&cfg.poller));
         let url = Redacted(&f.url);
         // A title may come from an imported OPML file.
         match &f.title {
-            Some(title) => println!("  {url}  every {interval}  ({})", Escaped(title)),
-            None => println!("  {url}  every {interval}"),
+            Some(title) => writeln!(out, "  {url}  every {interval}  ({})", Escaped(title))?,
+            None => writeln!(out, "  {url}  every {interval}")?,
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 #[cfg(test)]
@@ -582,7 +597,7 @@ mod tests {
         FeedStatus {
             url: url.to_owned(),
             title,
-            last_result: Some("failed".to_owned()),
+            last_result: Some(feedmerge::model::PollKind::Failed),
             last_polled_at: Some(chrono::Utc::now()),
             last_status: Some(500),
             items: 3,

@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::model::{Failure, Health, PollKind};
 use crate::redact;
 
 /// `Content-Type` of [`Metrics::encode`]'s output.
@@ -149,11 +150,19 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts one poll of `feed` that ended with `result` (`ok`, `not_modified`, `gone`, or an
-    /// error kind such as `timeout` or `parse`).
+    /// Counts one poll of `feed` that came to `kind`, by why it failed when it did
+    /// (`result="timeout"`), else by its kind (`ok`, `not_modified`, `gone`).
     /// `feed` has a `feed_consecutive_errors` series only while configured (see
     /// [`Metrics::set_feeds`]): a poll that ends after a reload removed its feed adds none.
-    pub fn poll(&self, feed: &url::Url, result: &str, elapsed: Duration, consecutive_errors: u32) {
+    pub fn poll(
+        &self,
+        feed: &url::Url,
+        kind: PollKind,
+        failure: Option<Failure>,
+        elapsed: Duration,
+        consecutive_errors: u32,
+    ) {
+        let result = failure.map_or(kind.as_str(), Failure::as_str);
         self.polls
             .get_or_create(&ResultLabel {
                 result: result.to_owned(),
@@ -197,11 +206,11 @@ impl Metrics {
         *labels = new;
     }
 
-    /// Sets the number of feeds in `state`.
-    pub fn feeds_in_state(&self, state: &str, n: usize) {
+    /// Sets the number of feeds of `health` (`feedmerge_feeds{state="failing"}`).
+    pub fn feeds_in_state(&self, health: Health, n: usize) {
         self.feeds
             .get_or_create(&StateLabel {
-                state: state.to_owned(),
+                state: health.as_str().to_owned(),
             })
             .set(n as i64);
     }
@@ -252,11 +261,12 @@ mod tests {
             url("https://user:pw@example.org/g?token=secret&tag=x#frag"),
         );
         m.set_feeds([(&f, 0), (&g, 0)]);
-        m.poll(&f, "ok", Duration::from_millis(20), 0);
-        m.poll(&g, "timeout", Duration::from_secs(30), 3);
+        m.poll(&f, PollKind::Fetched, None, Duration::from_millis(20), 0);
+        let timeout = Some(Failure::Timeout);
+        m.poll(&g, PollKind::Failed, timeout, Duration::from_secs(30), 3);
         m.stored(5, 1, 1000);
         m.request("/feed.xml", 200);
-        m.feeds_in_state("failing", 1);
+        m.feeds_in_state(Health::Failing, 1);
         m.feeds_repaired(2);
         let text = m.encode();
         for line in [
@@ -291,9 +301,10 @@ mod tests {
             url("https://h.example/never-polled"),
         ];
         m.set_feeds(feeds.iter().zip([0, 0, 0, 0, 7]));
-        m.poll(&feeds[0], "ok", Duration::ZERO, 0);
-        m.poll(&feeds[1], "http_status", Duration::ZERO, 4);
-        m.poll(&feeds[3], "http_status", Duration::ZERO, 2);
+        let status = Some(Failure::HttpStatus);
+        m.poll(&feeds[0], PollKind::Fetched, None, Duration::ZERO, 0);
+        m.poll(&feeds[1], PollKind::Failed, status, Duration::ZERO, 4);
+        m.poll(&feeds[3], PollKind::Failed, status, Duration::ZERO, 2);
         let text = m.encode();
         for line in [
             "{feed=\"https://bridge.example/?action=display&bridge=A\"} 0",
@@ -309,7 +320,7 @@ mod tests {
         // polls set. A poll of the removed feed that ends late adds nothing.
         let added = url("https://h.example/added");
         m.set_feeds(feeds[1..4].iter().map(|u| (u, 0)).chain([(&added, 5)]));
-        m.poll(&feeds[0], "ok", Duration::ZERO, 0);
+        m.poll(&feeds[0], PollKind::Fetched, None, Duration::ZERO, 0);
         let text = m.encode();
         assert!(!text.contains("bridge=A"), "{text}");
         assert!(!text.contains("never-polled"), "{text}");

@@ -199,6 +199,138 @@ pub struct FeedHints {
     pub skip_days: u8,
 }
 
+/// What a poll came to. Stored in the feed's row (`last_result`) as `ok`, `not_modified`,
+/// `failed` or `gone`, and shown by `status` under the same names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PollKind {
+    /// A new document was fetched and stored.
+    Fetched,
+    /// 304: nothing changed.
+    NotModified,
+    /// The fetch or the parse failed; the error is on the feed.
+    Failed,
+    /// 410 Gone: the feed is not polled on schedule any more.
+    Gone,
+}
+
+impl PollKind {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PollKind::Fetched => "ok",
+            PollKind::NotModified => "not_modified",
+            PollKind::Failed => "failed",
+            PollKind::Gone => "gone",
+        }
+    }
+
+    /// The inverse of [`PollKind::as_str`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            PollKind::Fetched,
+            PollKind::NotModified,
+            PollKind::Failed,
+            PollKind::Gone,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
+    /// Whether the poll counts as an error of the feed (one more in a row).
+    pub fn is_error(self) -> bool {
+        matches!(self, PollKind::Failed | PollKind::Gone)
+    }
+}
+
+impl std::fmt::Display for PollKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for PollKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a poll failed, finer than [`PollKind::Failed`]: what `/metrics` counts polls by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The server answered with a status other than 2xx or 304 (and 410, which is
+    /// [`PollKind::Gone`]).
+    HttpStatus,
+    /// The body was larger than allowed.
+    TooLarge,
+    /// The request did not complete in time.
+    Timeout,
+    /// A redirect was not followed.
+    Redirect,
+    /// The fetch policy refused where the URL leads.
+    Refused,
+    /// The media type is not one read.
+    MediaType,
+    /// DNS, connection, TLS or a broken body.
+    Network,
+    /// The document could not be read as a feed.
+    Parse,
+}
+
+impl Failure {
+    /// The name in `/metrics` (`feedmerge_polls_total{result="timeout"}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::HttpStatus => "http_status",
+            Failure::TooLarge => "too_large",
+            Failure::Timeout => "timeout",
+            Failure::Redirect => "redirect",
+            Failure::Refused => "refused",
+            Failure::MediaType => "media_type",
+            Failure::Network => "network",
+            Failure::Parse => "parse",
+        }
+    }
+}
+
+/// A feed's health, from its last poll: the one classification `status`, `/metrics`
+/// (`feedmerge_feeds{state}`), systemd's `STATUS=` line and the store's counts share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Health {
+    /// Not polled yet.
+    New,
+    /// The last poll succeeded (a new document or 304).
+    Ok,
+    /// The last poll failed.
+    Failing,
+    /// The last poll answered 410 Gone.
+    Gone,
+}
+
+impl Health {
+    /// Every health, in the order they are shown.
+    pub const ALL: [Health; 4] = [Health::Ok, Health::Failing, Health::Gone, Health::New];
+
+    /// The health of a feed whose last poll came to `last` (`None`: never polled).
+    pub fn of(last: Option<PollKind>) -> Self {
+        match last {
+            None => Health::New,
+            Some(PollKind::Fetched | PollKind::NotModified) => Health::Ok,
+            Some(PollKind::Failed) => Health::Failing,
+            Some(PollKind::Gone) => Health::Gone,
+        }
+    }
+
+    /// The name shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::New => "new",
+            Health::Ok => "ok",
+            Health::Failing => "failing",
+            Health::Gone => "gone",
+        }
+    }
+}
+
 /// A feed that is failing, for the merged feed's health items.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedFailure {

@@ -14,20 +14,51 @@ use tracing::{debug, info, instrument, warn};
 use crate::articles::{Articles, Grant};
 use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
-use crate::fetch::{FetchOutcome, Fetched, Fetcher};
+use crate::fetch::{ErrorChain, FetchOutcome, Fetched, Fetcher};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
-use crate::model::FeedId;
-use crate::model::{FeedHints, FeedMeta, NewItem};
+use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind};
 use crate::normalize::{fingerprint, text};
 use crate::redact::{self, Redacted};
 use crate::schedule::{self, Policy};
 use crate::store::{
-    FeedState, NearCandidate, NearCheck, NearLookup, NearProbe, PollRecord, PollResult, Store,
-    StoreError,
+    FeedChange, FeedState, NearCandidate, NearCheck, NearLookup, NearProbe, PollRecord, PollResult,
+    Store, StoreError,
 };
 use crate::{dedupe, normalize, parse};
 use url::Url;
+
+/// Why a poll's result could not be stored. A failing feed is no error: it is a [`Report`]
+/// of [`PollKind::Failed`].
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// The store could not write the poll (or look up near-duplicate candidates).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Comparing the new items with other feeds' stories crashed (a bug).
+    #[error("near-duplicate check failed")]
+    NearDuplicates(#[source] tokio::task::JoinError),
+}
+
+/// Why a fetched document gave no items: stored on the feed as its error.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The document is not a feed, or one too broken to read.
+    #[error("cannot parse {base}: {error}")]
+    Parse {
+        /// What its relative links resolve against (the URL it came from, without secrets).
+        base: Url,
+        /// What the parser said (boxed: feed-rs's errors are large, and this one travels by
+        /// value from the parsing thread).
+        error: Box<parse::ParseError>,
+    },
+    /// Parsing or normalising panicked.
+    #[error("internal error while processing the feed (a bug: please report it)")]
+    Panicked,
+    /// The runtime shut down while the document was being processed.
+    #[error("processing was cancelled")]
+    Cancelled(#[source] tokio::task::JoinError),
+}
 
 /// What a poll needs: the HTTP client, politeness gates, the store, and item settings.
 #[derive(Debug, Clone)]
@@ -52,26 +83,13 @@ pub struct Context {
     pub articles: Articles,
 }
 
-/// How a poll ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// New content was fetched and stored.
-    Fetched,
-    /// 304: nothing changed.
-    NotModified,
-    /// The fetch or the parse failed; the error is on the feed.
-    Failed,
-    /// 410 Gone: the feed is not polled on schedule any more.
-    Gone,
-}
-
 /// The result of [`refresh_feed`].
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// How it ended.
-    pub outcome: Outcome,
-    /// `ok`, `not_modified`, `gone`, or the kind of failure (`timeout`, `parse`, …).
-    pub result: &'static str,
+    /// What it came to.
+    pub kind: PollKind,
+    /// Why it failed, when it did (not for 410 Gone, which is [`PollKind::Gone`]).
+    pub failure: Option<Failure>,
     /// Body bytes downloaded, after decompression.
     pub bytes: usize,
     /// HTTP status, when the server answered.
@@ -96,7 +114,8 @@ pub struct Report {
 /// a write.
 ///
 /// # Errors
-/// Only store errors; a failing feed is a [`Report`] with [`Outcome::Failed`].
+/// [`PollError`] when the result could not be stored; a failing feed is a [`Report`] of
+/// [`PollKind::Failed`].
 #[instrument(name = "feed", skip_all, fields(feed = %feed.name(), feed_url = %Redacted(&feed.url)))]
 pub async fn refresh_feed(
     ctx: &Context,
@@ -104,7 +123,7 @@ pub async fn refresh_feed(
     policy: &Policy,
     reading: &ReadingTimeConfig,
     cancel: &CancellationToken,
-) -> Result<Option<Report>, StoreError> {
+) -> Result<Option<Report>, PollError> {
     let started = Instant::now();
     let url = feed.fetch_url().clone();
 
@@ -120,26 +139,44 @@ pub async fn refresh_feed(
             (host, slot)
         } => r,
     };
+    let admitted = Admitted {
+        started,
+        url,
+        host: admitted.0,
+        _slot: admitted.1,
+    };
     // Boxed: until admitted (every feed at start-up waits for a slot), a poll takes a few
     // hundred bytes, not the whole poll's state.
-    Box::pin(poll_admitted(
-        ctx, feed, policy, reading, cancel, started, url, admitted,
-    ))
-    .await
+    Box::pin(poll_admitted(ctx, feed, policy, reading, cancel, admitted)).await
+}
+
+/// A poll the host and a global slot let go ahead.
+struct Admitted<'a> {
+    /// When the poll started, waits included.
+    started: Instant,
+    /// The URL to request.
+    url: Url,
+    /// The host's permission, given back once the response is in.
+    host: HostPermit,
+    /// The global slot, held to the end of the poll.
+    _slot: SemaphorePermit<'a>,
 }
 
 /// The rest of [`refresh_feed`], once the host and a slot allow the request.
-#[allow(clippy::too_many_arguments)]
 async fn poll_admitted(
     ctx: &Context,
     feed: &mut FeedState,
     policy: &Policy,
     reading: &ReadingTimeConfig,
     cancel: &CancellationToken,
-    started: Instant,
-    url: Url,
-    (host, _slot): (HostPermit, SemaphorePermit<'_>),
-) -> Result<Option<Report>, StoreError> {
+    admitted: Admitted<'_>,
+) -> Result<Option<Report>, PollError> {
+    let Admitted {
+        started,
+        url,
+        host,
+        _slot,
+    } = admitted;
     let fetched = tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(None),
@@ -155,14 +192,14 @@ async fn poll_admitted(
     let mut wants_articles = false;
     let mut bytes = 0;
     let mut near = None;
-    let (result, kind) = match fetched {
+    let (result, failure) = match fetched {
         Ok(FetchOutcome::NotModified {
             validators,
             cache,
             moved_to: m,
         }) => {
             (fresh_for, moved_to) = (cache.fresh_for, m);
-            (PollResult::NotModified { validators }, "not_modified")
+            (PollResult::NotModified { validators }, None)
         }
         Ok(FetchOutcome::Fetched(doc)) => {
             bytes = doc.body.len();
@@ -186,20 +223,21 @@ async fn poll_admitted(
                         hints,
                         items,
                     };
-                    (fetched, "ok")
+                    (fetched, None)
                 }
                 Err(error) => {
-                    let (status, error) = (Some(status), stored_error(&error));
-                    (PollResult::Failed { status, error }, "parse")
+                    let error = stored_error(&ErrorChain(&error).to_string());
+                    let status = Some(status);
+                    (PollResult::Failed { status, error }, Some(Failure::Parse))
                 }
             }
         }
         Err(e) if e.status() == Some(410) => {
             let error = format!(
                 "{} (the feed was removed: delete it from the config)",
-                stored_error(&e.to_string())
+                stored_error(&ErrorChain(&e).to_string())
             );
-            (PollResult::Gone { error }, "gone")
+            (PollResult::Gone { error }, None)
         }
         Err(e) => {
             if let Some((server, wait)) = e.asked_to_wait() {
@@ -211,56 +249,40 @@ async fn poll_admitted(
             }
             let failed = PollResult::Failed {
                 status: e.status(),
-                error: stored_error(&e.to_string()),
+                error: stored_error(&ErrorChain(&e).to_string()),
             };
-            (failed, e.kind())
+            (failed, Some(e.kind()))
         }
     };
     // A move is remembered only when it is new: the config still names the old URL.
     let moved_to = moved_to.filter(|m| Some(m) != feed.moved_to.as_ref() && *m != feed.url);
 
-    let outcome = match &result {
-        PollResult::Fetched { .. } => Outcome::Fetched,
-        PollResult::NotModified { .. } => Outcome::NotModified,
-        PollResult::Failed { .. } => Outcome::Failed,
-        PollResult::Gone { .. } => Outcome::Gone,
-    };
-    let (status, error) = match &result {
-        PollResult::Fetched { status, .. } => (Some(*status), None),
-        PollResult::NotModified { .. } => (Some(304), None),
-        PollResult::Failed { status, error } => (*status, Some(error.clone())),
-        PollResult::Gone { error } => (Some(410), Some(error.clone())),
-    };
-    let errors_after = if error.is_some() {
-        feed.error_count.saturating_add(1)
-    } else {
-        0
-    };
-    let hints = match &result {
-        PollResult::Fetched { hints, .. } => *hints,
-        _ => feed.hints,
-    };
-    let next_poll = match outcome {
-        Outcome::Fetched | Outcome::NotModified => {
+    let kind = result.kind();
+    let status = result.status();
+    let errors_after = feed.errors_after(kind);
+    let hints = result.document().map_or(feed.hints, |(hints, _)| *hints);
+    // Miniflux's ScheduleNextCheck: a gone feed is not polled on schedule again.
+    let next_poll = match kind {
+        PollKind::Fetched | PollKind::NotModified => {
             Some(schedule::after_success(now, policy, &hints, fresh_for))
         }
-        Outcome::Failed => Some(schedule::after_error(
+        PollKind::Failed => Some(schedule::after_error(
             now,
             policy,
             errors_after,
             retry_after,
         )),
-        Outcome::Gone => None,
+        PollKind::Gone => None,
     };
-    let new_validators = match &result {
-        PollResult::Fetched { validators, .. } | PollResult::NotModified { validators } => {
-            Some(validators.clone())
-        }
-        _ => None,
-    };
-    let new_title = match &result {
-        PollResult::Fetched { meta, .. } => meta.title.clone(),
-        _ => None,
+    let change = FeedChange {
+        kind,
+        validators: result.validators().cloned(),
+        title: result.document().and_then(|(_, meta)| meta.title.clone()),
+        moved_to: moved_to.clone(),
+        hints,
+        error_count: errors_after,
+        error: result.error().map(str::to_owned),
+        next_poll_at: next_poll.map(|n| n.at),
     };
 
     let counts = ctx
@@ -278,19 +300,19 @@ async fn poll_admitted(
         .await?;
 
     let report = Report {
-        outcome,
-        result: kind,
+        kind,
+        failure,
         bytes,
         status,
         items_new: counts.new,
         items_updated: counts.updated,
         items_seen,
-        error: error.clone(),
+        error: change.error.clone(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         next_poll,
     };
     // The items are stored with the content's estimate; the article pages refine it later.
-    if outcome != Outcome::Gone {
+    if kind != PollKind::Gone {
         ctx.articles.polled(feed.id, wants_articles, || Grant {
             feed_url: url.clone(),
             reading: *reading,
@@ -302,23 +324,9 @@ async fn poll_admitted(
     }
     log(feed, &report, errors_after, moved_to.as_ref());
     ctx.metrics
-        .poll(&feed.url, kind, started.elapsed(), errors_after);
+        .poll(&feed.url, kind, failure, started.elapsed(), errors_after);
     ctx.metrics.stored(counts.new, counts.updated, bytes);
-
-    if let Some(v) = new_validators {
-        feed.validators = v;
-    }
-    if new_title.is_some() {
-        feed.title = new_title;
-    }
-    if moved_to.is_some() {
-        feed.moved_to = moved_to;
-    }
-    feed.hints = hints;
-    feed.error_count = errors_after;
-    feed.last_error = error;
-    feed.gone = outcome == Outcome::Gone;
-    feed.next_poll_at = next_poll.map(|n| n.at);
+    feed.recorded(change);
     Ok(Some(report))
 }
 
@@ -354,7 +362,7 @@ fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
             next,
             "feed refreshed"
         ),
-        Some(e) if r.outcome == Outcome::Gone => {
+        Some(e) if r.kind == PollKind::Gone => {
             warn!(status, error = %e, "feed gone: polling stopped")
         }
         Some(e) if feed.last_error.as_deref() != Some(e.as_str()) => {
@@ -380,7 +388,7 @@ async fn find_near_duplicates(
     items: &mut Vec<NewItem>,
     near: &DedupeConfig,
     now: DateTime<Utc>,
-) -> Result<Option<NearCheck>, StoreError> {
+) -> Result<Option<NearCheck>, PollError> {
     let (numbers, probes): (Vec<usize>, Vec<NearProbe>) = items
         .iter()
         .enumerate()
@@ -451,7 +459,7 @@ async fn find_near_duplicates(
         }
         taken
     });
-    *items = task.await.map_err(|e| StoreError::Task(e.to_string()))?;
+    *items = task.await.map_err(PollError::NearDuplicates)?;
     Ok(Some(check))
 }
 
@@ -488,23 +496,25 @@ async fn process(
     cpus: &Semaphore,
     rt: ReadingTimeConfig,
     now: DateTime<Utc>,
-) -> Result<(FeedMeta, FeedHints, Vec<NewItem>), String> {
+) -> Result<(FeedMeta, FeedHints, Vec<NewItem>), ProcessError> {
     // Invariant: the semaphore is never closed.
     let _cpu = cpus.acquire().await.expect("semaphore open");
     let task = tokio::task::spawn_blocking(move || {
         // What relative links resolve against is published with them: no userinfo or query.
         let base = redact::base(&doc.url);
-        let parsed = parse::parse(&doc.body, doc.charset.as_deref(), &base)
-            .map_err(|e| format!("cannot parse {base}: {e}"))?;
+        let parsed = parse::parse(&doc.body, doc.charset.as_deref(), &base).map_err(|error| {
+            ProcessError::Parse {
+                base: base.clone(),
+                error: Box::new(error),
+            }
+        })?;
         let (meta, items) = normalize::normalize(&parsed, &base, now, &rt);
         Ok((meta, parsed.hints, dedupe::identify(items)))
     });
     match task.await {
         Ok(result) => result,
-        Err(e) if e.is_panic() => {
-            Err("internal error while processing the feed (a bug: please report it)".to_owned())
-        }
-        Err(e) => Err(format!("processing was cancelled: {e}")),
+        Err(e) if e.is_panic() => Err(ProcessError::Panicked),
+        Err(e) => Err(ProcessError::Cancelled(e)),
     }
 }
 

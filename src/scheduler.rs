@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use url::Url;
 
 use crate::config::ReadingTimeConfig;
+use crate::fetch::ErrorChain;
 use crate::hosts;
 use crate::pipeline::{self, Context, Report};
 use crate::redact;
@@ -30,6 +31,17 @@ pub struct ScheduledFeed {
     pub policy: Policy,
     /// Reading-time settings (the global ones with the feed's overrides).
     pub reading: ReadingTimeConfig,
+}
+
+impl ScheduledFeed {
+    /// Counts a poll that stored nothing (its write failed, or it crashed) as one more error
+    /// of the feed, retried after its backoff.
+    fn unrecorded_failure(&mut self) {
+        let policy = &self.policy;
+        self.state.unrecorded_failure(|errors| {
+            schedule::after_error(Utc::now(), policy, errors, None).at
+        });
+    }
 }
 
 /// What a feed's task needs from the config: its schedule's limits and reading-time settings.
@@ -236,10 +248,7 @@ async fn poll_contained(
         Err(e) => {
             let mut feed = before;
             error!(feed_url = %redact::Redacted(&feed.state.url), error = %e, "poll crashed (a bug: please report it)");
-            feed.state.error_count = feed.state.error_count.saturating_add(1);
-            let next =
-                schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);
-            feed.state.next_poll_at = Some(next.at);
+            feed.unrecorded_failure();
             (feed, None)
         }
     }
@@ -254,11 +263,8 @@ async fn poll(
     match pipeline::refresh_feed(ctx, &mut feed.state, &feed.policy, &feed.reading, cancel).await {
         Ok(report) => report,
         Err(e) => {
-            error!(feed_url = %redact::Redacted(&feed.state.url), error = %e, "cannot record poll");
-            feed.state.error_count = feed.state.error_count.saturating_add(1);
-            let next =
-                schedule::after_error(Utc::now(), &feed.policy, feed.state.error_count, None);
-            feed.state.next_poll_at = Some(next.at);
+            error!(feed_url = %redact::Redacted(&feed.state.url), error = %ErrorChain(&e), "cannot record poll");
+            feed.unrecorded_failure();
             None
         }
     }

@@ -1,5 +1,5 @@
 //! Signals: SIGTERM or SIGINT (Ctrl-C) → a future that completes, SIGHUP → a reload request;
-//! for `app::run_with_reload`.
+//! for [`Daemon::run`](crate::daemon::Daemon::run).
 
 /// Completes when the process receives SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -125,6 +125,76 @@ async fn poll_once_then_render_prints_the_merged_feed() {
     );
 }
 
+/// A write end of a pipe whose read end is closed already: every write to it fails with
+/// `EPIPE` at once, as it does once `head` has read its lines and gone.
+fn closed_pipe() -> Stdio {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: pipe(2) just opened both, and nothing else owns them.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    Stdio::from(write)
+}
+
+// See: issue 22 (`feedmerge render | head` exited 1 with "cannot write to stdout"; `print!`
+// panicked).
+#[test]
+fn regression_22_output_into_a_closed_pipe_ends_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[storage]\npath = \"feedmerge.db\"\n[[feeds]]\nurl = \"http://127.0.0.1:9/feed.xml\"\n",
+    )
+    .unwrap();
+    for command in [
+        &["render"][..],
+        &["render", "--format", "json"],
+        &["status"],
+        &["status", "--json"],
+        &["merges"],
+        &["check"],
+        &["export-opml"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+            .args(["--config", cfg.to_str().unwrap()])
+            .args(command)
+            .env_remove("FEEDMERGE_CONFIG")
+            .stdout(closed_pipe())
+            .output()
+            .expect("run feedmerge");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{command:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("error") && !text(&out.stderr).contains("panicked"),
+            "{command:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // Any other failure to write is still one: a full disk.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .args(["--config", cfg.to_str().unwrap(), "render"])
+        .stdout(Stdio::from(full))
+        .output()
+        .expect("run feedmerge");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot write to stdout"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Sends `signal` (TERM, HUP) with the shell's builtin `kill`: no dependency on procps.
 fn signal(pid: u32, signal: &str) {
     let status = Command::new("sh")

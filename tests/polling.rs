@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{Env, fixture, raw_server, read_request};
 use feedmerge::app;
-use feedmerge::pipeline::{self, Outcome};
+use feedmerge::model::PollKind;
+use feedmerge::pipeline;
 use feedmerge::store::Store;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
@@ -116,10 +117,7 @@ async fn retry_after_pauses_every_feed_of_the_host() {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(
-        (report.outcome, report.status),
-        (Outcome::Failed, Some(429))
-    );
+    assert_eq!((report.kind, report.status), (PollKind::Failed, Some(429)));
     let next = report.next_poll.unwrap();
     assert_eq!(next.reason.as_str(), "Retry-After");
     assert!((next.at - chrono::Utc::now()).num_minutes() >= 59);
@@ -202,7 +200,7 @@ async fn regression_19_retry_after_pauses_the_server_that_answered() {
     )
     .await;
     let report = polled.expect("the other feed waited").unwrap().unwrap();
-    assert_eq!(report.outcome, Outcome::Fetched);
+    assert_eq!(report.kind, PollKind::Fetched);
     // The server that answered is.
     let limited = url::Url::parse(&limited).unwrap();
     assert!(ctx.hosts.try_acquire(&limited).is_err(), "not paused");
@@ -255,8 +253,8 @@ async fn gone_feeds_stop_and_moves_are_remembered() {
     let statuses = app::status(&cfg).await.unwrap();
     let gone = statuses.iter().find(|s| s.url.ends_with("/gone")).unwrap();
     assert_eq!(
-        (gone.last_result.as_deref(), gone.next_poll_at),
-        (Some("gone"), None)
+        (gone.last_result, gone.next_poll_at),
+        (Some(PollKind::Gone), None)
     );
     assert!(
         gone.last_error

@@ -154,6 +154,45 @@ async fn metrics_can_move_to_another_address_or_be_turned_off() {
     task.await.unwrap().unwrap();
 }
 
+// See: issue 22 (two ways out of the daemon skipped its ordered stop). A metrics address
+// already taken fails the start before anything runs: the error comes back, no feed was
+// polled, and the main listener is closed again.
+#[tokio::test]
+async fn regression_22_a_taken_metrics_address_fails_the_start_before_anything_runs() {
+    let env = Env::new().await;
+    let feed = env.serve("rss2_basic.xml").await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap();
+    let path = env.dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!("[server]\nlisten = \"127.0.0.1:0\"\nmetrics = \"{taken_addr}\"\n[storage]\npath = \"f.db\"\n[[feeds]]\nurl = \"{feed}\"\n"),
+    )
+    .unwrap();
+    let cfg = feedmerge::config::Config::load(&path).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        app::run(cfg, listener, std::future::pending()),
+    )
+    .await
+    .expect("the daemon returns instead of running without its metrics listener");
+    let e = format!("{:#}", result.expect_err("an error, for a non-zero exit"));
+    assert!(
+        e.contains(&format!("cannot listen on {taken_addr} ([server] metrics)")),
+        "{e}"
+    );
+    assert!(
+        env.server.received_requests().await.unwrap().is_empty(),
+        "a feed was polled"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the main listener still accepts"
+    );
+}
+
 /// What the daemon sent to the notify socket so far.
 struct Notifications {
     socket: UnixDatagram,
@@ -229,6 +268,18 @@ fn systemd_notifications_arrive_on_notify_socket() {
         .unwrap();
     n.expect_after(reloading, "STOPPING=1");
     assert!(child.wait().unwrap().success());
+}
+
+// See: issue 22. An error after start-up (the database file removed under the running
+// daemon) goes through the same ordered stop as SIGTERM: STOPPING=1, then exit 1.
+#[test]
+fn regression_22_an_error_after_start_up_stops_the_daemon_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut n) = run_under_systemd(dir.path(), "");
+    let ready = n.expect_after(0, "READY=1");
+    std::fs::remove_file(dir.path().join("f.db")).unwrap();
+    n.expect_after(ready, "STOPPING=1");
+    assert_eq!(child.wait().unwrap().code(), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread")]

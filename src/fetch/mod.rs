@@ -16,6 +16,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::redirect;
 use url::Url;
 
+use crate::model::Failure;
 use crate::redact::{self, Redacted};
 pub use policy::{Network, Reach, Refusal, Rule};
 
@@ -200,14 +201,33 @@ pub enum FetchError {
         /// The media type of `Content-Type`, lower case.
         content_type: Option<String>,
     },
-    /// Anything else: DNS, connection, TLS, a broken body.
-    #[error("cannot fetch {}: {reason}", Redacted(.url))]
+    /// Anything else: DNS, connection, TLS, a broken body. The message names the URL; what
+    /// went wrong is the source ([`ErrorChain`] shows both).
+    #[error("cannot fetch {}", Redacted(.url))]
     Other {
         /// The URL.
         url: Url,
-        /// The error chain, flattened to one line.
-        reason: String,
+        /// reqwest's error, without its URL (unredacted, and in the message already).
+        #[source]
+        source: reqwest::Error,
     },
+}
+
+/// An error and its causes on one line, `: ` between them, as anyhow's `{:#}` shows them:
+/// how errors are stored on a feed and logged.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
 }
 
 impl FetchError {
@@ -219,17 +239,16 @@ impl FetchError {
         }
     }
 
-    /// A short name for the kind of failure, for metrics: `http_status`, `too_large`,
-    /// `timeout`, `redirect`, `refused`, `media_type` or `network`.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, for metrics.
+    pub fn kind(&self) -> Failure {
         match self {
-            FetchError::Status { .. } => "http_status",
-            FetchError::TooLarge { .. } => "too_large",
-            FetchError::Timeout { .. } => "timeout",
-            FetchError::Redirect { .. } => "redirect",
-            FetchError::Refused { .. } => "refused",
-            FetchError::MediaType { .. } => "media_type",
-            FetchError::Other { .. } => "network",
+            FetchError::Status { .. } => Failure::HttpStatus,
+            FetchError::TooLarge { .. } => Failure::TooLarge,
+            FetchError::Timeout { .. } => Failure::Timeout,
+            FetchError::Redirect { .. } => Failure::Redirect,
+            FetchError::Refused { .. } => Failure::Refused,
+            FetchError::MediaType { .. } => Failure::MediaType,
+            FetchError::Other { .. } => Failure::Network,
         }
     }
 
@@ -257,18 +276,10 @@ impl FetchError {
         if e.is_timeout() {
             return FetchError::Timeout { url: url.clone() };
         }
-        // The URL is in our own message already.
-        let e = e.without_url();
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            reason.push_str(": ");
-            reason.push_str(&s.to_string());
-            source = s.source();
-        }
         FetchError::Other {
             url: url.clone(),
-            reason,
+            // The URL is in our own message already, redacted.
+            source: e.without_url(),
         }
     }
 }
@@ -665,6 +676,15 @@ fn charset_of(content_type: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// A reqwest error of a request that could not be built.
+    fn reqwest_error() -> reqwest::Error {
+        install_crypto_provider();
+        reqwest::Client::new()
+            .get("http://[bad")
+            .build()
+            .expect_err("not a URL")
+    }
+
     #[test]
     fn messages_show_urls_redacted() {
         let url = Url::parse("http://user:pw@host.example/feed?apikey=K&tag=a").unwrap();
@@ -694,19 +714,31 @@ mod tests {
                 url: url.clone(),
                 content_type: Some("audio/mpeg".into()),
             },
-            FetchError::Other {
-                url: url.clone(),
-                reason: "connection refused".into(),
-            },
+            FetchError::from_reqwest(&url, reqwest_error()),
         ];
         for e in errors {
-            let shown = e.to_string();
+            let shown = ErrorChain(&e).to_string();
             assert!(
                 shown.contains("http://host.example/feed?apikey=REDACTED&tag=a"),
                 "{shown}"
             );
             assert!(!shown.contains("pw") && !shown.contains("=K"), "{shown}");
         }
+    }
+
+    /// The cause of a network error is kept as its source, and shown after the message.
+    #[test]
+    fn a_network_error_keeps_its_cause() {
+        let url = Url::parse("http://host.example/feed").unwrap();
+        let e = FetchError::from_reqwest(&url, reqwest_error());
+        assert_eq!(e.to_string(), "cannot fetch http://host.example/feed");
+        let cause = std::error::Error::source(&e).expect("a source");
+        assert!(cause.downcast_ref::<reqwest::Error>().is_some());
+        let shown = ErrorChain(&e).to_string();
+        assert!(
+            shown.starts_with(&format!("cannot fetch http://host.example/feed: {cause}")),
+            "{shown}"
+        );
     }
 
     #[test]

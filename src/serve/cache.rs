@@ -576,7 +576,7 @@ impl FeedCache {
             rendered
         })
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?;
+        .map_err(StoreError::Task)?;
         self.metrics.rendered(started.elapsed());
         let rendered = Arc::new(rendered);
         self.keep(variant.clone(), format, rendered.clone());

@@ -27,7 +27,7 @@ pub use listener::{LimitedConnection, LimitedListener, Limits, Tracked, TrackedR
 use query::Filters;
 
 use crate::metrics::{self, Metrics};
-use crate::model::Cursor;
+use crate::model::{Cursor, Health};
 use crate::render::{Channel, Format, page};
 use crate::store::{Selection, Store};
 
@@ -256,13 +256,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     match state.store.feed_counts().await {
         Ok(counts) => {
-            for (name, n) in [
-                ("ok", counts.ok),
-                ("failing", counts.failing),
-                ("gone", counts.gone),
-                ("new", counts.new),
-            ] {
-                state.metrics.feeds_in_state(name, n);
+            for health in Health::ALL {
+                state.metrics.feeds_in_state(health, counts.of(health));
             }
             state.metrics.feeds_repaired(counts.repaired);
         }

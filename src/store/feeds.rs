@@ -16,7 +16,7 @@ use super::items::{self, NearCheck, SaveCounts};
 use super::{Store, StoreError, from_secs, lock, to_secs};
 use crate::config::FeedConfig;
 use crate::fetch::Validators;
-use crate::model::{FeedFailure, FeedHints, FeedId, FeedMeta, NewItem, Repairs};
+use crate::model::{FeedFailure, FeedHints, FeedId, FeedMeta, Health, NewItem, PollKind, Repairs};
 
 /// What the poller needs to know about a feed between polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,65 @@ impl FeedState {
     pub fn fetch_url(&self) -> &Url {
         self.moved_to.as_ref().unwrap_or(&self.url)
     }
+
+    /// Failed polls in a row after a poll that came to `kind`: a success resets the count
+    /// (Miniflux's `ResetErrorCounter`), a failure adds one. What the store counts in the
+    /// feed's row too.
+    pub fn errors_after(&self, kind: PollKind) -> u32 {
+        if kind.is_error() {
+            self.error_count.saturating_add(1)
+        } else {
+            0
+        }
+    }
+
+    /// Takes in what a poll, now stored, changed about the feed.
+    pub fn recorded(&mut self, change: FeedChange) {
+        if let Some(v) = change.validators {
+            self.validators = v;
+        }
+        if change.title.is_some() {
+            self.title = change.title;
+        }
+        if change.moved_to.is_some() {
+            self.moved_to = change.moved_to;
+        }
+        self.hints = change.hints;
+        self.error_count = change.error_count;
+        self.last_error = change.error;
+        self.gone = change.kind == PollKind::Gone;
+        self.next_poll_at = change.next_poll_at;
+    }
+
+    /// Counts a poll whose result could not be stored (its write failed, or it crashed) as
+    /// one more error, and makes the next poll due when `backoff` says for that many errors
+    /// in a row. Nothing else changes: the store has none of it.
+    pub fn unrecorded_failure(&mut self, backoff: impl FnOnce(u32) -> DateTime<Utc>) {
+        self.error_count = self.errors_after(PollKind::Failed);
+        self.next_poll_at = Some(backoff(self.error_count));
+    }
+}
+
+/// What a poll changes about its feed's [`FeedState`], apart from the [`PollRecord`] the
+/// store takes (and frees).
+#[derive(Debug, Clone)]
+pub struct FeedChange {
+    /// What the poll came to.
+    pub kind: PollKind,
+    /// New validators, when the server answered with content or 304.
+    pub validators: Option<Validators>,
+    /// The feed's own title, when the document has one.
+    pub title: Option<String>,
+    /// A new permanent move.
+    pub moved_to: Option<Url>,
+    /// The polling hints now in force: the new document's, else the previous ones.
+    pub hints: FeedHints,
+    /// Failed polls in a row ([`FeedState::errors_after`]).
+    pub error_count: u32,
+    /// The error, when the poll failed.
+    pub error: Option<String>,
+    /// When the next poll is due (`None`: not on schedule).
+    pub next_poll_at: Option<DateTime<Utc>>,
 }
 
 /// What one poll produced.
@@ -94,14 +153,66 @@ pub enum PollResult {
 }
 
 impl PollResult {
-    /// The name stored in `last_result` and shown by `status`.
-    pub fn kind(&self) -> &'static str {
+    /// What the poll came to (stored in `last_result`).
+    pub fn kind(&self) -> PollKind {
         match self {
-            PollResult::Fetched { .. } => "ok",
-            PollResult::NotModified { .. } => "not_modified",
-            PollResult::Failed { .. } => "failed",
-            PollResult::Gone { .. } => "gone",
+            PollResult::Fetched { .. } => PollKind::Fetched,
+            PollResult::NotModified { .. } => PollKind::NotModified,
+            PollResult::Failed { .. } => PollKind::Failed,
+            PollResult::Gone { .. } => PollKind::Gone,
         }
+    }
+
+    /// The HTTP status of the answer, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            PollResult::Fetched { status, .. } => Some(*status),
+            PollResult::NotModified { .. } => Some(304),
+            PollResult::Failed { status, .. } => *status,
+            PollResult::Gone { .. } => Some(410),
+        }
+    }
+
+    /// The error, when the poll failed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            PollResult::Failed { error, .. } | PollResult::Gone { error } => Some(error),
+            PollResult::Fetched { .. } | PollResult::NotModified { .. } => None,
+        }
+    }
+
+    /// The validators to send next time, when the server answered with content or 304.
+    pub fn validators(&self) -> Option<&Validators> {
+        match self {
+            PollResult::Fetched { validators, .. } | PollResult::NotModified { validators } => {
+                Some(validators)
+            }
+            PollResult::Failed { .. } | PollResult::Gone { .. } => None,
+        }
+    }
+
+    /// The new document's polling hints and title, when there is a new document.
+    pub fn document(&self) -> Option<(&FeedHints, &FeedMeta)> {
+        match self {
+            PollResult::Fetched { hints, meta, .. } => Some((hints, meta)),
+            _ => None,
+        }
+    }
+}
+
+/// Stored in `last_result` as [`PollKind::as_str`]: the names the column has always held.
+impl rusqlite::ToSql for PollKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl rusqlite::types::FromSql for PollKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let name = value.as_str()?;
+        PollKind::from_name(name).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown poll result {name:?}").into())
+        })
     }
 }
 
@@ -181,7 +292,7 @@ fn state_from_row(url: Url, r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState
         moved_to: r
             .get::<_, Option<String>>(7)?
             .and_then(|u| Url::parse(&u).ok()),
-        gone: r.get::<_, Option<String>>(8)?.as_deref() == Some("gone"),
+        gone: r.get::<_, Option<PollKind>>(8)? == Some(PollKind::Gone),
         hints: FeedHints {
             ttl: secs(9)?,
             update_period: secs(10)?,
@@ -266,9 +377,7 @@ impl Store {
                 drain(&pending, &writer, &index, &checkpointer);
             }));
         }
-        let (counts, record) = answer
-            .await
-            .map_err(|_| StoreError::Task("the poll's write was lost".to_owned()))?;
+        let (counts, record) = answer.await.map_err(|_| StoreError::WriteLost)?;
         // Freed here rather than by the writer: the items were allocated by the thread that
         // parsed them, and freeing them takes that allocator arena's lock, which the writer,
         // the one stage that cannot run twice at once, should not wait for.
@@ -307,8 +416,8 @@ pub struct FeedStatus {
     pub url: String,
     /// Display title.
     pub title: Option<String>,
-    /// `ok`, `not_modified`, `failed` or `gone` for the last poll; `None` before the first.
-    pub last_result: Option<String>,
+    /// What the last poll came to; `None` before the first.
+    pub last_result: Option<PollKind>,
     /// When the last poll started.
     pub last_polled_at: Option<DateTime<Utc>>,
     /// HTTP status of the last answer.
@@ -380,6 +489,27 @@ pub struct FeedCounts {
     pub repaired: usize,
 }
 
+impl FeedCounts {
+    /// The feeds of `health`.
+    pub fn of(&self, health: Health) -> usize {
+        match health {
+            Health::New => self.new,
+            Health::Ok => self.ok,
+            Health::Failing => self.failing,
+            Health::Gone => self.gone,
+        }
+    }
+
+    fn of_mut(&mut self, health: Health) -> &mut usize {
+        match health {
+            Health::New => &mut self.new,
+            Health::Ok => &mut self.ok,
+            Health::Failing => &mut self.failing,
+            Health::Gone => &mut self.gone,
+        }
+    }
+}
+
 impl Store {
     /// The configured feeds that are failing now, longest-failing first.
     ///
@@ -420,12 +550,7 @@ impl Store {
             while let Some(r) = rows.next()? {
                 let n = r.get::<_, i64>(1)?.max(0) as usize;
                 counts.repaired += r.get::<_, i64>(2)?.max(0) as usize;
-                match r.get::<_, Option<String>>(0)?.as_deref() {
-                    None => counts.new += n,
-                    Some("failed") => counts.failing += n,
-                    Some("gone") => counts.gone += n,
-                    Some(_) => counts.ok += n,
-                }
+                *counts.of_mut(Health::of(r.get(0)?)) += n;
             }
             Ok(counts)
         })
@@ -675,6 +800,26 @@ mod tests {
             moved_to: None,
             near: None,
         }
+    }
+
+    /// `last_result` holds the names it always held: databases written before read back
+    /// the same.
+    #[test]
+    fn poll_kinds_are_stored_under_the_names_of_old() {
+        let conn = Connection::open_in_memory().unwrap();
+        for (kind, name) in [
+            (PollKind::Fetched, "ok"),
+            (PollKind::NotModified, "not_modified"),
+            (PollKind::Failed, "failed"),
+            (PollKind::Gone, "gone"),
+        ] {
+            let stored: String = conn.query_row("SELECT ?1", [kind], |r| r.get(0)).unwrap();
+            assert_eq!(stored, name);
+            let read: PollKind = conn.query_row("SELECT ?1", [name], |r| r.get(0)).unwrap();
+            assert_eq!(read, kind);
+        }
+        let unknown = conn.query_row("SELECT 'later'", [], |r| r.get::<_, PollKind>(0));
+        assert!(unknown.is_err());
     }
 
     /// A store in a temporary folder (kept while the folder lives) with `n` feeds.

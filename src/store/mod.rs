@@ -23,7 +23,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use articles::{ArticleResult, PendingArticle};
-pub use feeds::{FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
+pub use feeds::{FeedChange, FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
 pub use items::{
     JudgeCopy, Merge, NearCandidate, NearCheck, NearLookup, NearProbe, SaveCounts, Selection,
 };
@@ -78,7 +78,11 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
-    Task(String),
+    Task(tokio::task::JoinError),
+    /// The writer ended without answering a poll it had taken (it panicked writing the
+    /// poll's batch).
+    #[error("database task failed: the poll's write was lost")]
+    WriteLost,
 }
 
 /// A handle to the database. Cheap to clone.
@@ -361,7 +365,7 @@ where
     let mut conn = conn.lock_owned().await;
     tokio::task::spawn_blocking(move || f(&mut conn))
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        .map_err(StoreError::Task)?
 }
 
 /// A list as a JSON array, the one way a query takes a list (`IN (SELECT value FROM

@@ -206,7 +206,12 @@ async fn regression_19_a_paused_article_host_holds_up_no_poll() {
     .await;
     let statuses = app::status(&cfg).await.unwrap();
     for s in &statuses[1..] {
-        assert_eq!(s.last_result.as_deref(), Some("ok"), "{}", s.url);
+        assert_eq!(
+            s.last_result,
+            Some(feedmerge::model::PollKind::Fetched),
+            "{}",
+            s.url
+        );
     }
     let ch = daemon.feed().await;
     // The teasers are stored with their summary's estimate; their pages wait for the host.

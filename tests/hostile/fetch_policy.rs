@@ -19,7 +19,8 @@ use feedmerge::fetch::{
     FetchConfig, FetchError, FetchOutcome, Fetcher, MAX_ARTICLE_BODY, Network, Refusal, Rule,
     Validators,
 };
-use feedmerge::pipeline::{Outcome, Report};
+use feedmerge::model::{Failure, PollKind};
+use feedmerge::pipeline::Report;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -301,10 +302,13 @@ async fn regression_19_a_public_feed_may_not_redirect_into_the_local_network() {
         .map(|r| r.error.clone().unwrap_or_default())
         .collect();
     assert!(
-        reports.iter().all(|r| r.outcome == Outcome::Failed),
+        reports.iter().all(|r| r.kind == PollKind::Failed),
         "{errors:?}"
     );
-    assert!(reports.iter().all(|r| r.result == "refused"), "{errors:?}");
+    assert!(
+        reports.iter().all(|r| r.failure == Some(Failure::Refused)),
+        "{errors:?}"
+    );
     assert_eq!(
         errors,
         [
@@ -327,7 +331,7 @@ async fn regression_19_a_public_feed_may_not_redirect_into_the_local_network() {
     let cfg = config(dir.path(), &feeds, "allow_private_redirects = true");
     let reports = poll_through(&cfg, Names::standard().network()).await;
     assert!(
-        reports.iter().all(|r| r.outcome == Outcome::Fetched),
+        reports.iter().all(|r| r.kind == PollKind::Fetched),
         "{reports:?}"
     );
     assert_eq!(
@@ -367,12 +371,7 @@ async fn a_feed_on_a_private_address_may_redirect_within_the_private_network() {
     let feed = format!("http://127.0.0.1:{}/old", old.address().port());
     let cfg = config(dir.path(), &[feed], "");
     let reports = poll_through(&cfg, Names::standard().network()).await;
-    assert_eq!(
-        reports[0].outcome,
-        Outcome::Fetched,
-        "{:?}",
-        reports[0].error
-    );
+    assert_eq!(reports[0].kind, PollKind::Fetched, "{:?}", reports[0].error);
     assert_eq!(common::titles(&merged(&cfg).await), ["Internal"]);
 
     // The feed's address is read from the connection its answer came over, new or pooled:
@@ -747,7 +746,7 @@ async fn regression_19_a_name_that_answered_privately_once_opens_no_article_path
     let feed = format!("http://news.test:{port}/feed");
     let cfg = config(dir.path(), std::slice::from_ref(&feed), "");
     let reports = poll_through(&cfg, names.network()).await;
-    assert_eq!(reports[0].outcome, Outcome::Fetched, "{reports:?}");
+    assert_eq!(reports[0].kind, PollKind::Fetched, "{reports:?}");
     assert_eq!(
         internal.load(Ordering::SeqCst),
         0,
@@ -803,7 +802,7 @@ async fn regression_19_a_remembered_move_is_polled_like_a_redirect() {
     let feed = format!("http://public.test:{}/feed", old.address().port());
     let cfg = config(dir.path(), std::slice::from_ref(&feed), "");
     let first = poll_through(&cfg, network.clone()).await;
-    assert_eq!(first[0].outcome, Outcome::Fetched, "{first:?}");
+    assert_eq!(first[0].kind, PollKind::Fetched, "{first:?}");
     let second = poll_through(&cfg, network).await;
     let error = second[0].error.as_deref().unwrap_or_default();
     assert!(
