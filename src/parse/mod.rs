@@ -4,8 +4,11 @@
 //! parsed again ([`repair`], [`json`]), keeping every entry that can be read. Old dialects
 //! are translated into the ones feed-rs reads ([`legacy`]); what feed-rs does not keep of an
 //! entry that lacks a title or link is looked up in the document ([`fallbacks`]). At most
-//! [`MAX_ITEMS_PER_DOCUMENT`] entries are taken from a document ([`entries`]).
+//! [`MAX_ITEMS_PER_DOCUMENT`] entries are taken from a document ([`entries`]), and no
+//! `xml:base` longer than [`bases::MAX_BASE_BYTES`] ([`bases`]), in every document feed-rs
+//! reads, rewritten ones included.
 
+pub mod bases;
 pub mod encoding;
 pub mod entries;
 pub mod fallbacks;
@@ -68,7 +71,8 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
         return Err(ParseError::Empty);
     }
     let (decoded, mut repairs) = encoding::to_utf8(body, charset, base);
-    let bytes = entries::first_entries(&decoded, MAX_ITEMS_PER_DOCUMENT);
+    let cut = entries::first_entries(&decoded, MAX_ITEMS_PER_DOCUMENT);
+    let bytes = bases::bounded(&cut);
     let (mut feed, doc, repaired) = read_document(&bytes, base)?;
     repairs.extend(repaired);
     // Every document read was cut; this holds the bound should a rewrite ever escape that.
@@ -151,13 +155,18 @@ fn read_document<'a>(
 }
 
 /// A document rewritten by a repair or a translation, with its entries past the first
-/// [`MAX_ITEMS_PER_DOCUMENT`] cut out: the rewrite may bring entries the first cut did not see
-/// (a CDATA section ended sooner, a JSON key read as it is written), and every document
-/// feed-rs reads passes through [`entries::first_entries`].
+/// [`MAX_ITEMS_PER_DOCUMENT`] cut out and its over-long `xml:base` removed: the rewrite may
+/// bring entries or attributes the first pass did not see (a CDATA section ended sooner, a
+/// JSON key read as it is written), and every document feed-rs reads passes through
+/// [`entries::first_entries`] and [`bases::bounded`].
 fn capped(doc: Vec<u8>) -> Vec<u8> {
-    match entries::first_entries(&doc, MAX_ITEMS_PER_DOCUMENT) {
+    let doc = match entries::first_entries(&doc, MAX_ITEMS_PER_DOCUMENT) {
         Cow::Borrowed(_) => doc,
         Cow::Owned(cut) => cut,
+    };
+    match bases::bounded(&doc) {
+        Cow::Borrowed(_) => doc,
+        Cow::Owned(bounded) => bounded,
     }
 }
 
@@ -303,34 +312,50 @@ fn channel_hints(bytes: &[u8]) -> FeedHints {
     hints
 }
 
-/// The `xml:base` in scope at each `<entry>` or `<item>`, in document order. feed-rs applies
-/// xml:base to links but does not say which base applies to an entry's HTML content, where
-/// relative `src` and `href` must resolve against it too. Only documents that mention
-/// `xml:base` (rare) are scanned.
+/// The deepest element whose `xml:base` is applied in [`entry_bases`]: entries sit two or
+/// three levels down (`rss`/`channel`/`item`, `feed`/`entry`), and below this an element has
+/// its parent's base, so that nesting does not multiply joined URLs.
+const MAX_BASE_DEPTH: usize = 16;
+
+/// The `xml:base` in scope at each `<entry>` or `<item>` (not inside another), in document
+/// order. feed-rs applies xml:base to links but does not say which base applies to an
+/// entry's HTML content, where relative `src` and `href` must resolve against it too. Only
+/// documents that mention `xml:base` (rare) are scanned. An element shares its parent's base
+/// unless it sets one, within [`MAX_BASE_DEPTH`]: linear, whatever the nesting.
 fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
     use quick_xml::events::Event;
+    use std::rc::Rc;
 
     // Most documents have none: one fast scan, then no second XML pass.
     memchr::memmem::find(bytes, b"xml:base")?;
     let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut stack: Vec<Url> = Vec::new();
+    let root = Rc::new(doc_url.clone());
+    let mut stack: Vec<Rc<Url>> = Vec::new();
     let mut bases = Vec::new();
+    // The depth of the entry being read (its content holds no entries of the feed).
+    let mut entry: Option<usize> = None;
     let mut buf = Vec::new();
     loop {
         let event = reader.read_event_into(&mut buf).ok()?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
-                let parent = stack.last().unwrap_or(doc_url);
-                let base = e
-                    .attributes()
+                let parent = stack.last().unwrap_or(&root);
+                let own = (stack.len() < MAX_BASE_DEPTH)
+                    .then(|| {
+                        e.attributes()
+                            .flatten()
+                            .find(|a| a.key.as_ref() == "xml:base")
+                    })
                     .flatten()
-                    .find(|a| a.key.as_ref() == "xml:base")
                     .and_then(|a| parent.join(&a.value).ok())
                     // Only http(s) bases: anything else (javascript:, data:) is ignored.
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .unwrap_or_else(|| parent.clone());
-                if matches!(e.local_name().as_ref(), "entry" | "item") {
-                    bases.push(base.clone());
+                    .filter(|u| matches!(u.scheme(), "http" | "https"));
+                let base = own.map_or_else(|| Rc::clone(parent), Rc::new);
+                if entry.is_none() && matches!(e.local_name().as_ref(), "entry" | "item") {
+                    bases.push(Url::clone(&base));
+                    if matches!(event, Event::Start(_)) {
+                        entry = Some(stack.len());
+                    }
                 }
                 if matches!(event, Event::Start(_)) {
                     stack.push(base);
@@ -338,6 +363,9 @@ fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
             }
             Event::End(_) => {
                 stack.pop();
+                if entry == Some(stack.len()) {
+                    entry = None;
+                }
             }
             Event::Eof => break,
             _ => {}
@@ -548,5 +576,26 @@ mod tests {
             assert_eq!(feed.entries.len(), MAX_ITEMS_PER_DOCUMENT, "{name}");
             assert_eq!(feed.entries.len(), MAX_ITEMS_PER_DOCUMENT);
         }
+    }
+
+    /// A 1 MB `xml:base` on the root was copied by feed-rs for every child of the channel
+    /// (3,000 children: 3 GB copied; a 16 MiB document holds 4 million) and by
+    /// `entry_bases` for every element. It is removed before either reads the document: the
+    /// links resolve against the feed's URL.
+    #[test]
+    fn regression_19_an_over_long_xml_base_is_not_copied_per_element() {
+        // See: issue #19, review (other paths through parse)
+        let doc = format!(
+            "<rss version=\"2.0\" xml:base=\"https://example.org/{}/\"><channel><title>t</title>\
+             <item><guid>1</guid><link>a</link></item>{}</channel></rss>",
+            "b".repeat(1_000_000),
+            "<x/>".repeat(3_000)
+        );
+        let parsed = parse(doc.as_bytes(), None, &base()).unwrap();
+        assert_eq!(
+            parsed.feed.entries[0].links[0].href,
+            "https://example.org/a"
+        );
+        assert!(parsed.entry_bases.is_none(), "no base left to scan for");
     }
 }
