@@ -312,16 +312,11 @@ fn channel_hints(bytes: &[u8]) -> FeedHints {
     hints
 }
 
-/// The deepest element whose `xml:base` is applied in [`entry_bases`]: entries sit two or
-/// three levels down (`rss`/`channel`/`item`, `feed`/`entry`), and below this an element has
-/// its parent's base, so that nesting does not multiply joined URLs.
-const MAX_BASE_DEPTH: usize = 16;
-
 /// The `xml:base` in scope at each `<entry>` or `<item>` (not inside another), in document
 /// order. feed-rs applies xml:base to links but does not say which base applies to an
 /// entry's HTML content, where relative `src` and `href` must resolve against it too. Only
 /// documents that mention `xml:base` (rare) are scanned. An element shares its parent's base
-/// unless it sets one, within [`MAX_BASE_DEPTH`]: linear, whatever the nesting.
+/// unless it sets one, within [`bases::MAX_BASE_DEPTH`]: linear, whatever the nesting.
 fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
     use quick_xml::events::Event;
     use std::rc::Rc;
@@ -340,7 +335,7 @@ fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let parent = stack.last().unwrap_or(&root);
-                let own = (stack.len() < MAX_BASE_DEPTH)
+                let own = (stack.len() <= bases::MAX_BASE_DEPTH)
                     .then(|| {
                         e.attributes()
                             .flatten()
