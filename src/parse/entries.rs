@@ -9,14 +9,28 @@ use std::borrow::Cow;
 /// took 275 MB). As many as `[storage] max_items_per_feed` keeps by default.
 pub const MAX_ITEMS_PER_DOCUMENT: usize = 1000;
 
+/// The most elements taken of any array inside an item of a JSON Feed (`tags`,
+/// `attachments`, `authors` or any other): the rest are cut out with the entries past the
+/// cap, before serde builds a model of them (4 million tags on one item took 635 MiB).
+/// More than any list of an item keeps once normalised.
+pub const MAX_JSON_LIST: usize = 1000;
+
+/// The deepest nesting the JSON scan follows: serde_json refuses a document nested deeper than
+/// 128, and past this the scan counts brackets only, so that its memory stays bounded.
+const MAX_JSON_DEPTH: usize = 128;
+
 /// `doc` with its entries past the first `max` cut out: `<item>`s and `<entry>`s of XML
 /// (with their content), elements of a JSON Feed's `items`. Borrowed when it has no more
 /// than `max`, which one count of the candidate names shows for nearly every feed.
 pub(super) fn first_entries(doc: &[u8], max: usize) -> Cow<'_, [u8]> {
     let first = doc.iter().position(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|i| doc[i] == b'{') {
-        // Every item is an object: fewer braces than that, fewer items.
-        if memchr::memchr_iter(b'{', doc).nth(max).is_none() {
+        // An array of n elements has n - 1 commas: with fewer commas than the smaller cap,
+        // no array needs a cut.
+        if memchr::memchr_iter(b',', doc)
+            .nth(max.min(MAX_JSON_LIST))
+            .is_none()
+        {
             return Cow::Borrowed(doc);
         }
         return first_json_items(doc, max);
@@ -138,25 +152,42 @@ fn is_entry_name(name: &[u8]) -> bool {
 }
 
 /// [`first_entries`] for JSON: the elements of a top-level `"items"` array past the first
-/// `max` are left out, by one scan that follows strings and nesting. A key is compared as
-/// JSON reads it (`"it\u0065ms"` is `items`), and every `items` array is cut, since a reader
-/// may take either of two. A document that ends inside the array loses its tail (serde_json
-/// rejects it either way).
+/// `max`, and of any array inside an item past the first [`MAX_JSON_LIST`], are left out, by
+/// one scan that follows strings and nesting. A key is compared as JSON reads it
+/// (`"it\u0065ms"` is `items`), and every `items` array is cut, since a reader may take
+/// either of two. A document that ends inside an array loses its tail (serde_json rejects it
+/// either way).
 fn first_json_items(doc: &[u8], max: usize) -> Cow<'_, [u8]> {
+    /// An open array or object, within [`MAX_JSON_DEPTH`].
+    struct Open {
+        /// The most elements kept, for an array that is cut.
+        limit: Option<usize>,
+        elements: usize,
+        element_open: bool,
+        cut_from: Option<usize>,
+    }
+    let mut open: Vec<Open> = Vec::new();
     let mut depth = 0usize;
     let mut at = 0;
     // At depth 1: whether the next string is a key, and whether the last key read is "items".
     let mut expect_key = false;
     let mut items_key = false;
-    // Whether an items array is open (at depth 2); elements seen in it; where its cut starts.
-    let mut in_items = false;
-    let mut elements = 0usize;
-    let mut element_open = false;
-    let mut cut_from: Option<usize> = None;
+    // The depth of the items array being read, if one is.
+    let mut items_depth: Option<usize> = None;
+    // How many open arrays are being cut: what is inside those is cut with them.
+    let mut cutting = 0usize;
     let mut dropped: Vec<std::ops::Range<usize>> = Vec::new();
+    // A value starts in the innermost open container: it counts as one of its elements.
+    let value_starts = |open: &mut Vec<Open>, depth: usize| {
+        if let Some(o) = open.last_mut().filter(|_| depth <= MAX_JSON_DEPTH) {
+            if !o.element_open {
+                o.element_open = true;
+                o.elements += 1;
+            }
+        }
+    };
     while at < doc.len() {
         let b = doc[at];
-        let in_items_now = in_items && depth == 2;
         match b {
             b'"' => {
                 let start = at + 1;
@@ -170,32 +201,44 @@ fn first_json_items(doc: &[u8], max: usize) -> Cow<'_, [u8]> {
                     let raw = &doc[start..at.min(doc.len())];
                     items_key = raw == b"items" || (escaped && json_key(doc, start, at) == "items");
                     expect_key = false;
-                }
-                if in_items_now && !element_open {
-                    element_open = true;
-                    elements += 1;
+                } else {
+                    value_starts(&mut open, depth);
                 }
             }
             b'{' | b'[' => {
-                if in_items_now && !element_open {
-                    element_open = true;
-                    elements += 1;
-                }
+                value_starts(&mut open, depth);
                 depth += 1;
                 if depth == 1 {
                     expect_key = true;
-                } else if depth == 2 && b == b'[' && items_key {
-                    in_items = true;
-                    elements = 0;
-                    element_open = false;
+                }
+                let limit = if b != b'[' || cutting > 0 {
+                    None
+                } else if depth == 2 && items_key {
+                    items_depth = Some(depth);
+                    Some(max)
+                } else if items_depth.is_some() {
+                    Some(MAX_JSON_LIST)
+                } else {
+                    None
+                };
+                if depth <= MAX_JSON_DEPTH {
+                    open.push(Open {
+                        limit,
+                        elements: 0,
+                        element_open: false,
+                        cut_from: None,
+                    });
                 }
             }
             b'}' | b']' => {
-                if in_items_now {
-                    if let Some(from) = cut_from.take() {
+                if depth <= MAX_JSON_DEPTH {
+                    if let Some(from) = open.pop().and_then(|o| o.cut_from) {
                         dropped.push(from..at);
+                        cutting -= 1;
                     }
-                    in_items = false;
+                }
+                if items_depth == Some(depth) {
+                    items_depth = None;
                 }
                 if depth == 2 {
                     items_key = false;
@@ -206,30 +249,30 @@ fn first_json_items(doc: &[u8], max: usize) -> Cow<'_, [u8]> {
                 if depth == 1 {
                     expect_key = true;
                 }
-                if in_items_now {
-                    element_open = false;
-                    if elements == max && cut_from.is_none() {
-                        cut_from = Some(at);
+                if let Some(o) = open.last_mut().filter(|_| depth <= MAX_JSON_DEPTH) {
+                    o.element_open = false;
+                    if o.limit == Some(o.elements) && o.cut_from.is_none() {
+                        o.cut_from = Some(at);
+                        cutting += 1;
                     }
                 }
             }
             c if c.is_ascii_whitespace() || c == b':' => {}
             // Numbers, true, false, null.
-            _ => {
-                if in_items_now && !element_open {
-                    element_open = true;
-                    elements += 1;
-                }
-            }
+            _ => value_starts(&mut open, depth),
         }
         at += 1;
     }
-    if let Some(from) = cut_from {
+    // Cut to the end from the outermost array still being cut (what is inside goes with it).
+    if let Some(from) = open.iter().find_map(|o| o.cut_from) {
         dropped.push(from..doc.len());
     }
     if dropped.is_empty() {
         return Cow::Borrowed(doc);
     }
+    // Inner arrays close (and are recorded) before the arrays around them: in document order,
+    // no range overlaps another, since nothing inside a cut is cut again.
+    dropped.sort_by_key(|r| r.start);
     Cow::Owned(without(doc, &dropped))
 }
 
@@ -387,5 +430,40 @@ mod tests {
             10,
             "the last items kept"
         );
+    }
+
+    /// The lists inside a JSON Feed item were read whole: 4 million tags on one item took
+    /// 635 MiB, an array of 8 million numbers in an item the lenient reading refuses 317 MiB.
+    /// Every array inside an item keeps its first [`MAX_JSON_LIST`] elements now, and those
+    /// inside a cut item go with it.
+    #[test]
+    fn lists_inside_json_items_are_cut() {
+        let list =
+            |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join(",");
+        let tags = list(MAX_JSON_LIST + 500, &|n| format!("\"t{n}\""));
+        let numbers = format!("[{}]", list(MAX_JSON_LIST * 3, &|n| n.to_string()));
+        let doc = format!(
+            r#"{{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[{}],"tags":[{tags}]}}"#,
+            list(5, &|n| format!(
+                r#"{{"id":"{n}","tags":[{tags}],"x":{{"deep":[{numbers},{numbers}]}}}}"#
+            ))
+        );
+        let cut = first_entries(doc.as_bytes(), 3);
+        let value: serde_json::Value = serde_json::from_slice(&cut).unwrap();
+        let items = value["items"].as_array().unwrap();
+        assert_eq!(items.len(), 3);
+        for item in items {
+            assert_eq!(item["tags"].as_array().unwrap().len(), MAX_JSON_LIST);
+            let deep = item["x"]["deep"].as_array().unwrap();
+            assert_eq!(deep.len(), 2);
+            assert_eq!(deep[1].as_array().unwrap().len(), MAX_JSON_LIST);
+        }
+        assert_eq!(
+            value["tags"].as_array().unwrap().len(),
+            MAX_JSON_LIST + 500,
+            "outside the items: not an entry's"
+        );
+        let feed = feed_rs::parser::parse(&*cut).unwrap();
+        assert_eq!(feed.entries[0].categories.len(), MAX_JSON_LIST);
     }
 }
