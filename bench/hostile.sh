@@ -30,7 +30,10 @@
 #
 # Environment (defaults in brackets):
 #   CASES [all]   tiny_items tiny_items_json nested formatting title categories enclosures
-#                 authors_links article_nested article_links
+#                 authors_links article_nested article_links items_bang items_json_escaped
+#                 items_cdata repair_end_tags repair_text_end_tags repair_prefixes
+#                 repair_doctypes repair_long_name base_long base_nested json_tags
+#                 enclosures_dense json_lenient_dense ampersands quotes
 #   FEEDMERGE_BIN [${CARGO_TARGET_DIR:-target}/release/feedmerge]
 #   PORT [18280] FM_PORT [18281]  the feed server and the daemon, on 127.0.0.1
 #   STEP_TIMEOUT [300]  ARTICLES [10]
@@ -38,7 +41,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-CASES=${CASES:-tiny_items tiny_items_json nested formatting title categories enclosures authors_links article_nested article_links}
+CASES=${CASES:-tiny_items tiny_items_json nested formatting title categories enclosures authors_links article_nested article_links items_bang items_json_escaped items_cdata repair_end_tags repair_text_end_tags repair_prefixes repair_doctypes repair_long_name base_long base_nested json_tags enclosures_dense json_lenient_dense ampersands quotes}
 FEEDMERGE_BIN=${FEEDMERGE_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/feedmerge}
 PORT=${PORT:-18280}; FM_PORT=${FM_PORT:-18281}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}; ARTICLES=${ARTICLES:-10}
@@ -58,9 +61,15 @@ out, port, articles = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 LIMIT = 16 * 1024 * 1024 - 64 * 1024   # under the default max_body (16 MiB)
 base = "http://127.0.0.1:%d" % port
 
-def rss(items, title="Hostile", extra_ns=""):
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"%s><channel><title>%s</title>'
-            '<link>%s/</link><description>d</description>%s</channel></rss>\n') % (extra_ns, title, base, items)
+def rss(items, title="Hostile", extra_ns="", head=""):
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"%s><channel><title>%s</title>%s'
+            '<link>%s/</link><description>d</description>%s</channel></rss>\n') % (extra_ns, title, head, base, items)
+
+def fill(text, unit, rest="", reserve=0):
+    """text, then unit repeated as often as fits under LIMIT with rest, reserve more bytes and the
+    RSS around it."""
+    room = LIMIT - len(text) - len(rest) - reserve - 400
+    return text + unit * (room // len(unit)) + rest
 
 def write(name, text):
     path = os.path.join(out, name)
@@ -109,6 +118,43 @@ if not os.path.exists(links):
     with gzip.open(links + ".tmp", "wb", compresslevel=9) as f:
         f.write(b"<html><body><p>" + b"<a>" * 5_000_000 + b"</p></body></html>")
     os.rename(links + ".tmp", links)
+# The 1000-entry cap, which must hold on every path (parse::parse): the tiny items behind a
+# markup declaration quick-xml refuses (feed-rs skips it); as a JSON Feed whose "items" key is
+# written with an escape; and inside a CDATA section that a well-formed document's repair (a
+# title with an HTML entity sends it there) ends early, at its element's end tag.
+tiny = "".join("<item><guid>%d</guid><title>Item %d</title><link>/a/%d</link></item>" % (n, n, n) for n in range(200_000))
+write("items_bang.xml", rss(tiny, head="<!X>"))
+write("items_json_escaped.json", open(os.path.join(out, "tiny_items_json.json")).read().replace('"items":', '"it\\u0065ms":', 1))
+write("items_cdata.xml", rss('<item><guid>c</guid><title>Caf&eacute;</title><description><![CDATA[x</description></item>'
+                             + tiny + '<item><description>]]></description></item>'))
+# Repair (a bare & in a title sends each there): end tags that match nothing under 1000 open
+# elements; end tags inside a text element under 1000 open elements; distinct undeclared
+# prefixes; empty markup declarations with no [ anywhere after them; a text element whose
+# prefixed name is 3 MB long, holding 2.5 million stray "<x" and 300,000 CDATA sections.
+amp = "<item><guid>0</guid><title>a & b</title></item>"
+write("repair_end_tags.xml", rss(fill(amp + "<x>" * 1000, "</x:b>")))
+write("repair_text_end_tags.xml", rss(fill(amp + "<a>" * 1000 + "<description>", "</x>", "</description>")))
+write("repair_prefixes.xml", rss(amp + "".join("<p%d:a/>" % n for n in range(1_200_000))))
+write("repair_doctypes.xml", rss(fill(amp, "<!>")))
+long_name = "p" * 3_000_000 + ":title"
+write("repair_long_name.xml", rss(amp + "<%s>%s%s</%s>" % (long_name, "<x" * 2_500_000, "<![CDATA[x]]>" * 300_000, long_name)))
+# xml:base: a 1 MB base on the root over 1000 items and 3 million empty channel elements; a
+# 2 KB base under which 60,000 nested elements each set a base as long.
+mb_base = ' xml:base="%s/%s/"' % (base, "b" * 1_000_000)
+write("base_long.xml", rss(fill("".join(item(n) for n in range(1000)), "<x/>", reserve=len(mb_base)), extra_ns=mb_base))
+write("base_nested.xml", rss(item(0) + '<x xml:base="%s/%s/c/">' % (base, "b" * 2000)
+                             + '<x xml:base="../c/">' * 60_000 + "</x>" * 60_001))
+# Dense lists: one JSON Feed item with 4 million tags; one RSS item with 800,000 enclosures;
+# a JSON Feed the strict reading refuses (a numeric version), whose item holds an array of 8
+# million numbers.
+jhead = '{"version":"https://jsonfeed.org/version/1.1","title":"Hostile","items":[{"id":"0","title":"x","tags":['
+write("json_tags.json", fill(jhead + '"a"', ',"a"', "]}]}"))
+write("enclosures_dense.xml", rss(fill("<item><guid>0</guid><title>x</title>", '<enclosure url="a"/>', "</item>")))
+write("json_lenient_dense.json", fill('{"version":1,"title":"Hostile","items":[{"id":"0","title":"x","x":[1', ",1", "]}]}"))
+# Repair output larger than its input: 16 MB of bare & in a description (each written as
+# &amp;), and 16 MB of " in an attribute (each written as &quot;).
+write("ampersands.xml", rss(fill(amp + "<item><guid>1</guid><title>t</title><description>", "&", "</description></item>")))
+write("quotes.xml", rss(fill(amp + "<item><guid>1</guid><title>t</title><description x='", '"', "'>d</description></item>")))
 for kind in ("nested", "links"):
     write("article_%s.xml" % kind, rss("".join(
         "<item><guid>%d</guid><title>Item %d</title><link>/page_%s/%d</link><description>A teaser…</description></item>"
@@ -174,7 +220,7 @@ for case in $CASES; do
   work=$OUT/$case; rm -rf "$work"; mkdir -p "$work"
   case $case in
     article_*) doc=$case.xml; full=always ;;
-    tiny_items_json) doc=$case.json; full=never ;;
+    tiny_items_json|items_json_escaped|json_*) doc=$case.json; full=never ;;
     *) doc=$case.xml; full=never ;;
   esac
   cat > "$work/config.toml" <<TOML

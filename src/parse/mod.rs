@@ -4,8 +4,11 @@
 //! parsed again ([`repair`], [`json`]), keeping every entry that can be read. Old dialects
 //! are translated into the ones feed-rs reads ([`legacy`]); what feed-rs does not keep of an
 //! entry that lacks a title or link is looked up in the document ([`fallbacks`]). At most
-//! [`MAX_ITEMS_PER_DOCUMENT`] entries are taken from a document ([`entries`]).
+//! [`MAX_ITEMS_PER_DOCUMENT`] entries are taken from a document ([`entries`]), and no
+//! `xml:base` longer than [`bases::MAX_BASE_BYTES`] ([`bases`]), in every document feed-rs
+//! reads, rewritten ones included.
 
+pub mod bases;
 pub mod encoding;
 pub mod entries;
 pub mod fallbacks;
@@ -68,7 +71,38 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
         return Err(ParseError::Empty);
     }
     let (decoded, mut repairs) = encoding::to_utf8(body, charset, base);
-    let bytes = entries::first_entries(&decoded, MAX_ITEMS_PER_DOCUMENT);
+    let cut = entries::first_entries(&decoded, MAX_ITEMS_PER_DOCUMENT);
+    let bytes = bases::bounded(&cut);
+    let (mut feed, doc, repaired) = read_document(&bytes, base)?;
+    repairs.extend(repaired);
+    // Every document read was cut; this holds the bound should a rewrite ever escape that.
+    feed.entries.truncate(MAX_ITEMS_PER_DOCUMENT);
+    let fallbacks = fallbacks::needed(&feed)
+        .then(|| fallbacks::scan(&doc))
+        .flatten()
+        .filter(|f| f.len() == feed.entries.len());
+    let entry_bases = entry_bases(&doc, base).filter(|b| b.len() == feed.entries.len());
+    let mut hints = channel_hints(&doc);
+    hints.ttl = feed
+        .ttl
+        .filter(|&m| m > 0)
+        .map(|m| Duration::from_secs(u64::from(m) * 60));
+    Ok(Parsed {
+        feed,
+        entry_bases,
+        hints,
+        fallbacks,
+        repairs,
+    })
+}
+
+/// Reads `bytes` (UTF-8, its entries cut) strictly, and repaired when that fails or reads
+/// something visibly wrong. Returns the feed, the document it was read from and what was
+/// repaired. Every document handed to feed-rs has at most [`MAX_ITEMS_PER_DOCUMENT`] entries.
+fn read_document<'a>(
+    bytes: &'a [u8],
+    base: &Url,
+) -> Result<(Feed, Cow<'a, [u8]>, Repairs), ParseError> {
     // feed-rs's Parser is built per reading: it is not Send, building it costs nothing, and
     // one that failed inside an entry keeps that entry's state (and panics on the next).
     let parser = || {
@@ -93,16 +127,18 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
         .iter()
         .find(|b| matches!(b, b'<' | b'{'))
         .is_some_and(|b| *b == b'{');
-    let (feed, doc) = match read_strictly(&read, &bytes) {
+    let mut repairs = Repairs::default();
+    let (feed, doc) = match read_strictly(&read, bytes) {
         Ok(found) if json || !repair::suspicious(&found.0, &found.1) => found,
         strict => {
             let recovered = if json {
-                json::lenient(&bytes).and_then(|(fixed, r)| {
+                json::lenient(bytes).and_then(|(fixed, r)| {
+                    let fixed = capped(fixed);
                     let feed = read(&fixed).ok()?;
                     Some((feed, Cow::Owned(fixed), r))
                 })
             } else {
-                recover(&read, &bytes)
+                recover(&read, bytes)
             };
             match (recovered, strict) {
                 (Some((feed, doc, r)), _) => {
@@ -115,23 +151,23 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
             }
         }
     };
-    let fallbacks = fallbacks::needed(&feed)
-        .then(|| fallbacks::scan(&doc))
-        .flatten()
-        .filter(|f| f.len() == feed.entries.len());
-    let entry_bases = entry_bases(&doc, base).filter(|b| b.len() == feed.entries.len());
-    let mut hints = channel_hints(&doc);
-    hints.ttl = feed
-        .ttl
-        .filter(|&m| m > 0)
-        .map(|m| Duration::from_secs(u64::from(m) * 60));
-    Ok(Parsed {
-        feed,
-        entry_bases,
-        hints,
-        fallbacks,
-        repairs,
-    })
+    Ok((feed, doc, repairs))
+}
+
+/// A document rewritten by a repair or a translation, with its entries past the first
+/// [`MAX_ITEMS_PER_DOCUMENT`] cut out and its over-long `xml:base` removed: the rewrite may
+/// bring entries or attributes the first pass did not see (a CDATA section ended sooner, a
+/// JSON key read as it is written), and every document feed-rs reads passes through
+/// [`entries::first_entries`] and [`bases::bounded`].
+fn capped(doc: Vec<u8>) -> Vec<u8> {
+    let doc = match entries::first_entries(&doc, MAX_ITEMS_PER_DOCUMENT) {
+        Cow::Borrowed(_) => doc,
+        Cow::Owned(cut) => cut,
+    };
+    match bases::bounded(&doc) {
+        Cow::Borrowed(_) => doc,
+        Cow::Owned(bounded) => bounded,
+    }
 }
 
 /// The document as read by feed-rs, and the bytes it was read from (rewritten when an
@@ -147,14 +183,17 @@ fn read_strictly<'a>(
 ) -> Result<Read<'a>, ParseError> {
     let (feed, doc) = match read(bytes) {
         Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot)) => {
-            let fixed = with_rss_version(bytes).ok_or(ParseError::NotAFeed)?;
+            let fixed = capped(with_rss_version(bytes).ok_or(ParseError::NotAFeed)?);
             (read(&fixed).map_err(classify)?, Cow::Owned(fixed))
         }
         other => (other.map_err(classify)?, Cow::Borrowed(bytes)),
     };
     // Only a feed without entries can be a dialect feed-rs does not know: no other pays.
     if feed.entries.is_empty() {
-        if let Some(translated) = legacy::dialect(&doc).and_then(|d| legacy::translate(&doc, d)) {
+        if let Some(translated) = legacy::dialect(&doc)
+            .and_then(|d| legacy::translate(&doc, d))
+            .map(capped)
+        {
             if let Ok(feed) = read(&translated) {
                 return Ok((feed, Cow::Owned(translated)));
             }
@@ -173,10 +212,10 @@ fn recover(
     let text = std::str::from_utf8(bytes).ok()?;
     let repaired = repair::repair(text)?;
     let mut repairs = repaired.repairs;
-    let mut doc = repaired.xml.into_bytes();
+    let mut doc = capped(repaired.xml.into_bytes());
     if let Some(retyped) = legacy::atom_text_types(&doc) {
         repairs.insert(Repair::TextType);
-        doc = retyped;
+        doc = capped(retyped);
     }
     if let Ok((feed, read_from)) = read_strictly(read, &doc) {
         let read_from = read_from.into_owned();
@@ -273,34 +312,45 @@ fn channel_hints(bytes: &[u8]) -> FeedHints {
     hints
 }
 
-/// The `xml:base` in scope at each `<entry>` or `<item>`, in document order. feed-rs applies
-/// xml:base to links but does not say which base applies to an entry's HTML content, where
-/// relative `src` and `href` must resolve against it too. Only documents that mention
-/// `xml:base` (rare) are scanned.
+/// The `xml:base` in scope at each `<entry>` or `<item>` (not inside another), in document
+/// order. feed-rs applies xml:base to links but does not say which base applies to an
+/// entry's HTML content, where relative `src` and `href` must resolve against it too. Only
+/// documents that mention `xml:base` (rare) are scanned. An element shares its parent's base
+/// unless it sets one, within [`bases::MAX_BASE_DEPTH`]: linear, whatever the nesting.
 fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
     use quick_xml::events::Event;
+    use std::rc::Rc;
 
     // Most documents have none: one fast scan, then no second XML pass.
     memchr::memmem::find(bytes, b"xml:base")?;
     let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut stack: Vec<Url> = Vec::new();
+    let root = Rc::new(doc_url.clone());
+    let mut stack: Vec<Rc<Url>> = Vec::new();
     let mut bases = Vec::new();
+    // The depth of the entry being read (its content holds no entries of the feed).
+    let mut entry: Option<usize> = None;
     let mut buf = Vec::new();
     loop {
         let event = reader.read_event_into(&mut buf).ok()?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
-                let parent = stack.last().unwrap_or(doc_url);
-                let base = e
-                    .attributes()
+                let parent = stack.last().unwrap_or(&root);
+                let own = (stack.len() <= bases::MAX_BASE_DEPTH)
+                    .then(|| {
+                        e.attributes()
+                            .flatten()
+                            .find(|a| a.key.as_ref() == "xml:base")
+                    })
                     .flatten()
-                    .find(|a| a.key.as_ref() == "xml:base")
                     .and_then(|a| parent.join(&a.value).ok())
                     // Only http(s) bases: anything else (javascript:, data:) is ignored.
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .unwrap_or_else(|| parent.clone());
-                if matches!(e.local_name().as_ref(), "entry" | "item") {
-                    bases.push(base.clone());
+                    .filter(|u| matches!(u.scheme(), "http" | "https"));
+                let base = own.map_or_else(|| Rc::clone(parent), Rc::new);
+                if entry.is_none() && matches!(e.local_name().as_ref(), "entry" | "item") {
+                    bases.push(Url::clone(&base));
+                    if matches!(event, Event::Start(_)) {
+                        entry = Some(stack.len());
+                    }
                 }
                 if matches!(event, Event::Start(_)) {
                     stack.push(base);
@@ -308,6 +358,9 @@ fn entry_bases(bytes: &[u8], doc_url: &Url) -> Option<Vec<Url>> {
             }
             Event::End(_) => {
                 stack.pop();
+                if entry == Some(stack.len()) {
+                    entry = None;
+                }
             }
             Event::Eof => break,
             _ => {}
@@ -470,5 +523,74 @@ mod tests {
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Crème");
         let feed = parse(&xml, None, &base()).unwrap().feed;
         assert_eq!(feed.entries[0].title.as_ref().unwrap().content, "Crème");
+    }
+
+    /// Review of issue 19: a document rewritten by repair or by the lenient JSON reading was
+    /// read whole, past the cut: behind a `<!X>` (quick-xml refuses it, repair reads on), in
+    /// a CDATA section that repair ends at its element's end tag, and in the second of two
+    /// `items` (serde_json keeps the last). What feed-rs is handed, before the last guard in
+    /// [`parse`], holds no more than the cap.
+    #[test]
+    fn regression_19_every_document_read_is_cut() {
+        // See: issue #19, review finding 4
+        let n = MAX_ITEMS_PER_DOCUMENT + 200;
+        let items: String = (0..n)
+            .map(|n| format!("<item><guid>{n}</guid><title>Item {n}</title></item>"))
+            .collect();
+        let rss = |head: &str, items: &str| {
+            format!("<rss version='2.0'><channel><title>t</title>{head}{items}</channel></rss>")
+                .into_bytes()
+        };
+        let bang = rss("<!X>", &items);
+        let cdata = rss(
+            "",
+            &format!(
+                "<item><title>Caf&eacute;</title><description><![CDATA[x</description></item>\
+                 {items}<item><description>]]></description></item>"
+            ),
+        );
+        let json_items = |n: usize| {
+            (0..n)
+                .map(|n| format!(r#"{{"id":"{n}","title":"Item {n}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let json_twice = format!(
+            r#"{{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[{}],"items":[{}]}}"#,
+            json_items(1),
+            json_items(n)
+        )
+        .into_bytes();
+        for (name, doc) in [("bang", bang), ("cdata", cdata), ("json_twice", json_twice)] {
+            let cut = entries::first_entries(&doc, MAX_ITEMS_PER_DOCUMENT);
+            assert!(
+                feed_rs::parser::parse(&*cut).map_or(true, |f| f.entries.len() < 3),
+                "{name}: the strict reading fails or sees no more than two entries"
+            );
+            let (feed, _, _) = read_document(&cut, &base()).unwrap();
+            assert_eq!(feed.entries.len(), MAX_ITEMS_PER_DOCUMENT, "{name}");
+            assert_eq!(feed.entries.len(), MAX_ITEMS_PER_DOCUMENT);
+        }
+    }
+
+    /// A 1 MB `xml:base` on the root was copied by feed-rs for every child of the channel
+    /// (3,000 children: 3 GB copied; a 16 MiB document holds 4 million) and by
+    /// `entry_bases` for every element. It is removed before either reads the document: the
+    /// links resolve against the feed's URL.
+    #[test]
+    fn regression_19_an_over_long_xml_base_is_not_copied_per_element() {
+        // See: issue #19, review (other paths through parse)
+        let doc = format!(
+            "<rss version=\"2.0\" xml:base=\"https://example.org/{}/\"><channel><title>t</title>\
+             <item><guid>1</guid><link>a</link></item>{}</channel></rss>",
+            "b".repeat(1_000_000),
+            "<x/>".repeat(3_000)
+        );
+        let parsed = parse(doc.as_bytes(), None, &base()).unwrap();
+        assert_eq!(
+            parsed.feed.entries[0].links[0].href,
+            "https://example.org/a"
+        );
+        assert!(parsed.entry_bases.is_none(), "no base left to scan for");
     }
 }

@@ -8,7 +8,8 @@
 //! elements escaped, unterminated CDATA sections ended at their element's end tag, and what
 //! is still open at the end closed. Anything before or after the root element is dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use feed_rs::model::Feed;
 
@@ -104,6 +105,12 @@ const STRUCTURE: &[&str] = &["channel", "entry", "feed", "item", "rss", "RDF"];
 /// levels (XHTML content a few dozen); the XML reader refuses a document past 65,535.
 pub const MAX_DEPTH: usize = 1024;
 
+/// The most prefixes that are not among [`KNOWN_PREFIXES`] declared on the root for a
+/// document that uses them undeclared. quick-xml refuses a document with more than 128
+/// namespace bindings in scope, and feed-rs reads an element whose prefix is unknown anyway
+/// (in no namespace): past this, they are left undeclared.
+pub const MAX_DECLARED_PREFIXES: usize = 32;
+
 /// The longest entity name looked up (the longest HTML entity has 32 characters).
 const MAX_ENTITY_NAME: usize = 32;
 
@@ -175,21 +182,7 @@ fn lost_extension(feed: &Feed, doc: &[u8]) -> bool {
 /// Repairs `text` into well-formed XML. `None` when it has no feed root element at all
 /// (`<rss>`, `<feed>`, `<rdf:RDF>`): an HTML page, or not markup.
 pub fn repair(text: &str) -> Option<Repaired> {
-    let mut r = Repairer {
-        src: text,
-        i: 0,
-        out: String::with_capacity(text.len() + text.len() / 16 + 64),
-        repairs: Repairs::default(),
-        stack: Vec::new(),
-        declared: HashMap::new(),
-        undeclared: Vec::new(),
-        declarations_at: 0,
-        atom: false,
-        found: Found::default(),
-    };
-    r.find_root()?;
-    r.content();
-    r.close_all();
+    let r = repaired(text)?;
     let mut xml = r.out;
     if !r.undeclared.is_empty() {
         let mut declarations = String::new();
@@ -211,9 +204,34 @@ pub fn repair(text: &str) -> Option<Repaired> {
     })
 }
 
+/// The repairer once it has read `text` to its end; `None` when there is no feed root.
+fn repaired(text: &str) -> Option<Repairer<'_>> {
+    let mut r = Repairer {
+        src: text,
+        i: 0,
+        out: String::with_capacity(text.len() + text.len() / 16 + 64),
+        repairs: Repairs::default(),
+        stack: Vec::new(),
+        open_names: HashMap::new(),
+        open_lower: HashMap::new(),
+        searched: 0,
+        declared: HashMap::new(),
+        undeclared: Vec::new(),
+        undeclared_set: HashSet::new(),
+        declarations_at: 0,
+        atom: false,
+        found: Found::default(),
+    };
+    r.find_root()?;
+    r.content();
+    r.close_all();
+    Some(r)
+}
+
 /// An element open in the output.
 struct Open {
-    name: String,
+    /// Shared with [`Repairer::open_names`], and taken by each piece of text read inside it.
+    name: Rc<str>,
     /// Markup inside it is text (see [`RSS_TEXT_ELEMENTS`]).
     text_only: bool,
     /// Prefixes it declares.
@@ -227,6 +245,8 @@ struct Found {
     cdata_end: Option<(usize, Option<usize>)>,
     comment_end: Option<(usize, Option<usize>)>,
     pi_end: Option<(usize, Option<usize>)>,
+    decl_close: Option<(usize, Option<usize>)>,
+    subset_end: Option<(usize, Option<usize>)>,
 }
 
 /// The next `needle` at or after `from`, remembered in `cache` (searched from, found at).
@@ -251,12 +271,21 @@ struct Repairer<'a> {
     i: usize,
     out: String,
     repairs: Repairs,
-    /// Open elements, at most [`MAX_DEPTH`]: searching it costs a bounded time per tag.
+    /// Open elements, at most [`MAX_DEPTH`].
     stack: Vec<Open>,
+    /// How many elements of each name are open, and of each name in lower case: an end tag
+    /// that names nothing open is known as such without searching the stack (2.5 million of
+    /// them under 1000 open elements searched it for 10 s).
+    open_names: HashMap<Rc<str>, usize>,
+    open_lower: HashMap<String, usize>,
+    /// Open elements looked at by searches of the stack: each is then closed, so this stays
+    /// below the number of elements opened.
+    searched: usize,
     /// Prefixes in scope, with the number of open elements that declare each.
     declared: HashMap<String, usize>,
-    /// Prefixes used without a declaration, in order of first use.
+    /// Prefixes used without a declaration, in order of first use, and as a set.
     undeclared: Vec<String>,
+    undeclared_set: HashSet<String>,
     /// Where in `out` the root's declarations for those go (just after its name).
     declarations_at: usize,
     /// The root is Atom's `<feed>`.
@@ -372,14 +401,17 @@ impl Repairer<'_> {
         } else if rest.starts_with("<!") && !rest.starts_with("<![CDATA[") {
             // A doctype, with or without an internal subset: its entities are not defined
             // in the output (a reference to one is escaped like any unknown entity).
-            let bracket = rest.find('[');
-            let close = rest.find('>');
+            // The `[` is looked for before the `>` only, and the `]>` through the cache: each
+            // of many `<!>` searching the rest of the document would be quadratic.
+            let close = find_cached(self.src, &mut self.found.decl_close, ">", self.i);
+            let bracket = close.and_then(|c| memchr::memchr(b'[', &self.src.as_bytes()[self.i..c]));
             let end = match (bracket, close) {
-                (Some(b), Some(c)) if b < c => rest[b..].find("]>").map(|e| b + e + 2),
-                (_, Some(c)) => Some(c + 1),
-                _ => None,
+                (Some(b), _) => find_cached(self.src, &mut self.found.subset_end, "]>", self.i + b)
+                    .map(|e| e + 2),
+                (None, Some(c)) => Some(c + 1),
+                (None, None) => None,
             };
-            self.i = end.map_or(self.src.len(), |e| self.i + e);
+            self.i = end.unwrap_or(self.src.len());
             true
         } else {
             false
@@ -486,8 +518,12 @@ impl Repairer<'_> {
                 self.repairs.insert(Repair::Attribute);
                 continue;
             }
+            // A value with `"` but no `'` is written between single quotes, its `"` as they
+            // are ([`Repairer::open`]): escaped, each would take six bytes (16 MB of them made
+            // a 96 MB document for feed-rs to read).
+            let single = value.contains('"') && !value.contains('\'');
             let mut escaped = String::with_capacity(value.len());
-            escape_into(&mut escaped, &value, true, &mut self.repairs);
+            escape_into(&mut escaped, &value, !single, &mut self.repairs);
             tag.attributes.push((attr_name.to_owned(), escaped));
         }
         self.i = j;
@@ -516,11 +552,14 @@ impl Repairer<'_> {
             self.declarations_at = self.out.len();
         }
         for (n, v) in &tag.attributes {
+            // Escaped values hold no raw `"`; those that do hold no `'` (see read_start_tag).
+            let quote = if v.contains('"') { '\'' } else { '"' };
             self.out.push(' ');
             self.out.push_str(n);
-            self.out.push_str("=\"");
+            self.out.push('=');
+            self.out.push(quote);
             self.out.push_str(v);
-            self.out.push('"');
+            self.out.push(quote);
         }
         if tag.empty {
             self.out.push_str("/>");
@@ -531,8 +570,14 @@ impl Repairer<'_> {
         }
         self.out.push('>');
         let text_only = self.is_text_only(&tag);
+        let name: Rc<str> = tag.name.into();
+        *self.open_names.entry(Rc::clone(&name)).or_default() += 1;
+        *self
+            .open_lower
+            .entry(name.to_ascii_lowercase())
+            .or_default() += 1;
         self.stack.push(Open {
-            name: tag.name,
+            name,
             text_only,
             declares,
         });
@@ -566,10 +611,13 @@ impl Repairer<'_> {
             if prefix != "xml"
                 && prefix != "xmlns"
                 && self.declared.get(prefix).is_none_or(|n| *n == 0)
-                && !self.undeclared.iter().any(|p| p == prefix)
+                && !self.undeclared_set.contains(prefix)
+                && (self.undeclared.len() < MAX_DECLARED_PREFIXES
+                    || KNOWN_PREFIXES.iter().any(|(p, _)| *p == prefix))
             {
                 self.repairs.insert(Repair::UndeclaredPrefix);
                 self.undeclared.push(prefix.to_owned());
+                self.undeclared_set.insert(prefix.to_owned());
             }
         }
     }
@@ -583,6 +631,19 @@ impl Repairer<'_> {
     /// Closes the innermost open element.
     fn close_top(&mut self) {
         let Some(open) = self.stack.pop() else { return };
+        fn forget<K: std::borrow::Borrow<str> + std::hash::Hash + Eq>(
+            counts: &mut HashMap<K, usize>,
+            name: &str,
+        ) {
+            if let Some(n) = counts.get_mut(name) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(name);
+                }
+            }
+        }
+        forget(&mut self.open_names, &open.name);
+        forget(&mut self.open_lower, &open.name.to_ascii_lowercase());
         self.out.push_str("</");
         self.out.push_str(&open.name);
         self.out.push('>');
@@ -603,18 +664,25 @@ impl Repairer<'_> {
     /// Handles the end tag `name`: closes the element it names and everything open inside
     /// it; an end tag that names nothing open is dropped.
     fn end_tag(&mut self, name: &str) {
-        if self.stack.last().is_some_and(|o| o.name == name) {
+        if self.stack.last().is_some_and(|o| &*o.name == name) {
             self.close_top();
             return;
         }
         self.repairs.insert(Repair::MismatchedTag);
         // The innermost element of that name; else of that name in another case (`</Item>`).
-        let at = self.stack.iter().rposition(|o| o.name == name).or_else(|| {
+        // The stack is searched only when the counts say the search finds one, and what it
+        // looks at is then closed.
+        let at = if self.open_names.contains_key(name) {
+            self.stack.iter().rposition(|o| &*o.name == name)
+        } else if self.open_lower.contains_key(&name.to_ascii_lowercase()) {
             self.stack
                 .iter()
                 .rposition(|o| o.name.eq_ignore_ascii_case(name))
-        });
+        } else {
+            None
+        };
         if let Some(at) = at {
+            self.searched += self.stack.len() - at;
             while self.stack.len() > at {
                 self.close_top();
             }
@@ -706,8 +774,7 @@ impl Repairer<'_> {
         let name = self
             .stack
             .last()
-            .map(|o| o.name.clone())
-            .unwrap_or_default();
+            .map_or_else(|| Rc::from(""), |o| Rc::clone(&o.name));
         let src = self.src;
         let next = self.rest().find('<').unwrap_or(self.rest().len());
         let text = &self.src[self.i..self.i + next];
@@ -734,7 +801,7 @@ impl Repairer<'_> {
             .unwrap_or(after.len());
         let tag_name = &after[..tag_len];
         if closing && tag_name.eq_ignore_ascii_case(&name) {
-            if tag_name != name {
+            if tag_name != &*name {
                 self.repairs.insert(Repair::MismatchedTag);
             }
             let end = after
@@ -745,7 +812,7 @@ impl Repairer<'_> {
             return;
         }
         let structural = STRUCTURE.contains(&local(tag_name));
-        let closes_ancestor = closing && self.stack.iter().any(|o| o.name == tag_name);
+        let closes_ancestor = closing && self.open_names.contains_key(tag_name);
         if structural || closes_ancestor {
             // The text element was never closed: it ends here.
             self.repairs.insert(Repair::MismatchedTag);
@@ -766,12 +833,13 @@ impl Repairer<'_> {
         let closing_tag = |upto: usize| -> Option<usize> {
             let name = within?;
             let hay = &self.src[start..upto];
-            let lower_name = name.to_ascii_lowercase();
+            // Compared in place: a name as long as the document, copied for each of many
+            // sections, would be quadratic.
             hay.match_indices("</").find_map(|(at, _)| {
                 let after = &hay[at + 2..];
                 let candidate = after.get(..name.len())?;
                 let ends = after[name.len()..].starts_with(|c: char| c == '>' || c.is_whitespace());
-                (candidate.to_ascii_lowercase() == lower_name && ends).then_some(start + at)
+                (candidate.eq_ignore_ascii_case(name) && ends).then_some(start + at)
             })
         };
         let (content_end, resume) = match end {
@@ -1158,6 +1226,82 @@ mod tests {
         let (xml, _) = fixed(&format!("<rss>{deeper}</rss>"));
         well_formed(&xml);
         assert_eq!(xml.matches("<a>").count(), MAX_DEPTH - 1);
+    }
+
+    /// Review of issue 19: every end tag that matched nothing searched the whole stack twice
+    /// (2.5 million `</x:b>` under 1000 open elements took 9.7 s), and so did every end tag
+    /// inside a text element. Counts of the open names answer first now: the stack is searched
+    /// only for an element that is then closed, so the elements looked at never outnumber
+    /// those opened.
+    #[test]
+    fn regression_19_end_tags_that_match_nothing_search_no_stack() {
+        // See: issue #19, review finding 5
+        let open = 1000;
+        let n = 20_000;
+        let unmatched = format!(
+            "<rss><channel><item><title>a & b</title></item>{}{}<X></x></rss>",
+            "<x>".repeat(open),
+            "</x:b>".repeat(n)
+        );
+        let in_text = format!(
+            "<rss><channel>{}<description>{}</description></channel></rss>",
+            "<a>".repeat(open),
+            "</x>".repeat(n)
+        );
+        for doc in [unmatched, in_text] {
+            let r = repaired(&doc).unwrap();
+            let opened = doc.matches('<').count() - doc.matches("</").count();
+            assert!(
+                r.searched <= opened,
+                "{} looked at, {opened} opened",
+                r.searched
+            );
+        }
+        // The counts still find what is open, in another case too.
+        let (xml, _) = fixed("<rss><channel><Item><a><b></item><x><y></X></channel></rss>");
+        assert_eq!(
+            xml,
+            "<rss><channel><Item><a><b></b></a></Item><x><y></y></x></channel></rss>"
+        );
+    }
+
+    /// Undeclared prefixes past [`MAX_DECLARED_PREFIXES`] stay undeclared (quick-xml refuses
+    /// more than 128 bindings in scope), and are looked up in a set, not a list.
+    #[test]
+    fn undeclared_prefixes_are_declared_up_to_a_cap() {
+        let doc = format!(
+            "<rss version=\"2.0\"><channel><title>t</title>{}<dc:creator>c</dc:creator></channel></rss>",
+            (0..1000).map(|n| format!("<p{n}:a/>")).collect::<String>()
+        );
+        let (xml, _) = fixed(&doc);
+        assert_eq!(
+            xml.matches(" xmlns:").count(),
+            MAX_DECLARED_PREFIXES + 1,
+            "and dc"
+        );
+        assert!(xml.contains("xmlns:dc=\"http://purl.org/dc/elements/1.1/\""));
+        let feed = feed_rs::parser::parse(xml.as_bytes()).expect("feed-rs reads it");
+        assert_eq!(feed.title.unwrap().content, "t");
+    }
+
+    /// An attribute of quotes was written with each `"` as `&quot;`: 16 MB of them made a
+    /// 96 MB document (317 MiB at peak for the daemon). Between single quotes they stay as
+    /// they are.
+    #[test]
+    fn quotes_in_attributes_are_not_multiplied() {
+        let quotes = "\"".repeat(10_000);
+        let doc = format!(
+            "<rss><channel><title>a & b</title><item><description x='{quotes}' y=\"it's\" z='both \" and &apos;'>d</description></item></channel></rss>"
+        );
+        let (xml, _) = fixed(&doc);
+        well_formed(&xml);
+        assert!(
+            xml.len() < doc.len() + 100,
+            "{} bytes from {}",
+            xml.len(),
+            doc.len()
+        );
+        assert!(xml.contains(&format!("x='{quotes}' y=\"it's\" z='both \" and &apos;'")));
     }
 
     /// Salvage reads the feed without its entries once, then each entry once inside the

@@ -198,6 +198,77 @@ async fn regression_19_only_the_first_items_of_a_document_are_taken() {
     assert_eq!(got, expected, "the first ones in document order");
 }
 
+/// Review of finding 21: the cap was bypassed by documents that pass through a rewrite. Past a
+/// `<!X>` quick-xml refuses, nothing was cut and repair read on (130,000 items stored from a
+/// 16 MiB feed, 352 MB); a JSON Feed whose key was written `"it\u0065ms"` was not cut
+/// (150,000 items, 395 MB); nor was a second `items` (serde keeps the last), nor the items a
+/// repair brought out of a CDATA section it ended at its element's end tag. Each feed stores
+/// the first [`MAX_ITEMS_PER_DOCUMENT`] of its items now.
+#[tokio::test]
+async fn regression_19_no_rewrite_of_a_document_escapes_the_entry_cap() {
+    // See: issue #19, review finding 4
+    let env = Env::new().await;
+    let n = MAX_ITEMS_PER_DOCUMENT * 3;
+    let rss_items = |feed: &str| -> String {
+        (0..n)
+            .map(|i| format!("<item><guid>{i}</guid><title>{feed} {i}</title></item>"))
+            .collect()
+    };
+    let json_items = |feed: &str| -> String {
+        (0..n)
+            .map(|i| format!(r#"{{"id":"{i}","title":"{feed} {i}","content_text":"x"}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let bang = format!(
+        "<rss version=\"2.0\"><channel><title>t</title><!X>{}</channel></rss>",
+        rss_items("bang")
+    );
+    let cdata = format!(
+        "<rss version=\"2.0\"><channel><title>t</title><item><guid>c</guid><title>Caf&eacute;</title>\
+         <description><![CDATA[x</description></item>{}<item><description>]]></description></item></channel></rss>",
+        rss_items("cdata")
+    );
+    let escaped = format!(
+        r#"{{"version":"https://jsonfeed.org/version/1.1","title":"t","it\u0065ms":[{}]}}"#,
+        json_items("escaped")
+    );
+    let twice = format!(
+        r#"{{"version":"https://jsonfeed.org/version/1.1","title":"t","items":[],"items":[{}]}}"#,
+        json_items("twice")
+    );
+    let docs = [
+        ("bang", bang, "application/rss+xml"),
+        ("cdata", cdata, "application/rss+xml"),
+        ("escaped", escaped, "application/feed+json"),
+        ("twice", twice, "application/feed+json"),
+    ];
+    let mut toml = "[storage]\npath = \"feedmerge.db\"\nmax_items_per_feed = 1000000\n\
+                    [reading_time]\nfull_text = \"never\"\n[output]\nmax_items = 1000000\n"
+        .to_owned();
+    for (name, body, content_type) in docs {
+        let path = format!("/{name}");
+        env.serve_bytes(&path, body.into_bytes(), content_type)
+            .await;
+        toml.push_str(&format!("[[feeds]]\nurl = \"{}\"\n", env.url(&path)));
+    }
+    let path = env.dir.path().join("config.toml");
+    std::fs::write(&path, toml).unwrap();
+    let cfg = feedmerge::config::Config::load(&path).expect("a valid config");
+    assert_eq!(poll(&cfg).await.failed, 0);
+    let titles = crate::common::titles(&merged(&cfg).await);
+    for feed in ["bang", "cdata", "escaped", "twice"] {
+        let stored = titles
+            .iter()
+            .filter(|t| t.starts_with(&format!("{feed} ")))
+            .count();
+        assert!(
+            (MAX_ITEMS_PER_DOCUMENT - 1..=MAX_ITEMS_PER_DOCUMENT).contains(&stored),
+            "{feed}: {stored} items stored"
+        );
+    }
+}
+
 /// Findings 6 and 14: deeply nested HTML made every tree builder quadratic (one item nested
 /// 50,000 deep took 7–8 s per rendering; an article page of 45,000 nested `<div>`s 62 s of
 /// extraction). Nesting past `nesting::MAX_DEPTH` is flattened first: the tags go, the text

@@ -115,3 +115,51 @@ async fn repairing_a_hostile_document_costs_one_pass() {
         status[0]
     );
 }
+
+/// Review of issue 19: per-token repair work that grew with something the publisher grows.
+/// 1.5 million empty declarations `<!>` each searched the rest of the document for a `[`;
+/// a text element with a 3 MB name copied it for each of 500,000 stray `<` in it, and
+/// lowered it for each CDATA section; 200,000 distinct undeclared prefixes were each looked
+/// up in a list of those seen (and all declared on the root, which quick-xml then refuses).
+/// Each document is parsed within the liveness limit (minutes to hours before), and its item is kept.
+#[test]
+fn regression_19_repair_work_per_token_is_bounded() {
+    // See: issue #19, review finding 5
+    let item = "<item><guid>0</guid><title>Survivor &amp; co &amp co</title></item>";
+    let rss = |body: &str| {
+        format!("<rss version=\"2.0\"><channel><title>t</title>{item}{body}</channel></rss>")
+    };
+    let long_name = format!("{}:title", "p".repeat(3_000_000));
+    let docs = [
+        ("declarations", rss(&"<!>".repeat(1_500_000))),
+        (
+            "long name",
+            rss(&format!(
+                "<{long_name}>{}{}</{long_name}>",
+                "<x".repeat(500_000),
+                "<![CDATA[x]]>".repeat(1000)
+            )),
+        ),
+        (
+            "prefixes",
+            rss(&(0..1_000_000)
+                .map(|n| format!("<p{n}:a/>"))
+                .collect::<String>()),
+        ),
+    ];
+    let base = url::Url::parse("http://127.0.0.1/feed").unwrap();
+    for (name, doc) in docs {
+        let (done, finished) = std::sync::mpsc::channel();
+        let base = base.clone();
+        // A thread of its own: a parse that never ends fails the test instead of holding it.
+        std::thread::spawn(move || {
+            let _ = done.send(
+                feedmerge::parse::parse(doc.as_bytes(), None, &base).map(|p| p.feed.entries.len()),
+            );
+        });
+        let entries = finished
+            .recv_timeout(LIVENESS)
+            .unwrap_or_else(|_| panic!("{name}: still repairing after {LIVENESS:?}"));
+        assert_eq!(entries.ok(), Some(1), "{name}");
+    }
+}
