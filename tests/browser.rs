@@ -3,7 +3,7 @@
 //! `.ci/run` installs Debian's `chromium` and `chromium-driver`, so CI always runs it.
 //! A screenshot is saved to `target/test-artifacts/news-page.png`.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The `feedmerge` binary as users and scripts run it: exit codes, messages, `check`,
 //! `poll-once`, `render`, and `run` stopped by SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

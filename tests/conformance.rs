@@ -3,11 +3,11 @@
 //! what a liberal reader finds in them (each class's `manifest.toml`).
 //!
 //! Each class has its own test; `whole_corpus` polls every class at once and prints the table
-//! (`cargo test --test conformance -- --nocapture`). The goals: at least 99 % of the titled
+//! (`cargo test --test integration conformance:: -- --nocapture`). The goals: at least 99 % of the titled
 //! entries come out with the right title and absolute link, no feed that has items yields
 //! none, and a feed is recorded as repaired exactly when its manifest says it needed repair.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

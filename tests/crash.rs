@@ -2,9 +2,9 @@
 //! many feeds, and restarted. After every kill the database opens, passes
 //! `PRAGMA integrity_check`, still holds every item that was served before the kill, and the
 //! next poll completes. `cargo test` runs 12 kills; the ignored test runs 60
-//! (`cargo test --test crash -- --ignored`).
+//! (`cargo test --test integration crash:: -- --ignored`).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! Reading time from the whole article: summary-only feeds whose items link to news-style
 //! pages (navigation, sidebars, comments, scripts) on a local server.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

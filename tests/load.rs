@@ -1,7 +1,7 @@
 //! Under load: readers keep getting whole, valid feeds while the daemon ingests many feeds,
 //! and stalled clients cannot take the server's connections away.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,7 +3,7 @@
 //! (`tests/fixtures/near_duplicates.json`, and the tuning and held-out parts of
 //! `near_duplicates_wide.json`), whose precision and recall are printed.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

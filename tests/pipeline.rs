@@ -1,7 +1,7 @@
 //! End to end through the pipeline: fixture feeds served on 127.0.0.1, polled into a real
 //! SQLite file, read back from the merged feed exactly as it is served.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! Retry-After pauses a host, 410 stops a feed, 301/308 are remembered, a restart resumes
 //! the schedule, and misbehaving servers cannot hang or flood the poller.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

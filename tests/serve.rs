@@ -1,7 +1,7 @@
 //! The daemon over real TCP: `app::run` on 127.0.0.1:0 with feeds on a local server, its
 //! merged feed fetched with ETags, 304s, HEAD and compression, and its shutdown.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! Running as a service: systemd notifications on a test NOTIFY_SOCKET, /metrics and /readyz,
 //! health items, JSON logs and status, and the shipped unit checked by systemd-analyze.
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;

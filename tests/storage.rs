@@ -1,7 +1,7 @@
 //! Storage guarantees: retention bounds the database without touching what outputs show or
 //! letting removed items come back; start-up errors name the database and what to do.
 
-mod common;
+use crate::common;
 
 use common::{Env, merged, poll};
 use feedmerge::config::Config;

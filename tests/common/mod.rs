@@ -1,8 +1,6 @@
 //! Shared test helpers: fixture files, a local feed server (wiremock on 127.0.0.1), a config
 //! with its database in a temporary folder, and readers for the merged feed.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::path::PathBuf;
 
 use feedmerge::app::{self, PollSummary};

@@ -388,7 +388,7 @@ fn run_alone(name: &str) {
 /// its own (the test below), so that no other test's memory is counted.
 #[test]
 fn regression_19_junk_query_variants_leave_memory_bounded() {
-    run_alone("server::junk_query_variants_in_a_process_of_their_own");
+    run_alone("hostile::server::junk_query_variants_in_a_process_of_their_own");
 }
 
 /// The measurement of the test above, alone in its process.
@@ -606,7 +606,7 @@ async fn regression_19_clients_that_do_not_read_cannot_keep_newcomers_out() {
 /// below).
 #[test]
 fn regression_19_unfinished_request_heads_leave_memory_bounded() {
-    run_alone("server::unfinished_request_heads_in_a_process_of_their_own");
+    run_alone("hostile::server::unfinished_request_heads_in_a_process_of_their_own");
 }
 
 /// How much the resident size grows while `clients` connections to `addr` each send `size`
@@ -699,7 +699,7 @@ fn threads() -> usize {
 /// own (the test below), so that no other test's threads count.
 #[test]
 fn regression_19_a_flood_of_query_variants_leaves_the_default_feed_current() {
-    run_alone("server::variant_flood_in_a_process_of_its_own");
+    run_alone("hostile::server::variant_flood_in_a_process_of_its_own");
 }
 
 /// The measurement of the test above, alone in its process.

@@ -2,9 +2,6 @@
 //! and what must hold when they do. One module per surface; each test reproduces one attack
 //! over real sockets on loopback and a real SQLite file, and fails without its fix.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod articles;
 mod feeds;
 mod fetch_policy;

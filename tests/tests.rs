@@ -1,0 +1,21 @@
+//! feedmerge's integration tests, in one binary (linked once): one module per area, the
+//! shared helpers in [`common`]. Every test runs the real thing: a local HTTP server on
+//! 127.0.0.1, a real SQLite file in a temporary folder, the real binary where the command
+//! line is what is tested. Run one area with `cargo test --test integration AREA::`.
+
+mod common;
+
+mod browser;
+mod cli;
+mod conformance;
+mod crash;
+mod fulltext;
+mod hostile;
+mod load;
+mod near_duplicates;
+mod pipeline;
+mod polling;
+mod properties;
+mod serve;
+mod service;
+mod storage;
