@@ -9,10 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Env, fixture, http_client};
-use feedmerge::app;
+use common::{Daemon, Env, fixture, http_client};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -150,10 +148,8 @@ async fn the_news_page_works_in_a_real_browser() {
     let cfg = env.config(&[env.url("/daily"), env.url("/xss"), env.url("/article")]);
     common::poll(&cfg).await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let site = format!("http://{}/", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let daemon = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
+    let daemon = Daemon::start(cfg).await;
+    let site = daemon.url("/");
 
     browser.call("POST", "/url", json!({"url": site})).await;
     browser
@@ -220,8 +216,7 @@ async fn the_news_page_works_in_a_real_browser() {
     println!("screenshot: {}", dir.join("news-page.png").display());
 
     browser.call("DELETE", "", Value::Null).await;
-    stop.cancel();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 }
 
 /// Without JavaScript, "Show more" is a plain link to the next page.
@@ -232,10 +227,8 @@ async fn show_more_works_without_javascript() {
         .await;
     let cfg = env.config(&[env.url("/daily")]);
     common::poll(&cfg).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let site = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let daemon = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
+    let daemon = Daemon::start(cfg).await;
+    let site = daemon.url("");
 
     let r = http_client().get(format!("{site}/")).send().await.unwrap();
     let csp = r.headers()["content-security-policy"]
@@ -282,6 +275,5 @@ async fn show_more_works_without_javascript() {
         .await
         .unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
-    stop.cancel();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 }

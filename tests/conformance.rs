@@ -386,24 +386,9 @@ async fn repairs_show_until_the_feed_is_fixed() {
         "{shown}"
     );
     let metrics = || async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let stop = tokio_util::sync::CancellationToken::new();
-        let daemon = tokio::spawn(feedmerge::app::run(
-            cfg.clone(),
-            listener,
-            stop.clone().cancelled_owned(),
-        ));
-        let text = common::http_client()
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        stop.cancel();
-        daemon.await.unwrap().unwrap();
+        let daemon = common::Daemon::start(cfg.clone()).await;
+        let text = daemon.text("/metrics").await;
+        daemon.stop().await;
         text
     };
     let text = metrics().await;

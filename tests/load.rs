@@ -7,10 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Env, http_client};
-use feedmerge::app;
+use common::{Daemon, Env, http_client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 use wiremock::matchers::method;
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
@@ -51,10 +49,8 @@ async fn readers_see_whole_polls_while_feeds_are_ingested() {
         .await;
     let urls: Vec<String> = (0..FEEDS).map(|i| env.url(&format!("/f{i}"))).collect();
     let cfg = env.config(&urls);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/feed.xml", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let daemon = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
+    let daemon = Daemon::start(cfg).await;
+    let url = daemon.url("/feed.xml");
 
     let done = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
@@ -115,8 +111,7 @@ async fn readers_see_whole_polls_while_feeds_are_ingested() {
         "a reader waited {:?} during the ingest",
         all[all.len() - 1]
     );
-    stop.cancel();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 }
 
 /// Clients that connect and stall cannot hold every connection slot: with all
@@ -133,10 +128,8 @@ async fn stalled_clients_cannot_starve_the_server() {
     )
     .unwrap();
     let cfg = feedmerge::config::Config::load(&path).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let daemon = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
+    let daemon = Daemon::start(cfg).await;
+    let addr = daemon.addr;
 
     // Four clients take every slot: one sends half a request line, three send nothing.
     let mut stalled = Vec::new();
@@ -175,7 +168,6 @@ async fn stalled_clients_cannot_starve_the_server() {
         }
     }
     assert!(closed >= 1, "no stalled connection was closed");
-    stop.cancel();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
     drop(stalled);
 }

@@ -8,7 +8,10 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Env, item, merged, poll};
+use common::{Env, item, merged, poll, wait_until};
+
+/// How long a step of a forced interleaving may take: a bug means waiting for ever.
+const WAIT: Duration = Duration::from_secs(60);
 use feedmerge::app;
 use feedmerge::config::Config;
 use feedmerge::normalize::fingerprint::{self, Doc};
@@ -174,18 +177,6 @@ fn stored(cfg: &Config) -> Vec<(i64, String, Option<i64>)> {
         .unwrap()
 }
 
-/// Waits until `done` holds; a bug here means waiting forever, so the bound is generous.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < until,
-            "still waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// Starts one poll of `feed` through the pipeline, as the scheduler would.
 fn start_poll(
     ctx: &Arc<feedmerge::pipeline::Context>,
@@ -263,17 +254,23 @@ async fn regression_21_copies_that_look_at_once_still_merge() {
             // are written in the next group commit.
             polls.push(start_poll(&ctx, c));
             taken = 1;
-            wait_until("the first poll taken", || store.polls_waiting() == (0, 1)).await;
+            wait_until("the first poll taken", WAIT, || async {
+                store.polls_waiting() == (0, 1)
+            })
+            .await;
         }
         polls.push(start_poll(&ctx, a));
         if !together {
             // One copy taken by the writer, the other left queued: two commits.
-            wait_until("one copy taken", || store.polls_waiting() == (0, 1)).await;
+            wait_until("one copy taken", WAIT, || async {
+                store.polls_waiting() == (0, 1)
+            })
+            .await;
             taken = 1;
         }
         polls.push(start_poll(&ctx, b));
         // Both copies have looked for candidates (an empty index) and wait for the writer.
-        wait_until("both copies queued", || {
+        wait_until("both copies queued", WAIT, || async {
             store.polls_waiting() == (if together { 2 } else { 1 }, taken)
         })
         .await;

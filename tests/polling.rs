@@ -6,7 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{Env, fixture, raw_server, read_request};
+use common::{Daemon, Env, fixture, raw_server, read_request};
 use feedmerge::app;
 use feedmerge::model::PollKind;
 use feedmerge::pipeline;
@@ -31,9 +31,10 @@ async fn requests_to(env: &Env, p: &str) -> usize {
 async fn until_polled(cfg: &feedmerge::config::Config, suffix: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let statuses = app::status(cfg).await.unwrap();
-        let feed = statuses.iter().find(|s| s.url.ends_with(suffix)).unwrap();
-        if feed.last_result.is_some() {
+        // The daemon may still be creating the database when the first check runs.
+        let statuses = app::status(cfg).await.unwrap_or_default();
+        let feed = statuses.iter().find(|s| s.url.ends_with(suffix));
+        if feed.is_some_and(|f| f.last_result.is_some()) {
             return;
         }
         assert!(
@@ -279,16 +280,9 @@ async fn gone_feeds_stop_and_moves_are_remembered() {
         env.url("/temporary"),
         env.url("/added"),
     ]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let stop = CancellationToken::new();
-    let daemon = tokio::spawn(app::run(
-        with_added.clone(),
-        listener,
-        stop.clone().cancelled_owned(),
-    ));
+    let daemon = Daemon::start(with_added.clone()).await;
     until_polled(&with_added, "/added").await;
-    stop.cancel();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
     assert_eq!(
         requests_to(&env, "/gone").await,
         2,
@@ -312,17 +306,10 @@ async fn a_restart_resumes_the_schedule() {
 
     // Restart with one more feed: the new one is due now, the other in half an hour.
     let cfg = env.config(&[env.url("/polled"), env.url("/fresh")]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let stop = CancellationToken::new();
-    let daemon = tokio::spawn(app::run(
-        cfg.clone(),
-        listener,
-        stop.clone().cancelled_owned(),
-    ));
+    let daemon = Daemon::start(cfg.clone()).await;
     // The start-up pass polls the new feed; were the other one due, it would poll it too.
     until_polled(&cfg, "/fresh").await;
-    stop.cancel();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
     assert_eq!(
         requests_to(&env, "/polled").await,
         1,

@@ -4,47 +4,11 @@
 use crate::common;
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Env, fixture, http_client as client};
+use common::{Daemon, Env, fixture, http_client as client};
 use feedmerge::app;
-use feedmerge::config::Config;
 use reqwest::StatusCode;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-struct Daemon {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Daemon {
-    async fn start(cfg: Config) -> Daemon {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app::run(cfg, listener, async {
-            let _ = stopped.await;
-        }));
-        Daemon { addr, stop, task }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn shutdown(self) {
-        self.stop.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("daemon stops")
-            .expect("task ran")
-            .expect("clean exit");
-    }
-}
 
 /// GET /feed.xml with `headers`.
 async fn fetch(d: &Daemon, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -171,7 +135,7 @@ async fn serves_the_merged_feed_with_validators_and_compression() {
     let r = c.get(d.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
-    d.shutdown().await;
+    d.stop().await;
 }
 
 #[tokio::test]
@@ -202,7 +166,7 @@ async fn writes_by_another_process_reach_the_served_feed() {
     assert!(
         httpdate::parse_http_date(&after).unwrap() > httpdate::parse_http_date(&before).unwrap()
     );
-    d.shutdown().await;
+    d.stop().await;
 }
 
 #[tokio::test]
@@ -235,7 +199,7 @@ async fn without_network_it_starts_and_serves_a_valid_empty_feed() {
         assert!(Instant::now() < deadline, "no failure recorded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    d.shutdown().await;
+    d.stop().await;
 }
 
 #[tokio::test]
@@ -251,7 +215,7 @@ async fn a_slow_feed_does_not_delay_shutdown_past_its_limit() {
     let d = Daemon::start(cfg).await;
     wait_for_items(&d, 3).await;
     // `shutdown` allows 20 s; the in-flight fetch must be cancelled, not awaited for 10 minutes.
-    d.shutdown().await;
+    d.stop().await;
 }
 
 /// `/feed.atom` and `/feed.json` carry the same items as `/feed.xml`, read back by an
@@ -307,7 +271,7 @@ async fn every_format_serves_the_same_items() {
     assert_eq!(titles_by_format[0].len(), 5);
     assert_eq!(titles_by_format[0], titles_by_format[1]);
     assert_eq!(titles_by_format[0], titles_by_format[2]);
-    d.shutdown().await;
+    d.stop().await;
 }
 
 fn format_of(path: &str) -> feedmerge::render::Format {
@@ -438,7 +402,7 @@ max_items = 1
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    d.shutdown().await;
+    d.stop().await;
 }
 
 /// See: issue #19 ("never sanitise or render the same stored content twice for two request

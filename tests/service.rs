@@ -6,28 +6,12 @@ use crate::common;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Env, http_client};
+use common::{Daemon, Env, http_client, wait_until};
 use feedmerge::app;
-use tokio_util::sync::CancellationToken;
 use wiremock::matchers::path;
 use wiremock::{Mock, ResponseTemplate};
-
-/// Starts the daemon in-process with `cfg`; returns its base URL and the token that stops it.
-async fn start(
-    cfg: feedmerge::config::Config,
-) -> (
-    String,
-    CancellationToken,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
-    (base, stop, task)
-}
 
 async fn get(url: &str) -> (u16, String) {
     let r = http_client().get(url).send().await.unwrap();
@@ -42,17 +26,6 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn metrics_and_readiness_follow_the_polls() {
     let env = Env::new().await;
@@ -64,17 +37,21 @@ async fn metrics_and_readiness_follow_the_polls() {
         &[env.serve("rss2_basic.xml").await, env.url("/broken")],
         "health_items = true\n", // appended to [output]
     );
-    let (base, stop, task) = start(cfg).await;
-    assert_eq!(get(&format!("{base}/readyz")).await.0, 200);
+    let daemon = Daemon::start(cfg).await;
+    assert_eq!(get(&daemon.url("/readyz")).await.0, 200);
 
-    let metrics_url = format!("{base}/metrics");
-    wait_until("both polls in the metrics", || async {
-        let (_, text) = get(&metrics_url).await;
-        sample(&text, "feedmerge_polls_total{result=\"ok\"}") == Some(1.0)
-            && sample(&text, "feedmerge_polls_total{result=\"http_status\"}") == Some(1.0)
-    })
+    let metrics_url = daemon.url("/metrics");
+    wait_until(
+        "both polls in the metrics",
+        Duration::from_secs(20),
+        || async {
+            let (_, text) = get(&metrics_url).await;
+            sample(&text, "feedmerge_polls_total{result=\"ok\"}") == Some(1.0)
+                && sample(&text, "feedmerge_polls_total{result=\"http_status\"}") == Some(1.0)
+        },
+    )
     .await;
-    let (_, feed) = get(&format!("{base}/feed.xml")).await;
+    let (_, feed) = get(&daemon.url("/feed.xml")).await;
     let (status, text) = get(&metrics_url).await;
     assert_eq!(status, 200);
     assert_eq!(sample(&text, "feedmerge_items_stored_total"), Some(3.0));
@@ -119,8 +96,7 @@ async fn metrics_and_readiness_follow_the_polls() {
         health.description()
     );
 
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    daemon.stop().await;
 }
 
 #[tokio::test]
@@ -131,27 +107,25 @@ async fn metrics_can_move_to_another_address_or_be_turned_off() {
         std::fs::write(&path, format!("[server]\nlisten = \"127.0.0.1:0\"\nmetrics = \"{metrics}\"\n[storage]\npath = \"f.db\"\n")).unwrap();
         feedmerge::config::Config::load(&path).unwrap()
     };
-    let (base, stop, task) = start(write("off")).await;
-    assert_eq!(get(&format!("{base}/metrics")).await.0, 404);
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    let daemon = Daemon::start(write("off")).await;
+    assert_eq!(get(&daemon.url("/metrics")).await.0, 404);
+    daemon.stop().await;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let (base, stop, task) = start(write(&format!("127.0.0.1:{port}"))).await;
+    let daemon = Daemon::start(write(&format!("127.0.0.1:{port}"))).await;
     assert_eq!(
-        get(&format!("{base}/metrics")).await.0,
+        get(&daemon.url("/metrics")).await.0,
         404,
         "not on the main listener"
     );
     let (status, text) = get(&format!("http://127.0.0.1:{port}/metrics")).await;
     assert_eq!(status, 200);
     assert!(text.ends_with("# EOF\n"));
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    daemon.stop().await;
 }
 
 // See: issue 22 (two ways out of the daemon skipped its ordered stop). A metrics address

@@ -171,3 +171,115 @@ pub async fn read_request(stream: &mut tokio::net::TcpStream) {
         }
     }
 }
+
+/// The daemon, in this process: `app::run_with_reload` on a loopback listener, with handles to
+/// stop it (what SIGTERM does) and to ask for a reload (what SIGHUP does).
+pub struct Daemon {
+    /// The address it serves on.
+    pub addr: std::net::SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+    reload: tokio::sync::mpsc::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Daemon {
+    /// Starts the daemon of `cfg` on 127.0.0.1, on a port of its own.
+    pub async fn start(cfg: Config) -> Daemon {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Daemon::start_on(cfg, listener)
+    }
+
+    /// Starts the daemon of `cfg` on `listener`.
+    pub fn start_on(cfg: Config, listener: tokio::net::TcpListener) -> Daemon {
+        let addr = listener.local_addr().expect("address");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let (reload, reloads) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(app::run_with_reload(
+            cfg,
+            listener,
+            stop.clone().cancelled_owned(),
+            reloads,
+        ));
+        Daemon {
+            addr,
+            stop,
+            reload,
+            task,
+        }
+    }
+
+    /// The absolute URL of `path` on the daemon.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Asks for a reload, as one SIGHUP does: dropped when one is already queued.
+    pub fn hup(&self) {
+        let _ = self.reload.try_send(());
+    }
+
+    /// The body of `path` as text, whatever the status.
+    pub async fn text(&self, path: &str) -> String {
+        http_client()
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the daemon answers")
+            .text()
+            .await
+            .expect("a body")
+    }
+
+    /// Asks for a reload and waits until there is room for it in the queue (one waits while
+    /// another is applied), so that three in a row are all taken.
+    pub async fn reload(&self) {
+        self.reload
+            .send(())
+            .await
+            .expect("the daemon takes reloads");
+    }
+
+    /// Waits (at most `limit`) for the daemon to stop by itself, and returns how it ended.
+    pub async fn exited(self, limit: std::time::Duration) -> anyhow::Result<()> {
+        tokio::time::timeout(limit, self.task)
+            .await
+            .expect("the daemon stops by itself")
+            .expect("its task ran")
+    }
+
+    /// `/feed.xml` as served now.
+    pub async fn feed(&self) -> rss::Channel {
+        rss::Channel::read_from(self.text("/feed.xml").await.as_bytes())
+            .expect("valid RSS at every moment")
+    }
+
+    /// Stops the daemon as SIGTERM does and waits (at most 30 s) for its clean exit.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.task)
+            .await
+            .expect("the daemon stops")
+            .expect("its task ran")
+            .expect("a clean exit");
+    }
+}
+
+/// Waits until `check` holds, checking every 50 ms, for at most `limit`; panics naming `what`
+/// otherwise. The limit is a liveness bound (the bug it catches means waiting for ever), so it
+/// is generous.
+pub async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: std::time::Duration,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -5,16 +5,15 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use feedmerge::app;
 use feedmerge::config::Config;
 use feedmerge::terminal;
-use tokio::sync::{mpsc, oneshot};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, Request, ResponseTemplate};
 
-use crate::common::{Env, http_client};
+use crate::common::{Daemon, Env, http_client, wait_until};
 
 /// Runs the `feedmerge` binary with `args` after `--config CONFIG`.
 async fn feedmerge(config: &Path, args: &[&str]) -> Output {
@@ -48,57 +47,6 @@ fn free_address() -> String {
 async fn get(url: &str) -> (u16, String) {
     let r = http_client().get(url).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The daemon, in-process.
-struct Daemon {
-    base: String,
-    stop: oneshot::Sender<()>,
-    reload: mpsc::Sender<()>,
-    run: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Daemon {
-    async fn start(cfg: Config) -> Daemon {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel();
-        let (reload, reloads) = mpsc::channel(1);
-        let run = tokio::spawn(app::run_with_reload(
-            cfg,
-            listener,
-            async {
-                let _ = stopped.await;
-            },
-            reloads,
-        ));
-        Daemon {
-            base,
-            stop,
-            reload,
-            run,
-        }
-    }
-
-    async fn metrics(&self) -> String {
-        get(&format!("{}/metrics", self.base)).await.1
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.run.await.unwrap().expect("the daemon stops cleanly");
-    }
 }
 
 /// The value of the `feedmerge_feed_consecutive_errors` series labelled `feed`.
@@ -175,14 +123,18 @@ async fn secrets_in_a_feed_url_reach_no_output_and_no_log() {
         .spawn()
         .unwrap();
     let base = format!("http://{listen}");
-    wait_until("the feed stored, then failing", || async {
-        let Ok(r) = http_client().get(format!("{base}/metrics")).send().await else {
-            return false;
-        };
-        let metrics = r.text().await.unwrap();
-        let feed = get(&format!("{base}/feed.xml")).await.1;
-        metrics.contains("feedmerge_feeds{state=\"failing\"} 1") && feed.contains("Story one")
-    })
+    wait_until(
+        "the feed stored, then failing",
+        Duration::from_secs(30),
+        || async {
+            let Ok(r) = http_client().get(format!("{base}/metrics")).send().await else {
+                return false;
+            };
+            let metrics = r.text().await.unwrap();
+            let feed = get(&format!("{base}/feed.xml")).await.1;
+            metrics.contains("feedmerge_feeds{state=\"failing\"} 1") && feed.contains("Story one")
+        },
+    )
     .await;
     for page in [
         "/feed.xml",
@@ -295,24 +247,24 @@ async fn metrics_have_one_series_per_feed_from_the_start_and_across_reloads() {
         "[poller]\ninterval = \"1h\"",
     );
     let daemon = Daemon::start(cfg.clone()).await;
-    wait_until("both feeds polled", || async {
-        let m = daemon.metrics().await;
+    wait_until("both feeds polled", Duration::from_secs(30), || async {
+        let m = daemon.text("/metrics").await;
         feed_errors(&m, &healthy) == Some(0) && feed_errors(&m, &broken) == Some(1)
     })
     .await;
 
     // With room for one waiting reload, the third is taken only once the first is done.
     for _ in 0..3 {
-        daemon.reload.send(()).await.unwrap();
+        daemon.reload().await;
     }
-    let m = daemon.metrics().await;
+    let m = daemon.text("/metrics").await;
     assert_eq!(feed_errors(&m, &healthy), Some(0), "after a reload:\n{m}");
     assert_eq!(feed_errors(&m, &broken), Some(1), "after a reload:\n{m}");
     daemon.stop().await;
 
     let requests = env.server.received_requests().await.unwrap().len();
     let daemon = Daemon::start(cfg).await;
-    let m = daemon.metrics().await;
+    let m = daemon.text("/metrics").await;
     assert_eq!(feed_errors(&m, &healthy), Some(0), "after a restart:\n{m}");
     assert_eq!(feed_errors(&m, &broken), Some(1), "after a restart:\n{m}");
     daemon.stop().await;
@@ -539,8 +491,8 @@ async fn daemon_on_a_database() -> (Env, Daemon, std::path::PathBuf) {
     let cfg = env.config(&[env.serve("rss2_basic.xml").await]);
     let db = cfg.storage.path.clone();
     let daemon = Daemon::start(cfg).await;
-    wait_until("ready", || async {
-        get(&format!("{}/readyz", daemon.base)).await.0 == 200
+    wait_until("ready", Duration::from_secs(30), || async {
+        get(&daemon.url("/readyz")).await.0 == 200
     })
     .await;
     (env, daemon, db)
@@ -550,23 +502,15 @@ async fn daemon_on_a_database() -> (Env, Daemon, std::path::PathBuf) {
 /// by itself, with an error naming the file, within a few seconds.
 async fn stops_for_its_lost_file(daemon: Daemon, db: &Path, what: &str) {
     // The daemon may stop between two requests; while it answers, it is not ready.
-    if let Ok(r) = http_client()
-        .get(format!("{}/readyz", daemon.base))
-        .send()
-        .await
-    {
+    if let Ok(r) = http_client().get(daemon.url("/readyz")).send().await {
         assert_eq!(r.status().as_u16(), 503, "ready on a lost file");
     }
-    let result = tokio::time::timeout(Duration::from_secs(15), daemon.run)
-        .await
-        .expect("the daemon stops by itself")
-        .unwrap();
+    let result = daemon.exited(Duration::from_secs(15)).await;
     let e = format!("{:#}", result.expect_err("an error, for a non-zero exit"));
     assert!(
         e.contains(&db.display().to_string()) && e.contains(what),
         "{e}"
     );
-    drop(daemon.stop);
 }
 
 /// Finding 11: the database file deleted while running went unnoticed; the daemon stayed

@@ -2,73 +2,14 @@
 //! shutdown keeps to its timeout.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use feedmerge::app;
 use feedmerge::config::Config;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::common::{Env, fixture, http_client};
-
-/// The daemon in this process, with a handle to send it reloads (what SIGHUP does).
-struct Daemon {
-    addr: SocketAddr,
-    reload: mpsc::Sender<()>,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Daemon {
-    async fn start(cfg: Config) -> Daemon {
-        let listener = tokio::net::TcpListener::bind(cfg.server.listen)
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (reload, reloads) = mpsc::channel(1);
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        let task = tokio::spawn(app::run_with_reload(cfg, listener, shutdown, reloads));
-        Daemon {
-            addr,
-            reload,
-            stop,
-            task,
-        }
-    }
-
-    /// Asks for a reload, as one SIGHUP does: dropped when one is already queued.
-    fn hup(&self) {
-        let _ = self.reload.try_send(());
-    }
-
-    async fn get(&self, p: &str) -> String {
-        let url = format!("http://{}{p}", self.addr);
-        http_client()
-            .get(url)
-            .send()
-            .await
-            .expect("the daemon answers")
-            .text()
-            .await
-            .unwrap()
-    }
-
-    async fn shutdown(self) {
-        self.stop.send(()).unwrap();
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("the daemon stops")
-            .expect("its task ran")
-            .expect("it exits cleanly");
-    }
-}
+use crate::common::{Daemon, Env, fixture, wait_until};
 
 /// Log lines of the daemon, captured for this test's thread (the daemon's tasks run on it:
 /// `#[tokio::test]` has one thread).
@@ -131,19 +72,6 @@ async fn requests_to(env: &Env, p: &str) -> usize {
         .count()
 }
 
-/// Waits until `done` holds, checking every 50 ms, for at most `limit`.
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    limit: Duration,
-    what: &str,
-    mut done: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// See: issue 19, finding 18. A reload cancelled the polls in flight and started them again at
 /// once: 100 SIGHUPs made 85 requests to one feed in a second, and with a SIGHUP every 3 s a
 /// feed that takes 5 s was never stored. Now a burst of reloads is one reload, and a reload
@@ -156,7 +84,7 @@ async fn regression_19_reloads_neither_restart_polls_nor_pile_up() {
     let slow = slow_feed(&env, Duration::from_secs(2)).await;
     let cfg = env.config(std::slice::from_ref(&slow));
     let daemon = Daemon::start(cfg).await;
-    wait_until(Duration::from_secs(10), "the first request", || {
+    wait_until("the first request", Duration::from_secs(10), || {
         let env = &env;
         async move { requests_to(env, "/slow.xml").await == 1 }
     })
@@ -169,7 +97,7 @@ async fn regression_19_reloads_neither_restart_polls_nor_pile_up() {
     }
     // Then spaced reloads, each applied, until the poll is stored.
     let started = Instant::now();
-    while !daemon.get("/feed.xml").await.contains("<item>") {
+    while !daemon.text("/feed.xml").await.contains("<item>") {
         assert!(
             started.elapsed() < Duration::from_secs(15),
             "the feed was never stored while reloading:\n{}",
@@ -189,7 +117,7 @@ async fn regression_19_reloads_neither_restart_polls_nor_pile_up() {
         reloads <= 12,
         "{reloads} reloads for a burst of 50 and a few spaced ones"
     );
-    daemon.shutdown().await;
+    daemon.stop().await;
 }
 
 /// See: issue 19, finding 19. A reload that changed `[server] listen` or `[storage] path`
@@ -218,7 +146,7 @@ async fn regression_19_a_reload_that_needs_a_restart_is_refused_whole() {
     let cfg = write(&format!("127.0.0.1:{port}"), "a.db", "First");
     let daemon = Daemon::start(cfg).await;
     let self_link = format!("href=\"http://127.0.0.1:{port}/feed.xml\"");
-    let first = daemon.get("/feed.xml").await;
+    let first = daemon.text("/feed.xml").await;
     assert!(first.contains(&self_link) && first.contains("<title>First</title>"));
 
     for (listen, db, keys) in [
@@ -227,12 +155,12 @@ async fn regression_19_a_reload_that_needs_a_restart_is_refused_whole() {
     ] {
         write(listen, db, "Second");
         daemon.hup();
-        wait_until(Duration::from_secs(10), "the refusal", || {
+        wait_until("the refusal", Duration::from_secs(10), || {
             let log = &log;
             async move { log.text().contains(keys) }
         })
         .await;
-        let xml = daemon.get("/feed.xml").await;
+        let xml = daemon.text("/feed.xml").await;
         assert!(xml.contains("<title>First</title>"), "{xml}");
         assert!(xml.contains(&self_link), "{xml}");
     }
@@ -250,17 +178,17 @@ async fn regression_19_a_reload_that_needs_a_restart_is_refused_whole() {
     // A reload that changes only what a reload can change applies.
     write(&format!("127.0.0.1:{port}"), "a.db", "Third");
     daemon.hup();
-    wait_until(Duration::from_secs(10), "the reload", || {
+    wait_until("the reload", Duration::from_secs(10), || {
         let daemon = &daemon;
         async move {
             daemon
-                .get("/feed.xml")
+                .text("/feed.xml")
                 .await
                 .contains("<title>Third</title>")
         }
     })
     .await;
-    daemon.shutdown().await;
+    daemon.stop().await;
 }
 
 /// See: issue 19 (a review of its fix). Shutdown waited for the background tasks without a
@@ -287,19 +215,14 @@ async fn regression_19_shutdown_keeps_to_its_timeout() {
     .unwrap();
     let cfg = Config::load(&file).unwrap();
     let daemon = Daemon::start(cfg).await;
-    daemon.get("/feed.xml").await;
+    daemon.text("/feed.xml").await;
     let mut held = tokio::net::TcpStream::connect(metrics).await.unwrap();
     held.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    daemon.stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), daemon.task)
-        .await
-        .expect("the daemon stopped within 10 s")
-        .unwrap()
-        .unwrap();
+    daemon.stop().await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "stopping took {:?} with shutdown_timeout = 1s",

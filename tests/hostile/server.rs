@@ -6,43 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use feedmerge::app;
-use feedmerge::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{Env, http_client};
-
-/// The daemon, in this process, on 127.0.0.1:0.
-struct Daemon {
-    addr: std::net::SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Daemon {
-    async fn start(cfg: Config) -> Daemon {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(app::run(cfg, listener, stop.clone().cancelled_owned()));
-        Daemon { addr, stop, task }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the daemon stops")
-            .expect("task ran")
-            .expect("clean exit");
-    }
-}
+use crate::common::{Daemon, Env, http_client};
 
 /// GET `url` on a connection of its own; the status, or why there is none.
 async fn get_fresh(url: &str) -> Result<u16, String> {
