@@ -292,7 +292,7 @@ impl Daemon {
         let hosts = if host_limits(&new) == host_limits(&self.cfg) {
             self.hosts.clone()
         } else {
-            Arc::new(Hosts::new(host_limits(&new)))
+            Arc::new(self.hosts.with_limits(host_limits(&new)))
         };
         let ctx = poll_context(&new, &self.store, &self.metrics, &hosts, &self.articles)?;
         let feeds = app::scheduled_feeds(&new, &self.store).await?;

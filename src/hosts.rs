@@ -99,6 +99,19 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 impl Gate {
+    /// A gate for a host under `limits`; a `local` (loopback) one has no slots or spacing.
+    fn new(local: bool, limits: HostLimits, times: Times) -> Gate {
+        Gate {
+            slots: (!local).then(|| Arc::new(Semaphore::new(limits.per_host.max(1)))),
+            times: Mutex::new(times),
+            spacing: if local {
+                Duration::ZERO
+            } else {
+                limits.spacing
+            },
+        }
+    }
+
     /// Whether the gate remembers nothing a new one would not: nobody holds or waits for it,
     /// no request is in flight, and no spacing or pause is running.
     fn forgettable(self: &Arc<Self>, per_host: usize, now: Instant) -> bool {
@@ -127,6 +140,35 @@ impl Hosts {
         }
     }
 
+    /// Gates with `limits` that keep the `Retry-After` pauses still running here: a reload
+    /// that changes the limits must not let a host that asked for a day's pause be asked
+    /// again at once. Requests in flight keep the slots of the gates they hold.
+    pub fn with_limits(&self, limits: HostLimits) -> Hosts {
+        let now = Instant::now();
+        let gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        let by_host: HashMap<String, Arc<Gate>> = gates
+            .by_host
+            .iter()
+            .filter_map(|(key, gate)| {
+                let t = gate.times.lock().unwrap_or_else(|p| p.into_inner());
+                let paused_until = t.paused_until.filter(|&until| until > now)?;
+                let times = Times {
+                    next_start: None,
+                    paused_until: Some(paused_until),
+                };
+                Some((
+                    key.clone(),
+                    Arc::new(Gate::new(gate.slots.is_none(), limits, times)),
+                ))
+            })
+            .collect();
+        let sweep_at = (by_host.len() * 2).max(SWEEP_AT_LEAST);
+        Hosts {
+            limits,
+            gates: Mutex::new(Gates { by_host, sweep_at }),
+        }
+    }
+
     fn gate(&self, url: &Url) -> Arc<Gate> {
         // The map is only touched briefly and never across an await; a poisoned lock still
         // holds a consistent map.
@@ -141,18 +183,7 @@ impl Hosts {
         gates
             .by_host
             .entry(key)
-            .or_insert_with(|| {
-                let local = is_loopback(url);
-                Arc::new(Gate {
-                    slots: (!local).then(|| Arc::new(Semaphore::new(self.limits.per_host.max(1)))),
-                    times: Mutex::new(Times::default()),
-                    spacing: if local {
-                        Duration::ZERO
-                    } else {
-                        self.limits.spacing
-                    },
-                })
-            })
+            .or_insert_with(|| Arc::new(Gate::new(is_loopback(url), self.limits, Times::default())))
             .clone()
     }
 
@@ -234,6 +265,30 @@ mod tests {
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn new_limits_keep_the_pauses_still_running() {
+        let h = hosts();
+        let paused = url("https://paused.example/feed");
+        let over = url("https://over.example/feed");
+        h.pause(&paused, Duration::from_secs(86_400));
+        h.pause(&over, Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let again = h.with_limits(HostLimits {
+            per_host: 4,
+            spacing: Duration::ZERO,
+        });
+        assert!(
+            matches!(again.try_acquire(&paused), Err(NotYet::Until(_))),
+            "a day's pause survives new limits"
+        );
+        assert!(again.try_acquire(&over).is_ok(), "an ended pause is gone");
+        // The new limits apply: four at once, no spacing.
+        let other = url("https://other.example/a");
+        let permits: Vec<_> = (0..4).map(|_| again.try_acquire(&other).unwrap()).collect();
+        assert_eq!(again.try_acquire(&other).unwrap_err(), NotYet::Busy);
+        drop(permits);
     }
 
     #[tokio::test(start_paused = true)]
