@@ -125,7 +125,10 @@ async fn news_page(
         None => None,
     };
     let page = state.feed.page(before).await.map_err(ServeError::Page)?;
-    let mut response = respond(&state.feed, page, "text/html; charset=utf-8", &headers).await?;
+    // Even a failed answer carries the page's policy headers.
+    let mut response = respond(&state.feed, page, "text/html; charset=utf-8", &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
