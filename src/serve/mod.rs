@@ -28,8 +28,7 @@ pub use listener::{LimitedConnection, LimitedListener, Limits, Tracked, TrackedR
 
 use crate::metrics::{self, Metrics};
 use crate::model::Cursor;
-use crate::output::Filters;
-use crate::output::{CacheError, Coding, FeedCache, Output, Rendered, Variant};
+use crate::output::{CacheError, Coding, FeedCache, Filters, Output, Rendered, Variant};
 use crate::render::{Format, page};
 use crate::store::Store;
 
@@ -37,8 +36,8 @@ use crate::store::Store;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long readers may reuse a copy of a feed before they revalidate.
 const FEED_MAX_AGE: Duration = Duration::from_secs(60);
-/// How long browsers may reuse the news page's stylesheet and script: an hour, since a new
-/// release changes their ETag anyway.
+/// How long browsers may reuse the news page's stylesheet and script: an hour, since they
+/// change only with a release; after it, their ETag makes revalidating cheap.
 const STATIC_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Shared state of the HTTP handlers.
