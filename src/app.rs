@@ -2,7 +2,6 @@
 //! (`poll-once`, `render`, `status`, `merges`) are built from: the store, the poll context,
 //! the scheduled feeds, the outputs, retention.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -19,13 +18,11 @@ use crate::fetch::{FetchConfig, Fetcher, Network};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
 use crate::model::PollKind;
-use crate::opml;
+use crate::output::{FeedCache, Outputs};
 use crate::pipeline::{Context, Report};
-use crate::render::{Channel, Format};
+use crate::render::Format;
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
-use crate::serve::{FeedCache, Output, Outputs};
-use crate::store::Selection;
 use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store};
 
 /// Opens the store named by the config.
@@ -40,65 +37,6 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
         .await
         .context("cannot apply [storage] max_size")?;
     Ok(store)
-}
-
-/// What the server shows for `cfg`: the default merged feed and the `[[outputs]]`.
-pub(crate) fn outputs(cfg: &Config) -> Outputs {
-    let mut tags: HashMap<String, Vec<String>> = HashMap::new();
-    for f in &cfg.feeds {
-        for t in &f.tags {
-            tags.entry(t.clone()).or_default().push(f.url.to_string());
-        }
-    }
-    let channel = |path: &str, title: Option<&String>, description: Option<&String>| Channel {
-        title: title.unwrap_or(&cfg.output.title).clone(),
-        description: description.unwrap_or(&cfg.output.description).clone(),
-        base_url: cfg.server.base_url.clone(),
-        path: path.to_owned(),
-        placement: cfg.reading_time.placement,
-    };
-    let filtered = cfg
-        .outputs
-        .iter()
-        .map(|o| {
-            let feeds = (!o.tags.is_empty()).then(|| {
-                let mut urls: Vec<String> = o
-                    .tags
-                    .iter()
-                    .flat_map(|t| tags.get(t).cloned().unwrap_or_default())
-                    .collect();
-                urls.sort();
-                urls.dedup();
-                urls
-            });
-            let output = Output {
-                channel: channel(&o.path, o.title.as_ref(), o.description.as_ref()),
-                selection: Selection {
-                    limit: o.max_items.unwrap_or(cfg.output.max_items),
-                    feeds,
-                    min_minutes: o.min_minutes,
-                    max_minutes: o.max_minutes,
-                    include: o.include.clone(),
-                    exclude: o.exclude.clone(),
-                    ..Selection::default()
-                },
-                health_items: false,
-                token: o.token.clone(),
-            };
-            (o.path.clone(), output)
-        })
-        .collect();
-    Outputs {
-        default: Output {
-            channel: channel(DEFAULT_OUTPUT_PATH, None, None),
-            selection: Selection::newest(cfg.output.max_items),
-            health_items: cfg.output.health_items,
-            token: None,
-        },
-        filtered,
-        tags,
-        sources_opml: opml::export(&cfg.output.title, &cfg.feeds, opml::Urls::Redacted),
-    }
 }
 
 /// The poll context for `cfg`: HTTP client, politeness gates, concurrency slots.
@@ -233,7 +171,7 @@ pub async fn apply_retention(cfg: &Config, store: &Store) -> anyhow::Result<Rete
     if !store.retention_due(policy).await? {
         return Ok(RetentionReport::default());
     }
-    let outputs = outputs(cfg);
+    let outputs = Outputs::from_config(cfg);
     let mut keep = Vec::new();
     for output in std::iter::once(&outputs.default).chain(outputs.filtered.values()) {
         keep.extend(store.shown_ids(output.selection.clone()).await?);
@@ -380,9 +318,6 @@ pub async fn recent_merges(cfg: &Config, limit: usize) -> anyhow::Result<Vec<cra
         .context("cannot read the merges")
 }
 
-/// The path of the default output, without extension: `/feed.xml`, `/feed.atom`, `/feed.json`.
-pub const DEFAULT_OUTPUT_PATH: &str = "feed";
-
 /// The merged feed in `format`, exactly as the server serves it.
 ///
 /// # Errors
@@ -395,7 +330,11 @@ pub async fn render(cfg: &Config, format: Format) -> anyhow::Result<Vec<u8>> {
         .sync_feeds(&cfg.feeds)
         .await
         .context("cannot register the configured feeds")?;
-    let cache = FeedCache::new(store, outputs(cfg), Arc::new(Metrics::default()));
+    let cache = FeedCache::new(
+        store,
+        Outputs::from_config(cfg),
+        Arc::new(Metrics::default()),
+    );
     let rendered = cache
         .current(format)
         .await

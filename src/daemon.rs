@@ -18,13 +18,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::app::{self, apply_retention, host_limits, open_store, outputs, poll_context};
+use crate::app::{self, apply_retention, host_limits, open_store, poll_context};
 use crate::articles::Articles;
 use crate::config::{Config, MetricsEndpoint};
 use crate::hosts::Hosts;
 use crate::metrics::Metrics;
+use crate::output::{FeedCache, Outputs};
 use crate::scheduler::Scheduler;
-use crate::serve::{self, AppState, FeedCache, LimitedListener};
+use crate::serve::{self, AppState, LimitedListener};
 use crate::store::{Store, StoreError};
 
 /// How long a reload waits for more SIGHUPs before it reads the config: a burst is one reload.
@@ -127,7 +128,7 @@ impl Daemon {
         let scheduler = Scheduler::start(ctx, feeds, &cancel);
         background.spawn(articles.clone().run(store.clone(), cancel.clone()));
         let state = Arc::new(AppState {
-            feed: FeedCache::new(store.clone(), outputs(&cfg), metrics.clone()),
+            feed: FeedCache::new(store.clone(), Outputs::from_config(&cfg), metrics.clone()),
             store: store.clone(),
             metrics: metrics.clone(),
             ready: AtomicBool::new(true),
@@ -299,7 +300,7 @@ impl Daemon {
         // Nothing fails from here on: the new config is applied whole.
         let changes = self.scheduler.reconfigure(ctx, feeds);
         self.hosts = hosts;
-        self.state.feed.reconfigure(outputs(&new));
+        self.state.feed.reconfigure(Outputs::from_config(&new));
         info!(
             feeds = new.feeds.len(),
             added = changes.added,

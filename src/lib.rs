@@ -14,7 +14,10 @@
 //! - [`articles`] — stored items that want their article page → the page fetched and
 //!   extracted, the estimate refined (apart from the polls, which never wait for it)
 //! - [`render`] — stored items → RSS 2.0 (sanitised HTML)
-//! - [`serve`] — HTTP (axum): the rendered feed from memory, with ETag/304/compression
+//! - [`output`] — config → the merged feeds to show (query filters included), each rendered
+//!   once per change of the data and compressed once per coding, kept in memory
+//! - [`serve`] — HTTP (axum): requests → those renderings, with ETag/304/compression and
+//!   connection limits
 //!
 //! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
 //! next, [`scheduler`] runs the polls, [`app`] builds what the daemon and the one-shot
@@ -33,6 +36,7 @@ pub mod dedupe;
 pub mod store;
 pub mod articles;
 pub mod render;
+pub mod output;
 pub mod serve;
 
 pub mod app;

@@ -156,7 +156,9 @@ async fn stalled_clients_cannot_starve_the_server() {
         "served after {:?} with every slot taken by stalled clients",
         started.elapsed()
     );
-    // The room was made by closing a stalled connection, not by serving a fifth one.
+    // The room was made by closing a stalled connection, not by serving a fifth one. A
+    // connection closed with the client's bytes unread (the half request line) ends with a
+    // reset rather than an end of stream: both are a close; only a timeout is not.
     let mut closed = 0;
     for s in &mut stalled {
         let mut byte = [0u8; 1];

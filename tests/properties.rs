@@ -1597,8 +1597,8 @@ mod render_items {
 const QUERY_TAGS: [&str; 3] = ["rust", "tech & news", "ünï"];
 const QUERY_MAX_ITEMS: usize = 100;
 
-fn query_outputs() -> feedmerge::serve::Outputs {
-    use feedmerge::serve::{Output, Outputs};
+fn query_outputs() -> feedmerge::output::Outputs {
+    use feedmerge::output::{Output, Outputs};
     let output = |path: &str| Output {
         channel: Channel {
             title: "t".into(),
@@ -1624,7 +1624,8 @@ fn query_outputs() -> feedmerge::serve::Outputs {
 
 /// The checks of `fuzz/fuzz_targets/http_query.rs`, on stable Rust.
 fn http_query(data: &[u8]) -> Result<(), String> {
-    use feedmerge::serve::query::{self, Filters, MAX_MIN_MINUTES, TagFilter};
+    use feedmerge::output::{Filters, MAX_MIN_MINUTES, TagFilter};
+    use feedmerge::serve::query;
     let text = String::from_utf8_lossy(data);
     let (path, query) = match text.split_once('?') {
         Some((p, q)) => (p, Some(q)),

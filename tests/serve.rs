@@ -414,9 +414,8 @@ async fn regression_19_variants_sanitise_each_item_once() {
     use std::collections::HashMap;
     use std::sync::Arc;
 
+    use feedmerge::output::{FeedCache, Filters, Output, Outputs, Variant};
     use feedmerge::render::{Channel, Format};
-    use feedmerge::serve::query::Filters;
-    use feedmerge::serve::{FeedCache, Output, Outputs, Variant};
     use feedmerge::store::{Selection, Store};
 
     let env = Env::new().await;

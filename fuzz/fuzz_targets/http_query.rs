@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use feedmerge::config::Placement;
 use feedmerge::render::{Channel, Format};
-use feedmerge::serve::query::{self, Filters, MAX_MIN_MINUTES, TagFilter};
-use feedmerge::serve::{Output, Outputs};
+use feedmerge::output::{Filters, MAX_MIN_MINUTES, Output, Outputs, TagFilter};
+use feedmerge::serve::query;
 use feedmerge::store::Selection;
 use libfuzzer_sys::fuzz_target;
 

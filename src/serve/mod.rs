@@ -1,13 +1,14 @@
-//! Serving: HTTP requests → the merged feed from memory. The feed is rendered and compressed
-//! once per change of the data ([`FeedCache`]); every request after that is a lookup, with
-//! strong ETags, `Last-Modified`, 304s, HEAD, gzip and brotli. Connections are limited and
-//! kept moving by [`LimitedListener`]; query strings are normalised by [`query`].
+//! Serving: HTTP requests → the merged feeds from memory. The feeds are rendered and
+//! compressed once per change of the data by [`crate::output`]; every request after that is a
+//! lookup, answered with strong ETags, `Last-Modified`, 304s, HEAD, gzip and brotli
+//! ([`conditional`]). Connections are limited and kept moving by [`LimitedListener`]; paths
+//! name outputs as [`query`] reads them; what cannot be answered is a [`ServeError`].
 
-pub mod cache;
+pub mod conditional;
+pub mod error;
 pub mod listener;
 pub mod query;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,52 +19,26 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Utc};
+use headers::{CacheControl, ContentEncoding, HeaderMapExt, LastModified};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use cache::{CacheError, Effort, FeedCache, Rendered, Variant};
+pub use error::ServeError;
 pub use listener::{LimitedConnection, LimitedListener, Limits, Tracked, TrackedRouter};
-use query::Filters;
 
 use crate::metrics::{self, Metrics};
 use crate::model::{Cursor, Health};
-use crate::render::{Channel, Format, page};
-use crate::store::{Selection, Store};
+use crate::output::{CacheError, Coding, FeedCache, Filters, Output, Rendered, Variant};
+use crate::render::{Format, page};
+use crate::store::Store;
 
 /// Longest time a request may take before it is answered 503 (shutdown never waits longer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// `Cache-Control` of the feeds: readers may reuse a copy for a minute, then revalidate.
-const FEED_CACHE_CONTROL: &str = "public, max-age=60";
-/// `Retry-After` (seconds) of a query variant turned away because too many wait to be
-/// rendered: about what those waiting take.
-const BUSY_RETRY_AFTER: &str = "1";
-
-/// One merged feed: what it says about itself and which items it shows.
-#[derive(Debug, Clone)]
-pub struct Output {
-    /// The channel (title, description, self links).
-    pub channel: Channel,
-    /// Which items, and how many.
-    pub selection: Selection,
-    /// One extra item per failing feed.
-    pub health_items: bool,
-    /// Readers must present this secret (`?token=` or `Authorization: Bearer`).
-    pub token: Option<String>,
-}
-
-/// Everything the server shows, replaced as a whole by a config reload.
-#[derive(Debug, Clone)]
-pub struct Outputs {
-    /// `/feed.xml`, `/feed.atom`, `/feed.json` and the news page.
-    pub default: Output,
-    /// `[[outputs]]`, by path (`rust` for `/rust.xml`).
-    pub filtered: HashMap<String, Output>,
-    /// Feed URLs by tag, for `?tag=` on the default feed.
-    pub tags: HashMap<String, Vec<String>>,
-    /// The configured feeds as OPML, for `/sources.opml`.
-    pub sources_opml: String,
-}
+/// How long readers may reuse a copy of a feed before they revalidate.
+const FEED_MAX_AGE: Duration = Duration::from_secs(60);
+/// How long browsers may reuse the news page's stylesheet and script: an hour, since they
+/// change only with a release; after it, their ETag makes revalidating cheap.
+const STATIC_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Shared state of the HTTP handlers.
 #[derive(Debug)]
@@ -142,23 +117,17 @@ async fn news_page(
     State(state): State<Arc<AppState>>,
     Query(query): Query<PageQuery>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ServeError> {
     let before = match query.before.as_deref().map(Cursor::from_param) {
-        Some(None) => return (StatusCode::BAD_REQUEST, "bad ?before= value\n").into_response(),
+        Some(None) => return Err(ServeError::BadCursor),
         Some(cursor) => cursor,
         None => None,
     };
-    let mut response = match state.feed.page(before).await {
-        Ok(page) => respond(&state.feed, page, "text/html; charset=utf-8", &headers).await,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render the news page");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the news page is unavailable; see the server log\n",
-            )
-                .into_response();
-        }
-    };
+    let page = state.feed.page(before).await.map_err(ServeError::Page)?;
+    // Even a failed answer carries the page's policy headers.
+    let mut response = respond(&state.feed, page, "text/html; charset=utf-8", &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -172,8 +141,8 @@ async fn news_page(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    h.typed_insert(CacheControl::new().with_no_cache());
+    Ok(response)
 }
 
 /// A file built into the binary, with a strong ETag of its contents.
@@ -182,8 +151,11 @@ async fn static_file(
     body: &'static str,
     content_type: &'static str,
 ) -> Response {
-    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(body.as_bytes()));
-    let fresh = none_match_exact(&headers, &etag);
+    let etag = conditional::etag(
+        Coding::Identity,
+        &format!("{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes())),
+    );
+    let fresh = conditional::none_match(&headers, &[&etag]).unwrap_or(false);
     let mut r = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -194,33 +166,17 @@ async fn static_file(
             .into_response()
     };
     let h = r.headers_mut();
-    // Invariant: a hex number in quotes is a valid header value.
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex ETag"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
+    h.typed_insert(conditional::typed_etag(&etag));
+    h.typed_insert(
+        CacheControl::new()
+            .with_public()
+            .with_max_age(STATIC_MAX_AGE),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     r
-}
-
-/// Whether `If-None-Match` names `etag` (or `*`).
-fn none_match_exact(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            let t = t.trim();
-            t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag
-        })
 }
 
 async fn sources_opml(State(state): State<Arc<AppState>>) -> Response {
@@ -240,17 +196,12 @@ async fn healthz() -> &'static str {
 }
 
 /// Ready when the schedule is loaded and the database answers.
-async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, ServeError> {
     if !state.ready.load(Ordering::Acquire) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n");
+        return Err(ServeError::Starting);
     }
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check: database unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
-        }
-    }
+    state.store.ping().await.map_err(ServeError::Database)?;
+    Ok("ready\n")
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -284,99 +235,15 @@ async fn count_request(State(state): State<Arc<AppState>>, req: Request, next: N
     response
 }
 
-/// A content coding we serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Coding {
-    Identity,
-    Gzip,
-    Br,
-}
-
-impl Coding {
-    /// Picks the best coding `accept_encoding` allows: brotli, then gzip, then none.
-    fn negotiate(headers: &HeaderMap) -> Coding {
-        // Each coding: named and accepted (Some(true)), named and refused with q=0
-        // (Some(false)), or not named (None, then `*` decides).
-        let (mut gzip, mut br, mut any) = (None, None, false);
-        for value in headers.get_all(header::ACCEPT_ENCODING) {
-            let Ok(value) = value.to_str() else { continue };
-            for part in value.split(',') {
-                let mut params = part.split(';');
-                let name = params.next().unwrap_or("").trim().to_ascii_lowercase();
-                let refused = params.any(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|q| q.trim().parse::<f32>().ok())
-                        .is_some_and(|q| q <= 0.0)
-                });
-                match name.as_str() {
-                    "br" => br = Some(!refused),
-                    "gzip" | "x-gzip" => gzip = Some(!refused),
-                    "*" => any = !refused,
-                    _ => {}
-                }
-            }
-        }
-        if br.unwrap_or(any) {
-            Coding::Br
-        } else if gzip.unwrap_or(any) {
-            Coding::Gzip
-        } else {
-            Coding::Identity
-        }
-    }
-
-    /// Strong ETags differ per representation, so each coding has its own.
-    fn etag(self, hash: &str) -> String {
-        match self {
-            Coding::Identity => format!("\"{hash}\""),
-            Coding::Gzip => format!("\"{hash}-gz\""),
-            Coding::Br => format!("\"{hash}-br\""),
-        }
-    }
-}
-
-/// Whether `If-None-Match` names the current content in any coding (or is `*`).
-fn none_match(headers: &HeaderMap, hash: &str) -> Option<bool> {
-    let values: Vec<&str> = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
-    let current = [Coding::Identity, Coding::Gzip, Coding::Br].map(|c| c.etag(hash));
-    Some(values.iter().flat_map(|v| v.split(',')).any(|tag| {
-        let tag = tag.trim();
-        // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): a W/ prefix is ignored.
-        tag == "*"
-            || current
-                .iter()
-                .any(|c| tag.strip_prefix("W/").unwrap_or(tag) == c)
-    }))
-}
-
-fn not_modified_since(headers: &HeaderMap, last_modified: DateTime<Utc>) -> bool {
-    headers
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-        .is_some_and(|since| DateTime::<Utc>::from(since) >= last_modified)
-}
-
 /// `/feed.xml`, `/feed.atom`, `/feed.json`, with the filters of the query if any.
 async fn feed(
     State(state): State<Arc<AppState>>,
     uri: Uri,
     headers: HeaderMap,
     format: Format,
-) -> Response {
+) -> Result<Response, ServeError> {
     let outputs = state.feed.outputs();
-    let filters = match Filters::parse(uri.query(), &outputs) {
-        Ok(filters) => filters,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-    };
+    let filters = Filters::parse(uri.query(), &outputs)?;
     if filters.is_default() {
         let variant = Variant::Output(outputs.default.channel.path.clone());
         return serve_output(&state, &variant, format, &headers, || {
@@ -397,15 +264,10 @@ async fn filtered_feed(
     State(state): State<Arc<AppState>>,
     uri: Uri,
     headers: HeaderMap,
-) -> Response {
-    let not_found = || (StatusCode::NOT_FOUND, "not found\n").into_response();
-    let Some((name, format)) = query::output_path(uri.path()) else {
-        return not_found();
-    };
+) -> Result<Response, ServeError> {
+    let (name, format) = query::output_path(uri.path()).ok_or(ServeError::NotFound)?;
     let outputs = state.feed.outputs();
-    let Some(output) = outputs.filtered.get(name) else {
-        return not_found();
-    };
+    let output = outputs.filtered.get(name).ok_or(ServeError::NotFound)?;
     if let Some(secret) = &output.token {
         let from_header = headers
             .get(header::AUTHORIZATION)
@@ -416,7 +278,7 @@ async fn filtered_feed(
             .or(from_header)
             .unwrap_or_default();
         if !same_secret(&presented, secret) {
-            return not_found();
+            return Err(ServeError::NotFound);
         }
     }
     let variant = Variant::Output(name.to_owned());
@@ -436,43 +298,33 @@ async fn serve_output(
     format: Format,
     headers: &HeaderMap,
     output: impl FnOnce() -> Output,
-) -> Response {
-    match state.feed.rendered(variant, format, output).await {
-        Ok(rendered) => {
-            let before = rendered.bytes();
-            let response = respond(
-                &state.feed,
-                rendered.clone(),
-                format.content_type(),
-                headers,
-            )
-            .await;
-            if rendered.bytes() != before {
-                state.feed.compressed(variant, format, &rendered);
-            }
-            response
-        }
+) -> Result<Response, ServeError> {
+    let rendered = match state.feed.rendered(variant, format, output).await {
+        Ok(rendered) => rendered,
         Err(CacheError::Busy) => {
-            tracing::debug!(output = ?variant, "query variant turned away: too many waiting");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(
-                    header::RETRY_AFTER,
-                    HeaderValue::from_static(BUSY_RETRY_AFTER),
-                )],
-                "too many feed variants are being rendered; try again shortly\n",
-            )
-                .into_response()
+            return Err(ServeError::Busy {
+                variant: variant.clone(),
+            });
         }
-        Err(e) => {
-            tracing::error!(error = %e, output = ?variant, "cannot render a merged feed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the merged feed is unavailable; see the server log\n",
-            )
-                .into_response()
+        Err(source) => {
+            return Err(ServeError::Feed {
+                variant: variant.clone(),
+                source,
+            });
         }
+    };
+    let before = rendered.bytes();
+    let response = respond(
+        &state.feed,
+        rendered.clone(),
+        format.content_type(),
+        headers,
+    )
+    .await;
+    if rendered.bytes() != before {
+        state.feed.compressed(variant, format, &rendered);
     }
+    response
 }
 
 /// Answers with `rendered` (of `feed`) as `content_type`: 304 when the client's copy is
@@ -482,116 +334,43 @@ async fn respond(
     rendered: Arc<Rendered>,
     content_type: &'static str,
     headers: &HeaderMap,
-) -> Response {
-    let mut coding = Coding::negotiate(headers);
-    let last_modified = httpdate::fmt_http_date(rendered.last_modified.into());
+) -> Result<Response, ServeError> {
+    let mut coding = conditional::negotiate(headers);
+    let current =
+        [Coding::Identity, Coding::Gzip, Coding::Br].map(|c| conditional::etag(c, &rendered.hash));
     // If-None-Match, when present, decides alone (RFC 9110 §13.2.2).
-    let fresh = none_match(headers, &rendered.hash)
-        .unwrap_or_else(|| not_modified_since(headers, rendered.last_modified));
+    let fresh = conditional::none_match(headers, &current.each_ref().map(String::as_str))
+        .unwrap_or_else(|| conditional::not_modified_since(headers, rendered.last_modified.into()));
 
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let body = match feed.body(&rendered, coding).await {
-            Ok((served, body)) => {
-                coding = served;
-                body
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot compress the merged feed");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
-        };
+        let (served, body) = feed
+            .body(&rendered, coding)
+            .await
+            .map_err(ServeError::Compress)?;
+        coding = served;
         let mut r = body.into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         match coding {
             Coding::Identity => {}
-            Coding::Gzip => {
-                r.headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            Coding::Br => {
-                r.headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
-            }
+            Coding::Gzip => r.headers_mut().typed_insert(ContentEncoding::gzip()),
+            Coding::Br => r.headers_mut().typed_insert(ContentEncoding::brotli()),
         }
         r
     };
-    let etag = coding.etag(&rendered.hash);
+    let etag = match coding {
+        Coding::Identity => &current[0],
+        Coding::Gzip => &current[1],
+        Coding::Br => &current[2],
+    };
     let h = response.headers_mut();
-    // Invariants: the ETag is hex in quotes and the date is an HTTP date: both valid header values.
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).expect("hex ETag"),
-    );
-    h.insert(
-        header::LAST_MODIFIED,
-        HeaderValue::from_str(&last_modified).expect("HTTP date"),
-    );
+    h.typed_insert(conditional::typed_etag(etag));
+    h.typed_insert(LastModified::from(std::time::SystemTime::from(
+        rendered.last_modified,
+    )));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(FEED_CACHE_CONTROL),
-    );
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
-
-    #[test]
-    fn negotiation_prefers_brotli_and_honours_q_zero() {
-        assert_eq!(
-            Coding::negotiate(&headers(&[("accept-encoding", "gzip, deflate, br")])),
-            Coding::Br
-        );
-        assert_eq!(
-            Coding::negotiate(&headers(&[("accept-encoding", "gzip")])),
-            Coding::Gzip
-        );
-        assert_eq!(
-            Coding::negotiate(&headers(&[("accept-encoding", "br;q=0, gzip;q=0.5")])),
-            Coding::Gzip
-        );
-        assert_eq!(Coding::negotiate(&headers(&[])), Coding::Identity);
-        assert_eq!(
-            Coding::negotiate(&headers(&[("accept-encoding", "identity")])),
-            Coding::Identity
-        );
-        assert_eq!(
-            Coding::negotiate(&headers(&[("accept-encoding", "*, br;q=0")])),
-            Coding::Gzip
-        );
-        assert_eq!(
-            Coding::negotiate(&headers(&[("accept-encoding", "*;q=0, gzip")])),
-            Coding::Gzip
-        );
-    }
-
-    #[test]
-    fn if_none_match_lists_and_weak_tags() {
-        assert_eq!(none_match(&headers(&[]), "ab"), None);
-        assert_eq!(
-            none_match(&headers(&[("if-none-match", "\"x\", W/\"ab-gz\"")]), "ab"),
-            Some(true)
-        );
-        assert_eq!(
-            none_match(&headers(&[("if-none-match", "\"abc\"")]), "ab"),
-            Some(false)
-        );
-        assert_eq!(
-            none_match(&headers(&[("if-none-match", "*")]), "ab"),
-            Some(true)
-        );
-    }
+    h.typed_insert(CacheControl::new().with_public().with_max_age(FEED_MAX_AGE));
+    Ok(response)
 }

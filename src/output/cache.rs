@@ -1,78 +1,34 @@
 //! The rendering cache: an output (or a query variant of the default feed) and a format → the
 //! rendered document, made once per change of the data and compressed once per coding. The
 //! configured outputs are kept as they are (the config bounds them) and render on a path of
-//! their own; query variants share a byte budget, least recently used first out, and one
-//! worker that renders and compresses them at fast levels, so that a flood of variants takes
-//! one core at most and never holds the configured outputs back. The items' sanitised HTML is
-//! shared by all.
+//! their own; query variants share a byte budget, least recently used first out, and the
+//! variants' worker ([`super::workers`]), so that a flood of variants never holds the
+//! configured outputs back. The items' sanitised HTML is shared by all.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hashlink::LruCache;
+use tokio::sync::OwnedSemaphorePermit;
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::query::Filters;
-use super::{Coding, Output, Outputs};
+use super::filters::Filters;
+use super::rendered::{Coding, Effort, Rendered};
+use super::workers::{VARIANT_QUEUE, Workers};
+use super::{Output, Outputs};
 use crate::metrics::Metrics;
 use crate::model::Cursor;
 use crate::render::sanitized::SanitizedCache;
 use crate::render::{self, Format, page};
 use crate::store::{Selection, Store, StoreError};
 
-/// Brotli quality for the configured outputs: close to the best ratio at a fraction of
-/// quality 11's time, and paid once per change of the data.
-const BROTLI_QUALITY: i32 = 9;
-
-/// Brotli quality for query variants: a 3.4 MB feed in 27 ms instead of quality 9's 165 ms
-/// (to 26 % of its size instead of 11 %), since a stranger chooses how many variants there
-/// are.
-const VARIANT_BROTLI_QUALITY: i32 = 2;
-
-/// gzip level for query variants: a 3.4 MB feed in 26 ms instead of level 6's 157 ms (to 39 %
-/// of its size instead of 33 %).
-const VARIANT_GZIP_LEVEL: u32 = 2;
-
-/// Query variants rendered or compressed at once. One: a flood of them then takes one core
-/// and leaves the others to the configured outputs and everything else.
-pub const VARIANT_WORKERS: usize = 1;
-
-/// Compressions of configured outputs at once. Each is made once per change of the data, but
-/// every request for a coding not yet made waits for it: without a limit, each would park a
-/// blocking thread on the one compressing (48 requests for `/feed.xml` with brotli right after
-/// a change, 47 threads); with it they wait without a thread.
-pub const OUTPUT_COMPRESSORS: usize = 2;
-
-/// Requests for a query variant not yet rendered that may wait for the worker. A request
-/// past them is answered 503 at once, so that a flood of variants cannot hold connections
-/// (and a connection in the middle of a request is never closed for a newcomer); at tens of
-/// milliseconds a rendering, the last of them waits well under a second.
-pub const VARIANT_QUEUE: usize = 16;
-
 /// Bytes the renderings of query variants (`/feed.xml?tag=x`) may hold together, compressed
 /// copies included: about eight variants of a 100-item feed of long articles, each in every
 /// coding. Past it the least recently used go; one rendering larger than the whole budget is
 /// still kept, alone.
 pub const VARIANT_BUDGET: usize = 8 << 20;
-
-/// Bytes counted per kept rendering on top of its bodies: the key, the struct and its hash,
-/// the map's slot.
-const ENTRY_OVERHEAD: usize = 256;
-
-/// How hard a rendering is compressed, and by whom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effort {
-    /// A configured output or the front page: compressed well, once per change of the data.
-    Best,
-    /// What a request chose (a query variant, a later page of the news page): compressed
-    /// fast, by the variants' worker.
-    Fast,
-}
 
 /// A query variant that cannot be rendered now.
 #[derive(Debug, thiserror::Error)]
@@ -83,184 +39,6 @@ pub enum CacheError {
     /// [`VARIANT_QUEUE`] other requests already wait for the variants' worker.
     #[error("{VARIANT_QUEUE} query variants are already waiting to be rendered")]
     Busy,
-}
-
-/// Who renders and compresses on blocking threads: the variants' worker ([`VARIANT_WORKERS`]
-/// renderings or compressions at once, at most [`VARIANT_QUEUE`] requests waiting for one)
-/// and the configured outputs' compressors ([`OUTPUT_COMPRESSORS`]). A permit goes into the
-/// blocking task that does the work: a request that gives up (its client gone, its timeout)
-/// frees nothing while its work still runs.
-#[derive(Debug)]
-struct Workers {
-    variants: Arc<Semaphore>,
-    places: Semaphore,
-    outputs: Arc<Semaphore>,
-}
-
-impl Workers {
-    fn new() -> Workers {
-        Workers {
-            variants: Arc::new(Semaphore::new(VARIANT_WORKERS)),
-            places: Semaphore::new(VARIANT_QUEUE),
-            outputs: Arc::new(Semaphore::new(OUTPUT_COMPRESSORS)),
-        }
-    }
-
-    /// The variants' worker, if it is free now.
-    fn try_variant(&self) -> Option<OwnedSemaphorePermit> {
-        self.variants.clone().try_acquire_owned().ok()
-    }
-
-    /// The variants' worker, once it is free, unless too many wait for it already.
-    async fn variant(&self) -> Result<OwnedSemaphorePermit, CacheError> {
-        if let Some(permit) = self.try_variant() {
-            return Ok(permit);
-        }
-        let _place = self.places.try_acquire().map_err(|_| CacheError::Busy)?;
-        // Invariant: the semaphore is never closed.
-        Ok(self
-            .variants
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("never closed"))
-    }
-
-    /// The body of `rendered` in `coding`, or in the coding it is served in instead: made
-    /// once and kept, off the async threads, by a bounded number of them. What a request
-    /// chose ([`Effort::Fast`]) is compressed by the variants' worker; while too many wait for
-    /// it, the body goes out uncompressed rather than not at all.
-    ///
-    /// # Errors
-    /// When the compressing task panicked.
-    async fn body(
-        &self,
-        rendered: &Arc<Rendered>,
-        coding: Coding,
-    ) -> Result<(Coding, Bytes), tokio::task::JoinError> {
-        if let Some(body) = rendered.ready_body(coding) {
-            return Ok((coding, body));
-        }
-        let worker = match rendered.effort {
-            // Invariant: the semaphore is never closed.
-            Effort::Best => (self.outputs.clone().acquire_owned().await).expect("never closed"),
-            Effort::Fast => match self.variant().await {
-                Ok(worker) => worker,
-                Err(_) => return Ok((Coding::Identity, rendered.identity.clone())),
-            },
-        };
-        // Made while this request waited its turn.
-        if let Some(body) = rendered.ready_body(coding) {
-            return Ok((coding, body));
-        }
-        let r = rendered.clone();
-        let body = tokio::task::spawn_blocking(move || {
-            let _worker = worker;
-            r.body(coding)
-        })
-        .await?;
-        Ok((coding, body))
-    }
-}
-
-/// One rendering of the merged feed, in each encoding we serve.
-#[derive(Debug)]
-pub struct Rendered {
-    /// The store version it was rendered from.
-    pub version: u64,
-    /// How hard it is compressed.
-    pub effort: Effort,
-    /// The XML.
-    pub identity: Bytes,
-    /// The XML, gzip-compressed, made on the first request that accepts gzip.
-    gzip: OnceLock<Bytes>,
-    /// The XML, brotli-compressed, made on the first request that accepts brotli.
-    br: OnceLock<Bytes>,
-    /// Hash of the XML, the base of the ETags.
-    pub hash: String,
-    /// The newest change among the items, to the second.
-    pub last_modified: DateTime<Utc>,
-}
-
-impl Rendered {
-    fn new(
-        version: u64,
-        effort: Effort,
-        xml: Vec<u8>,
-        hash: String,
-        last_modified: DateTime<Utc>,
-    ) -> Rendered {
-        Rendered {
-            version,
-            effort,
-            hash,
-            identity: Bytes::from(xml),
-            gzip: OnceLock::new(),
-            br: OnceLock::new(),
-            // HTTP dates have whole seconds; comparing If-Modified-Since needs the same.
-            last_modified: DateTime::from_timestamp(last_modified.timestamp(), 0)
-                .unwrap_or(last_modified),
-        }
-    }
-
-    /// The body in `coding` if it is ready (always for identity).
-    pub(super) fn ready_body(&self, coding: Coding) -> Option<Bytes> {
-        match coding {
-            Coding::Identity => Some(self.identity.clone()),
-            Coding::Gzip => self.gzip.get().cloned(),
-            Coding::Br => self.br.get().cloned(),
-        }
-    }
-
-    /// The body in `coding`, compressed once and kept (call it off the async threads: brotli
-    /// takes tens of milliseconds on a large feed).
-    fn body(&self, coding: Coding) -> Bytes {
-        let (level, quality) = match self.effort {
-            Effort::Best => (flate2::Compression::default(), BROTLI_QUALITY),
-            Effort::Fast => (
-                flate2::Compression::new(VARIANT_GZIP_LEVEL),
-                VARIANT_BROTLI_QUALITY,
-            ),
-        };
-        match coding {
-            Coding::Identity => self.identity.clone(),
-            Coding::Gzip => self
-                .gzip
-                .get_or_init(|| gzip(&self.identity, level))
-                .clone(),
-            Coding::Br => self
-                .br
-                .get_or_init(|| brotli(&self.identity, quality))
-                .clone(),
-        }
-    }
-
-    /// The memory it holds: every body made so far, and its bookkeeping.
-    pub fn bytes(&self) -> usize {
-        self.identity.len()
-            + self.gzip.get().map_or(0, Bytes::len)
-            + self.br.get().map_or(0, Bytes::len)
-            + self.hash.len()
-            + ENTRY_OVERHEAD
-    }
-}
-
-fn gzip(data: &[u8], level: flate2::Compression) -> Bytes {
-    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), level);
-    // Writing to a Vec cannot fail.
-    gz.write_all(data).expect("write to memory");
-    Bytes::from(gz.finish().expect("write to memory"))
-}
-
-fn brotli(data: &[u8], quality: i32) -> Bytes {
-    let params = brotli::enc::BrotliEncoderParams {
-        quality,
-        ..Default::default()
-    };
-    let mut out = Vec::with_capacity(data.len() / 5);
-    // Reading from a slice and writing to a Vec cannot fail.
-    brotli::BrotliCompress(&mut &data[..], &mut out, &params).expect("write to memory");
-    Bytes::from(out)
 }
 
 /// What a rendering is cached under, besides its format.
@@ -519,7 +297,7 @@ impl FeedCache {
             Some(worker) => worker,
             None => match self.last(variant, format) {
                 Some(previous) => return Ok(previous),
-                None => self.workers.variant().await?,
+                None => self.workers.variant().await.ok_or(CacheError::Busy)?,
             },
         };
         Ok(self
@@ -584,11 +362,11 @@ impl FeedCache {
     }
 
     /// The body of `rendered` in `coding`, or in the coding it is served in instead; see
-    /// [`Workers::body`].
+    /// [`super::workers`].
     ///
     /// # Errors
     /// When the compressing task panicked.
-    pub(super) async fn body(
+    pub async fn body(
         &self,
         rendered: &Arc<Rendered>,
         coding: Coding,
@@ -651,7 +429,7 @@ impl FeedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::query::TagFilter;
+    use crate::output::filters::TagFilter;
 
     fn rendering(bytes: usize) -> Arc<Rendered> {
         Arc::new(Rendered::new(
@@ -693,110 +471,6 @@ mod tests {
         v.insert(key(5), rendering(10 * one));
         assert_eq!(v.lru.len(), 1);
         assert!(v.get(&key(5)).is_some());
-    }
-
-    /// Text that compresses about as a feed does: words, not one byte repeated.
-    fn text(seed: u64, bytes: usize) -> Vec<u8> {
-        let words = [
-            "feed ", "reading ", "minutes ", "article ", "<p>", "</p>\n", "the ",
-        ];
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let mut out = Vec::with_capacity(bytes + 16);
-        while out.len() < bytes {
-            out.extend_from_slice(words[rng.usize(..words.len())].as_bytes());
-            out.extend_from_slice(rng.u32(..100_000).to_string().as_bytes());
-        }
-        out
-    }
-
-    fn unbrotli(body: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        brotli::BrotliDecompress(&mut &body[..], &mut out).expect("valid brotli");
-        out
-    }
-
-    /// See: issue #19 (review of the server, 9). What a request chose is compressed by the
-    /// variants' one worker: while it is busy, VARIANT_QUEUE requests wait for it and the
-    /// next gets its body uncompressed at once; the waiting ones are then compressed one by
-    /// one. Before the fix, every request compressed on a blocking thread of its own.
-    #[tokio::test]
-    async fn regression_19_variants_are_compressed_by_one_worker() {
-        let workers = Arc::new(Workers::new());
-        let busy = workers.try_variant().expect("the worker is free");
-        assert!(workers.try_variant().is_none());
-        let mut waiting = tokio::task::JoinSet::new();
-        let mut originals = Vec::new();
-        for i in 0..VARIANT_QUEUE {
-            let data = text(i as u64, 64 << 10);
-            originals.push(data.clone());
-            let r = Arc::new(Rendered::new(
-                1,
-                Effort::Fast,
-                data,
-                "0".repeat(32),
-                Utc::now(),
-            ));
-            let workers = workers.clone();
-            waiting.spawn(async move { (i, workers.body(&r, Coding::Br).await.unwrap()) });
-        }
-        // Until every waiting request has its place (a second at most).
-        for _ in 0..1_000 {
-            if workers.places.available_permits() == 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        let late = Arc::new(Rendered::new(
-            1,
-            Effort::Fast,
-            text(99, 64 << 10),
-            "0".repeat(32),
-            Utc::now(),
-        ));
-        let (coding, body) = workers.body(&late, Coding::Br).await.unwrap();
-        assert_eq!(coding, Coding::Identity, "no wait beyond the queue");
-        assert_eq!(body, late.identity);
-        assert!(late.ready_body(Coding::Br).is_none());
-        assert!(
-            waiting.try_join_next().is_none(),
-            "the queue waits for the worker"
-        );
-
-        drop(busy);
-        while let Some(done) = waiting.join_next().await {
-            let (i, (coding, body)) = done.unwrap();
-            assert_eq!(coding, Coding::Br);
-            assert_eq!(unbrotli(&body), originals[i]);
-        }
-    }
-
-    /// The configured outputs' requests for a coding not yet made wait for one of
-    /// OUTPUT_COMPRESSORS without a thread, and all get the one body made.
-    #[tokio::test]
-    async fn output_compressions_are_made_once_by_a_bounded_number() {
-        let workers = Arc::new(Workers::new());
-        let held: Vec<_> = (0..OUTPUT_COMPRESSORS)
-            .map(|_| workers.outputs.clone().try_acquire_owned().unwrap())
-            .collect();
-        let r = Arc::new(Rendered::new(
-            1,
-            Effort::Best,
-            text(1, 64 << 10),
-            "0".repeat(32),
-            Utc::now(),
-        ));
-        let mut waiting = tokio::task::JoinSet::new();
-        for _ in 0..32 {
-            let (workers, r) = (workers.clone(), r.clone());
-            waiting.spawn(async move { workers.body(&r, Coding::Gzip).await.unwrap() });
-        }
-        tokio::task::yield_now().await;
-        assert!(r.ready_body(Coding::Gzip).is_none());
-        drop(held);
-        let made = r.body(Coding::Gzip);
-        while let Some(done) = waiting.join_next().await {
-            assert_eq!(done.unwrap(), (Coding::Gzip, made.clone()));
-        }
     }
 
     #[test]
