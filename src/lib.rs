@@ -47,3 +47,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod shutdown;
 pub mod terminal;
+pub mod words;

@@ -14,11 +14,12 @@ use tracing::{debug, info, instrument, warn};
 use crate::articles::{Articles, Grant};
 use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
+use crate::dedupe::fingerprint;
 use crate::fetch::{ErrorChain, FetchOutcome, Fetched, Fetcher};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
-use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind};
-use crate::normalize::{fingerprint, text};
+use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind, Verdict};
+use crate::normalize::text;
 use crate::redact::{self, Redacted};
 use crate::schedule::{self, Policy};
 use crate::store::{
@@ -471,7 +472,7 @@ fn judge_copy(
     candidate: &NearCandidate,
     html: &str,
     threshold: f64,
-) -> Option<fingerprint::Verdict> {
+) -> Option<Verdict> {
     if !fingerprint::titles_compatible(&item.title, &candidate.title) {
         return None;
     }

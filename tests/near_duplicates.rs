@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Env, item, merged, poll};
 use feedmerge::app;
 use feedmerge::config::Config;
-use feedmerge::normalize::fingerprint::{self, Doc};
+use feedmerge::dedupe::fingerprint::{self, Doc};
 use feedmerge::normalize::text;
 use feedmerge::scheduler::ScheduledFeed;
 use feedmerge::store::Store;

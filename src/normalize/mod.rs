@@ -17,14 +17,11 @@
 //! | content HTML | [`MAX_CONTENT_BYTES`] | cut before the tag it would split; the reading time and fingerprint come from the whole text |
 //! | summary | [`text::MAX_SUMMARY_CHARS`] characters | cut at a word, "…" added |
 
-pub mod fingerprint;
 pub mod fulltext;
 mod markup;
 pub mod nesting;
-pub mod numbers;
 pub mod reading_time;
 pub mod text;
-pub mod words;
 
 use chrono::{DateTime, TimeZone, Utc};
 use feed_rs::model::{Entry, FeedType, Text};
@@ -32,9 +29,11 @@ use url::Url;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::ReadingTimeConfig;
+use crate::dedupe::fingerprint::Shingler;
 use crate::model::{Enclosure, FeedMeta, ItemKey, NewItem, TextSource};
 use crate::parse::Parsed;
 use crate::parse::fallbacks::Fallback;
+use crate::words::for_each_word;
 
 /// Dates this far ahead of the clock are still believed (publishers' clocks drift).
 pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::minutes(10);
@@ -137,8 +136,8 @@ fn normalize_entry(
     cut_html(&mut content_html, MAX_CONTENT_BYTES);
     // One pass over the words for the reading time and the near-duplicate fingerprint.
     let mut counted = reading_time::WordCount::default();
-    let mut shingler = fingerprint::Shingler::default();
-    words::for_each_word(&visible.text, |w, ascii| {
+    let mut shingler = Shingler::default();
+    for_each_word(&visible.text, |w, ascii| {
         counted.add(w, ascii);
         shingler.add(w, ascii);
     });

@@ -954,7 +954,7 @@ mod tests {
     /// table when the index is first used, then added as each poll commits.
     #[tokio::test]
     async fn candidates_are_indexed_from_the_table_then_on_commit() {
-        use crate::normalize::fingerprint::Fingerprint;
+        use crate::model::Fingerprint;
         let (_dir, store, feeds) = store_with_feeds(2).await;
         let (a, b) = (feeds[0].id, feeds[1].id);
         let with_print = |key: &str, bands: Vec<u32>, title_key: u32| {

@@ -11,7 +11,7 @@ use crate::model::{
     AlsoIn, Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
     TextSource,
 };
-use crate::normalize::fingerprint::{Evidence, Fingerprint, Verdict};
+use crate::model::{Evidence, Fingerprint, Verdict};
 
 /// Separates categories in the `categories` column (a control character no title contains).
 const CATEGORY_SEPARATOR: char = '\u{1F}';

@@ -15,7 +15,8 @@ use std::collections::HashSet;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::numbers;
-use super::words::{for_each_word, words};
+use crate::model::{Evidence, Fingerprint, Verdict};
+use crate::words::{for_each_word, words};
 
 /// Words per shingle.
 const SHINGLE: usize = 4;
@@ -32,15 +33,6 @@ pub const CONTAINMENT: f64 = 0.9;
 /// Below this many words a body is too short to compare by its word 4-grams (it has no LSH
 /// bands either): see [`judge`].
 pub const SHORT_WORDS: usize = 50;
-
-/// What is indexed per item.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
-    /// LSH band hashes (empty for short texts).
-    pub bands: Vec<u32>,
-    /// Hash of the normalised title.
-    pub title_key: u32,
-}
 
 /// What the judgement compares of one item.
 #[derive(Debug, Clone)]
@@ -493,54 +485,6 @@ fn title_key(title: &str) -> u32 {
     xxh3_64(Title::of(title).tokens.join(" ").as_bytes()) as u32
 }
 
-/// What decided a merge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
-pub struct Evidence {
-    /// The titles are the same or nearly so (after prefixes, number style and punctuation).
-    pub title: bool,
-    /// The texts are highly similar.
-    pub body: bool,
-    /// The links end in the same slug.
-    pub slug: bool,
-}
-
-impl Evidence {
-    /// The names of what holds, comma-separated: `title,body`, `body,slug`.
-    pub fn names(self) -> String {
-        [
-            (self.title, "title"),
-            (self.body, "body"),
-            (self.slug, "slug"),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| *name)
-        .collect::<Vec<_>>()
-        .join(",")
-    }
-
-    /// Reads [`Evidence::names`]; unknown names are ignored.
-    pub fn from_names(names: &str) -> Evidence {
-        let has = |n: &str| names.split(',').any(|x| x.trim() == n);
-        Evidence {
-            title: has("title"),
-            body: has("body"),
-            slug: has("slug"),
-        }
-    }
-}
-
-/// The judgement that two items are one story.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Verdict {
-    /// How similar the texts are: the Jaccard similarity of their word 4-grams, or the share
-    /// of the shorter one found in the other when that decided; for texts too short to
-    /// compare so, of their words (1.0 when the title and the link decided).
-    pub similarity: f64,
-    /// What decided it.
-    pub evidence: Evidence,
-}
-
 /// Texts of at least this many words can carry a merge on their own, when the titles were
 /// reworded: enough sentences that a shared template or background cannot reach
 /// [`BODY_ALONE`].
@@ -990,19 +934,6 @@ mod tests {
             ),
         );
         assert_eq!(judge(&s1, &s2, 0.7), None);
-    }
-
-    #[test]
-    fn evidence_reads_back_from_its_names() {
-        let all = [false, true];
-        for title in all {
-            for body in all {
-                for slug in all {
-                    let e = Evidence { title, body, slug };
-                    assert_eq!(Evidence::from_names(&e.names()), e);
-                }
-            }
-        }
     }
 
     #[test]
