@@ -14,7 +14,7 @@ use tracing::{debug, info, instrument, warn};
 use crate::articles::{Articles, Grant};
 use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
-use crate::dedupe::fingerprint;
+use crate::dedupe::{self, Doc};
 use crate::fetch::{ErrorChain, FetchOutcome, Fetched, Fetcher};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
@@ -26,7 +26,7 @@ use crate::store::{
     FeedChange, FeedState, NearCandidate, NearCheck, NearLookup, NearProbe, PollRecord, PollResult,
     Store, StoreError,
 };
-use crate::{dedupe, normalize, parse};
+use crate::{normalize, parse};
 use url::Url;
 
 /// Why a poll's result could not be stored. A failing feed is no error: it is a [`Report`]
@@ -421,7 +421,7 @@ async fn find_near_duplicates(
         indexed_through,
     } = ctx
         .store
-        .near_candidates(feed, since, probes, fingerprint::titles_compatible)
+        .near_candidates(feed, since, probes, dedupe::titles_compatible)
         .await?;
     let threshold = near.threshold;
     let check = NearCheck {
@@ -473,21 +473,21 @@ fn judge_copy(
     html: &str,
     threshold: f64,
 ) -> Option<Verdict> {
-    if !fingerprint::titles_compatible(&item.title, &candidate.title) {
+    if !dedupe::titles_compatible(&item.title, &candidate.title) {
         return None;
     }
     let other_text = text::visible(html).text;
-    let doc = fingerprint::Doc {
+    let doc = Doc {
         title: &item.title,
         text,
         link: item.link.as_deref(),
     };
-    let other = fingerprint::Doc {
+    let other = Doc {
         title: &candidate.title,
         text: &other_text,
         link: candidate.link.as_deref(),
     };
-    fingerprint::judge(&doc, &other, threshold)
+    dedupe::judge(&doc, &other, threshold)
 }
 
 /// Parses, normalises and identifies a fetched document on a blocking thread (parsing is CPU

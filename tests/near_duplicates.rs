@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Env, item, merged, poll};
 use feedmerge::app;
 use feedmerge::config::Config;
-use feedmerge::dedupe::fingerprint::{self, Doc};
+use feedmerge::dedupe::{self, Doc, fingerprint};
 use feedmerge::normalize::text;
 use feedmerge::scheduler::ScheduledFeed;
 use feedmerge::store::Store;
@@ -549,11 +549,11 @@ impl Score {
                 text: &tb,
                 link: Some(&p.b.link),
             };
-            let verdict = fingerprint::judge(&a, &b, feedmerge::config::DEFAULT_NEAR_THRESHOLD);
+            let verdict = dedupe::judge(&a, &b, feedmerge::config::DEFAULT_NEAR_THRESHOLD);
             // The judgement does not depend on which side came first.
             assert_eq!(
                 verdict.is_some(),
-                fingerprint::judge(&b, &a, feedmerge::config::DEFAULT_NEAR_THRESHOLD).is_some(),
+                dedupe::judge(&b, &a, feedmerge::config::DEFAULT_NEAR_THRESHOLD).is_some(),
                 "{} is judged differently the other way round",
                 p.id
             );

@@ -1,11 +1,16 @@
-//! Identity and near-duplicates: the items of one document → the same items with stable keys
-//! and canonical links, repeats removed ([`identity`]); and what tells two feeds' items apart
-//! or makes them one story: the fingerprint an item is indexed by ([`fingerprint`]) and the
-//! judgement of a candidate ([`fingerprint::judge`]), with numbers compared in one style
-//! ([`numbers`]). The index of fingerprints is the store's, since it mirrors stored rows.
+//! Identity and near-duplicates. [`identity`]: the items of one document → the same items
+//! with stable keys and canonical links, repeats removed. Near-duplicates across feeds: the
+//! [`fingerprint`] an item is indexed by, and the [`judge`]ment of a candidate by its
+//! [`title`], text and link, with [`numbers`] compared in one style. The index of
+//! fingerprints is the store's (`store::bands`): it mirrors stored rows and is updated in the
+//! store's write transactions.
 
 pub mod fingerprint;
 pub mod identity;
+pub mod judge;
 pub mod numbers;
+pub mod title;
 
 pub use identity::{canonical_link, identify};
+pub use judge::{Doc, judge};
+pub use title::titles_compatible;
