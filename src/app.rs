@@ -18,7 +18,7 @@ use crate::daemon::Daemon;
 use crate::fetch::{FetchConfig, Fetcher, Network};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
-use crate::model::PollKind;
+use crate::model::{PollKind, Subscription};
 use crate::opml;
 use crate::pipeline::{Context, Report};
 use crate::render::{Channel, Format};
@@ -148,13 +148,24 @@ pub(crate) fn host_limits(cfg: &Config) -> HostLimits {
     }
 }
 
+/// The configured feeds as the store keeps them.
+fn subscriptions(cfg: &Config) -> Vec<Subscription> {
+    cfg.feeds
+        .iter()
+        .map(|f| Subscription {
+            url: f.url.clone(),
+            title: f.title.clone(),
+        })
+        .collect()
+}
+
 /// Registers the configured feeds in the store and pairs each with its schedule limits.
 ///
 /// # Errors
 /// When the store cannot be written.
 pub async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<ScheduledFeed>> {
     let states = store
-        .sync_feeds(&cfg.feeds)
+        .sync_feeds(&subscriptions(cfg))
         .await
         .context("cannot register the configured feeds")?;
     Ok(states
@@ -359,7 +370,7 @@ pub async fn poll_once_through(
 pub async fn status(cfg: &Config) -> anyhow::Result<Vec<FeedStatus>> {
     let store = open_store(cfg).await?;
     store
-        .sync_feeds(&cfg.feeds)
+        .sync_feeds(&subscriptions(cfg))
         .await
         .context("cannot register the configured feeds")?;
     store
@@ -392,7 +403,7 @@ pub async fn render(cfg: &Config, format: Format) -> anyhow::Result<Vec<u8>> {
     // Register the configured feeds so that the output reflects the config (removed feeds
     // are not shown), as the daemon's would.
     store
-        .sync_feeds(&cfg.feeds)
+        .sync_feeds(&subscriptions(cfg))
         .await
         .context("cannot register the configured feeds")?;
     let cache = FeedCache::new(store, outputs(cfg), Arc::new(Metrics::default()));

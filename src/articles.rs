@@ -692,7 +692,7 @@ mod tests {
     async fn feeds(store: &Store, urls: &[&str]) -> Vec<FeedId> {
         let configs: Vec<_> = urls
             .iter()
-            .map(|u| crate::config::FeedConfig::new(Url::parse(u).unwrap()))
+            .map(|u| crate::model::Subscription::new(Url::parse(u).unwrap()))
             .collect();
         let states = store.sync_feeds(&configs).await.unwrap();
         states.iter().map(|s| s.id).collect()

@@ -199,6 +199,45 @@ pub struct FeedHints {
     pub skip_days: u8,
 }
 
+/// HTTP cache validators kept between polls (`ETag`, `Last-Modified`), sent with the next
+/// conditional GET.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` the server sent last.
+    pub etag: Option<String>,
+    /// The `Last-Modified` the server sent last.
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Keeps each validator of `newer` that is present, else the current one: a 304 may carry
+    /// fresh validators or none at all.
+    pub fn merge(&self, newer: Validators) -> Validators {
+        Validators {
+            etag: newer.etag.or_else(|| self.etag.clone()),
+            last_modified: newer.last_modified.or_else(|| self.last_modified.clone()),
+        }
+    }
+}
+
+/// A feed the configuration subscribes to, as the store keeps it: where it is and the title
+/// that overrides its own. Built from `config::FeedConfig` by the caller, so that the store
+/// does not depend on the configuration's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The feed's URL.
+    pub url: url::Url,
+    /// Title override; the feed's own title is used otherwise.
+    pub title: Option<String>,
+}
+
+impl Subscription {
+    /// A subscription to `url` under the feed's own title.
+    pub fn new(url: url::Url) -> Self {
+        Subscription { url, title: None }
+    }
+}
+
 /// What a poll came to. Stored in the feed's row (`last_result`) as `ok`, `not_modified`,
 /// `failed` or `gone`, and shown by `status` under the same names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
