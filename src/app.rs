@@ -12,10 +12,10 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::articles::{self, Articles};
 use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::fetch::{FetchConfig, Fetcher, Network};
+use crate::fulltext::{self, Articles};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
 use crate::model::{PollKind, Subscription};
@@ -291,7 +291,7 @@ impl std::fmt::Display for PollSummary {
 
 /// Polls every configured feed once, now, and stores the results. `on_done` sees each feed
 /// as it finishes. The article pages the polls asked for are fetched meanwhile and after,
-/// for at most [`articles::ROUND_BUDGET`] once the last poll is done; those left wait in the
+/// for at most [`fulltext::ROUND_BUDGET`] once the last poll is done; those left wait in the
 /// database for the next run.
 ///
 /// # Errors
@@ -343,7 +343,7 @@ pub async fn poll_once_through(
         }
     })
     .await;
-    if tokio::time::timeout(articles::ROUND_BUDGET, articles.idle())
+    if tokio::time::timeout(fulltext::ROUND_BUDGET, articles.idle())
         .await
         .is_err()
     {

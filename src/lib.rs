@@ -31,7 +31,7 @@ pub mod parse;
 pub mod normalize;
 pub mod dedupe;
 pub mod store;
-pub mod articles;
+pub mod fulltext;
 pub mod render;
 pub mod serve;
 

@@ -1,6 +1,6 @@
 //! One poll of one feed, top to bottom: wait for the host → fetch → parse → normalise →
 //! dedupe → store, and schedule the next poll; then hand the article pages its items want to
-//! `articles`, without waiting for them. The only place that chains the stages for a poll;
+//! `fulltext`, without waiting for them. The only place that chains the stages for a poll;
 //! everything a poll does can be read here.
 
 use std::sync::Arc;
@@ -11,11 +11,11 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use crate::articles::{Articles, Grant};
 use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
 use crate::dedupe::{self, Doc};
 use crate::fetch::{ErrorChain, FetchOutcome, Fetched, Fetcher};
+use crate::fulltext::{Articles, Grant};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
 use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind, Verdict};

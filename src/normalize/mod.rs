@@ -17,10 +17,10 @@
 //! | content HTML | [`MAX_CONTENT_BYTES`] | cut before the tag it would split; the reading time and fingerprint come from the whole text |
 //! | summary | [`text::MAX_SUMMARY_CHARS`] characters | cut at a word, "…" added |
 
-pub mod fulltext;
 mod markup;
 pub mod nesting;
 pub mod reading_time;
+pub mod teaser;
 pub mod text;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -203,7 +203,7 @@ fn normalize_entry(
         near_duplicate_of: None,
     };
     item.content_hash = content_hash(&item);
-    item.wants_full_text = fulltext::wanted(&item, &visible.text, rt);
+    item.wants_full_text = teaser::wanted(&item, &visible.text, rt);
     item.fingerprint = Some(shingler.finish(&item.title));
     item
 }
