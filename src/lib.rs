@@ -37,6 +37,7 @@ pub mod serve;
 
 pub mod app;
 pub mod daemon;
+pub mod html;
 pub mod memory;
 pub mod metrics;
 pub mod model;

@@ -2,7 +2,7 @@
 //! What one page costs is bounded before any tree is built: its size, its elements, its
 //! nesting.
 
-use crate::normalize::nesting;
+use crate::html::nesting;
 
 /// The most of an article page that is read, in bytes (before decoding, and again after).
 /// Article pages are 50–500 KB of HTML, most of it before the end of the article; the

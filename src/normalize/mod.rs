@@ -17,8 +17,6 @@
 //! | content HTML | [`MAX_CONTENT_BYTES`] | cut before the tag it would split; the reading time and fingerprint come from the whole text |
 //! | summary | [`text::MAX_SUMMARY_CHARS`] characters | cut at a word, "…" added |
 
-mod markup;
-pub mod nesting;
 pub mod reading_time;
 pub mod teaser;
 pub mod text;
@@ -30,6 +28,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::ReadingTimeConfig;
 use crate::dedupe::fingerprint::Shingler;
+use crate::html;
 use crate::model::{Enclosure, FeedMeta, ItemKey, NewItem, TextSource};
 use crate::parse::Parsed;
 use crate::parse::fallbacks::Fallback;
@@ -415,24 +414,8 @@ fn as_html(body: &str, mime: &str) -> String {
     body.split("\n\n")
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| format!("<p>{}</p>", escape_html(p)))
+        .map(|p| format!("<p>{}</p>", html::escape(p)))
         .collect()
-}
-
-/// Escapes text for use in HTML content or attributes.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn first_words(text: &str, n: usize) -> String {

@@ -5,7 +5,7 @@
 
 use feedmerge::app;
 use feedmerge::fulltext::extract;
-use feedmerge::normalize::nesting::MAX_DEPTH;
+use feedmerge::html::nesting::MAX_DEPTH;
 use feedmerge::normalize::{
     MAX_AUTHOR_CHARS, MAX_CATEGORIES, MAX_CATEGORY_CHARS, MAX_TITLE_CHARS, MAX_URL_BYTES,
 };
