@@ -1,6 +1,6 @@
 //! Fingerprints for near-duplicate detection: an item's title and visible text → word
 //! shingles and a MinHash signature cut into LSH bands, so that candidates are found in an
-//! index rather than by comparing with every item; plus the hashes [`super::judge`] compares
+//! index rather than by comparing with every item; plus the hashes [`judge`](fn@super::judge) compares
 //! texts by.
 //!
 //! The signature is a one-permutation MinHash (Li, Owen, Zhang 2012) with optimal
@@ -20,13 +20,13 @@ use crate::words::for_each_word;
 const SHINGLE: usize = 4;
 /// MinHash bins (one bit each in a `u64`); split into [`BANDS`] bands of `HASHES / BANDS`
 /// rows.
-const HASHES: usize = 64;
+pub const HASHES: usize = 64;
 const _: () = assert!(HASHES == 64 && HASHES % BANDS == 0);
 /// LSH bands: two items are candidates when any band matches (about 99 % at similarity 0.7,
 /// about 12 % at 0.3).
 pub const BANDS: usize = 16;
 /// Below this many words a body is too short to compare by its word 4-grams (it has no LSH
-/// bands either): see [`super::judge`].
+/// bands either): see [`judge`](fn@super::judge).
 pub const SHORT_WORDS: usize = 50;
 
 /// The hash of a word's lower-case form, without a string for the common ASCII case (this

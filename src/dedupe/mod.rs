@@ -1,6 +1,6 @@
 //! Identity and near-duplicates. [`identity`]: the items of one document → the same items
 //! with stable keys and canonical links, repeats removed. Near-duplicates across feeds: the
-//! [`fingerprint`] an item is indexed by, and the [`judge`]ment of a candidate by its
+//! [`fingerprint`] an item is indexed by, and the [`judge`](mod@judge)ment of a candidate by its
 //! [`title`], text and link, with [`numbers`] compared in one style. The index of
 //! fingerprints is the store's (`store::bands`): it mirrors stored rows and is updated in the
 //! store's write transactions.

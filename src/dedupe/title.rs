@@ -153,12 +153,12 @@ pub(super) fn compare_titles(a: &Title, b: &Title) -> Titles {
     }
 }
 
-/// The hash a title is indexed by: two titles that [`super::judge`] finds the same share it.
+/// The hash a title is indexed by: two titles that [`judge`](fn@super::judge) finds the same share it.
 pub(super) fn title_key(title: &str) -> u32 {
     xxh3_64(Title::of(title).tokens.join(" ").as_bytes()) as u32
 }
 
-/// The title part of [`super::judge`], cheap enough to filter candidates before their text is
+/// The title part of [`judge`](fn@super::judge), cheap enough to filter candidates before their text is
 /// read: false when the titles alone keep two items apart (the same headline with other
 /// numbers, or a correction notice on one side only).
 pub fn titles_compatible(a: &str, b: &str) -> bool {

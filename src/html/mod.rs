@@ -1,5 +1,5 @@
 //! HTML shared by the stages that read it (`normalize`, `fulltext`) and write it (`render`):
-//! the one escaper, a fast scanner for the markup feeds carry ([`markup`]) and the bound on
+//! the one escaper, a fast scanner for the markup feeds carry (`markup`) and the bound on
 //! nesting applied before any tree is built ([`nesting`]). No stage of its own: plain
 //! functions of strings.
 

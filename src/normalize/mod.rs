@@ -1,6 +1,7 @@
-//! Normalising: a parsed [`Feed`] → one [`NewItem`] per entry, with plain-text titles, absolute
-//! links, plausible dates, the fullest content, and its reading time. Identity is left to
-//! `dedupe`.
+//! Normalising: a parsed [`Feed`](feed_rs::model::Feed) → one [`NewItem`] per entry, with plain-text titles, absolute
+//! links, plausible dates, the fullest content, its reading time, its near-duplicate
+//! fingerprint (taken in the same pass over the words, with `dedupe`'s `Shingler`) and whether
+//! it wants its article page ([`teaser`]). Identity is left to `dedupe`.
 //!
 //! Every field stored is capped here, since a publisher controls its length and the merged
 //! outputs copy some fields into every item (the feed's title into each `<source>`):

@@ -1,7 +1,7 @@
 //! HTML → visible text: what a reader sees, for titles and for the reading-time estimate.
 //! Entities decoded, script/style dropped, no tree built. The HTML feeds carry is read by a
 //! scanner for its common subset (`markup`); anything else by html5ever's tokenizer. Both
-//! feed the same [`Walk`].
+//! feed the same `Walk`.
 
 use std::cell::RefCell;
 

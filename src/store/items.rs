@@ -369,7 +369,7 @@ const MAX_LATE_CANDIDATES: usize = 64;
 /// Judges a new item against a candidate, given the candidate's HTML.
 pub type JudgeCopy = dyn Fn(&NewItem, &NearCandidate, &str) -> Option<Verdict> + Send + Sync;
 
-/// What the writer needs to finish a poll's near-duplicate lookup (see [`committed_since`]).
+/// What the writer needs to finish a poll's near-duplicate lookup (see `committed_since`).
 /// The lookup ran before the poll was queued for writing; the polls committed meanwhile are
 /// judged when it is written, so that whether two copies merge does not depend on which
 /// poll looked first.
