@@ -11,13 +11,13 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::articles::{self, Articles};
 use crate::config::Config;
 use crate::daemon::Daemon;
 use crate::fetch::{FetchConfig, Fetcher, Network};
+use crate::fulltext::{self, Articles};
 use crate::hosts::{HostLimits, Hosts};
 use crate::metrics::Metrics;
-use crate::model::PollKind;
+use crate::model::{PollKind, Subscription};
 use crate::output::{FeedCache, Outputs};
 use crate::pipeline::{Context, Report};
 use crate::render::Format;
@@ -86,13 +86,24 @@ pub(crate) fn host_limits(cfg: &Config) -> HostLimits {
     }
 }
 
+/// The configured feeds as the store keeps them.
+fn subscriptions(cfg: &Config) -> Vec<Subscription> {
+    cfg.feeds
+        .iter()
+        .map(|f| Subscription {
+            url: f.url.clone(),
+            title: f.title.clone(),
+        })
+        .collect()
+}
+
 /// Registers the configured feeds in the store and pairs each with its schedule limits.
 ///
 /// # Errors
 /// When the store cannot be written.
 pub async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<ScheduledFeed>> {
     let states = store
-        .sync_feeds(&cfg.feeds)
+        .sync_feeds(&subscriptions(cfg))
         .await
         .context("cannot register the configured feeds")?;
     Ok(states
@@ -218,7 +229,7 @@ impl std::fmt::Display for PollSummary {
 
 /// Polls every configured feed once, now, and stores the results. `on_done` sees each feed
 /// as it finishes. The article pages the polls asked for are fetched meanwhile and after,
-/// for at most [`articles::ROUND_BUDGET`] once the last poll is done; those left wait in the
+/// for at most [`fulltext::ROUND_BUDGET`] once the last poll is done; those left wait in the
 /// database for the next run.
 ///
 /// # Errors
@@ -270,7 +281,7 @@ pub async fn poll_once_through(
         }
     })
     .await;
-    if tokio::time::timeout(articles::ROUND_BUDGET, articles.idle())
+    if tokio::time::timeout(fulltext::ROUND_BUDGET, articles.idle())
         .await
         .is_err()
     {
@@ -297,7 +308,7 @@ pub async fn poll_once_through(
 pub async fn status(cfg: &Config) -> anyhow::Result<Vec<FeedStatus>> {
     let store = open_store(cfg).await?;
     store
-        .sync_feeds(&cfg.feeds)
+        .sync_feeds(&subscriptions(cfg))
         .await
         .context("cannot register the configured feeds")?;
     store
@@ -327,7 +338,7 @@ pub async fn render(cfg: &Config, format: Format) -> anyhow::Result<Vec<u8>> {
     // Register the configured feeds so that the output reflects the config (removed feeds
     // are not shown), as the daemon's would.
     store
-        .sync_feeds(&cfg.feeds)
+        .sync_feeds(&subscriptions(cfg))
         .await
         .context("cannot register the configured feeds")?;
     let cache = FeedCache::new(

@@ -19,8 +19,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::app::{self, apply_retention, host_limits, open_store, poll_context};
-use crate::articles::Articles;
 use crate::config::{Config, MetricsEndpoint};
+use crate::fulltext::Articles;
 use crate::hosts::Hosts;
 use crate::metrics::Metrics;
 use crate::output::{FeedCache, Outputs};

@@ -199,6 +199,45 @@ pub struct FeedHints {
     pub skip_days: u8,
 }
 
+/// HTTP cache validators kept between polls (`ETag`, `Last-Modified`), sent with the next
+/// conditional GET.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` the server sent last.
+    pub etag: Option<String>,
+    /// The `Last-Modified` the server sent last.
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Keeps each validator of `newer` that is present, else the current one: a 304 may carry
+    /// fresh validators or none at all.
+    pub fn merge(&self, newer: Validators) -> Validators {
+        Validators {
+            etag: newer.etag.or_else(|| self.etag.clone()),
+            last_modified: newer.last_modified.or_else(|| self.last_modified.clone()),
+        }
+    }
+}
+
+/// A feed the configuration subscribes to, as the store keeps it: where it is and the title
+/// that overrides its own. Built from `config::FeedConfig` by the caller, so that the store
+/// does not depend on the configuration's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The feed's URL.
+    pub url: url::Url,
+    /// Title override; the feed's own title is used otherwise.
+    pub title: Option<String>,
+}
+
+impl Subscription {
+    /// A subscription to `url` under the feed's own title.
+    pub fn new(url: url::Url) -> Self {
+        Subscription { url, title: None }
+    }
+}
+
 /// What a poll came to. Stored in the feed's row (`last_result`) as `ok`, `not_modified`,
 /// `failed` or `gone`, and shown by `status` under the same names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -448,9 +487,67 @@ pub struct NewItem {
     /// The content looks like a summary and the settings ask for the article page.
     pub wants_full_text: bool,
     /// For near-duplicate detection across feeds (stored for new items when it is on).
-    pub fingerprint: Option<crate::normalize::fingerprint::Fingerprint>,
+    pub fingerprint: Option<Fingerprint>,
     /// The stored item of another feed this one is a copy of, and the judgement that said so.
-    pub near_duplicate_of: Option<(i64, crate::normalize::fingerprint::Verdict)>,
+    pub near_duplicate_of: Option<(i64, Verdict)>,
+}
+
+/// What near-duplicate detection indexes of an item (computed by `dedupe`): its LSH bands
+/// and the hash of its title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// LSH band hashes (empty for short texts).
+    pub bands: Vec<u32>,
+    /// Hash of the normalised title.
+    pub title_key: u32,
+}
+
+/// What decided a near-duplicate merge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Evidence {
+    /// The titles are the same or nearly so (after prefixes, number style and punctuation).
+    pub title: bool,
+    /// The texts are highly similar.
+    pub body: bool,
+    /// The links end in the same slug.
+    pub slug: bool,
+}
+
+impl Evidence {
+    /// The names of what holds, comma-separated: `title,body`, `body,slug`.
+    pub fn names(self) -> String {
+        [
+            (self.title, "title"),
+            (self.body, "body"),
+            (self.slug, "slug"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
+    }
+
+    /// Reads [`Evidence::names`]; unknown names are ignored.
+    pub fn from_names(names: &str) -> Evidence {
+        let has = |n: &str| names.split(',').any(|x| x.trim() == n);
+        Evidence {
+            title: has("title"),
+            body: has("body"),
+            slug: has("slug"),
+        }
+    }
+}
+
+/// The judgement that two items are one story (`dedupe::judge`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// How similar the texts are: the Jaccard similarity of their word 4-grams, or the share
+    /// of the shorter one found in the other when that decided; for texts too short to
+    /// compare so, of their words (1.0 when the title and the link decided).
+    pub similarity: f64,
+    /// What decided it.
+    pub evidence: Evidence,
 }
 
 /// What fetching an item's article page gave.
@@ -516,4 +613,22 @@ pub struct StoredItem {
     pub date: DateTime<Utc>,
     /// When the stored row last changed.
     pub changed_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_reads_back_from_its_names() {
+        let all = [false, true];
+        for title in all {
+            for body in all {
+                for slug in all {
+                    let e = Evidence { title, body, slug };
+                    assert_eq!(Evidence::from_names(&e.names()), e);
+                }
+            }
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! One poll of one feed, top to bottom: wait for the host → fetch → parse → normalise →
 //! dedupe → store, and schedule the next poll; then hand the article pages its items want to
-//! `articles`, without waiting for them. The only place that chains the stages for a poll;
+//! `fulltext`, without waiting for them. The only place that chains the stages for a poll;
 //! everything a poll does can be read here.
 
 use std::sync::Arc;
@@ -11,21 +11,22 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use crate::articles::{Articles, Grant};
 use crate::config::DedupeConfig;
 use crate::config::ReadingTimeConfig;
+use crate::dedupe::{self, Doc};
 use crate::fetch::{ErrorChain, FetchOutcome, Fetched, Fetcher};
+use crate::fulltext::{Articles, Grant};
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
-use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind};
-use crate::normalize::{fingerprint, text};
+use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind, Verdict};
+use crate::normalize::text;
 use crate::redact::{self, Redacted};
 use crate::schedule::{self, Policy};
 use crate::store::{
     FeedChange, FeedState, NearCandidate, NearCheck, NearLookup, NearProbe, PollRecord, PollResult,
     Store, StoreError,
 };
-use crate::{dedupe, normalize, parse};
+use crate::{normalize, parse};
 use url::Url;
 
 /// Why a poll's result could not be stored. A failing feed is no error: it is a [`Report`]
@@ -420,7 +421,7 @@ async fn find_near_duplicates(
         indexed_through,
     } = ctx
         .store
-        .near_candidates(feed, since, probes, fingerprint::titles_compatible)
+        .near_candidates(feed, since, probes, dedupe::titles_compatible)
         .await?;
     let threshold = near.threshold;
     let check = NearCheck {
@@ -471,22 +472,22 @@ fn judge_copy(
     candidate: &NearCandidate,
     html: &str,
     threshold: f64,
-) -> Option<fingerprint::Verdict> {
-    if !fingerprint::titles_compatible(&item.title, &candidate.title) {
+) -> Option<Verdict> {
+    if !dedupe::titles_compatible(&item.title, &candidate.title) {
         return None;
     }
     let other_text = text::visible(html).text;
-    let doc = fingerprint::Doc {
+    let doc = Doc {
         title: &item.title,
         text,
         link: item.link.as_deref(),
     };
-    let other = fingerprint::Doc {
+    let other = Doc {
         title: &candidate.title,
         text: &other_text,
         link: candidate.link.as_deref(),
     };
-    fingerprint::judge(&doc, &other, threshold)
+    dedupe::judge(&doc, &other, threshold)
 }
 
 /// Parses, normalises and identifies a fetched document on a blocking thread (parsing is CPU

@@ -350,7 +350,7 @@ mod tests {
                 id: crate::model::FeedId(0),
                 url: url::Url::parse(url).unwrap(),
                 moved_to: None,
-                validators: crate::fetch::Validators::default(),
+                validators: crate::model::Validators::default(),
                 hints: crate::model::FeedHints::default(),
                 error_count: 0,
                 next_poll_at: None,

@@ -14,7 +14,7 @@ use common::{Env, item, merged, poll, wait_until};
 const WAIT: Duration = Duration::from_secs(60);
 use feedmerge::app;
 use feedmerge::config::Config;
-use feedmerge::normalize::fingerprint::{self, Doc};
+use feedmerge::dedupe::{self, Doc, fingerprint};
 use feedmerge::normalize::text;
 use feedmerge::scheduler::ScheduledFeed;
 use feedmerge::store::Store;
@@ -546,11 +546,11 @@ impl Score {
                 text: &tb,
                 link: Some(&p.b.link),
             };
-            let verdict = fingerprint::judge(&a, &b, feedmerge::config::DEFAULT_NEAR_THRESHOLD);
+            let verdict = dedupe::judge(&a, &b, feedmerge::config::DEFAULT_NEAR_THRESHOLD);
             // The judgement does not depend on which side came first.
             assert_eq!(
                 verdict.is_some(),
-                fingerprint::judge(&b, &a, feedmerge::config::DEFAULT_NEAR_THRESHOLD).is_some(),
+                dedupe::judge(&b, &a, feedmerge::config::DEFAULT_NEAR_THRESHOLD).is_some(),
                 "{} is judged differently the other way round",
                 p.id
             );

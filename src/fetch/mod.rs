@@ -16,7 +16,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::redirect;
 use url::Url;
 
-use crate::model::Failure;
+use crate::model::{Failure, Validators};
 use crate::redact::{self, Redacted};
 pub use policy::{Network, Reach, Refusal, Rule};
 
@@ -33,38 +33,19 @@ pub const MAX_ARTICLE_BODY: u64 = 4 * 1024 * 1024;
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
 application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5";
 
-/// HTTP cache validators kept between polls.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Validators {
-    /// The `ETag` the server sent last.
-    pub etag: Option<String>,
-    /// The `Last-Modified` the server sent last.
-    pub last_modified: Option<String>,
-}
-
-impl Validators {
-    fn from_headers(headers: &HeaderMap) -> Self {
-        let get = |name| {
-            headers
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        Validators {
-            etag: get(header::ETAG),
-            last_modified: get(header::LAST_MODIFIED),
-        }
-    }
-
-    /// Keeps each validator of `newer` that is present, else the current one: a 304 may carry
-    /// fresh validators or none at all.
-    pub fn merge(&self, newer: Validators) -> Validators {
-        Validators {
-            etag: newer.etag.or_else(|| self.etag.clone()),
-            last_modified: newer.last_modified.or_else(|| self.last_modified.clone()),
-        }
+/// The validators a response carries.
+fn validators_from(headers: &HeaderMap) -> Validators {
+    let get = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    Validators {
+        etag: get(header::ETAG),
+        last_modified: get(header::LAST_MODIFIED),
     }
 }
 
@@ -437,7 +418,7 @@ impl Fetcher {
             if status == reqwest::StatusCode::NOT_MODIFIED {
                 let headers = response.headers();
                 return Ok(FetchOutcome::NotModified {
-                    validators: validators.merge(Validators::from_headers(headers)),
+                    validators: validators.merge(validators_from(headers)),
                     cache: CacheHint::from_headers(headers),
                     moved_to,
                 });
@@ -604,7 +585,7 @@ impl Fetcher {
                 url,
             });
         }
-        let validators = Validators::from_headers(headers);
+        let validators = validators_from(headers);
         let cache = CacheHint::from_headers(headers);
         let content_type_header = headers
             .get(header::CONTENT_TYPE)

@@ -1,6 +1,7 @@
-//! Normalising: a parsed [`Feed`] → one [`NewItem`] per entry, with plain-text titles, absolute
-//! links, plausible dates, the fullest content, and its reading time. Identity is left to
-//! `dedupe`.
+//! Normalising: a parsed [`Feed`](feed_rs::model::Feed) → one [`NewItem`] per entry, with plain-text titles, absolute
+//! links, plausible dates, the fullest content, its reading time, its near-duplicate
+//! fingerprint (taken in the same pass over the words, with `dedupe`'s `Shingler`) and whether
+//! it wants its article page ([`teaser`]). Identity is left to `dedupe`.
 //!
 //! Every field stored is capped here, since a publisher controls its length and the merged
 //! outputs copy some fields into every item (the feed's title into each `<source>`):
@@ -17,14 +18,9 @@
 //! | content HTML | [`MAX_CONTENT_BYTES`] | cut before the tag it would split; the reading time and fingerprint come from the whole text |
 //! | summary | [`text::MAX_SUMMARY_CHARS`] characters | cut at a word, "…" added |
 
-pub mod fingerprint;
-pub mod fulltext;
-mod markup;
-pub mod nesting;
-pub mod numbers;
 pub mod reading_time;
+pub mod teaser;
 pub mod text;
-pub mod words;
 
 use chrono::{DateTime, TimeZone, Utc};
 use feed_rs::model::{Entry, FeedType, Text};
@@ -32,9 +28,12 @@ use url::Url;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::ReadingTimeConfig;
+use crate::dedupe::fingerprint::Shingler;
+use crate::html;
 use crate::model::{Enclosure, FeedMeta, ItemKey, NewItem, TextSource};
 use crate::parse::Parsed;
 use crate::parse::fallbacks::Fallback;
+use crate::words::for_each_word;
 
 /// Dates this far ahead of the clock are still believed (publishers' clocks drift).
 pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::minutes(10);
@@ -137,8 +136,8 @@ fn normalize_entry(
     cut_html(&mut content_html, MAX_CONTENT_BYTES);
     // One pass over the words for the reading time and the near-duplicate fingerprint.
     let mut counted = reading_time::WordCount::default();
-    let mut shingler = fingerprint::Shingler::default();
-    words::for_each_word(&visible.text, |w, ascii| {
+    let mut shingler = Shingler::default();
+    for_each_word(&visible.text, |w, ascii| {
         counted.add(w, ascii);
         shingler.add(w, ascii);
     });
@@ -204,7 +203,7 @@ fn normalize_entry(
         near_duplicate_of: None,
     };
     item.content_hash = content_hash(&item);
-    item.wants_full_text = fulltext::wanted(&item, &visible.text, rt);
+    item.wants_full_text = teaser::wanted(&item, &visible.text, rt);
     item.fingerprint = Some(shingler.finish(&item.title));
     item
 }
@@ -416,24 +415,8 @@ fn as_html(body: &str, mime: &str) -> String {
     body.split("\n\n")
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| format!("<p>{}</p>", escape_html(p)))
+        .map(|p| format!("<p>{}</p>", html::escape(p)))
         .collect()
-}
-
-/// Escapes text for use in HTML content or attributes.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn first_words(text: &str, n: usize) -> String {

@@ -1,10 +1,10 @@
 //! Reading time: visible text and image count → "N min read" ([`ReadingTime`]). Words by Unicode
-//! word boundaries (UAX #29, [`super::words`]); Han, Hiragana, Katakana and Hangul counted per
+//! word boundaries (UAX #29, [`crate::words`]); Han, Hiragana, Katakana and Hangul counted per
 //! character.
 
-use super::words::for_each_word;
 use crate::config::ReadingTimeConfig;
 use crate::model::{ReadingTime, TextSource};
+use crate::words::for_each_word;
 
 /// Seconds added for the first image; each next one takes a second less, down to
 /// [`MIN_IMAGE_SECONDS`] from the tenth image on (Medium's rule, widely copied).

@@ -1,7 +1,7 @@
 //! HTML → visible text: what a reader sees, for titles and for the reading-time estimate.
 //! Entities decoded, script/style dropped, no tree built. The HTML feeds carry is read by a
 //! scanner for its common subset (`markup`); anything else by html5ever's tokenizer. Both
-//! feed the same [`Walk`].
+//! feed the same `Walk`.
 
 use std::cell::RefCell;
 
@@ -11,7 +11,7 @@ use html5ever::tokenizer::{
     BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 
-use super::markup;
+use crate::html::markup;
 
 /// The visible text of an HTML fragment and the images it shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -367,5 +367,146 @@ mod tests {
         );
         assert_eq!(plain_title("a < b"), "a < b");
         assert_eq!(plain_title("Plain"), "Plain");
+    }
+}
+
+/// The scanner (`html::markup`) against html5ever's tokenizer, both read through [`Walk`].
+#[cfg(test)]
+mod scanner_tests {
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    use super::{Visible, Walk, visible_with_html5ever};
+    use crate::html::markup::scan;
+
+    fn scanned(html: &str) -> Option<Visible> {
+        let mut walk = Walk::new(html);
+        scan(html, &mut walk).map(|()| walk.into_visible())
+    }
+
+    /// The scanner reads the markup common in feeds, and reads it as html5ever does.
+    #[test]
+    fn reads_common_feed_markup() {
+        let html = "<p class=\"lead\">Caf&eacute; &amp; bar&#8217;s <a href='/x?a=1&b=2'>link</a></p>\r\n\
+            <!-- wp:image --><figure><img src=\"a.png?w=1&amp;h=2\" alt=\"\" /></figure>\
+            <iframe src=x><p>not shown</P></IFRAME><h2 id=s>Sub&shy;head</h2><br><p>x < y &#x41;</p>";
+        let fast = scanned(html).expect("read by the scanner");
+        assert_eq!(fast, visible_with_html5ever(html));
+        assert_eq!(fast.first_image.as_deref(), Some("a.png?w=1&h=2"));
+        assert!(fast.text.contains("Café & bar’s link"), "{:?}", fast.text);
+        assert!(!fast.text.contains("not shown"));
+    }
+
+    #[test]
+    fn leaves_the_rest_to_html5ever() {
+        for html in [
+            "<script>if (a < b) {}</script>",
+            "<!DOCTYPE html><p>x",
+            "<p>x &amp y",
+            "<p class=a class=b>",
+            "<p>\0</p>",
+            "<p unterminated",
+            "<!-- no end",
+            "&#;",
+        ] {
+            assert_eq!(scanned(html), None, "{html:?}");
+        }
+    }
+
+    /// Pieces of HTML, valid and not: tags and attributes of every quoting, references
+    /// with and without `;`, comments, raw-text elements, line breaks, stray markup
+    /// characters.
+    const PIECES: &[&str] = &[
+        "<p>",
+        "</p>",
+        "<b>",
+        "</b>",
+        "<P CLASS=x>",
+        "<br/>",
+        "<br />",
+        "<img src=a>",
+        "<img SRC=\"b&amp;c\" alt='d'>",
+        "<img src=e src=f>",
+        "<div hidden>",
+        "</div>",
+        "<div style=\"DISPLAY: none\">",
+        "<span aria-hidden=\"true\">",
+        "</span>",
+        "<iframe>",
+        "</iframe>",
+        "</IFRAME >",
+        "<style>",
+        "</style>",
+        "<script>",
+        "</script>",
+        "<svg>",
+        "</svg>",
+        "<template>",
+        "</template>",
+        "<a href='x?a=1&b=2'>",
+        "</a>",
+        "<!-- c -->",
+        "<!-->",
+        "<!--->",
+        "<!-- a --!>",
+        "<!DOCTYPE html>",
+        "<?x?>",
+        "<![CDATA[",
+        "&amp;",
+        "&amp",
+        "&AMP;",
+        "&notit;",
+        "&notin;",
+        "&b=",
+        "&#39;",
+        "&#x27;",
+        "&#X1F600;",
+        "&#150;",
+        "&#0;",
+        "&#99999999;",
+        "&#",
+        "&",
+        "&;",
+        "<",
+        ">",
+        "</",
+        "</>",
+        "/",
+        "=",
+        "\"",
+        "'",
+        "`",
+        "!",
+        "-",
+        "?",
+        "#",
+        ";",
+        "a",
+        "word",
+        " ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\r",
+        "é",
+        "東",
+        "\u{feff}",
+        "\0",
+        "<p title=\"a\rb\">",
+        "<a b c=d e = 'f' g>",
+        "<x/y>",
+        "<p id=a\"b>",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn reads_as_html5ever_does(pieces in prop::collection::vec(select(PIECES), 0..12)) {
+            let html = pieces.concat();
+            if let Some(fast) = scanned(&html) {
+                prop_assert_eq!(fast, visible_with_html5ever(&html), "{:?}", html);
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Sanitising: HTML as published → HTML safe to put in front of a reader (ammonia): no
 //! scripts, event handlers, styles, frames or `javascript:`/`data:` URLs; relative URLs made
-//! absolute against the item's base. Nesting deeper than `normalize::nesting::MAX_DEPTH` is
+//! absolute against the item's base. Nesting deeper than `html::nesting::MAX_DEPTH` is
 //! flattened first.
 
 use std::collections::HashSet;
@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use ammonia::{Builder, UrlRelative};
 use url::Url;
 
-use crate::normalize::nesting;
+use crate::html::nesting;
 
 /// URL schemes allowed in `href` and `src`.
 const URL_SCHEMES: &[&str] = &["http", "https", "mailto"];

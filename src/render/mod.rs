@@ -16,8 +16,9 @@ use url::Url;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::Placement;
+use crate::html::escape;
 use crate::model::{Enclosure, FeedFailure, FullTextOutcome, ReadingTime, StoredItem};
-use crate::normalize::{MAX_URL_BYTES, escape_html, is_web_url};
+use crate::normalize::{MAX_URL_BYTES, is_web_url};
 use crate::redact;
 use sanitized::SanitizedCache;
 
@@ -184,12 +185,8 @@ fn also_in_html(also_in: &[AlsoInLink<'_>]) -> String {
     let names: Vec<String> = also_in
         .iter()
         .map(|a| match &a.url {
-            Some(url) => format!(
-                "<a href=\"{}\">{}</a>",
-                escape_html(url),
-                escape_html(&a.feed_title)
-            ),
-            None => escape_html(&a.feed_title),
+            Some(url) => format!("<a href=\"{}\">{}</a>", escape(url), escape(&a.feed_title)),
+            None => escape(&a.feed_title),
         })
         .collect();
     format!("<p>Also in: {}</p>", names.join(", "))
@@ -279,9 +276,9 @@ fn health_entry(f: &FeedFailure) -> Entry<'_> {
     let error = redact::text(&f.error);
     let html = format!(
         "<p>feedmerge has not been able to update <a href=\"{url}\">{title}</a> since {since}.</p><p>Last error: {error}</p>",
-        url = escape_html(&url),
-        title = escape_html(&title),
-        error = escape_html(&error),
+        url = escape(&url),
+        title = escape(&title),
+        error = escape(&error),
     );
     Entry {
         // The full URL, as for items: two feeds that differ only in a secret stay apart.

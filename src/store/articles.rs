@@ -204,7 +204,7 @@ mod tests {
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let url = url::Url::parse("https://example.org/feed").unwrap();
         let feed = store
-            .sync_feeds(&[crate::config::FeedConfig::new(url)])
+            .sync_feeds(&[crate::model::Subscription::new(url)])
             .await
             .unwrap()[0]
             .id;

@@ -14,9 +14,10 @@ use super::bands::{BandIndex, Uncommitted};
 use super::checkpoint::Checkpointer;
 use super::items::{self, NearCheck, SaveCounts};
 use super::{Store, StoreError, from_secs, lock, to_secs};
-use crate::config::FeedConfig;
-use crate::fetch::Validators;
-use crate::model::{FeedFailure, FeedHints, FeedId, FeedMeta, Health, NewItem, PollKind, Repairs};
+use crate::model::{
+    FeedFailure, FeedHints, FeedId, FeedMeta, Health, NewItem, PollKind, Repairs, Subscription,
+    Validators,
+};
 
 /// What the poller needs to know about a feed between polls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,7 +311,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub async fn sync_feeds(&self, feeds: &[FeedConfig]) -> Result<Vec<FeedState>, StoreError> {
+    pub async fn sync_feeds(&self, feeds: &[Subscription]) -> Result<Vec<FeedState>, StoreError> {
         let feeds = feeds.to_vec();
         let now = to_secs(Utc::now());
         let states = self
@@ -826,8 +827,8 @@ mod tests {
     async fn store_with_feeds(n: usize) -> (tempfile::TempDir, Store, Vec<FeedState>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let configs: Vec<FeedConfig> = (0..n)
-            .map(|i| FeedConfig::new(Url::parse(&format!("http://127.0.0.1:9/{i}.xml")).unwrap()))
+        let configs: Vec<Subscription> = (0..n)
+            .map(|i| Subscription::new(Url::parse(&format!("http://127.0.0.1:9/{i}.xml")).unwrap()))
             .collect();
         let feeds = store.sync_feeds(&configs).await.unwrap();
         (dir, store, feeds)
@@ -954,7 +955,7 @@ mod tests {
     /// table when the index is first used, then added as each poll commits.
     #[tokio::test]
     async fn candidates_are_indexed_from_the_table_then_on_commit() {
-        use crate::normalize::fingerprint::Fingerprint;
+        use crate::model::Fingerprint;
         let (_dir, store, feeds) = store_with_feeds(2).await;
         let (a, b) = (feeds[0].id, feeds[1].id);
         let with_print = |key: &str, bands: Vec<u32>, title_key: u32| {

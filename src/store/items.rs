@@ -11,7 +11,7 @@ use crate::model::{
     AlsoIn, Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
     TextSource,
 };
-use crate::normalize::fingerprint::{Evidence, Fingerprint, Verdict};
+use crate::model::{Evidence, Fingerprint, Verdict};
 
 /// Separates categories in the `categories` column (a control character no title contains).
 const CATEGORY_SEPARATOR: char = '\u{1F}';
@@ -369,7 +369,7 @@ const MAX_LATE_CANDIDATES: usize = 64;
 /// Judges a new item against a candidate, given the candidate's HTML.
 pub type JudgeCopy = dyn Fn(&NewItem, &NearCandidate, &str) -> Option<Verdict> + Send + Sync;
 
-/// What the writer needs to finish a poll's near-duplicate lookup (see [`committed_since`]).
+/// What the writer needs to finish a poll's near-duplicate lookup (see `committed_since`).
 /// The lookup ran before the poll was queued for writing; the polls committed meanwhile are
 /// judged when it is written, so that whether two copies merge does not depend on which
 /// poll looked first.

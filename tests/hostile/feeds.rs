@@ -4,8 +4,8 @@
 //! attacks at full size on the release binary.
 
 use feedmerge::app;
-use feedmerge::normalize::fulltext;
-use feedmerge::normalize::nesting::MAX_DEPTH;
+use feedmerge::fulltext::extract;
+use feedmerge::html::nesting::MAX_DEPTH;
 use feedmerge::normalize::{
     MAX_AUTHOR_CHARS, MAX_CATEGORIES, MAX_CATEGORY_CHARS, MAX_TITLE_CHARS, MAX_URL_BYTES,
 };
@@ -304,7 +304,7 @@ async fn regression_19_deep_nesting_is_flattened_before_a_tree_is_built() {
         "An article that is long enough to be found by the extractor. ".repeat(30),
         "</div>".repeat(depth)
     );
-    let article = fulltext::extract(&page, "http://127.0.0.1/a").expect("the article is found");
+    let article = extract::extract(&page, "http://127.0.0.1/a").expect("the article is found");
     assert!(article.contains("long enough to be found"));
     assert!(article.matches("<div").count() <= MAX_DEPTH);
 }
@@ -320,8 +320,8 @@ fn regression_19_article_pages_are_cut_before_parsing() {
         "<a>x</a>".repeat(1_000_000)
     );
     // The extracted article holds no more elements than were read.
-    let article = fulltext::extract(&links, "http://127.0.0.1/a").unwrap_or_default();
-    assert!(article.matches("<a").count() <= fulltext::MAX_ELEMENTS);
-    let decoded = fulltext::decode(&vec![b'x'; 4 * fulltext::MAX_PAGE_BYTES], None);
-    assert!(decoded.len() <= fulltext::MAX_PAGE_BYTES);
+    let article = extract::extract(&links, "http://127.0.0.1/a").unwrap_or_default();
+    assert!(article.matches("<a").count() <= extract::MAX_ELEMENTS);
+    let decoded = extract::decode(&vec![b'x'; 4 * extract::MAX_PAGE_BYTES], None);
+    assert!(decoded.len() <= extract::MAX_PAGE_BYTES);
 }

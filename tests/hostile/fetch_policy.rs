@@ -17,9 +17,8 @@ use feedmerge::config::Config;
 use feedmerge::fetch::policy::{self, Reach};
 use feedmerge::fetch::{
     FetchConfig, FetchError, FetchOutcome, Fetcher, MAX_ARTICLE_BODY, Network, Refusal, Rule,
-    Validators,
 };
-use feedmerge::model::{Failure, PollKind};
+use feedmerge::model::{Failure, PollKind, Validators};
 use feedmerge::pipeline::Report;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

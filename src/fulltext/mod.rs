@@ -1,5 +1,8 @@
-//! Article pages, apart from the polls: stored items that wait for their page → the page
-//! fetched, its main text extracted, the item's reading time refined.
+//! Full text, the article stage, apart from the polls: stored items that wait for their
+//! article page → the page fetched (through `fetch`, under the host gates), its main text
+//! extracted ([`extract`]), the item's reading time refined. Whether an item wants its page
+//! is decided when it is normalised (`normalize::teaser`); the queue of pages is the
+//! store's.
 //!
 //! A poll stores its items with the content's estimate, grants its feed a round of at most
 //! [`MAX_PER_ROUND`] pages ([`Articles::polled`]) and goes on. The worker ([`Articles::run`])
@@ -10,6 +13,8 @@
 //! grants one too) and outlive restarts. A page is fetched once: a failure is final, except
 //! when the host asked to come back later (429, 503) or the round's time ran out, which is
 //! tried again by later rounds, [`MAX_ATTEMPTS`] tries in all.
+
+pub mod extract;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,7 +31,7 @@ use crate::config::{FullText, ReadingTimeConfig};
 use crate::fetch::{ErrorChain, FetchError, Fetched, Fetcher};
 use crate::hosts::{self, HostPermit, Hosts, NotYet};
 use crate::model::{FeedId, ReadingTime, TextSource};
-use crate::normalize::{self, fulltext, reading_time, text};
+use crate::normalize::{self, reading_time, text};
 use crate::redact::Redacted;
 use crate::store::{ArticleResult, Store, StoreError};
 
@@ -615,8 +620,8 @@ fn read_article(
     page: &Fetched,
     reading: &ReadingTimeConfig,
 ) -> Result<(ReadingTime, Option<String>), ArticleError> {
-    let html = fulltext::decode(&page.body, page.charset.as_deref());
-    let mut content = fulltext::extract(&html, page.url.as_str()).ok_or(ArticleError::NoText)?;
+    let html = extract::decode(&page.body, page.charset.as_deref());
+    let mut content = extract::extract(&html, page.url.as_str()).ok_or(ArticleError::NoText)?;
     let visible = text::visible(&content);
     let estimate = reading_time::estimate(&visible.text, visible.images, TextSource::Full, reading);
     if !reading.include_full_text {
@@ -692,7 +697,7 @@ mod tests {
     async fn feeds(store: &Store, urls: &[&str]) -> Vec<FeedId> {
         let configs: Vec<_> = urls
             .iter()
-            .map(|u| crate::config::FeedConfig::new(Url::parse(u).unwrap()))
+            .map(|u| crate::model::Subscription::new(Url::parse(u).unwrap()))
             .collect();
         let states = store.sync_feeds(&configs).await.unwrap();
         states.iter().map(|s| s.id).collect()

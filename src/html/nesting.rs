@@ -416,7 +416,7 @@ impl TokenSink for Rewrite {
         match token {
             Token::CharacterTokens(text) => match w.raw {
                 Some(RawKind::Rawtext | RawKind::ScriptData) => w.out.push_str(&text),
-                _ => escape_text(&mut w.out, &text),
+                _ => super::escape_into(&mut w.out, &text),
             },
             Token::TagToken(tag) => {
                 w.raw = None;
@@ -441,7 +441,7 @@ impl TokenSink for Rewrite {
                             out.push(' ');
                             out.push_str(&a.name.local);
                             out.push_str("=\"");
-                            escape_attribute(out, &a.value);
+                            super::escape_into(out, &a.value);
                             out.push('"');
                         }
                         if tag.self_closing {
@@ -473,27 +473,6 @@ impl TokenSink for Rewrite {
             | Token::ParseError(_) => {}
         }
         TokenSinkResult::Continue
-    }
-}
-
-fn escape_text(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn escape_attribute(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
     }
 }
 

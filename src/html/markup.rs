@@ -13,9 +13,9 @@ use html5ever::tokenizer::TagKind;
 use html5ever::tokenizer::states::RawKind;
 use memchr::{memchr, memchr2, memmem};
 
-/// What reads the scanner's tokens: the visible text (`text::Walk`), the nesting bound
-/// (`nesting`).
-pub(super) trait Tokens {
+/// What reads the scanner's tokens: the visible text (`normalize::text`), the nesting
+/// bound ([`super::nesting`]).
+pub(crate) trait Tokens {
     /// Character data, references decoded.
     fn text(&mut self, text: &str);
 
@@ -34,7 +34,7 @@ pub(super) trait Tokens {
 
 /// Feeds the tokens of `html` to `walk`. `None`: `html` is outside what this scanner reads,
 /// and `walk` holds part of it.
-pub(super) fn scan(html: &str, walk: &mut impl Tokens) -> Option<()> {
+pub(crate) fn scan(html: &str, walk: &mut impl Tokens) -> Option<()> {
     // html5ever replaces NUL and drops a leading byte order mark.
     if memchr(0, html.as_bytes()).is_some() || html.starts_with('\u{feff}') {
         return None;
@@ -334,144 +334,4 @@ fn raw_text_end(s: &str, name: &str) -> Option<usize> {
         from = p + 2;
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-    use proptest::sample::select;
-
-    use super::super::text::{Visible, Walk, visible_with_html5ever};
-    use super::*;
-
-    fn scanned(html: &str) -> Option<Visible> {
-        let mut walk = Walk::new(html);
-        scan(html, &mut walk).map(|()| walk.into_visible())
-    }
-
-    /// The scanner reads the markup common in feeds, and reads it as html5ever does.
-    #[test]
-    fn reads_common_feed_markup() {
-        let html = "<p class=\"lead\">Caf&eacute; &amp; bar&#8217;s <a href='/x?a=1&b=2'>link</a></p>\r\n\
-            <!-- wp:image --><figure><img src=\"a.png?w=1&amp;h=2\" alt=\"\" /></figure>\
-            <iframe src=x><p>not shown</P></IFRAME><h2 id=s>Sub&shy;head</h2><br><p>x < y &#x41;</p>";
-        let fast = scanned(html).expect("read by the scanner");
-        assert_eq!(fast, visible_with_html5ever(html));
-        assert_eq!(fast.first_image.as_deref(), Some("a.png?w=1&h=2"));
-        assert!(fast.text.contains("Café & bar’s link"), "{:?}", fast.text);
-        assert!(!fast.text.contains("not shown"));
-    }
-
-    #[test]
-    fn leaves_the_rest_to_html5ever() {
-        for html in [
-            "<script>if (a < b) {}</script>",
-            "<!DOCTYPE html><p>x",
-            "<p>x &amp y",
-            "<p class=a class=b>",
-            "<p>\0</p>",
-            "<p unterminated",
-            "<!-- no end",
-            "&#;",
-        ] {
-            assert_eq!(scanned(html), None, "{html:?}");
-        }
-    }
-
-    /// Pieces of HTML, valid and not: tags and attributes of every quoting, references
-    /// with and without `;`, comments, raw-text elements, line breaks, stray markup
-    /// characters.
-    const PIECES: &[&str] = &[
-        "<p>",
-        "</p>",
-        "<b>",
-        "</b>",
-        "<P CLASS=x>",
-        "<br/>",
-        "<br />",
-        "<img src=a>",
-        "<img SRC=\"b&amp;c\" alt='d'>",
-        "<img src=e src=f>",
-        "<div hidden>",
-        "</div>",
-        "<div style=\"DISPLAY: none\">",
-        "<span aria-hidden=\"true\">",
-        "</span>",
-        "<iframe>",
-        "</iframe>",
-        "</IFRAME >",
-        "<style>",
-        "</style>",
-        "<script>",
-        "</script>",
-        "<svg>",
-        "</svg>",
-        "<template>",
-        "</template>",
-        "<a href='x?a=1&b=2'>",
-        "</a>",
-        "<!-- c -->",
-        "<!-->",
-        "<!--->",
-        "<!-- a --!>",
-        "<!DOCTYPE html>",
-        "<?x?>",
-        "<![CDATA[",
-        "&amp;",
-        "&amp",
-        "&AMP;",
-        "&notit;",
-        "&notin;",
-        "&b=",
-        "&#39;",
-        "&#x27;",
-        "&#X1F600;",
-        "&#150;",
-        "&#0;",
-        "&#99999999;",
-        "&#",
-        "&",
-        "&;",
-        "<",
-        ">",
-        "</",
-        "</>",
-        "/",
-        "=",
-        "\"",
-        "'",
-        "`",
-        "!",
-        "-",
-        "?",
-        "#",
-        ";",
-        "a",
-        "word",
-        " ",
-        "\t",
-        "\n",
-        "\r\n",
-        "\r",
-        "é",
-        "東",
-        "\u{feff}",
-        "\0",
-        "<p title=\"a\rb\">",
-        "<a b c=d e = 'f' g>",
-        "<x/y>",
-        "<p id=a\"b>",
-    ];
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 4000, failure_persistence: None, ..ProptestConfig::default() })]
-
-        #[test]
-        fn reads_as_html5ever_does(pieces in prop::collection::vec(select(PIECES), 0..12)) {
-            let html = pieces.concat();
-            if let Some(fast) = scanned(&html) {
-                prop_assert_eq!(fast, visible_with_html5ever(&html), "{:?}", html);
-            }
-        }
-    }
 }

@@ -237,7 +237,7 @@ mod tests {
     use super::*;
 
     fn texts(s: &str) -> Vec<String> {
-        let words: Vec<&str> = crate::normalize::words::words(s);
+        let words: Vec<&str> = crate::words::words(s);
         tokens(&words)
             .iter()
             .map(|t| t.text().into_owned())
