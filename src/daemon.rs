@@ -259,7 +259,7 @@ impl Daemon {
     /// Re-reads the config file. A valid new config replaces the running one: feeds added
     /// start polling, feeds removed stop and leave the merged feed, changed settings apply;
     /// polls in flight of the feeds that stay are not interrupted. An invalid config, or one
-    /// that changes a key only a restart can apply ([`restart_only_changes`]), is logged and
+    /// that changes a key only a restart can apply (`restart_only_changes`), is logged and
     /// ignored whole; so is one whose HTTP client or feeds cannot be set up. A reload never
     /// stops the daemon.
     pub async fn reload(&mut self) {

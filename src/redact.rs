@@ -89,7 +89,7 @@ pub fn base(url: &Url) -> Url {
     base
 }
 
-/// [`url`] for a URL held as text. Text that is not an absolute URL is returned as it is.
+/// [`url()`] for a URL held as text. Text that is not an absolute URL is returned as it is.
 pub fn url_text(text: &str) -> Cow<'_, str> {
     match Url::parse(text) {
         Ok(u) => {
@@ -115,7 +115,7 @@ pub fn name(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// `text` with every `http://` or `https://` URL in it redacted as [`url`] does: for free text
+/// `text` with every `http://` or `https://` URL in it redacted as [`url()`] does: for free text
 /// that quotes URLs, such as error messages ("unexpected status 500 from https://…"). A URL
 /// ends at whitespace, a quote or an angle bracket; punctuation that ends a sentence after it
 /// stays out of it.

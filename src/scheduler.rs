@@ -274,7 +274,7 @@ async fn poll(
 /// each feed's state and report as it finishes (`None` for a feed whose poll could not be
 /// recorded).
 ///
-/// At most [`IN_FLIGHT_PER_SLOT`] polls per request slot are under way at once, taken in
+/// At most `IN_FLIGHT_PER_SLOT` polls per request slot are under way at once, taken in
 /// turn from each host, so that 20,000 feeds do not mean 20,000 tasks waiting for 32 slots.
 pub async fn poll_all(
     ctx: Arc<Context>,

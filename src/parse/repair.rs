@@ -105,7 +105,7 @@ const STRUCTURE: &[&str] = &["channel", "entry", "feed", "item", "rss", "RDF"];
 /// levels (XHTML content a few dozen); the XML reader refuses a document past 65,535.
 pub const MAX_DEPTH: usize = 1024;
 
-/// The most prefixes that are not among [`KNOWN_PREFIXES`] declared on the root for a
+/// The most prefixes that are not among `KNOWN_PREFIXES` declared on the root for a
 /// document that uses them undeclared. quick-xml refuses a document with more than 128
 /// namespace bindings in scope, and feed-rs reads an element whose prefix is unknown anyway
 /// (in no namespace): past this, they are left undeclared.
