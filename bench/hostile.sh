@@ -33,7 +33,8 @@
 #                 authors_links article_nested article_links items_bang items_json_escaped
 #                 items_cdata repair_end_tags repair_text_end_tags repair_prefixes
 #                 repair_doctypes repair_long_name base_long base_nested json_tags
-#                 enclosures_dense json_lenient_dense ampersands quotes
+#                 enclosures_dense json_lenient_dense ampersands quotes media_nested
+#                 media_groups lists_spread json_lists_spread
 #   FEEDMERGE_BIN [${CARGO_TARGET_DIR:-target}/release/feedmerge]
 #   PORT [18280] FM_PORT [18281]  the feed server and the daemon, on 127.0.0.1
 #   STEP_TIMEOUT [300]  ARTICLES [10]
@@ -41,7 +42,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-CASES=${CASES:-tiny_items tiny_items_json nested formatting title categories enclosures authors_links article_nested article_links items_bang items_json_escaped items_cdata repair_end_tags repair_text_end_tags repair_prefixes repair_doctypes repair_long_name base_long base_nested json_tags enclosures_dense json_lenient_dense ampersands quotes}
+CASES=${CASES:-tiny_items tiny_items_json nested formatting title categories enclosures authors_links article_nested article_links items_bang items_json_escaped items_cdata repair_end_tags repair_text_end_tags repair_prefixes repair_doctypes repair_long_name base_long base_nested json_tags enclosures_dense json_lenient_dense ampersands quotes media_nested media_groups lists_spread json_lists_spread}
 FEEDMERGE_BIN=${FEEDMERGE_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/feedmerge}
 PORT=${PORT:-18280}; FM_PORT=${FM_PORT:-18281}
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}; ARTICLES=${ARTICLES:-10}
@@ -155,6 +156,27 @@ write("json_lenient_dense.json", fill('{"version":1,"title":"Hostile","items":[{
 # &amp;), and 16 MB of " in an attribute (each written as &quot;).
 write("ampersands.xml", rss(fill(amp + "<item><guid>1</guid><title>t</title><description>", "&", "</description></item>")))
 write("quotes.xml", rss(fill(amp + "<item><guid>1</guid><title>t</title><description x='", '"', "'>d</description></item>")))
+# What feed-rs builds of an entry's children: 100,000 nested <media:group>s on one item (feed-rs
+# reads them by recursion); 2,000 thumbnails and 2,000 groups of one content on one item
+# (feed-rs copies the item's thumbnails into every group without its own); items of 64 each of
+# twelve names feed-rs builds a model of, as many as fit; a JSON Feed of 1000 items of 1000
+# attachments each.
+mrss = ' xmlns:media="http://search.yahoo.com/mrss/"'
+write("media_nested.xml", rss(item(0, "<media:group>" * 100_000 + "</media:group>" * 100_000), extra_ns=mrss))
+write("media_groups.xml", rss(item(0, '<media:thumbnail url="%s/t.jpg"/>' % base * 2000
+                                   + '<media:group><media:content url="%s/g.mp4"/></media:group>' % base * 2000), extra_ns=mrss))
+lists = "".join(unit * 64 for unit in (
+    "<category>c</category>", '<enclosure url="a"/>', "<author>a</author>", "<dc:creator>a</dc:creator>",
+    "<comments>a</comments>", "<link>a</link>", '<media:content url="a"/>', '<media:thumbnail url="a"/>',
+    "<media:credit>a</media:credit>", "<media:text>a</media:text>", '<atom:link href="a"/>', "<wfw:commentRss>a</wfw:commentRss>"))
+spread, size = [], 0
+while len(spread) < 1000 and size + len(lists) + 2000 < LIMIT - 1000:
+    spread.append(item(len(spread), lists)); size += len(spread[-1])
+write("lists_spread.xml", rss("".join(spread), extra_ns=mrss + ' xmlns:dc="http://purl.org/dc/elements/1.1/"'
+                              ' xmlns:atom="http://www.w3.org/2005/Atom" xmlns:wfw="http://wellformedweb.org/CommentAPI/"'))
+att = ",".join(['{"url":"a"}'] * 1000)
+write("json_lists_spread.json", '{"version":"https://jsonfeed.org/version/1.1","title":"Hostile","items":[%s]}'
+      % ",".join('{"id":"%d","title":"Item %d","content_text":"x","attachments":[%s]}' % (n, n, att) for n in range(1000)))
 for kind in ("nested", "links"):
     write("article_%s.xml" % kind, rss("".join(
         "<item><guid>%d</guid><title>Item %d</title><link>/page_%s/%d</link><description>A teaser…</description></item>"

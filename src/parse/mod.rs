@@ -573,6 +573,28 @@ mod tests {
         }
     }
 
+    /// The children of an entry are cut in every document feed-rs reads: past a `<!X>`
+    /// quick-xml refuses, the first scan stops (feed-rs stops there too) and repair reads
+    /// on, so what repair writes is cut again ([`capped`]), as translations are.
+    #[test]
+    fn regression_19_every_document_read_has_its_entries_children_cut() {
+        // See: issue #19, hostile-feed benchmark (enclosures_dense)
+        let enclosures =
+            "<enclosure url='https://example.org/a.mp3' type='audio/mpeg' length='1'/>"
+                .repeat(entries::MAX_SAME_NAME * 10);
+        let bang = format!(
+            "<rss version='2.0'><channel><title>t</title><!X><item><guid>1</guid>{enclosures}</item></channel></rss>"
+        );
+        let cut = entries::first_entries(bang.as_bytes(), MAX_ITEMS_PER_DOCUMENT);
+        assert!(
+            feed_rs::parser::parse(&*cut).is_err(),
+            "the strict reading fails"
+        );
+        let (feed, _, _) = read_document(&cut, &base()).unwrap();
+        let enclosures: usize = feed.entries[0].media.iter().map(|m| m.content.len()).sum();
+        assert_eq!(enclosures, entries::MAX_SAME_NAME);
+    }
+
     /// A 1 MB `xml:base` on the root was copied by feed-rs for every child of the channel
     /// (3,000 children: 3 GB copied; a 16 MiB document holds 4 million) and by
     /// `entry_bases` for every element. It is removed before either reads the document: the

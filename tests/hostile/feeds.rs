@@ -111,13 +111,15 @@ async fn regression_19_every_field_a_publisher_controls_is_capped() {
 
 /// Finding 8: categories were de-duplicated with `Vec::contains` (100,000 categories on one
 /// item cost 8.4 s per poll) and all kept. They are de-duplicated by hash now, and the first
-/// [`MAX_CATEGORIES`] distinct ones kept.
+/// [`MAX_CATEGORIES`] distinct ones kept; the parser hands no more than
+/// [`parse::entries::MAX_SAME_NAME`] of them to feed-rs.
 #[tokio::test]
 async fn regression_19_categories_are_deduplicated_linearly_and_capped() {
     // See: issue #19, finding 8
     let env = Env::new().await;
     // Repeats first (each costs a lookup), then 20,000 distinct ones.
-    let categories: String = (0..5_000)
+    const { assert!(parse::entries::MAX_SAME_NAME >= MAX_CATEGORIES + 20) };
+    let categories: String = (0..20)
         .map(|_| "<category>same</category>".to_owned())
         .chain((0..20_000).map(|n| format!("<category>c{n}</category>")))
         .collect();
@@ -307,6 +309,53 @@ async fn regression_19_deep_nesting_is_flattened_before_a_tree_is_built() {
     let article = extract::extract(&page, "http://127.0.0.1/a").expect("the article is found");
     assert!(article.contains("long enough to be found"));
     assert!(article.matches("<div").count() <= MAX_DEPTH);
+}
+
+/// Review of issue 19: what feed-rs built of an item's Media RSS was not bounded. 3,000
+/// nested `<media:group>`s (42 KB) overflowed the stack of the thread that parsed them and
+/// aborted the daemon; 2,000 thumbnails and 2,000 groups on one item (206 KB) made 4 million
+/// thumbnails (1.1 GB), since feed-rs copies an item's thumbnails into every group without
+/// its own. Both feeds are stored now, each item with an enclosure.
+#[tokio::test]
+async fn regression_19_media_rss_cannot_abort_or_multiply() {
+    // See: issue #19, review of the parser (Media RSS)
+    let env = Env::new().await;
+    let media = |body: String| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\">\
+             <channel><title>Media</title><link>http://127.0.0.1/</link><item><guid>1</guid><title>media</title>\
+             <media:content url=\"http://127.0.0.1/first.mp4\" type=\"video/mp4\"/>{body}</item></channel></rss>"
+        )
+        .into_bytes()
+    };
+    let nested = media(format!(
+        "{}{}",
+        "<media:group>".repeat(3_000),
+        "</media:group>".repeat(3_000)
+    ));
+    let copied = media(format!(
+        "{}{}",
+        "<media:thumbnail url=\"http://127.0.0.1/t.jpg\"/>".repeat(2_000),
+        "<media:group><media:content url=\"http://127.0.0.1/g.mp4\"/></media:group>".repeat(2_000)
+    ));
+    env.serve_bytes("/nested.xml", nested, "application/rss+xml")
+        .await;
+    env.serve_bytes("/copied.xml", copied, "application/rss+xml")
+        .await;
+    let cfg = env.config(&[env.url("/nested.xml"), env.url("/copied.xml")]);
+    let summary = poll(&cfg).await;
+    assert_eq!(summary.failed, 0);
+    let channel = merged(&cfg).await;
+    assert_eq!(channel.items().len(), 2);
+    for item in channel.items() {
+        // feed-rs orders an item's media objects its own way: either content is its first.
+        let enclosure = item.enclosure().expect("an enclosure");
+        assert!(
+            ["http://127.0.0.1/first.mp4", "http://127.0.0.1/g.mp4"].contains(&enclosure.url()),
+            "{}",
+            enclosure.url()
+        );
+    }
 }
 
 /// Finding 15: a 15 KB gzipped page of 5 million `<a>` elements took the process to 600 MB,
