@@ -3,6 +3,8 @@
 
 use crate::common;
 
+mod logs;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
