@@ -34,7 +34,7 @@ const MAX_OPML_BYTES: u64 = 64 * 1024 * 1024;
 /// Examples shown under `--help`.
 const EXAMPLES: &str = "\
 Examples:
-  feedmerge                                   run the daemon on ./config.toml
+  feedmerge                                   run the daemon (config: see --config)
   feedmerge --config /etc/feedmerge/config.toml check
   feedmerge poll-once                         poll every feed now and print a summary
   feedmerge render > merged.xml               the merged feed, exactly as served
@@ -69,14 +69,17 @@ impl From<FeedFormat> for Format {
     after_help = EXAMPLES
 )]
 struct Cli {
-    /// Config file [default: $FEEDMERGE_CONFIG, else ./config.toml]
+    /// Config file [default: $FEEDMERGE_CONFIG, else ./config.toml if there is one, else
+    /// /etc/feedmerge/config.toml]
+    // The default is said once, above: clap would add the variable and a default of its own.
     #[arg(
         long,
         global = true,
         env = "FEEDMERGE_CONFIG",
-        default_value = "config.toml"
+        hide_env = true,
+        value_name = "PATH"
     )]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Log format (logs go to stderr; RUST_LOG filters them)
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -133,11 +136,12 @@ enum Command {
 fn main() -> ExitCode {
     feedmerge::memory::tune();
     let cli = Cli::parse();
+    let config = cli::config_path(cli.config);
     if let Some(Command::ImportOpml { file }) = &cli.command {
         // Works before there is a config: the feeds already in one are left out.
-        return exit_code(import_opml(file, &cli.config), 2);
+        return exit_code(import_opml(file, &config), 2);
     }
-    let cfg = match Config::load(&cli.config) {
+    let cfg = match Config::load(&config) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("error: {e}");
@@ -146,7 +150,7 @@ fn main() -> ExitCode {
     };
     let command = cli.command.unwrap_or(Command::Run);
     match command {
-        Command::Check => return exit_code(check(&cfg, &cli.config), 1),
+        Command::Check => return exit_code(check(&cfg, &config), 1),
         Command::ExportOpml => {
             let opml =
                 feedmerge::opml::export(&cfg.output.title, &cfg.feeds, feedmerge::opml::Urls::Full);

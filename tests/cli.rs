@@ -3,6 +3,7 @@
 
 use crate::common;
 
+mod config;
 mod logs;
 
 use std::path::Path;
