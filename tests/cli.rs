@@ -58,7 +58,7 @@ fn check_names_file_line_and_key_and_exits_2() {
     let out = feedmerge(&["--config", cfg.to_str().unwrap(), "check"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains(":2: unknown field `max_itemz`"),
+        text(&out.stderr).contains(":2: output.max_itemz: unknown key"),
         "{}",
         text(&out.stderr)
     );

@@ -91,3 +91,32 @@ fn help_states_the_config_default_once() {
     );
     assert!(!option.contains("[env:"), "{option}");
 }
+
+/// `check` names the file, the line and the key of a value of the wrong type and of a table
+/// written where an array of tables belongs; serde's own messages said neither key.
+#[test]
+fn check_names_the_key_of_a_wrong_type_and_of_a_table_for_an_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    for (toml, expected) in [
+        (
+            "[poller]\ninterval = 30\n",
+            ":2: poller.interval: invalid type: integer `30`, expected a string",
+        ),
+        (
+            "[output]\ntitle = \"News\"\n\n[feeds]\nurl = \"https://example.org/feed.xml\"\n",
+            ":4: feeds: invalid type: map, expected a sequence (write [[feeds]] before each entry, not [feeds])",
+        ),
+    ] {
+        std::fs::write(&cfg, toml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+            .args(["--config", cfg.to_str().unwrap(), "check"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{toml}");
+        assert_eq!(
+            text(&out.stderr).trim(),
+            format!("error: {}{expected}", cfg.display())
+        );
+    }
+}
