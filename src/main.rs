@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use feedmerge::app;
 use feedmerge::config::Config;
 use feedmerge::model::Health;
@@ -121,6 +121,18 @@ enum Command {
     /// restores every feed: keep it private. /sources.opml on the server lists the same feeds
     /// with userinfo removed and secret-looking query values replaced.
     ExportOpml,
+    /// Print the completion script for a shell
+    ///
+    /// bash: feedmerge completions bash > /etc/bash_completion.d/feedmerge;
+    /// zsh: feedmerge completions zsh > "${fpath[1]}/_feedmerge";
+    /// fish: feedmerge completions fish > ~/.config/fish/completions/feedmerge.fish
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): feedmerge man > /usr/local/share/man/man1/feedmerge.1
+    Man,
     /// Show recent near-duplicate merges (items shown as another feed's story), how similar
     /// and what decided them (title, body, link slug)
     Merges {
@@ -136,6 +148,18 @@ enum Command {
 fn main() -> ExitCode {
     feedmerge::memory::tune();
     let cli = Cli::parse();
+    // Made from the command line alone: no config is read.
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            let written = cli::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            return exit_code(written.context("cannot write to stdout"), 1);
+        }
+        Some(Command::Man) => {
+            let written = cli::docs::man(Cli::command(), &mut std::io::stdout());
+            return exit_code(written.context("cannot write to stdout"), 1);
+        }
+        _ => {}
+    }
     let config = cli::config_path(cli.config);
     if let Some(Command::ImportOpml { file }) = &cli.command {
         // Works before there is a config: the feeds already in one are left out.
@@ -174,7 +198,11 @@ fn main() -> ExitCode {
             Command::Render { format } => render(&cfg, format.into()).await,
             Command::Status { json } => status(&cfg, json).await,
             Command::Merges { limit, json } => merges(&cfg, limit, json).await,
-            Command::Check | Command::ExportOpml | Command::ImportOpml { .. } => {
+            Command::Check
+            | Command::ExportOpml
+            | Command::ImportOpml { .. }
+            | Command::Completions { .. }
+            | Command::Man => {
                 unreachable!("handled above")
             }
         }

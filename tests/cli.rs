@@ -4,6 +4,7 @@
 use crate::common;
 
 mod config;
+mod docs;
 mod logs;
 
 use std::path::Path;

@@ -1,8 +1,10 @@
 //! The command line's own machinery, apart from the commands: which config file a command
-//! reads, and the logging set-up (colour, the progress bar).
+//! reads, the logging set-up (colour, the progress bar), and the completions and man page
+//! made from the definition of the command line.
 
 use std::path::{Path, PathBuf};
 
+pub mod docs;
 pub mod logs;
 
 /// The config file in the working directory, used when neither `--config` nor
