@@ -161,6 +161,8 @@ fn regression_22_output_into_a_closed_pipe_ends_quietly_with_exit_0() {
         &["merges"],
         &["check"],
         &["export-opml"],
+        &["completions", "bash"],
+        &["man"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
             .args(["--config", cfg.to_str().unwrap()])
