@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use feedmerge::app;
 use feedmerge::config::Config;
 use feedmerge::model::Health;
@@ -16,10 +16,10 @@ use feedmerge::redact::{self, Redacted};
 use feedmerge::render::Format;
 use feedmerge::store::FeedStatus;
 use feedmerge::terminal::{self, Escaped};
-use tracing_subscriber::EnvFilter;
 
-/// Default log filter when `RUST_LOG` is unset.
-const DEFAULT_LOG_FILTER: &str = "feedmerge=info,tower_http=warn";
+use cli::logs::{Colour, LogFormat};
+
+mod cli;
 
 /// Longest cell of the `status` table, in characters: longer ones (a feed's title may be
 /// megabytes) are cut with "…". `--json` keeps them whole.
@@ -34,20 +34,12 @@ const MAX_OPML_BYTES: u64 = 64 * 1024 * 1024;
 /// Examples shown under `--help`.
 const EXAMPLES: &str = "\
 Examples:
-  feedmerge                                   run the daemon on ./config.toml
+  feedmerge                                   run the daemon (config: see --config)
   feedmerge --config /etc/feedmerge/config.toml check
   feedmerge poll-once                         poll every feed now and print a summary
   feedmerge render > merged.xml               the merged feed, exactly as served
   feedmerge status --json | jq '.[] | select(.error_count > 0)'
   RUST_LOG=feedmerge=debug feedmerge --log-format json run";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    /// Human-readable lines
-    Text,
-    /// One JSON object per line, for log shippers
-    Json,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum FeedFormat {
@@ -77,17 +69,23 @@ impl From<FeedFormat> for Format {
     after_help = EXAMPLES
 )]
 struct Cli {
-    /// Config file [default: $FEEDMERGE_CONFIG, else ./config.toml]
+    /// Config file [default: $FEEDMERGE_CONFIG, else ./config.toml if there is one, else
+    /// /etc/feedmerge/config.toml]
+    // The default is said once, above: clap would add the variable and a default of its own.
     #[arg(
         long,
         global = true,
         env = "FEEDMERGE_CONFIG",
-        default_value = "config.toml"
+        hide_env = true,
+        value_name = "PATH"
     )]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Log format (logs go to stderr; RUST_LOG filters them)
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Colour in the log (auto: only on a terminal, without NO_COLOR, outside the journal)
+    #[arg(long, global = true, value_enum, default_value_t = Colour::Auto)]
+    color: Colour,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -123,6 +121,18 @@ enum Command {
     /// restores every feed: keep it private. /sources.opml on the server lists the same feeds
     /// with userinfo removed and secret-looking query values replaced.
     ExportOpml,
+    /// Print the completion script for a shell
+    ///
+    /// bash: feedmerge completions bash > /etc/bash_completion.d/feedmerge;
+    /// zsh: feedmerge completions zsh > "${fpath[1]}/_feedmerge";
+    /// fish: feedmerge completions fish > ~/.config/fish/completions/feedmerge.fish
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): feedmerge man > /usr/local/share/man/man1/feedmerge.1
+    Man,
     /// Show recent near-duplicate merges (items shown as another feed's story), how similar
     /// and what decided them (title, body, link slug)
     Merges {
@@ -138,11 +148,24 @@ enum Command {
 fn main() -> ExitCode {
     feedmerge::memory::tune();
     let cli = Cli::parse();
+    // Made from the command line alone: no config is read.
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            let written = cli::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            return exit_code(written.context("cannot write to stdout"), 1);
+        }
+        Some(Command::Man) => {
+            let written = cli::docs::man(Cli::command(), &mut std::io::stdout());
+            return exit_code(written.context("cannot write to stdout"), 1);
+        }
+        _ => {}
+    }
+    let config = cli::config_path(cli.config);
     if let Some(Command::ImportOpml { file }) = &cli.command {
         // Works before there is a config: the feeds already in one are left out.
-        return exit_code(import_opml(file, &cli.config), 2);
+        return exit_code(import_opml(file, &config), 2);
     }
-    let cfg = match Config::load(&cli.config) {
+    let cfg = match Config::load(&config) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("error: {e}");
@@ -151,7 +174,7 @@ fn main() -> ExitCode {
     };
     let command = cli.command.unwrap_or(Command::Run);
     match command {
-        Command::Check => return exit_code(check(&cfg, &cli.config), 1),
+        Command::Check => return exit_code(check(&cfg, &config), 1),
         Command::ExportOpml => {
             let opml =
                 feedmerge::opml::export(&cfg.output.title, &cfg.feeds, feedmerge::opml::Urls::Full);
@@ -160,7 +183,7 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    init_tracing(cli.log_format);
+    cli::logs::init(cli.log_format, cli.color);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -175,7 +198,11 @@ fn main() -> ExitCode {
             Command::Render { format } => render(&cfg, format.into()).await,
             Command::Status { json } => status(&cfg, json).await,
             Command::Merges { limit, json } => merges(&cfg, limit, json).await,
-            Command::Check | Command::ExportOpml | Command::ImportOpml { .. } => {
+            Command::Check
+            | Command::ExportOpml
+            | Command::ImportOpml { .. }
+            | Command::Completions { .. }
+            | Command::Man => {
                 unreachable!("handled above")
             }
         }
@@ -209,61 +236,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
-    // Colours only for a person at a terminal: not in a file, a pipe or the journal.
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    // journald stamps every line itself.
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    match (format, journald) {
-        (LogFormat::Text, false) => fmt.fmt_fields(escaped_fields()).init(),
-        (LogFormat::Text, true) => fmt.fmt_fields(escaped_fields()).without_time().init(),
-        (LogFormat::Json, false) => fmt.json().with_writer(|| JsonStderr).init(),
-        (LogFormat::Json, true) => fmt.json().with_writer(|| JsonStderr).without_time().init(),
-    }
-}
-
-/// Stderr for the JSON log. serde_json escapes the C0 controls; this writes the characters
-/// JSON allows as they are but a terminal acts on (DEL, C1, bidirectional controls) as
-/// `\uXXXX` too ([`terminal::json`]). Each event arrives whole, in one call.
-struct JsonStderr;
-
-impl Write for JsonStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut err = std::io::stderr().lock();
-        match std::str::from_utf8(buf) {
-            Ok(text) => err.write_all(terminal::json(text).as_bytes())?,
-            Err(_) => err.write_all(buf)?,
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
-}
-
-/// Log fields as tracing-subscriber writes them (`name=value`, the message bare, strings
-/// quoted), with every value passed through [`terminal::escape`]: fields carry feed titles
-/// and errors, and tracing-subscriber 0.3.23 escapes some control characters of the message
-/// and of `?debug` fields, but writes `%display` fields (errors, titles) as they are.
-fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
-    use tracing_subscriber::field::MakeExt as _;
-    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
-        let value = format!("{value:?}");
-        let value = terminal::escape(&value);
-        match field.name() {
-            "message" => write!(w, "{value}"),
-            name => write!(w, "{name}={value}"),
-        }
-    })
-    .delimited(" ")
-}
-
 async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
@@ -279,19 +251,20 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
 }
 
 async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
-    // A progress bar on a terminal; plain lines (failures only) when piped.
-    let bar = if std::io::stderr().is_terminal() {
+    // A progress bar on a terminal, with the log lines written above it; nothing when piped.
+    let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(cfg.feeds.len() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} feeds {msg}")
                 .expect("a valid template")
                 .progress_chars("##-"),
         );
-        Some(bar)
-    } else {
-        None
-    };
-    let mut failed = 0usize;
+        // Drawn at once, so that it is there before the first feed's log line.
+        bar.tick();
+        bar
+    });
+    let shown = bar.as_ref().map(cli::logs::show_progress);
+    let mut failures = Vec::new();
     let summary = app::poll_once(cfg, |feed, report| {
         let error = match report {
             Some(r) if r.kind.is_error() => r.error.clone(),
@@ -299,25 +272,27 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
             None => Some("the result could not be stored".to_owned()),
         };
         if let Some(e) = error {
-            failed += 1;
-            let line = format!("failed: {}: {}", Redacted(&feed.url), Escaped(&e));
-            match &bar {
-                Some(bar) => bar.println(line),
-                None => eprintln!("{line}"),
-            }
+            failures.push(format!("  {}: {}", Redacted(&feed.url), Escaped(&e)));
         }
         if let Some(bar) = &bar {
-            bar.set_message(if failed > 0 {
-                format!("({failed} failed)")
-            } else {
-                String::new()
-            });
+            if !failures.is_empty() {
+                bar.set_message(format!("({} failed)", failures.len()));
+            }
             bar.inc(1);
         }
     })
     .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    drop(shown);
+    // The failures together at the end, where they are read, not scattered among the log.
+    if !failures.is_empty() {
+        let mut err = std::io::stderr().lock();
+        writeln!(err, "{} feed(s) failed:", failures.len())?;
+        for line in &failures {
+            writeln!(err, "{line}")?;
+        }
     }
     writeln!(std::io::stdout().lock(), "{summary}")?;
     // Failed feeds are part of a normal run; results that could not be stored are not.

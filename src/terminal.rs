@@ -4,6 +4,7 @@
 //! what is shown.
 
 use std::borrow::Cow;
+use std::ffi::OsStr;
 use std::fmt;
 
 /// Whether `c` would act on a terminal instead of being shown: the C0 and C1 control
@@ -65,6 +66,19 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// Whether text written to stderr may carry colour codes when nobody asked either way
+/// (`--color auto`): only for a person at a terminal. Not into a file or a pipe
+/// (`stderr_is_terminal` false), not when `NO_COLOR` is set to anything but the empty string
+/// (<https://no-color.org>), and not under systemd, which sets `JOURNAL_STREAM` for a
+/// service whose stderr goes to the journal: the journal would keep the codes as text.
+pub fn colour_by_default(
+    stderr_is_terminal: bool,
+    no_color: Option<&OsStr>,
+    journal_stream: Option<&OsStr>,
+) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty) && journal_stream.is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +102,16 @@ mod tests {
         assert!(!safe.chars().any(|c| is_unsafe(c) && c != '\n'), "{safe}");
         let back: Vec<String> = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, [value]);
+    }
+
+    #[test]
+    fn colour_only_for_a_terminal_without_no_color_or_the_journal() {
+        let set = Some(OsStr::new("1"));
+        assert!(colour_by_default(true, None, None));
+        assert!(!colour_by_default(false, None, None));
+        assert!(!colour_by_default(true, set, None));
+        // An empty NO_COLOR is as good as unset.
+        assert!(colour_by_default(true, Some(OsStr::new("")), None));
+        assert!(!colour_by_default(true, None, Some(OsStr::new("8:1234"))));
     }
 }

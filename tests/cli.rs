@@ -3,6 +3,10 @@
 
 use crate::common;
 
+mod config;
+mod docs;
+mod logs;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -55,7 +59,7 @@ fn check_names_file_line_and_key_and_exits_2() {
     let out = feedmerge(&["--config", cfg.to_str().unwrap(), "check"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains(":2: unknown field `max_itemz`"),
+        text(&out.stderr).contains(":2: output.max_itemz: unknown key"),
         "{}",
         text(&out.stderr)
     );
@@ -157,6 +161,8 @@ fn regression_22_output_into_a_closed_pipe_ends_quietly_with_exit_0() {
         &["merges"],
         &["check"],
         &["export-opml"],
+        &["completions", "bash"],
+        &["man"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_feedmerge"))
             .args(["--config", cfg.to_str().unwrap()])

@@ -145,10 +145,13 @@ impl Config {
             line: line_of(text, span.start),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            err(span, e.message().trim_end().to_owned())
-        })?;
+        let syntax = |e: &toml::de::Error, message: String| err(e.span().unwrap_or(0..0), message);
+        let document = toml::Deserializer::parse(text)
+            .map_err(|e| syntax(&e, e.message().trim_end().to_owned()))?;
+        // serde's own messages ("invalid type: integer `30`, expected a string") do not say
+        // which key: the path to the value that failed is kept beside them.
+        let raw: RawConfig = serde_path_to_error::deserialize(document)
+            .map_err(|e| syntax(e.inner(), keyed(e.path(), e.inner().message().trim_end())))?;
         let base_dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -185,6 +188,52 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, LimitedReadError> {
         return Err(LimitedReadError::TooLarge);
     }
     Ok(bytes)
+}
+
+/// serde's `message` about the value at `path`, as `key: message` like every other config
+/// error: `poller.interval: invalid type: integer `30`, expected a string`. An unknown key is
+/// named whole (`server.lisen: unknown key, expected one of ...`), and a table written where
+/// an array of tables belongs (`[feeds]` for `[[feeds]]`) says how to write it.
+fn keyed(path: &serde_path_to_error::Path, message: &str) -> String {
+    use serde_path_to_error::Segment;
+    let mut key = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => key.push_str(&format!("[{index}]")),
+            // toml::Spanned reads its value through keys of its own.
+            Segment::Map { key: k } if k.starts_with("$__serde_spanned_private") => {}
+            Segment::Map { key: k } | Segment::Enum { variant: k } => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    let join = |key: &str, name: &str| match key {
+        "" => name.to_owned(),
+        _ => format!("{key}.{name}"),
+    };
+    if let Some((name, rest)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split_once('`'))
+    {
+        // serde_path_to_error has the unknown key in the path already.
+        let named = key == name || key.ends_with(&format!(".{name}"));
+        let key = if named { key } else { join(&key, name) };
+        return format!("{key}: unknown key{rest}");
+    }
+    let mut message = message.to_owned();
+    if message.starts_with("invalid type: map") && message.ends_with("expected a sequence") {
+        message.push_str(&format!(
+            " (write [[{key}]] before each entry, not [{key}])"
+        ));
+    }
+    match key.as_str() {
+        "" => message,
+        key => format!("{key}: {message}"),
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -295,7 +344,52 @@ mod tests {
     fn unknown_key_is_an_error_with_its_line() {
         let e = error("[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n");
         assert!(
-            e.starts_with("/etc/feedmerge/config.toml:3: unknown field `lisen`"),
+            e.starts_with(
+                "/etc/feedmerge/config.toml:3: server.lisen: unknown key, expected one of `listen`"
+            ),
+            "{e}"
+        );
+    }
+
+    /// serde's messages lost the key: `interval = 30` said "invalid type: integer `30`,
+    /// expected a string", `[feeds]` said "invalid type: map, expected a sequence".
+    #[test]
+    fn errors_of_every_shape_name_the_key() {
+        assert_eq!(
+            error("[server]\nlisten = \"127.0.0.1:1\"\n\n[poller]\ninterval = 30\n"),
+            "/etc/feedmerge/config.toml:5: poller.interval: invalid type: integer `30`, expected a string"
+        );
+        assert_eq!(
+            error("[output]\ntitle = \"x\"\n[feeds]\nurl = \"https://a.example/\"\n"),
+            "/etc/feedmerge/config.toml:3: feeds: invalid type: map, expected a sequence (write [[feeds]] before each entry, not [feeds])"
+        );
+        let e = error(
+            "[[feeds]]\nurl = \"https://a.example/\"\n[[feeds]]\nurl = \"https://b.example/\"\ntags = \"news\"\n",
+        );
+        assert_eq!(
+            e,
+            "/etc/feedmerge/config.toml:5: feeds[1].tags: invalid type: string \"news\", expected a sequence"
+        );
+        let e = error("[[feeds]]\nurl = \"https://a.example/\"\n[[feeds]]\ntitle = \"B\"\n");
+        assert!(
+            e.starts_with("/etc/feedmerge/config.toml:3: feeds[1]: missing field `url`"),
+            "{e}"
+        );
+        let e = error("[[outputs]]\npath = \"/x\"\nmin_minutes = \"3\"\n");
+        assert!(
+            e.starts_with("/etc/feedmerge/config.toml:3: outputs[0].min_minutes: invalid type"),
+            "{e}"
+        );
+        let e = error("[reading_time]\nfull_text = true\n");
+        assert!(
+            e.starts_with(
+                "/etc/feedmerge/config.toml:2: reading_time.full_text: invalid type: boolean `true`"
+            ),
+            "{e}"
+        );
+        let e = error("title = \"x\"\n");
+        assert!(
+            e.starts_with("/etc/feedmerge/config.toml:1: title: unknown key, expected one of"),
             "{e}"
         );
     }
