@@ -1,5 +1,5 @@
 //! Wiring: a validated [`Config`] → what the daemon ([`Daemon`]) and the one-shot commands
-//! (`poll-once`, `render`, `status`, `merges`) are built from: the store, the poll context,
+//! (`poll-once`, `render`, `status`, `merges`, `backup`) are built from: the store, the poll context,
 //! the scheduled feeds, the outputs, retention.
 
 use std::future::Future;
@@ -23,6 +23,7 @@ use crate::pipeline::{Context, Report};
 use crate::render::Format;
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
+use crate::store::backup::{BackupError, BackupReport};
 use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store, StoreError};
 
 /// Opens the store named by the config.
@@ -52,6 +53,25 @@ pub fn open_store_read_only(cfg: &Config) -> anyhow::Result<Store> {
         // Names the path and what to do already.
         StoreError::Missing { .. } => anyhow::Error::new(e),
         e => anyhow::Error::new(e).context(format!("cannot read database {}", path.display())),
+    })
+}
+
+/// Copies the database named by the config into `dest` while the daemon may be writing it
+/// ([`crate::store::backup::backup`]); an existing `dest` is replaced only if `replace`.
+///
+/// # Errors
+/// When there is no database, the copy cannot be written or fails its check, or `dest`
+/// exists; `dest` is then left as it was.
+pub fn backup(cfg: &Config, dest: &std::path::Path, replace: bool) -> anyhow::Result<BackupReport> {
+    crate::store::backup::backup(&cfg.storage.path, dest, replace).map_err(|e| match e {
+        // Names the path and what to do already.
+        BackupError::Source(StoreError::Missing { .. }) | BackupError::Exists { .. } => {
+            anyhow::Error::new(e)
+        }
+        e => anyhow::Error::new(e).context(format!(
+            "cannot back up database {}",
+            cfg.storage.path.display()
+        )),
     })
 }
 

@@ -6,6 +6,7 @@
 //! connection copies the log into the database file in a thread of its own (`checkpoint`).
 
 mod articles;
+pub mod backup;
 mod bands;
 mod checkpoint;
 mod feeds;
@@ -239,45 +240,7 @@ impl Store {
     /// [`StoreError::NewerSchema`] for a database of another version, [`StoreError::Open`]
     /// naming the path when it cannot be read.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |reason: String| StoreError::Open {
-            path: path.to_owned(),
-            reason,
-        };
-        let missing = || StoreError::Missing {
-            path: path.to_owned(),
-        };
-        let identity = match std::fs::metadata(path) {
-            Ok(meta) => FileIdentity::of(&meta),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
-            Err(e) => return Err(open_err(e.to_string())),
-        };
-        let reader = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| open_err(hint(&e)))?;
-        reader
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| open_err(hint(&e)))?;
-        reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        let (found, tables) = reader
-            .query_row(
-                "SELECT (SELECT user_version FROM pragma_user_version),
-                        (SELECT COUNT(*) FROM sqlite_schema)",
-                [],
-                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .map_err(|e| open_err(hint(&e)))?;
-        let supported = migrations::SCHEMA_VERSION;
-        match found {
-            0 if tables == 0 => return Err(missing()),
-            0 => return Err(open_err("the file is not a feedmerge database".to_owned())),
-            v if v > supported => {
-                return Err(StoreError::NewerSchema { found, supported });
-            }
-            v if v < supported => return Err(StoreError::OlderSchema { found, supported }),
-            _ => {}
-        }
+        let (reader, identity) = open_reader(path)?;
         let data_version: i64 = reader.pragma_query_value(None, "data_version", |r| r.get(0))?;
         // No writer: every write is refused before it would need one; the slot holds the
         // reader, so that the fields stay what they are for a writable store.
@@ -453,6 +416,48 @@ pub struct WriterHeld {
 impl std::fmt::Debug for WriterHeld {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WriterHeld")
+    }
+}
+
+/// A read-only connection to the existing feedmerge database at `path`, of this build's
+/// schema version, and the file it opened ([`Store::open_read_only`] says which errors).
+fn open_reader(path: &Path) -> Result<(Connection, FileIdentity), StoreError> {
+    let open_err = |reason: String| StoreError::Open {
+        path: path.to_owned(),
+        reason,
+    };
+    let missing = || StoreError::Missing {
+        path: path.to_owned(),
+    };
+    let identity = match std::fs::metadata(path) {
+        Ok(meta) => FileIdentity::of(&meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => return Err(open_err(e.to_string())),
+    };
+    let reader = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| open_err(hint(&e)))?;
+    reader
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| open_err(hint(&e)))?;
+    reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let (found, tables) = reader
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT COUNT(*) FROM sqlite_schema)",
+            [],
+            |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .map_err(|e| open_err(hint(&e)))?;
+    let supported = migrations::SCHEMA_VERSION;
+    match found {
+        0 if tables == 0 => Err(missing()),
+        0 => Err(open_err("the file is not a feedmerge database".to_owned())),
+        v if v > supported => Err(StoreError::NewerSchema { found, supported }),
+        v if v < supported => Err(StoreError::OlderSchema { found, supported }),
+        _ => Ok((reader, identity)),
     }
 }
 
