@@ -256,3 +256,128 @@ async fn read_only_commands_answer_beside_a_daemon_that_writes() {
     .await;
     daemon.stop().await;
 }
+
+/// How many items of each poll (feed URL and poll number) the database at `path` holds.
+fn items_per_poll(path: &Path) -> HashMap<(String, String), usize> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT f.url, i.guid FROM items i JOIN feeds f ON f.id = i.feed_id")
+        .unwrap();
+    let mut polls = HashMap::new();
+    for row in stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+    {
+        let (url, guid) = row.unwrap();
+        let poll = guid.rsplit_once('-').unwrap().0.to_owned();
+        *polls.entry((url, poll)).or_default() += 1;
+    }
+    polls
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_while_the_daemon_ingests_is_whole_and_consistent() {
+    let env = Env::new().await;
+    let cfg = ingesting(&env).await;
+    let db = cfg.storage.path.clone();
+    let daemon = Daemon::start(cfg.clone()).await;
+    wait_until("every feed polled", Duration::from_secs(60), || async {
+        stored_items(&db) >= (FEEDS * ITEMS_PER_POLL) as i64
+    })
+    .await;
+
+    let backups = tempfile::tempdir().unwrap();
+    let copy = backups.path().join("feedmerge-backup.db");
+    let copy_arg = copy.to_str().unwrap();
+    for round in 0..3 {
+        let force: &[&str] = if round == 0 { &[] } else { &["--force"] };
+        let out = feedmerge(&cfg.source, &[&["backup", copy_arg][..], force].concat()).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).starts_with("backed up "),
+            "{}",
+            text(&out.stdout)
+        );
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        drop(conn);
+        let polls = items_per_poll(&copy);
+        assert!(
+            polls.len() >= FEEDS,
+            "every feed's first poll: {}",
+            polls.len()
+        );
+        let torn: Vec<_> = polls
+            .iter()
+            .filter(|&(_, &n)| n != ITEMS_PER_POLL)
+            .collect();
+        assert!(torn.is_empty(), "polls copied in part: {torn:?}");
+        assert_eq!(
+            files_in(backups.path()),
+            ["feedmerge-backup.db"],
+            "no scratch or journal file left"
+        );
+    }
+
+    // FILE exists: refused without --force, and left as it was.
+    let before = std::fs::read(&copy).unwrap();
+    let out = feedmerge(&cfg.source, &["backup", copy_arg]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        format!(
+            "error: {} exists already: nothing was written (--force replaces it)",
+            copy.display()
+        )
+    );
+    assert!(std::fs::read(&copy).unwrap() == before);
+
+    // The daemon went on writing.
+    let stored = stored_items(&db);
+    wait_until("more polls stored", Duration::from_secs(60), || async {
+        stored_items(&db) > stored
+    })
+    .await;
+    daemon.stop().await;
+
+    // The copy is a database the daemon starts from.
+    let restored = Config::load(&cfg.source).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::copy(&copy, &db).unwrap();
+    let copied = stored_items(&db);
+    let out = feedmerge(&restored.source, &["status", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let feeds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items: u64 = feeds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["items"].as_u64().unwrap())
+        .sum();
+    assert_eq!(items as i64, copied);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_without_a_database_says_so_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[storage]\npath = \"feedmerge.db\"\n").unwrap();
+    let out = feedmerge(
+        &config,
+        &["backup", dir.path().join("b.db").to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no database at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(files_in(dir.path()), ["config.toml"]);
+}

@@ -140,7 +140,7 @@ pub fn backup(source: &Path, dest: &Path, replace: bool) -> Result<BackupReport,
         source,
     };
     let mut dst = Connection::open(&scratch.path).map_err(copy_err)?;
-    copy(&src, &mut dst).map_err(copy_err)?;
+    copy(&src, &mut dst, STEP_PAGES, || {}).map_err(copy_err)?;
     drop(src);
     let report = check(&dst).map_err(copy_err)?;
     if report != "ok" {
@@ -172,17 +172,26 @@ fn scratch_path(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-/// Copies every page of `src`, as of one snapshot, into `dst`.
-fn copy(src: &Connection, dst: &mut Connection) -> rusqlite::Result<()> {
+/// Copies every page of `src`, as of one snapshot, into `dst`, `pages` at a time, calling
+/// `between` after each step but the last.
+fn copy(
+    src: &Connection,
+    dst: &mut Connection,
+    pages: std::ffi::c_int,
+    mut between: impl FnMut(),
+) -> rusqlite::Result<()> {
     // The snapshot: a read transaction begins at its first read and lasts until the end.
     src.execute_batch("BEGIN")?;
     src.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |_| Ok(()))?;
     let backup = Backup::new(src, dst)?;
     let mut busy_since = None;
     loop {
-        match backup.step(STEP_PAGES)? {
+        match backup.step(pages)? {
             StepResult::Done => break,
-            StepResult::More => busy_since = None,
+            StepResult::More => {
+                busy_since = None;
+                between();
+            }
             // Only a lock on the scratch file, which nobody else opens, or a read lock the
             // snapshot already holds: both pass; bounded all the same.
             _ => {
@@ -285,5 +294,42 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["copy.db"], "no scratch file left");
+    }
+
+    /// Commits by another connection between the steps neither make the copy start over
+    /// (which, under a steady stream of commits, would never end) nor reach it: the copy is
+    /// of the moment it began.
+    #[test]
+    fn the_copy_is_of_one_moment_while_another_connection_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("f.db");
+        drop(super::super::Store::open(&db).unwrap());
+        let writer = Connection::open(&db).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t (n INTEGER, pad BLOB)")
+            .unwrap();
+        for n in 0..200 {
+            writer
+                .execute("INSERT INTO t VALUES (?1, zeroblob(4000))", [n])
+                .unwrap();
+        }
+        let (src, _) = open_reader(&db).unwrap();
+        let mut dst = Connection::open(dir.path().join("copy.db")).unwrap();
+        let mut steps = 0;
+        copy(&src, &mut dst, 1, || {
+            steps += 1;
+            // Bounded, so that a copy that starts over at every commit ends, wrongly.
+            if steps < 2_000 {
+                writer
+                    .execute("INSERT INTO t VALUES (-1, zeroblob(4000))", [])
+                    .unwrap();
+            }
+        })
+        .unwrap();
+        let rows: i64 = dst
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 200);
+        assert!(steps < 2_000, "started over: {steps} steps");
     }
 }
