@@ -1,5 +1,5 @@
 //! Wiring: a validated [`Config`] → what the daemon ([`Daemon`]) and the one-shot commands
-//! (`poll-once`, `render`, `status`, `merges`) are built from: the store, the poll context,
+//! (`poll-once`, `render`, `status`, `merges`, `backup`) are built from: the store, the poll context,
 //! the scheduled feeds, the outputs, retention.
 
 use std::future::Future;
@@ -23,7 +23,8 @@ use crate::pipeline::{Context, Report};
 use crate::render::Format;
 use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
-use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store};
+use crate::store::backup::{BackupError, BackupReport};
+use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store, StoreError};
 
 /// Opens the store named by the config.
 ///
@@ -37,6 +38,41 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
         .await
         .context("cannot apply [storage] max_size")?;
     Ok(store)
+}
+
+/// Opens the store named by the config for reading only, for the commands that only show
+/// what is stored: nothing is created or migrated, and a running daemon is never held up
+/// ([`Store::open_read_only`]).
+///
+/// # Errors
+/// When there is no database yet (the message says how to make one), or it is of another
+/// version, or cannot be read; the message names the path.
+pub fn open_store_read_only(cfg: &Config) -> anyhow::Result<Store> {
+    let path = &cfg.storage.path;
+    Store::open_read_only(path).map_err(|e| match e {
+        // Names the path and what to do already.
+        StoreError::Missing { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!("cannot read database {}", path.display())),
+    })
+}
+
+/// Copies the database named by the config into `dest` while the daemon may be writing it
+/// ([`crate::store::backup::backup`]); an existing `dest` is replaced only if `replace`.
+///
+/// # Errors
+/// When there is no database, the copy cannot be written or fails its check, or `dest`
+/// exists; `dest` is then left as it was.
+pub fn backup(cfg: &Config, dest: &std::path::Path, replace: bool) -> anyhow::Result<BackupReport> {
+    crate::store::backup::backup(&cfg.storage.path, dest, replace).map_err(|e| match e {
+        // Names the path and what to do already.
+        BackupError::Source(StoreError::Missing { .. }) | BackupError::Exists { .. } => {
+            anyhow::Error::new(e)
+        }
+        e => anyhow::Error::new(e).context(format!(
+            "cannot back up database {}",
+            cfg.storage.path.display()
+        )),
+    })
 }
 
 /// The poll context for `cfg`: HTTP client, politeness gates, concurrency slots.
@@ -301,46 +337,41 @@ pub async fn poll_once_through(
     Ok(summary)
 }
 
-/// The polling state of every configured feed, for `feedmerge status`.
+/// The polling state of every configured feed, in config order, for `feedmerge status`.
+/// Reads only ([`open_store_read_only`]).
 ///
 /// # Errors
-/// When the database cannot be opened or read.
+/// When there is no database yet, or it cannot be opened or read.
 pub async fn status(cfg: &Config) -> anyhow::Result<Vec<FeedStatus>> {
-    let store = open_store(cfg).await?;
+    let store = open_store_read_only(cfg)?;
     store
-        .sync_feeds(&subscriptions(cfg))
-        .await
-        .context("cannot register the configured feeds")?;
-    store
-        .feed_statuses()
+        .feed_statuses(&subscriptions(cfg))
         .await
         .context("cannot read the feeds' state")
 }
 
-/// The most recent near-duplicate merges, for `feedmerge merges`.
+/// The most recent near-duplicate merges, for `feedmerge merges`. Reads only
+/// ([`open_store_read_only`]).
 ///
 /// # Errors
-/// When the database cannot be opened or read.
+/// When there is no database yet, or it cannot be opened or read.
 pub async fn recent_merges(cfg: &Config, limit: usize) -> anyhow::Result<Vec<crate::store::Merge>> {
-    let store = open_store(cfg).await?;
+    let store = open_store_read_only(cfg)?;
     store
         .recent_merges(limit)
         .await
         .context("cannot read the merges")
 }
 
-/// The merged feed in `format`, exactly as the server serves it.
+/// The merged feed in `format`, exactly as the server serves it: of the feeds registered
+/// by the daemon or the last `poll-once` (a feed added to the config shows once it has been
+/// polled; one removed, once the daemon has reloaded). Reads only
+/// ([`open_store_read_only`]).
 ///
 /// # Errors
-/// When the database cannot be opened or read.
+/// When there is no database yet, or it cannot be opened or read.
 pub async fn render(cfg: &Config, format: Format) -> anyhow::Result<Vec<u8>> {
-    let store = open_store(cfg).await?;
-    // Register the configured feeds so that the output reflects the config (removed feeds
-    // are not shown), as the daemon's would.
-    store
-        .sync_feeds(&subscriptions(cfg))
-        .await
-        .context("cannot register the configured feeds")?;
+    let store = open_store_read_only(cfg)?;
     let cache = FeedCache::new(
         store,
         Outputs::from_config(cfg),

@@ -133,6 +133,18 @@ enum Command {
     },
     /// Print the man page (roff): feedmerge man > /usr/local/share/man/man1/feedmerge.1
     Man,
+    /// Copy the database into FILE, safely while the daemon runs (SQLite's online backup)
+    ///
+    /// The copy is of one moment, checked (PRAGMA integrity_check) and renamed into place
+    /// once whole. To restore it: stop the service, copy FILE over [storage] path (removing
+    /// the -wal and -shm files beside it), start the service.
+    Backup {
+        /// Where to write the copy
+        file: PathBuf,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
     /// Show recent near-duplicate merges (items shown as another feed's story), how similar
     /// and what decided them (title, body, link slug)
     Merges {
@@ -173,8 +185,9 @@ fn main() -> ExitCode {
         }
     };
     let command = cli.command.unwrap_or(Command::Run);
-    match command {
+    match &command {
         Command::Check => return exit_code(check(&cfg, &config), 1),
+        Command::Backup { file, force } => return exit_code(backup(&cfg, file, *force), 1),
         Command::ExportOpml => {
             let opml =
                 feedmerge::opml::export(&cfg.output.title, &cfg.feeds, feedmerge::opml::Urls::Full);
@@ -202,7 +215,8 @@ fn main() -> ExitCode {
             | Command::ExportOpml
             | Command::ImportOpml { .. }
             | Command::Completions { .. }
-            | Command::Man => {
+            | Command::Man
+            | Command::Backup { .. } => {
                 unreachable!("handled above")
             }
         }
@@ -302,6 +316,19 @@ async fn poll_once(cfg: &Config) -> anyhow::Result<()> {
             summary.not_stored
         );
     }
+    Ok(())
+}
+
+/// `feedmerge backup FILE`: the copy, then one line saying what it holds.
+fn backup(cfg: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
+    let report = app::backup(cfg, file, force)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "backed up {} items ({:.1} MB) to {}",
+        report.items,
+        report.bytes as f64 / 1e6,
+        file.display()
+    )?;
     Ok(())
 }
 

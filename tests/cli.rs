@@ -153,6 +153,8 @@ fn regression_22_output_into_a_closed_pipe_ends_quietly_with_exit_0() {
         "[storage]\npath = \"feedmerge.db\"\n[[feeds]]\nurl = \"http://127.0.0.1:9/feed.xml\"\n",
     )
     .unwrap();
+    // The read-only commands need a database to read.
+    drop(feedmerge::store::Store::open(&dir.path().join("feedmerge.db")).unwrap());
     for command in [
         &["render"][..],
         &["render", "--format", "json"],

@@ -269,8 +269,10 @@ async fn the_same_story_in_two_feeds_is_shown_once() {
         "shown from the feed that had it first"
     );
 
-    // Without feed A, feed B's copy is shown.
+    // Without feed A (once registered, by a poll here as by the daemon's reload), feed B's
+    // copy is shown.
     let only_b = env.config(std::slice::from_ref(&b));
+    poll(&only_b).await;
     let ch = merged(&only_b).await;
     assert_eq!(
         item(&ch, "The story of forty two").source().unwrap().url(),

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod backup;
 mod browser;
 mod cli;
 mod conformance;

@@ -133,6 +133,15 @@ impl Checkpointer {
         })
     }
 
+    /// A checkpointer without a thread, for a store that writes nothing
+    /// ([`super::Store::open_read_only`]): a read-only connection copies no log.
+    pub(super) fn idle() -> Checkpointer {
+        Checkpointer {
+            signal: Arc::default(),
+            thread: None,
+        }
+    }
+
     /// Runs `f` on the writer connection, then wakes the checkpointer if `f` changed any row
     /// (a daemon that only reads, or checks `data_version` every few seconds, copies nothing).
     /// Never waits for the copy.

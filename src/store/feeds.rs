@@ -356,7 +356,7 @@ impl Store {
         feed: FeedId,
         record: PollRecord,
     ) -> Result<SaveCounts, StoreError> {
-        self.refuse_if_lost()?;
+        self.refuse_writes()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let _waiting = Waiting::new(&self.pending_polls.waiting);
         lock(&self.pending_polls.queue).push(PendingPoll {
@@ -411,7 +411,7 @@ impl Store {
 }
 
 /// One feed as `feedmerge status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FeedStatus {
     /// The configured URL.
     pub url: String,
@@ -440,36 +440,52 @@ pub struct FeedStatus {
 }
 
 impl Store {
-    /// Every configured (active) feed with its polling state, in the order they were added.
+    /// Each of `feeds` (the configured ones) with its polling state, in the order given; a
+    /// feed without a row yet (never polled) as such. Reads only: works on a store opened
+    /// read-only, beside a daemon whose registered feeds may differ.
     ///
     /// # Errors
     /// SQLite errors.
-    pub async fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT f.url, COALESCE(f.config_title, f.title), f.last_result, f.last_polled_at,
+    pub async fn feed_statuses(
+        &self,
+        feeds: &[Subscription],
+    ) -> Result<Vec<FeedStatus>, StoreError> {
+        let feeds = feeds.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT f.title, f.last_result, f.last_polled_at,
                     f.last_status, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
                     f.error_count, f.next_poll_at, f.next_poll_reason, f.last_error, f.moved_to,
                     f.repairs
-                 FROM feeds f WHERE f.active = 1 ORDER BY f.id",
+                 FROM feeds f WHERE f.url = ?1",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(FeedStatus {
-                    url: r.get(0)?,
-                    title: r.get(1)?,
-                    last_result: r.get(2)?,
-                    last_polled_at: r.get::<_, Option<i64>>(3)?.map(from_secs),
-                    last_status: r.get(4)?,
-                    items: r.get::<_, i64>(5)?.max(0) as u64,
-                    error_count: r.get(6)?,
-                    next_poll_at: r.get::<_, Option<i64>>(7)?.map(from_secs),
-                    next_poll_reason: r.get(8)?,
-                    last_error: r.get(9)?,
-                    moved_to: r.get(10)?,
-                    repairs: r.get(11)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let mut statuses = Vec::with_capacity(feeds.len());
+            for feed in feeds {
+                let stored = stmt
+                    .query_row([feed.url.as_str()], |r| {
+                        Ok(FeedStatus {
+                            url: feed.url.to_string(),
+                            title: feed.title.clone().or(r.get(0)?),
+                            last_result: r.get(1)?,
+                            last_polled_at: r.get::<_, Option<i64>>(2)?.map(from_secs),
+                            last_status: r.get(3)?,
+                            items: r.get::<_, i64>(4)?.max(0) as u64,
+                            error_count: r.get(5)?,
+                            next_poll_at: r.get::<_, Option<i64>>(6)?.map(from_secs),
+                            next_poll_reason: r.get(7)?,
+                            last_error: r.get(8)?,
+                            moved_to: r.get(9)?,
+                            repairs: r.get(10)?,
+                        })
+                    })
+                    .optional()?;
+                statuses.push(stored.unwrap_or_else(|| FeedStatus {
+                    url: feed.url.to_string(),
+                    title: feed.title,
+                    ..FeedStatus::default()
+                }));
+            }
+            Ok(statuses)
         })
         .await
     }

@@ -6,6 +6,7 @@
 //! connection copies the log into the database file in a thread of its own (`checkpoint`).
 
 mod articles;
+pub mod backup;
 mod bands;
 mod checkpoint;
 mod feeds;
@@ -73,6 +74,29 @@ pub enum StoreError {
         /// `removed` or `replaced by another file`.
         what: &'static str,
     },
+    /// A read-only command found no database: nothing has been stored yet.
+    #[error("no database at {} yet: start the daemon or run poll-once first", path.display())]
+    Missing {
+        /// The database file looked for.
+        path: PathBuf,
+    },
+    /// A read-only command found a database written by an older feedmerge, which only a
+    /// command that writes may migrate.
+    #[error(
+        "database schema version {found} is older than this feedmerge's ({supported}); start the daemon or run poll-once to upgrade it"
+    )]
+    OlderSchema {
+        /// `user_version` found in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// A write was asked of a store opened read-only ([`Store::open_read_only`]).
+    #[error("database {} is open read-only", path.display())]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
     /// Any other SQLite error.
     #[error("database error: {}", hint(.0))]
     Sqlite(#[from] rusqlite::Error),
@@ -106,6 +130,8 @@ pub struct Store {
     /// Set once the file is found removed or replaced (to which of the two); writes are
     /// refused from then on.
     lost: Arc<OnceLock<&'static str>>,
+    /// Opened by [`Store::open_read_only`]: every write is refused.
+    read_only: bool,
 }
 
 /// Which file a path named when the store opened it.
@@ -198,7 +224,45 @@ impl Store {
             external: Arc::new(AtomicI64::new(data_version)),
             identity,
             lost: Arc::default(),
+            read_only: false,
         })
+    }
+
+    /// Opens the database at `path` for reading only, for the commands that only show what
+    /// is stored (`status`, `render`, `merges`): nothing is created, migrated or written
+    /// (`SQLITE_OPEN_READ_ONLY`, and every write method answers [`StoreError::ReadOnly`]).
+    /// In WAL mode it reads beside a running daemon without blocking it, and sees every poll
+    /// committed before each read.
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`] when there is no database at `path` (or an empty file, which
+    /// the daemon creates before its first migration), [`StoreError::OlderSchema`] and
+    /// [`StoreError::NewerSchema`] for a database of another version, [`StoreError::Open`]
+    /// naming the path when it cannot be read.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let (reader, identity) = open_reader(path)?;
+        let data_version: i64 = reader.pragma_query_value(None, "data_version", |r| r.get(0))?;
+        // No writer: every write is refused before it would need one; the slot holds the
+        // reader, so that the fields stay what they are for a writable store.
+        let reader = Arc::new(tokio::sync::Mutex::new(reader));
+        Ok(Store {
+            writer: reader.clone(),
+            reader,
+            pending_polls: Arc::default(),
+            bands: Arc::default(),
+            checkpointer: Arc::new(checkpoint::Checkpointer::idle()),
+            path: path.to_owned(),
+            version: Arc::new(AtomicU64::new(1)),
+            external: Arc::new(AtomicI64::new(data_version)),
+            identity,
+            lost: Arc::default(),
+            read_only: true,
+        })
+    }
+
+    /// Whether the store was opened by [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Checks that the path still names the file opened. Once it does not (removed, or
@@ -223,6 +287,17 @@ impl Store {
             path: self.path.clone(),
             what,
         })
+    }
+
+    /// [`StoreError::ReadOnly`] for a read-only store, else [`Store::refuse_if_lost`]: what
+    /// every write checks first.
+    fn refuse_writes(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        self.refuse_if_lost()
     }
 
     /// [`StoreError::FileLost`] once [`Store::check_file`] found the file gone.
@@ -266,7 +341,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.refuse_if_lost()?;
+        self.refuse_writes()?;
         let checkpointer = self.checkpointer.clone();
         run_blocking(self.writer.clone(), move |conn| {
             checkpointer.writing(conn, f)
@@ -341,6 +416,48 @@ pub struct WriterHeld {
 impl std::fmt::Debug for WriterHeld {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WriterHeld")
+    }
+}
+
+/// A read-only connection to the existing feedmerge database at `path`, of this build's
+/// schema version, and the file it opened ([`Store::open_read_only`] says which errors).
+fn open_reader(path: &Path) -> Result<(Connection, FileIdentity), StoreError> {
+    let open_err = |reason: String| StoreError::Open {
+        path: path.to_owned(),
+        reason,
+    };
+    let missing = || StoreError::Missing {
+        path: path.to_owned(),
+    };
+    let identity = match std::fs::metadata(path) {
+        Ok(meta) => FileIdentity::of(&meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => return Err(open_err(e.to_string())),
+    };
+    let reader = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| open_err(hint(&e)))?;
+    reader
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| open_err(hint(&e)))?;
+    reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let (found, tables) = reader
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT COUNT(*) FROM sqlite_schema)",
+            [],
+            |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .map_err(|e| open_err(hint(&e)))?;
+    let supported = migrations::SCHEMA_VERSION;
+    match found {
+        0 if tables == 0 => Err(missing()),
+        0 => Err(open_err("the file is not a feedmerge database".to_owned())),
+        v if v > supported => Err(StoreError::NewerSchema { found, supported }),
+        v if v < supported => Err(StoreError::OlderSchema { found, supported }),
+        _ => Ok((reader, identity)),
     }
 }
 
