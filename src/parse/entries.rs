@@ -24,7 +24,7 @@ pub const MAX_ITEMS_PER_DOCUMENT: usize = 1000;
 /// shown). Counting per name rather than in all keeps the elements that follow a long list
 /// (an item's `<pubDate>` after its 300 tags). Elements feed-rs reads as text or markup, never
 /// as a list, are not counted inside: an XHTML `<div>` and the text constructs
-/// ([`is_text`]), so that no article text is cut. It also bounds how deep feed-rs recurses,
+/// (`is_text`), so that no article text is cut. It also bounds how deep feed-rs recurses,
 /// always through elements of the same names (`media:group` and `media:content` in each
 /// other, `itunes:category` in itself): 3,000 nested `<media:group>`s (42 KB) overflowed the
 /// stack of the thread that parsed them and aborted the daemon.
@@ -38,7 +38,7 @@ pub const MAX_SAME_NAME: usize = 64;
 /// held still reaches `normalize`, which keeps the first usable content and thumbnail.
 pub const MAX_MEDIA_GROUPS: usize = 1;
 
-/// The most elements taken from one XML document outside XHTML and text ([`is_text`]),
+/// The most elements taken from one XML document outside XHTML and text (`is_text`),
 /// entries' own tags aside: once they are spent, the entry being read is cut with every
 /// element after it. [`MAX_SAME_NAME`] bounds one entry, and this all of them: 1000 entries
 /// of 64 elements of a dozen names each would otherwise be as many models as one entry of
