@@ -512,15 +512,19 @@ fn cut(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// "5m ago" or "in 2h 3m", to the minute.
+/// "5m ago", "just now" or "in 2h 3m", to the minute: a time gone is counted in whole minutes
+/// gone (a poll 10 s ago was "just now", not "1m ago"), a time to come is rounded up (a poll
+/// due in 10 s is "in 1m", never shown as due already).
 fn relative(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
     let secs = (t - now).num_seconds();
-    let mins = secs.unsigned_abs().div_ceil(60) * 60;
-    let span = humantime::format_duration(std::time::Duration::from_secs(mins.max(60)));
-    if secs < 0 {
-        format!("{span} ago")
+    let minutes = |m: u64| humantime::format_duration(std::time::Duration::from_secs(m * 60));
+    if secs <= 0 {
+        match secs.unsigned_abs() / 60 {
+            0 => "just now".to_owned(),
+            m => format!("{} ago", minutes(m)),
+        }
     } else {
-        format!("in {span}")
+        format!("in {}", minutes(secs.unsigned_abs().div_ceil(60)))
     }
 }
 
@@ -594,6 +598,20 @@ fn check(cfg: &Config, path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `status` said "LAST POLL in 1m" for a poll that had just happened, and "1m ago" for
+    /// one 10 s ago.
+    #[test]
+    fn times_gone_are_whole_minutes_gone_and_times_to_come_round_up() {
+        let now = chrono::Utc::now();
+        let s = chrono::Duration::seconds;
+        assert_eq!(relative(now, now), "just now");
+        assert_eq!(relative(now - s(10), now), "just now");
+        assert_eq!(relative(now - s(61), now), "1m ago");
+        assert_eq!(relative(now - s(3 * 3600 + 125), now), "3h 2m ago");
+        assert_eq!(relative(now + s(10), now), "in 1m");
+        assert_eq!(relative(now + s(1800), now), "in 30m");
+    }
 
     fn feed(url: &str, title: Option<String>, error: Option<String>) -> FeedStatus {
         FeedStatus {
