@@ -160,6 +160,9 @@ impl Daemon {
             });
         }
         info!(listen = %addr, feeds = cfg.feeds.len(), database = %store.path().display(), "started");
+        if let Some(warning) = cfg.server.base_url_warning() {
+            tracing::warn!("{warning}");
+        }
         let (lost, file_lost) = oneshot::channel();
         background.spawn(watch_external_writes(store.clone(), cancel.clone(), lost));
         // Retention follows the config at start; a reload restarts it with the new one.

@@ -586,11 +586,30 @@ fn check(cfg: &Config, path: &Path) -> anyhow::Result<()> {
     for f in &cfg.feeds {
         let interval = humantime::format_duration(f.interval(&cfg.poller));
         let url = Redacted(&f.url);
+        let tags = if f.tags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", Escaped(&f.tags.join(", ")))
+        };
         // A title may come from an imported OPML file.
         match &f.title {
-            Some(title) => writeln!(out, "  {url}  every {interval}  ({})", Escaped(title))?,
-            None => writeln!(out, "  {url}  every {interval}")?,
+            Some(title) => writeln!(out, "  {url}  every {interval}{tags}  ({})", Escaped(title))?,
+            None => writeln!(out, "  {url}  every {interval}{tags}")?,
         }
+    }
+    writeln!(out, "{} output(s):", cfg.outputs.len() + 1)?;
+    writeln!(out, "  {}feed.xml  every feed", cfg.server.base_url)?;
+    for o in &cfg.outputs {
+        let only = if o.tags.is_empty() {
+            "every feed".to_owned()
+        } else {
+            format!("tags [{}]", Escaped(&o.tags.join(", ")))
+        };
+        writeln!(out, "  {}{}.xml  {only}", cfg.server.base_url, o.path)?;
+    }
+    // Not an error: a config can be right for a reader on this machine.
+    if let Some(warning) = cfg.server.base_url_warning() {
+        writeln!(out, "warning: {warning}")?;
     }
     Ok(())
 }

@@ -38,6 +38,49 @@ fn check_accepts_the_shipped_config() {
     );
 }
 
+/// `check` said ok to a config listening on 0.0.0.0 without `base_url`, whose feeds then
+/// published `http://0.0.0.0:PORT/` links; it now warns, and lists tags and outputs.
+#[test]
+fn check_warns_about_links_readers_cannot_reach_and_lists_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = \"0.0.0.0:8080\"\n[[feeds]]\nurl = \"https://example.org/a\"\ntags = [\"local\"]\n\
+         [[outputs]]\npath = \"local\"\ntags = [\"local\"]\n",
+    )
+    .unwrap();
+    let out = feedmerge(&["--config", cfg.to_str().unwrap(), "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .contains("warning: server.base_url: links in the feeds point to http://0.0.0.0:8080/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("https://example.org/a  every 30m  [local]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 output(s):"), "{stdout}");
+    assert!(
+        stdout.contains("http://0.0.0.0:8080/local.xml  tags [local]"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = \"0.0.0.0:8080\"\nbase_url = \"https://feeds.example.org/\"\n",
+    )
+    .unwrap();
+    let out = feedmerge(&["--config", cfg.to_str().unwrap(), "check"]);
+    assert!(
+        !text(&out.stdout).contains("warning"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 #[test]
 fn check_names_file_line_and_key_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();

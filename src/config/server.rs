@@ -126,6 +126,35 @@ pub(super) fn default_listen() -> SocketAddr {
     DEFAULT_LISTEN.parse().expect("DEFAULT_LISTEN parses")
 }
 
+impl ServerConfig {
+    /// Why the links feedmerge publishes (each feed's self link, the news page's feed links)
+    /// may not reach readers, if they may not: `base_url` names an unspecified address
+    /// (`0.0.0.0`, `[::]`), which no client can connect to, or it was left to follow a
+    /// `listen` address that is not loopback, where the address readers use (a host name, a
+    /// reverse proxy) is most likely another.
+    pub fn base_url_warning(&self) -> Option<String> {
+        let unspecified = match self.base_url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_unspecified(),
+            Some(url::Host::Ipv6(ip)) => ip.is_unspecified(),
+            _ => false,
+        };
+        if unspecified {
+            return Some(format!(
+                "server.base_url: links in the feeds point to {}, which readers cannot reach; \
+                 set base_url to the address readers use",
+                self.base_url
+            ));
+        }
+        (!self.listen.ip().is_loopback() && self.base_url == base_url_for(self.listen)).then(|| {
+            format!(
+                "server.base_url is not set: links in the feeds point to {}; set it if readers \
+                 reach feedmerge under another name (a host name, a reverse proxy)",
+                self.base_url
+            )
+        })
+    }
+}
+
 /// The default `base_url`: the listen address over http.
 fn base_url_for(listen: SocketAddr) -> Url {
     // Invariant: a socket address always forms a valid http URL.
@@ -135,6 +164,29 @@ fn base_url_for(listen: SocketAddr) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_or_unset_base_url_is_warned_about() {
+        let server = |listen: &str, base: Option<&str>| {
+            let base = base.map_or(String::new(), |b| format!("base_url = \"{b}\"\n"));
+            let text = format!("[server]\nlisten = \"{listen}\"\n{base}");
+            super::super::Config::parse(&text, std::path::Path::new("config.toml"))
+                .unwrap()
+                .server
+        };
+        let warning = |listen, base| server(listen, base).base_url_warning();
+        assert_eq!(warning("127.0.0.1:8080", None), None);
+        assert!(
+            warning("0.0.0.0:8080", None)
+                .is_some_and(|w| w.contains("http://0.0.0.0:8080/") && w.contains("cannot reach"))
+        );
+        assert!(warning("[::]:8080", None).is_some_and(|w| w.contains("cannot reach")));
+        assert!(warning("192.168.1.5:8080", None).is_some_and(|w| w.contains("is not set")));
+        assert_eq!(
+            warning("0.0.0.0:8080", Some("https://feeds.example.org/")),
+            None
+        );
+    }
 
     #[test]
     fn listen_and_metrics_spellings() {
