@@ -30,9 +30,9 @@ pub struct OutputFilter {
     pub description: Option<String>,
     /// Only feeds with one of these tags (empty: every feed).
     pub tags: Vec<String>,
-    /// Only items whose title or content matches.
+    /// Only items whose title or visible text matches (markup removed, entities decoded).
     pub include: Option<Regex>,
-    /// No items whose title or content matches.
+    /// No items whose title or visible text matches.
     pub exclude: Option<Regex>,
     /// Only items that take at least this many minutes to read.
     pub min_minutes: Option<u32>,

@@ -63,9 +63,9 @@ pub struct Selection {
     pub min_minutes: Option<u32>,
     /// Only items that take at most this many minutes to read.
     pub max_minutes: Option<u32>,
-    /// Only items whose title or content matches.
+    /// Only items whose title or visible text matches (markup removed, entities decoded).
     pub include: Option<regex::Regex>,
-    /// No items whose title or content matches.
+    /// No items whose title or visible text matches.
     pub exclude: Option<regex::Regex>,
 }
 
@@ -727,10 +727,7 @@ impl Store {
                     feed_title: r.get(23)?,
                 })
             })?;
-            let wanted = |s: &StoredItem| {
-                let matches = |re: &regex::Regex| re.is_match(&s.item.title) || re.is_match(&s.item.content_html);
-                sel.include.as_ref().is_none_or(matches) && !sel.exclude.as_ref().is_some_and(matches)
-            };
+            let wanted = |s: &StoredItem| passes(&sel, &s.item.title, &s.item.content_html);
             let mut out = Vec::with_capacity(sel.limit.min(1024));
             for row in rows {
                 let row = row?;
@@ -767,9 +764,60 @@ impl Store {
     }
 }
 
+/// Whether an item passes `sel`'s `include` and `exclude`, judged on what readers read: its
+/// title and the visible text of its content (entities decoded, markup removed), never the
+/// URLs or attributes inside the markup. The visible text is made only when the title did
+/// not decide.
+fn passes(sel: &Selection, title: &str, content_html: &str) -> bool {
+    if sel.include.is_none() && sel.exclude.is_none() {
+        return true;
+    }
+    let text = std::cell::OnceCell::new();
+    let matches = |re: &regex::Regex| {
+        re.is_match(title)
+            || re.is_match(text.get_or_init(|| crate::normalize::text::visible(content_html).text))
+    };
+    sel.include.as_ref().is_none_or(matches) && !sel.exclude.as_ref().is_some_and(matches)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Filters matched the stored HTML: `exclude = "(?i)podcast"` dropped an item that only
+    /// linked to a /podcast/ URL, `include = "AT&T"` matched nothing (stored `AT&amp;T`), and
+    /// `Spon<b></b>sored` escaped `exclude = "(?i)sponsored"`.
+    #[test]
+    fn filters_judge_the_text_readers_read() {
+        let with = |include: Option<&str>, exclude: Option<&str>| Selection {
+            include: include.map(|r| regex::Regex::new(r).unwrap()),
+            exclude: exclude.map(|r| regex::Regex::new(r).unwrap()),
+            ..Selection::default()
+        };
+        let podcast = with(None, Some("(?i)podcast"));
+        assert!(passes(
+            &podcast,
+            "Council news",
+            r#"<p>Listen to <a href="https://x.example/podcast/12">our show</a>.</p>"#
+        ));
+        assert!(!passes(
+            &podcast,
+            "Council news",
+            "<p>Our podcast is out.</p>"
+        ));
+        assert!(!passes(&podcast, "The podcast", "<p>Text</p>"));
+        assert!(passes(
+            &with(Some("AT&T"), None),
+            "Phones",
+            "<p>AT&amp;T cuts prices.</p>"
+        ));
+        assert!(!passes(
+            &with(None, Some("(?i)sponsored")),
+            "Offer",
+            "<p>Spon<b></b>sored content</p>"
+        ));
+        assert!(passes(&with(None, None), "", ""));
+    }
 
     /// A feed that still lists thousands of items retention removed: each listed item costs
     /// two index lookups, not a walk over every removed item of the feed (a feed listing 20,000
