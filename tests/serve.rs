@@ -19,31 +19,6 @@ async fn fetch(d: &Daemon, headers: &[(&str, &str)]) -> reqwest::Response {
     req.send().await.expect("daemon answers")
 }
 
-/// Fetches /feed.xml until it has `n` items (the first poll runs in the background).
-async fn wait_for_items(d: &Daemon, n: usize) -> rss::Channel {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let body = client()
-            .get(d.url("/feed.xml"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let ch = rss::Channel::read_from(&body[..]).expect("valid RSS at every moment");
-        if ch.items().len() >= n {
-            return ch;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still {} items",
-            ch.items().len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn serves_the_merged_feed_with_validators_and_compression() {
     let env = Env::new().await;
@@ -52,7 +27,7 @@ async fn serves_the_merged_feed_with_validators_and_compression() {
         env.serve("atom_basic.xml").await,
     ]);
     let d = Daemon::start(cfg.clone()).await;
-    wait_for_items(&d, 5).await;
+    d.wait_for_items(5).await;
     let c = client();
 
     let r = fetch(&d, &[]).await;
@@ -145,7 +120,7 @@ async fn writes_by_another_process_reach_the_served_feed() {
         .await;
     let cfg = env.config(&[env.url("/feed")]);
     let d = Daemon::start(cfg.clone()).await;
-    wait_for_items(&d, 2).await;
+    d.wait_for_items(2).await;
     let before = fetch(&d, &[]).await.headers()["last-modified"]
         .to_str()
         .unwrap()
@@ -157,7 +132,7 @@ async fn writes_by_another_process_reach_the_served_feed() {
         .await;
     let summary = app::poll_once(&cfg, |_, _| {}).await.unwrap();
     assert_eq!(summary.items_new, 3);
-    wait_for_items(&d, 5).await;
+    d.wait_for_items(5).await;
     // Last-Modified moved forward, even within the same second: a reader that only sends
     // If-Modified-Since must not get a 304 for the changed feed.
     let r = fetch(&d, &[("if-modified-since", &before)]).await;
@@ -179,7 +154,7 @@ async fn without_network_it_starts_and_serves_a_valid_empty_feed() {
     };
     let cfg = env.config(&[format!("http://{closed}/feed.xml")]);
     let d = Daemon::start(cfg.clone()).await;
-    let ch = wait_for_items(&d, 0).await;
+    let ch = d.wait_for_items(0).await;
     assert_eq!(ch.items().len(), 0);
     assert_eq!(ch.title(), "feedmerge");
 
@@ -213,7 +188,7 @@ async fn a_slow_feed_does_not_delay_shutdown_past_its_limit() {
         .await;
     let cfg = env.config(&[env.url("/ok"), env.url("/slow")]);
     let d = Daemon::start(cfg).await;
-    wait_for_items(&d, 3).await;
+    d.wait_for_items(3).await;
     // `shutdown` allows 20 s; the in-flight fetch must be cancelled, not awaited for 10 minutes.
     d.stop().await;
 }
@@ -228,7 +203,7 @@ async fn every_format_serves_the_same_items() {
         env.serve("json_basic.json").await,
     ]);
     let d = Daemon::start(cfg.clone()).await;
-    wait_for_items(&d, 5).await;
+    d.wait_for_items(5).await;
     let c = client();
     let mut titles_by_format = Vec::new();
     for (path, content_type) in [

@@ -214,19 +214,7 @@ mod tests {
     }
 
     async fn save(store: &Store, feed: FeedId, items: Vec<NewItem>) {
-        let record = crate::store::PollRecord {
-            at: chrono::Utc::now(),
-            result: crate::store::PollResult::Fetched {
-                status: 200,
-                validators: Default::default(),
-                meta: Default::default(),
-                hints: Default::default(),
-                items,
-            },
-            next_poll: None,
-            moved_to: None,
-            near: None,
-        };
+        let record = crate::store::PollRecord::fetched_now(items);
         store.record_poll(feed, record).await.unwrap();
     }
 

@@ -233,6 +233,27 @@ pub struct PollRecord {
     pub near: Option<NearCheck>,
 }
 
+#[cfg(test)]
+impl PollRecord {
+    /// A 200 poll of `items` now, with nothing else to record: what the tests of the stages
+    /// that read stored items start from.
+    pub(crate) fn fetched_now(items: Vec<NewItem>) -> PollRecord {
+        PollRecord {
+            at: Utc::now(),
+            result: PollResult::Fetched {
+                status: 200,
+                validators: Default::default(),
+                meta: Default::default(),
+                hints: Default::default(),
+                items,
+            },
+            next_poll: None,
+            moved_to: None,
+            near: None,
+        }
+    }
+}
+
 /// Stored as the repairs' names, NULL for none (so that `COUNT(repairs)` counts repaired
 /// feeds).
 impl rusqlite::ToSql for Repairs {
@@ -791,32 +812,20 @@ fn record_one(
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-
     use super::*;
-    use crate::model::{FeedHints, ItemKey};
+    use crate::model::ItemKey;
 
     fn fetched(items: &[&str]) -> PollRecord {
-        PollRecord {
-            at: Utc::now(),
-            result: PollResult::Fetched {
-                status: 200,
-                validators: Validators::default(),
-                meta: FeedMeta::default(),
-                hints: FeedHints::default(),
-                items: items
-                    .iter()
-                    .map(|k| NewItem {
-                        key: ItemKey((*k).to_owned()),
-                        title: format!("item {k}"),
-                        ..NewItem::default()
-                    })
-                    .collect(),
-            },
-            next_poll: None,
-            moved_to: None,
-            near: None,
-        }
+        PollRecord::fetched_now(
+            items
+                .iter()
+                .map(|k| NewItem {
+                    key: ItemKey((*k).to_owned()),
+                    title: format!("item {k}"),
+                    ..NewItem::default()
+                })
+                .collect(),
+        )
     }
 
     /// `last_result` holds the names it always held: databases written before read back

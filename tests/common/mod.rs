@@ -255,6 +255,16 @@ impl Daemon {
             .expect("valid RSS at every moment")
     }
 
+    /// `/feed.xml` once it has at least `n` items (the first poll runs in the background).
+    pub async fn wait_for_items(&self, n: usize) -> rss::Channel {
+        let limit = std::time::Duration::from_secs(30);
+        wait_until(&format!("{n} items in /feed.xml"), limit, || async {
+            self.feed().await.items().len() >= n
+        })
+        .await;
+        self.feed().await
+    }
+
     /// Stops the daemon as SIGTERM does and waits (at most 30 s) for its clean exit.
     pub async fn stop(self) {
         self.stop.cancel();
@@ -282,4 +292,19 @@ pub async fn wait_until<F: std::future::Future<Output = bool>>(
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// A summary-only RSS feed: one teaser per `(guid, link)`, titled after the guid, so that
+/// its items want their article pages.
+pub fn teaser_feed<S: AsRef<str>>(items: &[(S, String)]) -> Vec<u8> {
+    let mut xml = String::from(r#"<rss version="2.0"><channel><title>Teasers</title>"#);
+    for (id, link) in items {
+        let id = id.as_ref();
+        xml.push_str(&format!(
+            "<item><guid>{id}</guid><title>{id}</title><link>{link}</link>\
+             <description>The first lines of the story… Read more</description></item>"
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml.into_bytes()
 }

@@ -9,7 +9,7 @@ use feedmerge::config::Config;
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{Daemon, poll, reading_attr, wait_until};
+use crate::common::{Daemon, poll, reading_attr, teaser_feed, wait_until};
 
 /// `n` plain words, in sentences.
 fn words(n: usize) -> String {
@@ -29,19 +29,6 @@ fn article_page(n: usize) -> String {
          <article><h1>Story</h1><p>{}</p></article><footer>The Daily</footer></body></html>",
         words(n)
     )
-}
-
-/// A summary-only RSS feed: one teaser per `(guid, link)`, titled after the guid.
-fn teasers(items: &[(String, String)]) -> Vec<u8> {
-    let mut xml = String::from(r#"<rss version="2.0"><channel><title>Teasers</title>"#);
-    for (id, link) in items {
-        xml.push_str(&format!(
-            "<item><guid>{id}</guid><title>{id}</title><link>{link}</link>\
-             <description>The first lines of the story… Read more</description></item>"
-        ));
-    }
-    xml.push_str("</channel></rss>");
-    xml.into_bytes()
 }
 
 /// A feed whose one item, `title`, is long enough not to look like a summary: no article page
@@ -125,7 +112,7 @@ async fn regression_19_a_paused_article_host_holds_up_no_poll() {
         serve(
             &feeds,
             &p,
-            teasers(&items),
+            teaser_feed(&items),
             "application/rss+xml",
             Duration::from_millis(1500),
         )
@@ -198,7 +185,7 @@ async fn regression_19_slow_article_pages_do_not_hold_the_poll() {
     serve(
         &server,
         "/teasers",
-        teasers(&items),
+        teaser_feed(&items),
         "application/rss+xml",
         Duration::ZERO,
     )
@@ -276,7 +263,7 @@ async fn regression_19_pages_left_by_the_cap_are_fetched_while_the_feed_answers_
     Mock::given(path("/teasers"))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_raw(teasers(&items), "application/rss+xml")
+                .set_body_raw(teaser_feed(&items), "application/rss+xml")
                 .insert_header("etag", "\"v1\""),
         )
         .mount(&server)
@@ -335,7 +322,7 @@ async fn regression_19_sigterm_does_not_wait_for_an_extraction() {
     serve(
         &server,
         "/teasers",
-        teasers(&items),
+        teaser_feed(&items),
         "application/rss+xml",
         Duration::ZERO,
     )

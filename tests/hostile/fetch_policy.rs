@@ -27,7 +27,7 @@ use url::Url;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{self, item, merged, reading_attr};
+use crate::common::{self, item, merged, reading_attr, teaser_feed};
 
 /// The address that stands for the internet in these tests.
 const PUBLIC: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -144,19 +144,6 @@ fn secret_page() -> String {
 fn article_page(words: usize) -> String {
     let text = "river council bridge people morning ".repeat(words / 5);
     format!("<html><body><article><h1>Story</h1><p>{text}</p></article></body></html>")
-}
-
-/// A summary-only RSS feed with one item per `(id, link)`, titled by its id.
-fn teaser_feed(items: &[(&str, String)]) -> Vec<u8> {
-    let mut xml = String::from(r#"<rss version="2.0"><channel><title>Teasers</title>"#);
-    for (id, link) in items {
-        xml.push_str(&format!(
-            "<item><guid>{id}</guid><title>{id}</title><link>{link}</link>\
-             <description>The first lines of the story… Read more</description></item>"
-        ));
-    }
-    xml.push_str("</channel></rss>");
-    xml.into_bytes()
 }
 
 fn one_item_feed(title: &str) -> Vec<u8> {

@@ -25,26 +25,6 @@ async fn get_fresh(url: &str) -> Result<u16, String> {
     Ok(status)
 }
 
-/// Waits until the merged feed has items.
-async fn wait_for_items(d: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body = http_client()
-            .get(d.url("/feed.xml"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if body.contains("<item>") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no items polled");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Raises this process's soft limit on open files to its hard limit, and fails clearly if
 /// that is still below `needed`.
 fn allow_open_files(needed: libc::rlim_t) {
@@ -140,7 +120,7 @@ async fn regression_19_slowloris_and_silent_clients_do_not_keep_others_out() {
     let mut cfg = env.config(&[env.serve("rss2_basic.xml").await]);
     cfg.server.max_connections = MAX_CONNECTIONS;
     let d = Daemon::start(cfg).await;
-    wait_for_items(&d).await;
+    d.wait_for_items(1).await;
 
     let attack = Arc::new(Attack::default());
     let stop = CancellationToken::new();
@@ -369,7 +349,7 @@ async fn junk_query_variants_in_a_process_of_their_own() {
     let mut cfg = env.config(&[rust.clone(), other]);
     cfg.feeds[0].tags = vec!["rust".into()];
     let d = Daemon::start(cfg).await;
-    wait_for_items(&d).await;
+    d.wait_for_items(1).await;
     // Warm up: the runtime's threads, the pools, the allocator's arenas.
     request_all(&d, (0..400).map(|i| junk_query(1_000_000 + i))).await;
     let before = resident_bytes();
@@ -538,7 +518,7 @@ async fn regression_19_clients_that_do_not_read_cannot_keep_newcomers_out() {
     cfg.server.max_connections = SLOTS;
     cfg.server.idle_timeout = Duration::from_secs(600);
     let d = Daemon::start(cfg).await;
-    wait_for_items(&d).await;
+    d.wait_for_items(1).await;
     let mut holders = Vec::new();
     for _ in 0..SLOTS {
         holders.push(non_reader(d.addr, "/feed.xml").await);
@@ -685,7 +665,7 @@ async fn variant_flood_in_a_process_of_its_own() {
         .await;
     let cfg = env.config(&[env.url("/large.xml")]);
     let d = Daemon::start(cfg.clone()).await;
-    wait_for_items(&d).await;
+    d.wait_for_items(1).await;
     let threads_before = threads();
 
     // Many clients at once for what is not compressed, or not rendered, yet.
