@@ -26,16 +26,19 @@
 //!
 //! Around them: [`pipeline`] chains the stages for one poll, [`schedule`] decides when to poll
 //! next, [`scheduler`] runs the polls, [`app`] builds what the daemon and the one-shot
-//! commands share, [`daemon`] runs the daemon and shuts it down in order,
+//! commands share, [`daemon`] runs the daemon and shuts it down in order, [`discover`] finds
+//! the feeds behind a site's address (chaining `fetch` and `parse`, as a poll does),
 //! [`metrics`] counts what happened, [`memory`] gives freed memory back, [`opml`] reads and
 //! writes subscription lists, [`redact`] takes secrets out of URLs before they are shown,
 //! [`terminal`] escapes what would drive a terminal, [`shutdown`] turns signals into futures.
 //! Beneath every stage, depending on none: [`model`] holds the plain data passed between
-//! them, [`words`] splits text into words, [`html`] escapes, scans and bounds HTML.
+//! them, [`words`] splits text into words, [`html`] escapes, scans and bounds HTML and reads
+//! the feeds a page advertises.
 //!
-//! Only [`pipeline`] (a poll) and [`fulltext`] (an article page) chain stages; a stage
-//! otherwise uses the pure functions of the stages before it, never one after it, except
-//! that [`normalize`] feeds `dedupe`'s fingerprint builder in its one pass over the words.
+//! Only [`pipeline`] (a poll), [`fulltext`] (an article page) and [`discover`] (a site's
+//! address) chain stages; a stage otherwise uses the pure functions of the stages before it,
+//! never one after it, except that [`normalize`] feeds `dedupe`'s fingerprint builder in its
+//! one pass over the words.
 
 pub mod config;
 pub mod hosts;
@@ -51,6 +54,7 @@ pub mod serve;
 
 pub mod app;
 pub mod daemon;
+pub mod discover;
 pub mod html;
 pub mod memory;
 pub mod metrics;

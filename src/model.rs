@@ -331,6 +331,28 @@ impl Failure {
     }
 }
 
+/// The format of a feed document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedFormat {
+    /// RSS 0.9x, 1.0 (RDF) or 2.0.
+    Rss,
+    /// Atom 0.3 or 1.0.
+    Atom,
+    /// JSON Feed 1.0 or 1.1.
+    Json,
+}
+
+impl FeedFormat {
+    /// Its name, as `discover` prints it: `rss`, `atom`, `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedFormat::Rss => "rss",
+            FeedFormat::Atom => "atom",
+            FeedFormat::Json => "json",
+        }
+    }
+}
+
 /// A feed's health, from its last poll: the one classification `status`, `/metrics`
 /// (`feedmerge_feeds{state}`), systemd's `STATUS=` line and the store's counts share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -303,6 +303,8 @@ enum Purpose<'a> {
     Feed {
         /// [`Reach::Anywhere`] for the configured URL itself.
         first: Reach,
+        /// The rule that refuses the first request.
+        rule: Rule,
     },
     /// An article link of the feed at `feed_url`.
     Article { feed_url: &'a Url },
@@ -411,8 +413,45 @@ impl Fetcher {
         } else {
             policy::named_reach(configured, self.is_public)
         };
+        self.fetch_first(url, validators, first, Rule::PublicFeedRedirect)
+            .await
+    }
+
+    /// Fetches the document at `url`, a feed found through the site address `given` (the
+    /// page there advertised it, or it is one of the usual paths), unconditionally. Its first
+    /// request connects where [`policy::discovered_reach`] allows, its redirects as a feed's.
+    /// `given` itself is fetched with [`Fetcher::fetch`], as a configured feed.
+    ///
+    /// # Errors
+    /// As [`Fetcher::fetch_feed`]; a 304 is a [`FetchError::Status`] (nothing conditional was
+    /// asked).
+    pub async fn fetch_discovered(&self, url: &Url, given: &Url) -> Result<Fetched, FetchError> {
+        let first =
+            policy::discovered_reach(url, given, self.is_public, self.allow_private_redirects);
+        match self
+            .fetch_first(url, &Validators::default(), first, Rule::Discovered)
+            .await?
+        {
+            FetchOutcome::Fetched(fetched) => Ok(fetched),
+            FetchOutcome::NotModified { .. } => Err(FetchError::Status {
+                status: 304,
+                url: url.clone(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// A feed's fetch whose first request connects where `first` allows (refused under
+    /// `rule`), and its redirects where that connection decides.
+    async fn fetch_first(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        first: Reach,
+        rule: Rule,
+    ) -> Result<FetchOutcome, FetchError> {
         let fetch = async {
-            let purpose = Purpose::Feed { first };
+            let purpose = Purpose::Feed { first, rule };
             let (response, url, moved_to) = self.follow(url, validators, purpose).await?;
             let status = response.status();
             if status == reqwest::StatusCode::NOT_MODIFIED {
@@ -479,7 +518,7 @@ impl Fetcher {
         let mut hops = 0;
         loop {
             let (reach, rule) = match purpose {
-                Purpose::Feed { first } if hops == 0 => (first, Rule::PublicFeedRedirect),
+                Purpose::Feed { first, rule } if hops == 0 => (first, rule),
                 Purpose::Feed { .. } => (feed_redirects, Rule::PublicFeedRedirect),
                 Purpose::Article { feed_url } => (
                     policy::article_reach(&url, feed_url, self.is_public),

@@ -221,6 +221,8 @@ pub enum Rule {
     PublicFeedRedirect,
     /// An article link (or its redirect) on another host than its feed.
     Article,
+    /// A feed a site's page advertised (or its redirect) on another host than the site.
+    Discovered,
 }
 
 impl fmt::Display for Rule {
@@ -233,6 +235,11 @@ impl fmt::Display for Rule {
             Rule::Article => {
                 "an article link must lead to a public address or to its feed's own \
                  scheme, host and port"
+            }
+            Rule::Discovered => {
+                "a feed found through a site's address must lead to a public address or to \
+                 the site's own scheme, host and port; set [poller] allow_private_redirects = \
+                 true to allow it"
             }
         })
     }
@@ -276,6 +283,24 @@ pub fn article_reach(url: &Url, feed_url: &Url, is_public: fn(IpAddr) -> bool) -
         named_reach(feed_url, is_public)
     } else {
         Reach::Public
+    }
+}
+
+/// Where the first request for a feed found through the site address `given` may connect
+/// (one its page advertised, or one at a usual path): where `given` itself may, on its own
+/// scheme, host and port (the operator chose that server); elsewhere where a remembered move
+/// of `given` may ([`named_reach`]): the page, not the operator, named that address.
+/// `allow_private_redirects` lifts the rule.
+pub fn discovered_reach(
+    url: &Url,
+    given: &Url,
+    is_public: fn(IpAddr) -> bool,
+    allow_private_redirects: bool,
+) -> Reach {
+    if allow_private_redirects || same_origin(url, given) {
+        Reach::Anywhere
+    } else {
+        named_reach(given, is_public)
     }
 }
 

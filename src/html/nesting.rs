@@ -351,7 +351,7 @@ fn closes_p(name: &str) -> bool {
 
 /// How the content of an element is tokenized when it is not markup, as the tree builder
 /// sets it (and as `text::Walk` reads it).
-fn raw_kind(name: &str) -> Option<RawKind> {
+pub(crate) fn raw_kind(name: &str) -> Option<RawKind> {
     match name {
         "script" => Some(RawKind::ScriptData),
         "style" | "noscript" | "iframe" | "noembed" | "noframes" | "xmp" => Some(RawKind::Rawtext),

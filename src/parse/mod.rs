@@ -26,7 +26,9 @@ use url::Url;
 
 pub use entries::MAX_ITEMS_PER_DOCUMENT;
 
+use crate::html::links::{self, Advertised};
 use crate::model::{FeedHints, Repair, Repairs};
+use crate::redact::Redacted;
 use fallbacks::Fallback;
 
 /// A parsed feed, with what feed-rs does not keep.
@@ -55,9 +57,43 @@ pub enum ParseError {
     /// The document is XML or JSON but not a feed (for example an HTML page).
     #[error("not a feed: no <rss>, <feed>, <rdf:RDF> or JSON Feed root")]
     NotAFeed,
+    /// The document is an HTML page: a site's address was given for its feed.
+    #[error("{}", html_page_message(.advertised))]
+    HtmlPage {
+        /// The feeds the page advertises ([`crate::html::links`]), in page order: the URLs
+        /// to give instead.
+        advertised: Vec<Advertised>,
+    },
     /// The document is a feed with errors feed-rs could not get past.
     #[error(transparent)]
     Invalid(#[from] ParseFeedError),
+}
+
+/// What [`ParseError::HtmlPage`] says: the feeds to use instead, when the page names any.
+fn html_page_message(advertised: &[Advertised]) -> String {
+    use std::fmt::Write as _;
+
+    if advertised.is_empty() {
+        return "not a feed but an HTML page, which advertises no feed".to_owned();
+    }
+    let mut message = String::from("not a feed but an HTML page; it advertises ");
+    for (i, feed) in advertised.iter().enumerate() {
+        if i > 0 {
+            message.push_str(", ");
+        }
+        // Invariant: writing to a String cannot fail.
+        let _ = write!(message, "{}", Redacted(&feed.url));
+        if let Some(title) = &feed.title {
+            // Debug quoting escapes quotes and control characters of the publisher's text.
+            let _ = write!(message, " ({title:?})");
+        }
+    }
+    message.push_str(if advertised.len() == 1 {
+        ": use that URL"
+    } else {
+        ": use one of these URLs"
+    });
+    message
 }
 
 /// Parses `body`, resolving relative links against `base`. `charset` is the HTTP
@@ -73,7 +109,17 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
     let (decoded, mut repairs) = encoding::to_utf8(body, charset, base);
     let cut = entries::first_entries(&decoded, MAX_ITEMS_PER_DOCUMENT);
     let bytes = bases::bounded(&cut);
-    let (mut feed, doc, repaired) = read_document(&bytes, base)?;
+    let (mut feed, doc, repaired) = match read_document(&bytes, base) {
+        Ok(read) => read,
+        Err(_) if links::looks_like_html(&decoded) => {
+            // Read from the bytes already fetched: what to subscribe to instead, at no
+            // further request. Only the first bytes are scanned; a cut character is harmless.
+            let head = &decoded[..decoded.len().min(links::MAX_SCAN_BYTES)];
+            let advertised = links::advertised(&String::from_utf8_lossy(head), base);
+            return Err(ParseError::HtmlPage { advertised });
+        }
+        Err(e) => return Err(e),
+    };
     repairs.extend(repaired);
     // Every document read was cut; this holds the bound should a rewrite ever escape that.
     feed.entries.truncate(MAX_ITEMS_PER_DOCUMENT);
@@ -500,10 +546,15 @@ mod tests {
     #[test]
     fn html_and_empty_bodies_are_clear_errors() {
         let html = b"<!DOCTYPE html><html><head><title>x</title></head><body>hi</body></html>";
-        assert!(matches!(
-            parse(html, None, &base()),
-            Err(ParseError::NotAFeed)
-        ));
+        let e = parse(html, None, &base()).unwrap_err();
+        assert!(
+            matches!(&e, ParseError::HtmlPage { advertised } if advertised.is_empty()),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "not a feed but an HTML page, which advertises no feed"
+        );
         assert!(matches!(
             parse(b"  \n", None, &base()),
             Err(ParseError::Empty)
@@ -512,6 +563,28 @@ mod tests {
             parse(b"hello", None, &base()),
             Err(ParseError::NotAFeed)
         ));
+    }
+
+    /// A site's address polled as a feed: the error names the feeds its page advertises,
+    /// read from the bytes fetched, so that `status` says which URL to use.
+    #[test]
+    fn an_html_page_names_the_feeds_it_advertises() {
+        let page = Url::parse("https://example.org/blog/").unwrap();
+        let one = br#"<!DOCTYPE html><html><head><title>Blog</title>
+            <link rel="alternate" type="application/rss+xml" title="Example blog" href="/feed.xml?key=s3cret">
+            </head><body><p>Hello</p></body></html>"#;
+        assert_eq!(
+            parse(one, None, &page).unwrap_err().to_string(),
+            "not a feed but an HTML page; it advertises \
+             https://example.org/feed.xml?key=REDACTED (\"Example blog\"): use that URL"
+        );
+        let two = br#"<html><link rel=alternate type=application/atom+xml href=atom.xml>
+            <link rel=alternate type=application/feed+json href=/f.json title='Say "hi"'>"#;
+        assert_eq!(
+            parse(two, None, &page).unwrap_err().to_string(),
+            "not a feed but an HTML page; it advertises https://example.org/blog/atom.xml, \
+             https://example.org/f.json (\"Say \\\"hi\\\"\"): use one of these URLs"
+        );
     }
 
     #[test]
