@@ -90,15 +90,7 @@ fn context_through(
     metrics: Arc<Metrics>,
     network: Network,
 ) -> anyhow::Result<Context> {
-    let fetcher = Fetcher::new(&FetchConfig {
-        user_agent: cfg.poller.user_agent.clone(),
-        timeout: cfg.poller.timeout,
-        connect_timeout: cfg.poller.connect_timeout,
-        max_body: cfg.poller.max_body,
-        allow_private_redirects: cfg.poller.allow_private_redirects,
-        network,
-    })
-    .context("cannot set up the HTTP client")?;
+    let fetcher = fetcher_through(cfg, network)?;
     Ok(Context {
         fetcher,
         hosts: Arc::new(Hosts::new(host_limits(cfg))),
@@ -112,6 +104,36 @@ fn context_through(
         // No worker takes these rounds unless the caller puts a running queue here.
         articles: Articles::default(),
     })
+}
+
+/// The HTTP client of `cfg`'s `[poller]` settings: the fetch policy and limits of a poll.
+///
+/// # Errors
+/// When the HTTP client cannot be built.
+pub fn fetcher(cfg: &Config) -> anyhow::Result<Fetcher> {
+    fetcher_through(cfg, Network::default())
+}
+
+/// [`fetcher`], with addresses judged and names resolved by `network`.
+fn fetcher_through(cfg: &Config, network: Network) -> anyhow::Result<Fetcher> {
+    Fetcher::new(&FetchConfig {
+        user_agent: cfg.poller.user_agent.clone(),
+        timeout: cfg.poller.timeout,
+        connect_timeout: cfg.poller.connect_timeout,
+        max_body: cfg.poller.max_body,
+        allow_private_redirects: cfg.poller.allow_private_redirects,
+        network,
+    })
+    .context("cannot set up the HTTP client")
+}
+
+/// The feeds behind `url` ([`crate::discover::discover`]), fetched as `cfg`'s polls are.
+///
+/// # Errors
+/// When nothing is found (the error names the address and why), or the HTTP client cannot be
+/// built.
+pub async fn discover(cfg: &Config, url: &url::Url) -> anyhow::Result<crate::discover::Discovery> {
+    Ok(crate::discover::discover(&fetcher(cfg)?, url).await?)
 }
 
 /// The per-host limits `cfg` sets.

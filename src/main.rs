@@ -38,6 +38,7 @@ Examples:
   feedmerge --config /etc/feedmerge/config.toml check
   feedmerge poll-once                         poll every feed now and print a summary
   feedmerge render > merged.xml               the merged feed, exactly as served
+  feedmerge discover https://example.org/     the feeds a site offers
   feedmerge status --json | jq '.[] | select(.error_count > 0)'
   RUST_LOG=feedmerge=debug feedmerge --log-format json run";
 
@@ -145,6 +146,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Find the feeds behind an address: the address itself if it is a feed, else the feeds
+    /// its page advertises, else the usual paths (/feed, /rss, /atom.xml, …)
+    Discover(cli::discover::Args),
     /// Show recent near-duplicate merges (items shown as another feed's story), how similar
     /// and what decided them (title, body, link slug)
     Merges {
@@ -211,6 +215,7 @@ fn main() -> ExitCode {
             Command::Render { format } => render(&cfg, format.into()).await,
             Command::Status { json } => status(&cfg, json).await,
             Command::Merges { limit, json } => merges(&cfg, limit, json).await,
+            Command::Discover(args) => cli::discover::run(&cfg, &args).await,
             Command::Check
             | Command::ExportOpml
             | Command::ImportOpml { .. }

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod conformance;
 mod crash;
+mod discover;
 mod fulltext;
 mod hostile;
 mod load;

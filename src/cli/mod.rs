@@ -1,9 +1,11 @@
 //! The command line's own machinery, apart from the commands: which config file a command
 //! reads, the logging set-up (colour, the progress bar), and the completions and man page
-//! made from the definition of the command line.
+//! made from the definition of the command line; and the commands that have a module of
+//! their own ([`discover`]).
 
 use std::path::{Path, PathBuf};
 
+pub mod discover;
 pub mod docs;
 pub mod logs;
 

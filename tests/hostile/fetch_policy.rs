@@ -30,7 +30,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::common::{self, item, merged, reading_attr, teaser_feed};
 
 /// The address that stands for the internet in these tests.
-const PUBLIC: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+pub(crate) const PUBLIC: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 /// The real rules, and 127.0.0.2 public.
 fn test_is_public(ip: IpAddr) -> bool {
@@ -40,7 +40,7 @@ fn test_is_public(ip: IpAddr) -> bool {
 /// A resolver that answers from a table: each lookup of a name takes its next answer, and the
 /// last answer repeats (a name that answers differently the second time is DNS rebinding).
 #[derive(Default)]
-struct Names {
+pub(crate) struct Names {
     answers: Mutex<HashMap<String, Answers>>,
 }
 
@@ -65,14 +65,14 @@ impl Names {
     }
 
     /// The names every test uses.
-    fn standard() -> Self {
+    pub(crate) fn standard() -> Self {
         Names::default()
             .with("public.test", &[&["127.0.0.2"]])
             .with("news.test", &[&["127.0.0.2"]])
             .with("internal.test", &[&["127.0.0.1"]])
     }
 
-    fn network(self) -> Network {
+    pub(crate) fn network(self) -> Network {
         Network {
             is_public: test_is_public,
             resolver: Arc::new(self),
@@ -98,7 +98,7 @@ impl Resolve for Names {
 }
 
 /// A mock server on `ip`, port `port` (0: any).
-async fn server_at(ip: Ipv4Addr, port: u16) -> MockServer {
+pub(crate) async fn server_at(ip: Ipv4Addr, port: u16) -> MockServer {
     let listener = std::net::TcpListener::bind((ip, port)).expect("bind");
     MockServer::builder().listener(listener).start().await
 }
@@ -179,7 +179,7 @@ async fn poll_through(cfg: &Config, network: Network) -> Vec<Report> {
 }
 
 /// A fetcher with the default limits (16 MiB bodies, 10 s), through `network`.
-fn fetcher(network: Network) -> Fetcher {
+pub(crate) fn fetcher(network: Network) -> Fetcher {
     Fetcher::new(&FetchConfig {
         user_agent: "feedmerge-test".into(),
         timeout: Duration::from_secs(10),

@@ -4,7 +4,7 @@
 
 mod articles;
 mod feeds;
-mod fetch_policy;
+pub(crate) mod fetch_policy;
 mod operator;
 mod reads;
 mod reload;
