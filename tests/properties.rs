@@ -1559,7 +1559,11 @@ mod render_items {
                 return Err(format!("{format:?}: {n} entries of {entries}"));
             }
         }
-        let page = feedmerge::render::page::render(&channel, &stored, Some("/?before=1-2"), now);
+        let page = feedmerge::render::page::Page {
+            more_url: Some("/?before=1-2"),
+            ..feedmerge::render::page::Page::new(&channel, &stored)
+        };
+        let page = feedmerge::render::page::render(&page, now, &Default::default());
         let cards = page.matches("<article class=\"card").count();
         if cards != stored.len() {
             return Err(format!("the page has {cards} cards of {}", stored.len()));

@@ -409,7 +409,21 @@ impl FeedCache {
                 .last()
                 .map(|i| format!("{path}?before={}", i.cursor.to_param()))
         });
-        let html = page::render(&channel, &items, more.flatten().as_deref(), now);
+        let more = more.flatten();
+        let sanitized = self.sanitized.clone();
+        // The stories are sanitised here when the feeds have not been rendered since they
+        // changed: work for a blocking thread, as for the feeds.
+        let html = tokio::task::spawn_blocking(move || {
+            let page = page::Page {
+                more_url: more.as_deref(),
+                first: before.is_none(),
+                ..page::Page::new(&channel, &items)
+            };
+            sanitized.begin(version);
+            page::render(&page, now, &sanitized)
+        })
+        .await
+        .map_err(StoreError::Task)?;
         let hash = format!("{:032x}", xxh3_128(html.as_bytes()));
         // Later pages are made per request, each cursor its own: compressed like variants.
         let effort = if before.is_none() {
