@@ -1622,13 +1622,14 @@ fn query_outputs() -> feedmerge::output::Outputs {
             .iter()
             .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
             .collect(),
+        sources: Default::default(),
         sources_opml: String::new(),
     }
 }
 
 /// The checks of `fuzz/fuzz_targets/http_query.rs`, on stable Rust.
 fn http_query(data: &[u8]) -> Result<(), String> {
-    use feedmerge::output::{Filters, MAX_MIN_MINUTES, TagFilter};
+    use feedmerge::output::{Filters, MAX_MIN_MINUTES, SourceFilter, TagFilter};
     use feedmerge::serve::query;
     let text = String::from_utf8_lossy(data);
     let (path, query) = match text.split_once('?') {
@@ -1675,6 +1676,15 @@ fn http_query(data: &[u8]) -> Result<(), String> {
         }
         TagFilter::Unknown => {
             q.append_pair("tag", "no such tag");
+        }
+    }
+    match &filters.source {
+        SourceFilter::All => {}
+        SourceFilter::Source(s) => {
+            q.append_pair("source", s);
+        }
+        SourceFilter::Unknown => {
+            q.append_pair("source", "no such source");
         }
     }
     if let Some(m) = filters.min_minutes {

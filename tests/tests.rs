@@ -14,6 +14,7 @@ mod fulltext;
 mod hostile;
 mod load;
 mod near_duplicates;
+mod page;
 mod pipeline;
 mod polling;
 mod properties;

@@ -32,6 +32,35 @@ const TEMPLATE: &str = include_str!("assets/page.html");
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src http: https:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// A link of the page's navigation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NavLink {
+    /// What it is called (a source's name, a tag).
+    pub name: String,
+    /// Where it leads (`/?tag=local`).
+    pub href: String,
+    /// Whether it is the page shown.
+    pub current: bool,
+}
+
+/// What the page offers to narrow it to one source or tag, and what narrows it now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Nav {
+    /// The sources, each linked to its own page.
+    pub sources: Vec<NavLink>,
+    /// Sources left out of [`Nav::sources`] to keep the page small.
+    pub more_sources: usize,
+    /// The tags, each linked to its page.
+    pub tags: Vec<NavLink>,
+    /// What this page shows when it is narrowed ("Tagged local").
+    pub heading: Option<String>,
+    /// The page of every story.
+    pub all_url: String,
+    /// The query string that narrows the feeds as this page is narrowed (`tag=local`);
+    /// empty for the whole merged feed.
+    pub feed_query: String,
+}
+
 /// One page of the news page, as it is to be rendered.
 #[derive(Debug, Clone, Copy)]
 pub struct Page<'a> {
@@ -43,6 +72,8 @@ pub struct Page<'a> {
     pub more_url: Option<&'a str>,
     /// Whether this is the first page, whose first lead images load at once.
     pub first: bool,
+    /// The sources and tags, and what narrows this page.
+    pub nav: Option<&'a Nav>,
 }
 
 impl<'a> Page<'a> {
@@ -53,6 +84,7 @@ impl<'a> Page<'a> {
             items,
             more_url: None,
             first: true,
+            nav: None,
         }
     }
 }
@@ -190,6 +222,16 @@ pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -
         .base_url
         .join("static/")
         .map_or_else(|_| "/static/".to_owned(), |u| u.path().to_owned());
+    let nav = page.nav;
+    // On a narrowed page the feed links narrow the feed the same way.
+    let feed_url = |format| {
+        let url = channel.self_url(format);
+        match nav.filter(|n| !n.feed_query.is_empty()) {
+            Some(n) => format!("{url}?{}", n.feed_query),
+            None => url,
+        }
+    };
+    let heading = nav.and_then(|n| n.heading.as_deref());
     let mut env = Environment::new();
     // The name ends in .html, so every value is HTML-escaped unless marked safe: only the
     // stories are, which the sanitiser made.
@@ -199,10 +241,12 @@ pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -
         .and_then(|t| {
             t.render(context! {
                 title => channel.title,
+                heading,
                 description => channel.description,
-                rss_url => channel.self_url(Format::Rss),
-                atom_url => channel.self_url(Format::Atom),
-                json_url => channel.self_url(Format::Json),
+                rss_url => feed_url(Format::Rss),
+                atom_url => feed_url(Format::Atom),
+                json_url => feed_url(Format::Json),
+                nav,
                 opml_url => channel.base_url.join("sources.opml").map(|u| u.to_string()).unwrap_or_default(),
                 static_base,
                 cards,
@@ -212,6 +256,21 @@ pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -
         });
     // The template is part of the binary and tested; rendering plain data cannot fail.
     html.expect("the page template renders")
+}
+
+/// The page that answers a news page narrowed to a tag or source the config does not have:
+/// it says so and links to every story at `home` (a path). It needs no stylesheet, so that
+/// it reads the same wherever it is served from.
+pub fn not_found(home: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>No such tag or source</title>\n</head>\n<body>\n<main>\n\
+         <h1>No such tag or source</h1>\n\
+         <p>This feedmerge has no tag or source by that name. The page of every story lists \
+         the ones it has.</p>\n<p><a href=\"{}\">All stories</a></p>\n</main>\n</body>\n</html>\n",
+        crate::html::escape(home)
+    )
 }
 
 /// "just now", "5 minutes ago", "3 hours ago", "2 days ago", or the date for older stories.
