@@ -1,7 +1,8 @@
 //! The news page in a real browser: headless Chromium, driven over WebDriver by chromedriver,
 //! against the running daemon. Skipped (with a note) where Chromium is not installed;
 //! `.ci/run` installs Debian's `chromium` and `chromium-driver`, so CI always runs it.
-//! A screenshot is saved to `target/test-artifacts/news-page.png`.
+//! Screenshots are saved to `target/test-artifacts/`: `news-page.png`, and the layout test's
+//! `news-page-WIDTH-SCHEME.png` at 390 px and 1280 px, light and dark.
 
 use crate::common;
 
@@ -91,6 +92,29 @@ impl Browser {
         let bytes = req.send().await.unwrap().bytes().await.unwrap();
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         v["value"].clone()
+    }
+
+    /// Runs a DevTools command (emulation) through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": cmd, "params": params}),
+        )
+        .await
+    }
+
+    /// Saves what the browser shows to `target/test-artifacts/NAME.png`.
+    async fn screenshot(&self, name: &str) {
+        let shot = self.call("GET", "/screenshot", Value::Null).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("a screenshot"))
+            .unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        println!("screenshot: {}", path.display());
     }
 
     async fn script(&self, js: &str) -> Value {
@@ -206,14 +230,7 @@ async fn the_news_page_works_in_a_real_browser() {
     let scripts = browser.script("return document.scripts.length").await;
     assert_eq!(scripts, 1, "only feedmerge.js");
 
-    let shot = browser.call("GET", "/screenshot", Value::Null).await;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot.as_str().unwrap())
-        .unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("news-page.png"), png).unwrap();
-    println!("screenshot: {}", dir.join("news-page.png").display());
+    browser.screenshot("news-page").await;
 
     browser.call("DELETE", "", Value::Null).await;
     daemon.stop().await;
@@ -275,5 +292,157 @@ async fn show_more_works_without_javascript() {
         .await
         .unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    daemon.stop().await;
+}
+
+/// A landscape lead image, 600×315 as news sites' share images are.
+const LEAD_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="600" height="315" viewBox="0 0 600 315"><rect width="600" height="315" fill="#3a6ea5"/><circle cx="300" cy="157" r="90" fill="#f2c14e"/></svg>"##;
+
+/// An RSS feed of `n` stories, each with the lead image at `image` and a long story whose
+/// parts are wider than a phone (a table, preformatted code, an unbroken word, a big image).
+fn illustrated(n: usize, image: &str) -> Vec<u8> {
+    let mut xml = String::from(r#"<rss version="2.0"><channel><title>Illustrated</title>"#);
+    let wide = format!(
+        "<p>The whole story begins here.</p><pre>{}</pre><table><tr>{}</tr></table><p>{}</p>\
+         <p><img src=\"{image}\" width=\"2000\" height=\"1050\"></p><p>{}</p>",
+        "code ".repeat(60),
+        "<td>cell with several words</td>".repeat(12),
+        "unbroken".repeat(40),
+        "A sentence of the story. ".repeat(200),
+    );
+    for i in 0..n {
+        xml.push_str(&format!(
+            "<item><guid>p{i}</guid><title>Pictured story {i}</title><link>https://example.org/p/{i}</link>\
+             <author>desk@example.org (Ann Lee)</author>\
+             <pubDate>{}</pubDate><enclosure url=\"{image}\" type=\"image/svg+xml\" length=\"0\"/>\
+             <description><![CDATA[{wide}]]></description></item>",
+            (chrono::Utc::now() - chrono::Duration::hours(i as i64 + 1)).to_rfc2822()
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml.into_bytes()
+}
+
+/// At a phone's and a desktop's width, light and dark: nothing scrolls sideways, lead images
+/// keep their own aspect ratio, "Read here" opens the story in place, and the colours follow
+/// the reader's scheme. Screenshots of each are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_layout_holds_at_phone_and_desktop_widths_light_and_dark() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let env = Env::new().await;
+    env.serve_bytes("/lead.svg", LEAD_SVG.as_bytes().to_vec(), "image/svg+xml")
+        .await;
+    env.serve_bytes(
+        "/illustrated",
+        illustrated(4, &env.url("/lead.svg")),
+        "application/rss+xml",
+    )
+    .await;
+    let cfg = env.config(&[env.url("/illustrated")]);
+    common::poll(&cfg).await;
+    let daemon = Daemon::start(cfg).await;
+    let site = daemon.url("/");
+
+    for (width, height) in [(390, 844), (1280, 900)] {
+        for scheme in ["light", "dark"] {
+            let what = format!("{width} px, {scheme}");
+            browser
+                .cdp(
+                    "Emulation.setDeviceMetricsOverride",
+                    json!({"width": width, "height": height, "deviceScaleFactor": 1,
+                        "mobile": width < 600}),
+                )
+                .await;
+            browser
+                .cdp(
+                    "Emulation.setEmulatedMedia",
+                    json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+                )
+                .await;
+            browser.call("POST", "/url", json!({"url": site})).await;
+            browser
+                .wait_for(
+                    "const i = document.querySelector('.lead img'); \
+                     return document.readyState === 'complete' && !!i && i.complete && i.naturalWidth > 0",
+                    &format!("the first lead image at {what}"),
+                )
+                .await;
+            let viewport = browser.script("return window.innerWidth").await;
+            assert_eq!(viewport, width, "{what}");
+
+            // The lead image is as wide as the card, at its own aspect ratio.
+            let ratio = browser
+                .script(
+                    "const i = document.querySelector('.lead img'); const r = i.getBoundingClientRect(); \
+                     return [r.width / r.height, i.naturalWidth / i.naturalHeight, r.width / i.closest('.card').clientWidth]",
+                )
+                .await;
+            let (shown, natural, of_card) = (
+                ratio[0].as_f64().unwrap(),
+                ratio[1].as_f64().unwrap(),
+                ratio[2].as_f64().unwrap(),
+            );
+            assert!(
+                (shown / natural - 1.0).abs() <= 0.02,
+                "{what}: shown at {shown:.3}, natural {natural:.3}"
+            );
+            // The card's width less its padding: not a strip beside the text.
+            assert!(of_card > 0.85, "{what}: {of_card} of the card's width");
+
+            // "Read here" opens the whole story in place, without leaving the page.
+            let closed = browser
+                .script("return document.querySelector('.story-body').checkVisibility()")
+                .await;
+            assert_eq!(closed, false, "{what}: the story starts closed");
+            browser
+                .script("document.querySelector('details.story > summary').click(); return true")
+                .await;
+            let story = browser
+                .script(
+                    "const d = document.querySelector('details.story'); \
+                     const b = d.querySelector('.story-body'); \
+                     return [d.open && b.checkVisibility(), b.getBoundingClientRect().height, b.innerText.includes('The whole story begins here.')]",
+                )
+                .await;
+            assert_eq!(story[0], true, "{what}: {story}");
+            assert!(story[1].as_f64().unwrap() > 100.0, "{what}: {story}");
+            assert_eq!(story[2], true, "{what}: {story}");
+            assert_eq!(
+                browser
+                    .script("return location.pathname + location.search")
+                    .await,
+                "/",
+                "{what}"
+            );
+
+            // Nothing is wider than the screen, the open story included.
+            let overflow = browser
+                .script("return document.documentElement.scrollWidth - window.innerWidth")
+                .await;
+            assert!(
+                overflow.as_f64().unwrap() <= 0.0,
+                "{what}: {overflow} px too wide"
+            );
+
+            // The colours follow the scheme.
+            let background = browser
+                .script("return getComputedStyle(document.body).backgroundColor")
+                .await;
+            let expected = if scheme == "dark" {
+                "rgb(18, 19, 20)"
+            } else {
+                "rgb(246, 245, 242)"
+            };
+            assert_eq!(background, expected, "{what}");
+
+            browser.script("window.scrollTo(0, 0); return true").await;
+            browser
+                .screenshot(&format!("news-page-{width}-{scheme}"))
+                .await;
+        }
+    }
+    browser.call("DELETE", "", Value::Null).await;
     daemon.stop().await;
 }

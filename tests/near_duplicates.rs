@@ -124,7 +124,11 @@ async fn a_republished_story_is_shown_once_and_links_the_other_source() {
         path: "feed".into(),
         placement: feedmerge::config::Placement::Description,
     };
-    let page = feedmerge::render::page::render(&channel, &items, None, chrono::Utc::now());
+    let page = feedmerge::render::page::render(
+        &feedmerge::render::page::Page::new(&channel, &items),
+        chrono::Utc::now(),
+        &Default::default(),
+    );
     assert!(
         page.contains(r#"<p class="also-in">Also in: <a href="https:&#x2f;&#x2f;city-1.example.org&#x2f;the-story">City News</a></p>"#),
         "{page}"

@@ -1559,7 +1559,11 @@ mod render_items {
                 return Err(format!("{format:?}: {n} entries of {entries}"));
             }
         }
-        let page = feedmerge::render::page::render(&channel, &stored, Some("/?before=1-2"), now);
+        let page = feedmerge::render::page::Page {
+            more_url: Some("/?before=1-2"),
+            ..feedmerge::render::page::Page::new(&channel, &stored)
+        };
+        let page = feedmerge::render::page::render(&page, now, &Default::default());
         let cards = page.matches("<article class=\"card").count();
         if cards != stored.len() {
             return Err(format!("the page has {cards} cards of {}", stored.len()));
@@ -1618,13 +1622,14 @@ fn query_outputs() -> feedmerge::output::Outputs {
             .iter()
             .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
             .collect(),
+        sources: Default::default(),
         sources_opml: String::new(),
     }
 }
 
 /// The checks of `fuzz/fuzz_targets/http_query.rs`, on stable Rust.
 fn http_query(data: &[u8]) -> Result<(), String> {
-    use feedmerge::output::{Filters, MAX_MIN_MINUTES, TagFilter};
+    use feedmerge::output::{Filters, MAX_MIN_MINUTES, SourceFilter, TagFilter};
     use feedmerge::serve::query;
     let text = String::from_utf8_lossy(data);
     let (path, query) = match text.split_once('?') {
@@ -1671,6 +1676,15 @@ fn http_query(data: &[u8]) -> Result<(), String> {
         }
         TagFilter::Unknown => {
             q.append_pair("tag", "no such tag");
+        }
+    }
+    match &filters.source {
+        SourceFilter::All => {}
+        SourceFilter::Source(s) => {
+            q.append_pair("source", s);
+        }
+        SourceFilter::Unknown => {
+            q.append_pair("source", "no such source");
         }
     }
     if let Some(m) = filters.min_minutes {

@@ -15,6 +15,7 @@ mod fulltext;
 mod hostile;
 mod load;
 mod near_duplicates;
+mod page;
 mod pipeline;
 mod polling;
 mod properties;

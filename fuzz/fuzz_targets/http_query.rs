@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use feedmerge::config::Placement;
 use feedmerge::render::{Channel, Format};
-use feedmerge::output::{Filters, MAX_MIN_MINUTES, Output, Outputs, TagFilter};
+use feedmerge::output::{Filters, MAX_MIN_MINUTES, Output, Outputs, SourceFilter, TagFilter};
 use feedmerge::serve::query;
 use feedmerge::store::Selection;
 use libfuzzer_sys::fuzz_target;
@@ -40,6 +40,7 @@ fn outputs() -> Outputs {
             .iter()
             .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
             .collect(),
+        sources: Default::default(),
         sources_opml: String::new(),
     }
 }
@@ -54,6 +55,15 @@ fn to_query(f: &Filters) -> String {
         }
         TagFilter::Unknown => {
             q.append_pair("tag", "no such tag");
+        }
+    }
+    match &f.source {
+        SourceFilter::All => {}
+        SourceFilter::Source(s) => {
+            q.append_pair("source", s);
+        }
+        SourceFilter::Unknown => {
+            q.append_pair("source", "no such source");
         }
     }
     if let Some(m) = f.min_minutes {

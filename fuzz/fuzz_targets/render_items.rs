@@ -200,7 +200,11 @@ fuzz_target!(|data: &[u8]| {
         };
         assert_eq!(n, entries, "{format:?} entries lost:\n{out}");
     }
-    let page = feedmerge::render::page::render(&channel, &stored, Some("/?before=1-2"), now);
+    let page = feedmerge::render::page::Page {
+        more_url: Some("/?before=1-2"),
+        ..feedmerge::render::page::Page::new(&channel, &stored)
+    };
+    let page = feedmerge::render::page::render(&page, now, &Default::default());
     let cards = page.matches("<article class=\"card").count();
     assert_eq!(cards, stored.len(), "cards lost:\n{page}");
     assert_eq!(

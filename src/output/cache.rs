@@ -50,16 +50,37 @@ pub enum Variant {
     Filtered(Filters),
 }
 
+/// Bytes the first pages of the news page narrowed to a tag or a source (`/?tag=local`) may
+/// hold together, compressed copies included: a few dozen such pages.
+pub const PAGE_BUDGET: usize = 4 << 20;
+
+/// What a cache key holds beyond its own size, charged to the budget with its rendering.
+trait HeapSize {
+    fn heap_size(&self) -> usize;
+}
+
+impl HeapSize for (Filters, Format) {
+    fn heap_size(&self) -> usize {
+        self.0.heap_size()
+    }
+}
+
+impl HeapSize for Filters {
+    fn heap_size(&self) -> usize {
+        Filters::heap_size(self)
+    }
+}
+
 /// Renderings of query variants, least recently used first, with what each is charged.
 #[derive(Debug)]
-struct Variants {
-    lru: LruCache<(Filters, Format), (Arc<Rendered>, usize)>,
+struct Variants<K: std::hash::Hash + Eq = (Filters, Format)> {
+    lru: LruCache<K, (Arc<Rendered>, usize)>,
     bytes: usize,
     budget: usize,
 }
 
-impl Variants {
-    fn new(budget: usize) -> Variants {
+impl<K: std::hash::Hash + Eq + HeapSize> Variants<K> {
+    fn new(budget: usize) -> Variants<K> {
         Variants {
             lru: LruCache::new_unbounded(),
             bytes: 0,
@@ -67,12 +88,12 @@ impl Variants {
         }
     }
 
-    fn get(&mut self, key: &(Filters, Format)) -> Option<Arc<Rendered>> {
+    fn get(&mut self, key: &K) -> Option<Arc<Rendered>> {
         self.lru.get(key).map(|(r, _)| r.clone())
     }
 
-    fn insert(&mut self, key: (Filters, Format), rendered: Arc<Rendered>) {
-        let charge = rendered.bytes() + key.0.heap_size();
+    fn insert(&mut self, key: K, rendered: Arc<Rendered>) {
+        let charge = rendered.bytes() + key.heap_size();
         self.bytes += charge;
         if let Some((_, old)) = self.lru.insert(key, (rendered, charge)) {
             self.bytes -= old;
@@ -81,8 +102,8 @@ impl Variants {
     }
 
     /// Counts what `rendered`, the rendering kept under `key`, holds now (after compressing).
-    fn recharge(&mut self, key: &(Filters, Format), rendered: &Arc<Rendered>) {
-        let heap = key.0.heap_size();
+    fn recharge(&mut self, key: &K, rendered: &Arc<Rendered>) {
+        let heap = key.heap_size();
         if let Some((kept, charge)) = self.lru.peek_mut(key) {
             if Arc::ptr_eq(kept, rendered) {
                 let now = rendered.bytes() + heap;
@@ -125,6 +146,9 @@ pub struct FeedCache {
     /// The first page of the news page, with the store version and the minute it was made
     /// in ("3 minutes ago" must not go stale for long).
     front_page: RwLock<Option<(u64, i64, Arc<Rendered>)>>,
+    /// First pages of the news page narrowed by filters, within [`PAGE_BUDGET`]; each is
+    /// current for the store version and the minute it was made in.
+    pages: Mutex<Variants<Filters>>,
 }
 
 impl FeedCache {
@@ -148,6 +172,7 @@ impl FeedCache {
             variants: Mutex::new(Variants::new(variant_budget)),
             sanitized: Arc::new(SanitizedCache::default()),
             front_page: RwLock::new(None),
+            pages: Mutex::new(Variants::new(PAGE_BUDGET)),
             rendering: tokio::sync::Mutex::new(()),
             workers: Workers::new(),
         }
@@ -165,6 +190,7 @@ impl FeedCache {
         let mut variants = self.lock_variants();
         *variants = Variants::new(variants.budget);
         drop(variants);
+        *self.lock_pages() = Variants::new(PAGE_BUDGET);
         *self.outputs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(outputs);
         // A new version, so that a rendering already under way with the old settings is not
         // served as current.
@@ -193,6 +219,11 @@ impl FeedCache {
         // A poisoned lock only means a request panicked between two map operations, which
         // leave the map whole.
         self.variants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_pages(&self) -> std::sync::MutexGuard<'_, Variants<Filters>> {
+        // As for the variants: a panic between two map operations leaves the map whole.
+        self.pages.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The last rendering of `variant` in `format`, whatever its version.
@@ -374,42 +405,74 @@ impl FeedCache {
         self.workers.body(rendered, coding).await
     }
 
-    /// One page of the news page: the newest stories, or those after `before`.
+    /// One page of the news page narrowed by `filters` (their `limit` aside): the newest
+    /// stories, or those after `before`.
     ///
     /// # Errors
     /// When the store cannot be read.
-    pub async fn page(&self, before: Option<Cursor>) -> Result<Arc<Rendered>, StoreError> {
+    pub async fn page(
+        &self,
+        filters: &Filters,
+        before: Option<Cursor>,
+    ) -> Result<Arc<Rendered>, StoreError> {
         let version = self.store.version();
         let now = Utc::now();
         let minute = now.timestamp() / 60;
+        let current =
+            |r: &Arc<Rendered>| r.version == version && r.last_modified.timestamp() / 60 == minute;
         if before.is_none() {
-            let cached = self
-                .front_page
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some((v, m, page)) = cached.filter(|(v, m, _)| *v == version && *m == minute) {
-                debug_assert_eq!((v, m), (version, minute));
+            let cached = if filters.is_default() {
+                self.front_page
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                    .filter(|(v, m, _)| *v == version && *m == minute)
+                    .map(|(_, _, page)| page)
+            } else {
+                self.lock_pages().get(filters).filter(current)
+            };
+            if let Some(page) = cached {
                 return Ok(page);
             }
         }
-        let channel = self.outputs().default.channel.clone();
+        let outputs = self.outputs();
+        let output = filters.apply(&outputs);
+        let channel = output.channel;
         let mut items = self
             .store
             .merged_items(Selection {
                 limit: page::PAGE_SIZE + 1,
                 before,
-                ..Selection::default()
+                ..output.selection
             })
             .await?;
+        let names = self.store.feed_names().await?;
+        let nav = nav(&outputs, filters, &names);
         let more = (items.len() > page::PAGE_SIZE).then(|| {
             items.truncate(page::PAGE_SIZE);
             let path = channel.base_url.path().to_owned();
+            let query = filters.query();
+            let and = if query.is_empty() { "" } else { "&" };
             items
                 .last()
-                .map(|i| format!("{path}?before={}", i.cursor.to_param()))
+                .map(|i| format!("{path}?{query}{and}before={}", i.cursor.to_param()))
         });
-        let html = page::render(&channel, &items, more.flatten().as_deref(), now);
+        let more = more.flatten();
+        let sanitized = self.sanitized.clone();
+        // The stories are sanitised here when the feeds have not been rendered since they
+        // changed: work for a blocking thread, as for the feeds.
+        let html = tokio::task::spawn_blocking(move || {
+            let page = page::Page {
+                more_url: more.as_deref(),
+                first: before.is_none(),
+                nav: Some(&nav),
+                ..page::Page::new(&channel, &items)
+            };
+            sanitized.begin(version);
+            page::render(&page, now, &sanitized)
+        })
+        .await
+        .map_err(StoreError::Task)?;
         let hash = format!("{:032x}", xxh3_128(html.as_bytes()));
         // Later pages are made per request, each cursor its own: compressed like variants.
         let effort = if before.is_none() {
@@ -419,10 +482,96 @@ impl FeedCache {
         };
         let rendered = Arc::new(Rendered::new(version, effort, html.into_bytes(), hash, now));
         if before.is_none() {
-            *self.front_page.write().unwrap_or_else(|p| p.into_inner()) =
-                Some((version, minute, rendered.clone()));
+            if filters.is_default() {
+                *self.front_page.write().unwrap_or_else(|p| p.into_inner()) =
+                    Some((version, minute, rendered.clone()));
+            } else {
+                self.lock_pages().insert(filters.clone(), rendered.clone());
+            }
         }
         Ok(rendered)
+    }
+
+    /// Counts the compressed copies a narrowed first page (`rendered`, for `filters`) has
+    /// made, so that they stay within [`PAGE_BUDGET`].
+    pub fn page_compressed(&self, filters: &Filters, rendered: &Arc<Rendered>) {
+        if !filters.is_default() {
+            self.lock_pages().recharge(filters, rendered);
+        }
+    }
+}
+
+/// Sources shown in the news page's list; more would make every page heavy.
+pub const MAX_NAV_SOURCES: usize = 200;
+
+/// The news page's navigation for a page narrowed by `filters`: each source (by the name in
+/// `names`, else its URL, redacted) and each tag, linked to its page.
+fn nav(
+    outputs: &Outputs,
+    filters: &Filters,
+    names: &std::collections::HashMap<String, String>,
+) -> page::Nav {
+    use super::{SourceFilter, TagFilter};
+    let base = outputs.default.channel.base_url.path();
+    let href = |key: &str, value: &str| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(key, value)
+            .finish();
+        format!("{base}?{query}")
+    };
+    let name_of = |url: &str| -> String {
+        crate::redact::name(names.get(url).map_or(url, String::as_str)).into_owned()
+    };
+    let mut sources: Vec<page::NavLink> = outputs
+        .sources
+        .iter()
+        .map(|s| page::NavLink {
+            name: name_of(&s.url),
+            href: href("source", &s.slug),
+            current: filters.source == SourceFilter::Source(s.slug.clone()),
+        })
+        .collect();
+    sources.sort_by_cached_key(|l| l.name.to_lowercase());
+    let more_sources = sources.len().saturating_sub(MAX_NAV_SOURCES);
+    // The current source stays in the list, whatever its place.
+    let mut kept = 0;
+    sources.retain(|l| {
+        kept += 1;
+        kept <= MAX_NAV_SOURCES || l.current
+    });
+    let mut tags: Vec<page::NavLink> = outputs
+        .tags
+        .keys()
+        .map(|t| page::NavLink {
+            name: t.clone(),
+            href: href("tag", t),
+            current: filters.tag == TagFilter::Tag(t.clone()),
+        })
+        .collect();
+    tags.sort_by_cached_key(|l| l.name.to_lowercase());
+    let source = match &filters.source {
+        SourceFilter::Source(slug) => outputs.sources.get(slug).map(|s| name_of(&s.url)),
+        SourceFilter::All | SourceFilter::Unknown => None,
+    };
+    let tag = match &filters.tag {
+        TagFilter::Tag(t) => Some(t.as_str()),
+        TagFilter::All | TagFilter::Unknown => None,
+    };
+    let heading = match (source, tag) {
+        (Some(s), Some(t)) => Some(format!("From {s}, tagged {t}")),
+        (Some(s), None) => Some(format!("From {s}")),
+        (None, Some(t)) => Some(format!("Tagged {t}")),
+        (None, None) => filters
+            .min_minutes
+            .map(|m| format!("At least {m} min read")),
+    };
+    page::Nav {
+        sources,
+        more_sources,
+        tags,
+        heading,
+        all_url: base.to_owned(),
+        feed_query: filters.query(),
     }
 }
 
@@ -444,6 +593,7 @@ mod tests {
     fn key(limit: usize) -> (Filters, Format) {
         let filters = Filters {
             tag: TagFilter::Unknown,
+            source: crate::output::SourceFilter::All,
             min_minutes: None,
             limit: Some(limit),
         };

@@ -1,5 +1,5 @@
-//! The filters a reader may add to the default feed (`?tag=`, `?min_minutes=`, `?limit=`):
-//! parsed and normalised, so that every spelling that selects the same items is one cache key
+//! The filters a reader may add to the default feed and the news page (`?tag=`, `?source=`,
+//! `?min_minutes=`, `?limit=`): parsed and normalised, so that every spelling that selects the same items is one cache key
 //! and a key's size is bounded by the config, never by the request, then applied to the
 //! default [`Output`].
 
@@ -22,12 +22,26 @@ pub enum TagFilter {
     Unknown,
 }
 
+/// Which feed `?source=` selects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum SourceFilter {
+    /// No `?source=`: every feed.
+    #[default]
+    All,
+    /// A configured feed, by its slug (see [`super::Sources`]).
+    Source(String),
+    /// A slug no feed has: no feed, hence no items, however it is spelt.
+    Unknown,
+}
+
 /// The filters a reader may add to the default feed, normalised: `Filters::default()` is the
 /// default feed itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Filters {
     /// `?tag=`.
     pub tag: TagFilter,
+    /// `?source=`.
+    pub source: SourceFilter,
     /// `?min_minutes=`: at least 1, at most [`MAX_MIN_MINUTES`]; `None` for no minimum.
     pub min_minutes: Option<u32>,
     /// `?limit=`: at least 1 and below the default feed's `max_items`; `None` for that.
@@ -59,11 +73,13 @@ impl Filters {
     /// When a number is not a whole number or a parameter is repeated.
     pub fn parse(query: Option<&str>, outputs: &Outputs) -> Result<Filters, QueryError> {
         let mut tag: Option<Cow<'_, str>> = None;
+        let mut source: Option<Cow<'_, str>> = None;
         let mut min_minutes: Option<u64> = None;
         let mut limit: Option<u64> = None;
         for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             match &*name {
                 "tag" => set("tag", &mut tag, Some(value))?,
+                "source" => set("source", &mut source, Some(value))?,
                 "min_minutes" => set(
                     "min_minutes",
                     &mut min_minutes,
@@ -83,9 +99,19 @@ impl Filters {
                     TagFilter::Tag(known.clone())
                 }),
         };
+        let source = match source {
+            None => SourceFilter::All,
+            Some(s) => outputs
+                .sources
+                .get(&s)
+                .map_or(SourceFilter::Unknown, |known| {
+                    SourceFilter::Source(known.slug.clone())
+                }),
+        };
         let default_limit = outputs.default.selection.limit;
         Ok(Filters {
             tag,
+            source,
             min_minutes: min_minutes
                 .filter(|&m| m > 0)
                 .map(|m| u32::try_from(m).unwrap_or(u32::MAX).min(MAX_MIN_MINUTES)),
@@ -110,6 +136,19 @@ impl Filters {
             }
             TagFilter::Unknown => output.selection.feeds = Some(Vec::new()),
         }
+        match &self.source {
+            SourceFilter::All => {}
+            SourceFilter::Source(slug) => {
+                let url = outputs.sources.get(slug).map(|s| s.url.clone());
+                let feeds = match output.selection.feeds.take() {
+                    // Both: the source, if it has the tag.
+                    Some(tagged) => url.filter(|u| tagged.contains(u)).into_iter().collect(),
+                    None => url.into_iter().collect(),
+                };
+                output.selection.feeds = Some(feeds);
+            }
+            SourceFilter::Unknown => output.selection.feeds = Some(Vec::new()),
+        }
         if self.min_minutes.is_some() {
             output.selection.min_minutes = self.min_minutes;
         }
@@ -121,12 +160,42 @@ impl Filters {
         output
     }
 
-    /// Bytes the filters hold beyond their own size (a configured tag's name).
+    /// Whether a `?tag=` or `?source=` names nothing the config has.
+    pub fn names_unknown(&self) -> bool {
+        self.tag == TagFilter::Unknown || self.source == SourceFilter::Unknown
+    }
+
+    /// The filters as a query string, normalised (`tag=local&min_minutes=5`), empty for the
+    /// default feed; a tag or source the config does not have is left out.
+    pub fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let TagFilter::Tag(tag) = &self.tag {
+            q.append_pair("tag", tag);
+        }
+        if let SourceFilter::Source(slug) = &self.source {
+            q.append_pair("source", slug);
+        }
+        if let Some(m) = self.min_minutes {
+            q.append_pair("min_minutes", &m.to_string());
+        }
+        if let Some(l) = self.limit {
+            q.append_pair("limit", &l.to_string());
+        }
+        q.finish()
+    }
+
+    /// Bytes the filters hold beyond their own size (a configured tag's name, a source's
+    /// slug).
     pub fn heap_size(&self) -> usize {
-        match &self.tag {
+        let tag = match &self.tag {
             TagFilter::Tag(tag) => tag.capacity(),
             TagFilter::All | TagFilter::Unknown => 0,
-        }
+        };
+        let source = match &self.source {
+            SourceFilter::Source(slug) => slug.capacity(),
+            SourceFilter::All | SourceFilter::Unknown => 0,
+        };
+        tag + source
     }
 }
 
@@ -159,6 +228,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::output::Sources;
     use crate::render::Channel;
     use crate::store::Selection;
 
@@ -178,6 +248,13 @@ mod tests {
             },
             filtered: HashMap::new(),
             tags: HashMap::from([("rust".to_owned(), vec!["https://a.example/".to_owned()])]),
+            sources: Sources::new(&[
+                (
+                    "https://a.example/".to_owned(),
+                    Some("Alpha News".to_owned()),
+                ),
+                ("https://b.example/".to_owned(), None),
+            ]),
             sources_opml: String::new(),
         }
     }
@@ -258,5 +335,38 @@ mod tests {
         let none = parse("tag=nope").unwrap().apply(&o);
         assert_eq!(none.selection.feeds, Some(Vec::new()));
         assert!(Filters::default().apply(&o).health_items);
+    }
+
+    #[test]
+    fn sources_narrow_by_slug_and_read_back_from_their_query() {
+        let o = outputs();
+        let f = parse("source=alpha-news").unwrap();
+        assert_eq!(f.source, SourceFilter::Source("alpha-news".into()));
+        assert_eq!(
+            f.apply(&o).selection.feeds,
+            Some(vec!["https://a.example/".to_owned()])
+        );
+        assert_eq!(
+            parse("source=b-example").unwrap().apply(&o).selection.feeds,
+            Some(vec!["https://b.example/".to_owned()])
+        );
+        // With a tag: the source only if it has the tag.
+        let both = parse("tag=rust&source=b-example").unwrap().apply(&o);
+        assert_eq!(both.selection.feeds, Some(Vec::new()));
+        let unknown = parse("source=nope").unwrap();
+        assert!(unknown.names_unknown() && !f.names_unknown());
+        assert_eq!(unknown.apply(&o).selection.feeds, Some(Vec::new()));
+        assert_eq!(parse("source=&tag=").unwrap().source, SourceFilter::Unknown);
+        assert_eq!(
+            parse("source=a&source=b"),
+            Err(QueryError::Repeated { name: "source" })
+        );
+        let all = parse("tag=rust&source=alpha-news&min_minutes=3&limit=9&x=1").unwrap();
+        assert_eq!(
+            all.query(),
+            "tag=rust&source=alpha-news&min_minutes=3&limit=9"
+        );
+        assert_eq!(parse(&all.query()).unwrap(), all);
+        assert_eq!(Filters::default().query(), "");
     }
 }

@@ -11,7 +11,7 @@ pub mod workers;
 use std::collections::HashMap;
 
 pub use cache::{CacheError, FeedCache, VARIANT_BUDGET, Variant};
-pub use filters::{Filters, MAX_MIN_MINUTES, QueryError, TagFilter};
+pub use filters::{Filters, MAX_MIN_MINUTES, QueryError, SourceFilter, TagFilter};
 pub use rendered::{Coding, Effort, Rendered};
 pub use workers::{OUTPUT_COMPRESSORS, VARIANT_QUEUE, VARIANT_WORKERS};
 
@@ -22,6 +22,92 @@ use crate::store::Selection;
 
 /// The path of the default output, without extension: `/feed.xml`, `/feed.atom`, `/feed.json`.
 pub const DEFAULT_OUTPUT_PATH: &str = "feed";
+
+/// The longest a source's slug (`?source=`) is, in characters, before a number that tells
+/// two apart.
+pub const MAX_SLUG_CHARS: usize = 60;
+
+/// A configured feed as `?source=` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Its name in `?source=`: its configured title in lower case with dashes for anything
+    /// else (`green-streets-podcast`), or without one its address's host and path
+    /// (`example-org-news-rss`); `-2`, `-3`… for the second and third of one name. Made from
+    /// the config alone, so that it stays the same however the feed titles itself.
+    pub slug: String,
+    /// Its configured URL.
+    pub url: String,
+}
+
+/// The configured feeds by slug, in the config's order.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    list: Vec<Source>,
+    by_slug: HashMap<String, usize>,
+}
+
+impl Sources {
+    /// Slugs for `feeds` (URL and configured title), in this order.
+    pub fn new(feeds: &[(String, Option<String>)]) -> Sources {
+        let mut sources = Sources::default();
+        for (url, title) in feeds {
+            let base = match title {
+                Some(t) => slug(t),
+                None => url::Url::parse(url).map_or_else(
+                    |_| slug(url),
+                    |u| {
+                        let host = u.host_str().unwrap_or("");
+                        slug(&format!("{}{}", host.trim_start_matches("www."), u.path()))
+                    },
+                ),
+            };
+            let base = if base.is_empty() {
+                "feed".to_owned()
+            } else {
+                base
+            };
+            let mut name = base.clone();
+            let mut n = 1;
+            while sources.by_slug.contains_key(&name) {
+                n += 1;
+                name = format!("{base}-{n}");
+            }
+            sources.by_slug.insert(name.clone(), sources.list.len());
+            sources.list.push(Source {
+                slug: name,
+                url: url.clone(),
+            });
+        }
+        sources
+    }
+
+    /// The source called `slug`.
+    pub fn get(&self, slug: &str) -> Option<&Source> {
+        self.by_slug.get(slug).map(|&i| &self.list[i])
+    }
+
+    /// Every source, in the config's order.
+    pub fn iter(&self) -> impl Iterator<Item = &Source> {
+        self.list.iter()
+    }
+}
+
+/// `text` in lower case, each run of other characters than letters and digits one dash, at
+/// most [`MAX_SLUG_CHARS`] long.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if out.chars().count() >= MAX_SLUG_CHARS {
+            break;
+        }
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
 
 /// One merged feed: what it says about itself and which items it shows.
 #[derive(Debug, Clone)]
@@ -45,6 +131,8 @@ pub struct Outputs {
     pub filtered: HashMap<String, Output>,
     /// Feed URLs by tag, for `?tag=` on the default feed.
     pub tags: HashMap<String, Vec<String>>,
+    /// The configured feeds by slug, for `?source=`.
+    pub sources: Sources,
     /// The configured feeds as OPML, for `/sources.opml`.
     pub sources_opml: String,
 }
@@ -105,7 +193,59 @@ impl Outputs {
             },
             filtered,
             tags,
+            sources: Sources::new(
+                &cfg.feeds
+                    .iter()
+                    .map(|f| (f.url.to_string(), f.title.clone()))
+                    .collect::<Vec<_>>(),
+            ),
             sources_opml: opml::export(&cfg.output.title, &cfg.feeds, opml::Urls::Redacted),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_readable_stable_and_unique() {
+        let feeds = [
+            (
+                "https://a.example/podcast.xml".to_owned(),
+                Some("Green Streets Podcast".to_owned()),
+            ),
+            ("https://www.example.org/news/rss".to_owned(), None),
+            (
+                "https://c.example/".to_owned(),
+                Some("Green streets: podcast!".to_owned()),
+            ),
+            (
+                "https://d.example/".to_owned(),
+                Some("Ünïcode Ñews".to_owned()),
+            ),
+            ("https://e.example/".to_owned(), Some("!!!".to_owned())),
+            ("https://f.example/".to_owned(), Some("x".repeat(500))),
+        ];
+        let sources = Sources::new(&feeds);
+        let slugs: Vec<&str> = sources.iter().map(|s| s.slug.as_str()).collect();
+        assert_eq!(
+            &slugs[..5],
+            [
+                "green-streets-podcast",
+                "example-org-news-rss",
+                "green-streets-podcast-2",
+                "ünïcode-ñews",
+                "feed"
+            ]
+        );
+        assert_eq!(slugs[5].chars().count(), MAX_SLUG_CHARS);
+        assert_eq!(
+            sources
+                .get("green-streets-podcast-2")
+                .map(|s| s.url.as_str()),
+            Some("https://c.example/")
+        );
+        assert!(sources.get("nothing").is_none());
     }
 }

@@ -26,6 +26,9 @@ impl Default for Sanitizer {
             .url_schemes(URL_SCHEMES.iter().copied().collect::<HashSet<_>>())
             // Comments carry nothing a reader sees, and old IE conditional comments can hide markup.
             .strip_comments(true)
+            // A story's images load as they scroll into view, on the news page and in readers
+            // alike: a long article's pictures cost nothing until they are read.
+            .set_tag_attribute_value("img", "loading", "lazy")
             // `cite` holds a URL that ammonia does not check (found by property testing).
             .rm_tag_attributes("blockquote", &["cite"])
             .rm_tag_attributes("del", &["cite"])
@@ -92,7 +95,7 @@ mod tests {
             assert!(!lower.contains(bad), "{bad} in {clean}");
         }
         assert!(
-            clean.contains("<img src=\"https://example.org/post/a.png\">"),
+            clean.contains("<img src=\"https://example.org/post/a.png\" loading=\"lazy\">"),
             "{clean}"
         );
         assert!(clean.contains(">ok</p>"));

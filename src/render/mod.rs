@@ -17,7 +17,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::Placement;
 use crate::html::escape;
-use crate::model::{Enclosure, FeedFailure, FullTextOutcome, ReadingTime, StoredItem};
+use crate::model::{Enclosure, FeedFailure, FullTextOutcome, NewItem, ReadingTime, StoredItem};
 use crate::normalize::{MAX_URL_BYTES, is_web_url};
 use crate::redact;
 use sanitized::SanitizedCache;
@@ -192,6 +192,21 @@ fn also_in_html(also_in: &[AlsoInLink<'_>]) -> String {
     format!("<p>Also in: {}</p>", names.join(", "))
 }
 
+/// The story of `item` as sanitised HTML: the extracted article when the feeds carry it
+/// (`include_full_text`), else the content the feed had; from `sanitized`, or made with
+/// `sanitizer` (built on first use) and kept there.
+pub fn story(
+    item: &NewItem,
+    sanitized: &SanitizedCache,
+    sanitizer: &mut Option<html::Sanitizer>,
+) -> std::sync::Arc<str> {
+    let (content, base) = match &item.full_text {
+        Some(FullTextOutcome::Extracted(Some(article))) => (article, item.link.as_deref()),
+        _ => (&item.content_html, item.content_base.as_deref()),
+    };
+    sanitized.clean(sanitizer, content, base)
+}
+
 /// The entries of the merged feed, newest first: `items`, and one health item per feed in
 /// `failing`, each at its date.
 pub fn entries<'a>(
@@ -225,12 +240,7 @@ pub fn entries_cached<'a>(
             } else {
                 String::new()
             };
-            // The extracted article, when the feed is to carry it; else what the feed had.
-            let (content, base) = match &it.full_text {
-                Some(FullTextOutcome::Extracted(Some(article))) => (article, it.link.as_deref()),
-                _ => (&it.content_html, it.content_base.as_deref()),
-            };
-            html.push_str(&sanitized.clean(&mut sanitizer, content, base));
+            html.push_str(&story(it, sanitized, &mut sanitizer));
             let also_in = also_in(s);
             if !also_in.is_empty() {
                 html.push_str(&also_in_html(&also_in));
@@ -517,7 +527,11 @@ pub(crate) mod tests {
                 "{out}"
             );
         }
-        let page = page::render(&channel(), &[item], None, now);
+        let page = page::render(
+            &page::Page::new(&channel(), &[item]),
+            now,
+            &SanitizedCache::default(),
+        );
         let start = page
             .find("<p class=\"also-in\">")
             .expect("shown on the page");
@@ -556,7 +570,11 @@ pub(crate) mod tests {
             assert!(!out.contains("SECRET") && !out.contains("pw"), "{out}");
             assert!(out.contains("tag=x") && out.contains("tag=y"), "{out}");
         }
-        let page = page::render(&channel(), &items, None, now);
+        let page = page::render(
+            &page::Page::new(&channel(), &items),
+            now,
+            &SanitizedCache::default(),
+        );
         assert!(!page.contains("SECRET") && !page.contains("pw"), "{page}");
         // Ids still come from the full URL: they stay what they were.
         let e = entries(&items, &failing, Placement::Description);

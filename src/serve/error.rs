@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use headers::{HeaderMapExt, RetryAfter};
 
@@ -26,6 +26,15 @@ pub enum ServeError {
     /// No such output, or a private one without its token (the two look the same).
     #[error("not found")]
     NotFound,
+    /// The news page narrowed to a tag or source the config does not have.
+    #[error("no such tag or source")]
+    NoSuchPage {
+        /// The path of the page of every story, linked from the answer.
+        home: String,
+    },
+    /// A query string longer than the news page reads.
+    #[error("the query string is too long")]
+    QueryTooLong,
     /// Too many query variants wait for the variants' worker already.
     #[error("too many feed variants are being rendered; try again shortly")]
     Busy {
@@ -59,8 +68,10 @@ impl ServeError {
     /// The status it is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ServeError::BadCursor | ServeError::BadQuery(_) => StatusCode::BAD_REQUEST,
-            ServeError::NotFound => StatusCode::NOT_FOUND,
+            ServeError::BadCursor | ServeError::BadQuery(_) | ServeError::QueryTooLong => {
+                StatusCode::BAD_REQUEST
+            }
+            ServeError::NotFound | ServeError::NoSuchPage { .. } => StatusCode::NOT_FOUND,
             ServeError::Compress(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServeError::Busy { .. }
             | ServeError::Feed { .. }
@@ -89,6 +100,8 @@ impl ServeError {
             ServeError::BadCursor
             | ServeError::BadQuery(_)
             | ServeError::NotFound
+            | ServeError::NoSuchPage { .. }
+            | ServeError::QueryTooLong
             | ServeError::Starting => {}
         }
     }
@@ -101,6 +114,17 @@ impl IntoResponse for ServeError {
         // A 500 says nothing: what went wrong is the server's business, and it is logged.
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             return status.into_response();
+        }
+        if let ServeError::NoSuchPage { home } = &self {
+            return (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                )],
+                crate::render::page::not_found(home),
+            )
+                .into_response();
         }
         let mut response = (status, format!("{self}\n")).into_response();
         if let ServeError::Busy { .. } = self {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Query, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -108,26 +108,61 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-#[derive(serde::Deserialize)]
-struct PageQuery {
-    before: Option<String>,
-}
+/// The longest query string the news page reads: its parameters name a configured tag or
+/// source and a cursor, all far shorter.
+pub const MAX_PAGE_QUERY: usize = 2048;
 
+/// `/`: the news page, narrowed by `?tag=`, `?source=` and `?min_minutes=`, from `?before=`
+/// on. A tag or source the config does not have is a 404 page, not an empty one.
 async fn news_page(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<PageQuery>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ServeError> {
-    let before = match query.before.as_deref().map(Cursor::from_param) {
-        Some(None) => return Err(ServeError::BadCursor),
-        Some(cursor) => cursor,
+    let query = uri.query();
+    if query.is_some_and(|q| q.len() > MAX_PAGE_QUERY) {
+        return Err(ServeError::QueryTooLong);
+    }
+    let before = match query::before(query) {
+        Some(param) => Some(Cursor::from_param(&param).ok_or(ServeError::BadCursor)?),
         None => None,
     };
-    let page = state.feed.page(before).await.map_err(ServeError::Page)?;
-    // Even a failed answer carries the page's policy headers.
-    let mut response = respond(&state.feed, page, "text/html; charset=utf-8", &headers)
+    let outputs = state.feed.outputs();
+    let filters = Filters {
+        // A page has its own size.
+        limit: None,
+        ..Filters::parse(query, &outputs)?
+    };
+    if filters.names_unknown() {
+        let base = outputs.default.channel.base_url.path().to_owned();
+        return Ok(page_headers(
+            ServeError::NoSuchPage { home: base }.into_response(),
+        ));
+    }
+    let page = state
+        .feed
+        .page(&filters, before)
         .await
-        .unwrap_or_else(IntoResponse::into_response);
+        .map_err(ServeError::Page)?;
+    let before_bytes = page.bytes();
+    // Even a failed answer carries the page's policy headers.
+    let response = respond(
+        &state.feed,
+        page.clone(),
+        "text/html; charset=utf-8",
+        &headers,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response);
+    if page.bytes() != before_bytes {
+        state.feed.page_compressed(&filters, &page);
+    }
+    Ok(page_headers(response))
+}
+
+/// `response` with the news page's policy headers: its Content-Security-Policy, no sniffing,
+/// no referrer, revalidated on every visit.
+fn page_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -142,7 +177,7 @@ async fn news_page(
         HeaderValue::from_static("no-referrer"),
     );
     h.typed_insert(CacheControl::new().with_no_cache());
-    Ok(response)
+    response
 }
 
 /// A file built into the binary, with a strong ETag of its contents.

@@ -12,6 +12,13 @@ pub fn output_path(path: &str) -> Option<(&str, Format)> {
     Some((name, format))
 }
 
+/// The first `?before=` of a query string (the news page's cursor), if any.
+pub fn before(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "before")
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The `?token=` of a query string, if any.
 pub fn token(query: Option<&str>) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
@@ -34,5 +41,10 @@ mod tests {
         assert_eq!(output_path("/rust"), None);
         assert_eq!(token(Some("a=1&token=s%20t")), Some("s t".to_owned()));
         assert_eq!(token(None), None);
+        assert_eq!(
+            before(Some("tag=x&before=1-2&before=3-4")),
+            Some("1-2".to_owned())
+        );
+        assert_eq!(before(Some("tag=x")), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Feed rows: the configured feeds, their HTTP validators, polling hints and the outcome of
 //! each poll.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -569,6 +570,22 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// The name each registered feed is shown by (its configured title, else its own, else
+    /// its URL), by URL: for the news page's list of sources.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn feed_names(&self) -> Result<HashMap<String, String>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT url, COALESCE(config_title, title, url) FROM feeds WHERE active = 1",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
         })
         .await
     }

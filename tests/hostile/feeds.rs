@@ -46,10 +46,9 @@ async fn every_rendering(cfg: &feedmerge::config::Config) -> Vec<String> {
         placement: feedmerge::config::Placement::Description,
     };
     out.push(feedmerge::render::page::render(
-        &channel,
-        &items,
-        None,
+        &feedmerge::render::page::Page::new(&channel, &items),
         chrono::Utc::now(),
+        &Default::default(),
     ));
     out
 }
