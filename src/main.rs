@@ -188,12 +188,6 @@ fn main() -> ExitCode {
     match &command {
         Command::Check => return exit_code(check(&cfg, &config), 1),
         Command::Backup { file, force } => return exit_code(backup(&cfg, file, *force), 1),
-        Command::ExportOpml => {
-            let opml =
-                feedmerge::opml::export(&cfg.output.title, &cfg.feeds, feedmerge::opml::Urls::Full);
-            let written = std::io::stdout().lock().write_all(opml.as_bytes());
-            return exit_code(written.map_err(anyhow::Error::from), 1);
-        }
         _ => {}
     }
     cli::logs::init(cli.log_format, cli.color);
@@ -211,8 +205,8 @@ fn main() -> ExitCode {
             Command::Render { format } => render(&cfg, format.into()).await,
             Command::Status { json } => status(&cfg, json).await,
             Command::Merges { limit, json } => merges(&cfg, limit, json).await,
+            Command::ExportOpml => cli::opml::export(&cfg).await,
             Command::Check
-            | Command::ExportOpml
             | Command::ImportOpml { .. }
             | Command::Completions { .. }
             | Command::Man

@@ -1,7 +1,7 @@
 //! OPML subscription lists: OPML bytes → [`Subscriptions`] (feeds with the union of their
 //! folders as tags, site outlines still to be discovered, outlines left out), which
 //! [`to_toml`] turns into `[[feeds]]` tables for `config.toml`; and configured feeds → an OPML
-//! 2.0 document ([`export`]).
+//! 2.0 document with their tags as folders ([`export`]).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -393,33 +393,73 @@ pub enum Urls {
     Redacted,
 }
 
-/// An OPML 2.0 document titled `title` that lists `feeds` in order, each as
-/// `<outline type="rss" text=".." title=".." xmlUrl=".." category="tag1,tag2"/>`, with the
-/// URLs as `urls` says.
+/// An OPML 2.0 document titled `title` that lists `feeds`: the untagged feeds at the top
+/// level, then each tag as a folder (`<outline text="tag" title="tag">`, in the order the tags
+/// first appear) holding its feeds in order, a feed with two tags in both. A feed is
+/// `<outline type="rss" text=".." title=".." xmlUrl=".."/>`, named by its configured title,
+/// else by its own title in `own_titles` (by URL as configured; see
+/// [`crate::store::Store::own_titles`]), else by its URL (as `text` only, which OPML
+/// requires); the URLs as `urls` says.
 ///
-/// [`parse`] reads it back to the same URLs, titles and tags, except that a tag containing `,`
-/// or `/` comes back split (OPML categories are comma-separated paths), titles come back
-/// trimmed, and intervals are not exported (OPML has no attribute for them). An untitled feed
-/// gets its URL as `text`, which OPML requires and [`parse`] reads back as no title.
-pub fn export(title: &str, feeds: &[FeedConfig], urls: Urls) -> String {
+/// [`read`] reads it back to the same URLs and tags, with the name as title; titles come back
+/// trimmed, and intervals are not exported (OPML has no attribute for them).
+pub fn export(
+    title: &str,
+    feeds: &[FeedConfig],
+    own_titles: &HashMap<String, String>,
+    urls: Urls,
+) -> String {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', EXPORT_INDENT);
+    let outlines: Vec<BytesStart<'static>> = feeds
+        .iter()
+        .map(|f| outline(f, own_titles.get(f.url.as_str()), urls))
+        .collect();
+    // Folders in the order their tags first appear, each with its feeds in order.
+    let mut folders: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut folder_of: HashMap<&str, usize> = HashMap::new();
+    let mut untagged = Vec::new();
+    for (i, feed) in feeds.iter().enumerate() {
+        if feed.tags.is_empty() {
+            untagged.push(i);
+        }
+        for tag in &feed.tags {
+            let folder = *folder_of.entry(tag.as_str()).or_insert_with(|| {
+                folders.push((tag.as_str(), Vec::new()));
+                folders.len() - 1
+            });
+            // A tag listed twice on one feed lists the feed once.
+            if folders[folder].1.last() != Some(&i) {
+                folders[folder].1.push(i);
+            }
+        }
+    }
+    let body = Body {
+        folders: &folders,
+        untagged: &untagged,
+        outlines: &outlines,
+    };
     // Invariant: writing into a Vec cannot fail.
-    write_export(&mut writer, title, feeds, urls).expect("writing to memory cannot fail");
+    write_export(&mut writer, title, &body).expect("writing to memory cannot fail");
     // Invariant: the writer copies `&str` input and ASCII markup only.
     let mut xml = String::from_utf8(writer.into_inner()).expect("the writer emits UTF-8");
     xml.push('\n');
     xml
 }
 
+/// What [`export`] writes in `<body>`.
+struct Body<'a> {
+    /// Each tag with the feeds (indexes into `outlines`) it holds.
+    folders: &'a [(&'a str, Vec<usize>)],
+    /// The feeds without tags.
+    untagged: &'a [usize],
+    /// Each feed's outline.
+    outlines: &'a [BytesStart<'static>],
+}
+
 /// Writes [`export`]'s document; quick-xml escapes the text and the attribute values (tabs and
 /// line breaks in attributes as character references, which survive a parser's attribute
 /// normalisation).
-fn write_export(
-    writer: &mut Writer<Vec<u8>>,
-    title: &str,
-    feeds: &[FeedConfig],
-    urls: Urls,
-) -> std::io::Result<()> {
+fn write_export(writer: &mut Writer<Vec<u8>>, title: &str, body: &Body<'_>) -> std::io::Result<()> {
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     writer
         .create_element("opml")
@@ -436,8 +476,21 @@ fn write_export(
             writer
                 .create_element("body")
                 .write_inner_content(|writer| {
-                    for feed in feeds {
-                        writer.write_event(Event::Empty(outline(feed, urls)))?;
+                    for &i in body.untagged {
+                        writer.write_event(Event::Empty(body.outlines[i].borrow()))?;
+                    }
+                    for (tag, members) in body.folders {
+                        let tag = xml_chars(tag);
+                        writer
+                            .create_element("outline")
+                            .with_attribute(("text", &*tag))
+                            .with_attribute(("title", &*tag))
+                            .write_inner_content(|writer| {
+                                for &i in members {
+                                    writer.write_event(Event::Empty(body.outlines[i].borrow()))?;
+                                }
+                                Ok(())
+                            })?;
                     }
                     Ok(())
                 })?;
@@ -446,22 +499,26 @@ fn write_export(
     Ok(())
 }
 
-/// The `<outline>` of one feed in [`export`].
-fn outline(feed: &FeedConfig, urls: Urls) -> BytesStart<'static> {
+/// The `<outline>` of one feed in [`export`], named by its configured title, else by
+/// `own_title`, else by its URL.
+fn outline(feed: &FeedConfig, own_title: Option<&String>, urls: Urls) -> BytesStart<'static> {
     let url = match urls {
         Urls::Full => Cow::Borrowed(feed.url.as_str()),
         Urls::Redacted => Cow::Owned(crate::redact::url(&feed.url).into()),
     };
+    let title = feed
+        .title
+        .as_ref()
+        .or(own_title)
+        .map(|t| xml_chars(t))
+        .filter(|t| !t.trim().is_empty());
     let mut outline = BytesStart::new("outline");
     outline.push_attribute(("type", "rss"));
-    outline.push_attribute(("text", &*xml_chars(feed.title.as_deref().unwrap_or(&url))));
-    if let Some(title) = &feed.title {
-        outline.push_attribute(("title", &*xml_chars(title)));
+    outline.push_attribute(("text", title.as_deref().unwrap_or(&url)));
+    if let Some(title) = &title {
+        outline.push_attribute(("title", &**title));
     }
     outline.push_attribute(("xmlUrl", &*url));
-    if !feed.tags.is_empty() {
-        outline.push_attribute(("category", &*xml_chars(&feed.tags.join(","))));
-    }
     outline
 }
 
@@ -1243,19 +1300,49 @@ mod tests {
         assert_eq!(to_toml(&[]), "");
     }
 
+    fn no_titles() -> HashMap<String, String> {
+        HashMap::new()
+    }
+
+    /// export → read gives back the same feeds and tags: tags are written as folders (a feed
+    /// with two tags in both), names are the configured title, else the feed's own stored
+    /// title, else none. Tags used to be a comma-separated `category`, which split a tag
+    /// holding "," or "/", and untitled feeds were named by their URL although their own
+    /// title was stored.
     #[test]
-    fn export_round_trips_through_parse() {
+    fn export_round_trips_through_read() {
         let configs = vec![
             FeedConfig {
                 url: Url::parse("https://a.example/feed?x=1&y=2").unwrap(),
                 title: Some("Tom & Jerry's <\"best\"> bits\nsecond line".to_owned()),
                 interval: Some(Duration::from_secs(3600)),
-                tags: vec!["cartoons".to_owned(), "ü & ß".to_owned()],
+                tags: vec!["cartoons".to_owned(), "ü & ß, or/and".to_owned()],
                 ..FeedConfig::new(Url::parse("https://a.example/").unwrap())
             },
             FeedConfig::new(Url::parse("http://b.example/rss").unwrap()),
+            FeedConfig {
+                tags: vec!["ü & ß, or/and".to_owned()],
+                ..FeedConfig::new(Url::parse("https://c.example/atom").unwrap())
+            },
+            FeedConfig {
+                title: Some("Configured".to_owned()),
+                tags: vec!["news".to_owned(), "cartoons".to_owned()],
+                ..FeedConfig::new(Url::parse("https://d.example/").unwrap())
+            },
         ];
-        let doc = export("My <feeds> & more", &configs, Urls::Full);
+        let own = HashMap::from([
+            (
+                "https://c.example/atom".to_owned(),
+                "C's own title".to_owned(),
+            ),
+            // A configured title wins over the feed's own.
+            ("https://d.example/".to_owned(), "D's own title".to_owned()),
+            (
+                "https://elsewhere.example/".to_owned(),
+                "not configured".to_owned(),
+            ),
+        ]);
+        let doc = export("My <feeds> & more", &configs, &own, Urls::Full);
         assert!(
             doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">")
         );
@@ -1269,12 +1356,23 @@ mod tests {
             ),
             "{doc}"
         );
-        let back = parse(doc.as_bytes()).unwrap();
-        assert_eq!(back.len(), configs.len());
-        for (feed, config) in back.iter().zip(&configs) {
-            assert_eq!(feed.url, config.url);
-            assert_eq!(feed.title, config.title);
-            assert_eq!(feed.tags, config.tags);
+        assert!(!doc.contains("not configured"), "{doc}");
+        let back = read(doc.as_bytes()).unwrap().feeds;
+        assert_eq!(back.len(), configs.len(), "{doc}");
+        let expected_titles = [
+            configs[0].title.clone(),
+            None,
+            Some("C's own title".to_owned()),
+            Some("Configured".to_owned()),
+        ];
+        for (config, title) in configs.iter().zip(expected_titles) {
+            let feed = back.iter().find(|f| f.url == config.url).unwrap();
+            assert_eq!(feed.title, title);
+            let mut tags = feed.tags.clone();
+            let mut expected = config.tags.clone();
+            tags.sort();
+            expected.sort();
+            assert_eq!(tags, expected, "{doc}");
         }
     }
 
@@ -1310,7 +1408,7 @@ mod tests {
                 ..FeedConfig::new(Url::parse("https://b.example/f?token=T").unwrap())
             },
         ];
-        let public = export("t", &configs, Urls::Redacted);
+        let public = export("t", &configs, &no_titles(), Urls::Redacted);
         assert!(
             !public.contains("pw") && !public.contains("=K") && !public.contains("=T"),
             "{public}"
@@ -1325,7 +1423,7 @@ mod tests {
             "the URL shown as text is the redacted one"
         );
         assert_eq!(back[1].url.as_str(), "https://b.example/f?token=REDACTED");
-        let backup = parse(export("t", &configs, Urls::Full).as_bytes()).unwrap();
+        let backup = parse(export("t", &configs, &no_titles(), Urls::Full).as_bytes()).unwrap();
         assert_eq!(backup[0].url, configs[0].url);
     }
 
@@ -1338,25 +1436,40 @@ mod tests {
                 ..FeedConfig::new(Url::parse("https://a.example/f?x=1&y=2").unwrap())
             },
             FeedConfig::new(Url::parse("http://b.example/rss").unwrap()),
+            FeedConfig {
+                tags: vec!["b c".to_owned()],
+                ..FeedConfig::new(Url::parse("https://c.example/").unwrap())
+            },
         ];
+        let own = HashMap::from([("https://c.example/".to_owned(), "C & co".to_owned())]);
         assert_eq!(
-            export("Mine & yours", &configs, Urls::Full),
+            export("Mine & yours", &configs, &own, Urls::Full),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <opml version=\"2.0\">\n\
              \x20 <head>\n\
              \x20   <title>Mine &amp; yours</title>\n\
              \x20 </head>\n\
              \x20 <body>\n\
-             \x20   <outline type=\"rss\" \
+             \x20   <outline type=\"rss\" text=\"http://b.example/rss\" xmlUrl=\"http://b.example/rss\"/>\n\
+             \x20   <outline text=\"a\" title=\"a\">\n\
+             \x20     <outline type=\"rss\" \
              text=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
              title=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
-             xmlUrl=\"https://a.example/f?x=1&amp;y=2\" category=\"a,b c\"/>\n\
-             \x20   <outline type=\"rss\" text=\"http://b.example/rss\" xmlUrl=\"http://b.example/rss\"/>\n\
+             xmlUrl=\"https://a.example/f?x=1&amp;y=2\"/>\n\
+             \x20   </outline>\n\
+             \x20   <outline text=\"b c\" title=\"b c\">\n\
+             \x20     <outline type=\"rss\" \
+             text=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
+             title=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
+             xmlUrl=\"https://a.example/f?x=1&amp;y=2\"/>\n\
+             \x20     <outline type=\"rss\" text=\"C &amp; co\" title=\"C &amp; co\" \
+             xmlUrl=\"https://c.example/\"/>\n\
+             \x20   </outline>\n\
              \x20 </body>\n\
              </opml>\n"
         );
         assert_eq!(
-            export("Empty", &[], Urls::Full),
+            export("Empty", &[], &own, Urls::Full),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n    \
              <title>Empty</title>\n  </head>\n  <body>\n  </body>\n</opml>\n"
         );
@@ -1368,8 +1481,13 @@ mod tests {
             title: Some("bell\u{7}here".to_owned()),
             ..FeedConfig::new(Url::parse("https://a.example/").unwrap())
         }];
-        let back = parse(export("t", &configs, Urls::Full).as_bytes()).unwrap();
+        let back = parse(export("t", &configs, &no_titles(), Urls::Full).as_bytes()).unwrap();
         assert_eq!(back[0].title.as_deref(), Some("bellhere"));
+        // The same for a feed's own title, which its publisher chose.
+        let untitled = [FeedConfig::new(Url::parse("https://a.example/").unwrap())];
+        let own = HashMap::from([("https://a.example/".to_owned(), "own\u{1}title".to_owned())]);
+        let back = parse(export("t", &untitled, &own, Urls::Full).as_bytes()).unwrap();
+        assert_eq!(back[0].title.as_deref(), Some("owntitle"));
     }
 
     fn fixture(name: &str) -> Vec<u8> {

@@ -1618,7 +1618,7 @@ fn query_outputs() -> feedmerge::output::Outputs {
             .iter()
             .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
             .collect(),
-        sources_opml: String::new(),
+        feeds: Vec::new(),
     }
 }
 

@@ -178,7 +178,7 @@ mod tests {
             },
             filtered: HashMap::new(),
             tags: HashMap::from([("rust".to_owned(), vec!["https://a.example/".to_owned()])]),
-            sources_opml: String::new(),
+            feeds: Vec::new(),
         }
     }
 

@@ -15,8 +15,7 @@ pub use filters::{Filters, MAX_MIN_MINUTES, QueryError, TagFilter};
 pub use rendered::{Coding, Effort, Rendered};
 pub use workers::{OUTPUT_COMPRESSORS, VARIANT_QUEUE, VARIANT_WORKERS};
 
-use crate::config::Config;
-use crate::opml;
+use crate::config::{Config, FeedConfig};
 use crate::render::Channel;
 use crate::store::Selection;
 
@@ -45,8 +44,8 @@ pub struct Outputs {
     pub filtered: HashMap<String, Output>,
     /// Feed URLs by tag, for `?tag=` on the default feed.
     pub tags: HashMap<String, Vec<String>>,
-    /// The configured feeds as OPML, for `/sources.opml`.
-    pub sources_opml: String,
+    /// The configured feeds, for `/sources.opml` ([`FeedCache::sources_opml`]).
+    pub feeds: Vec<FeedConfig>,
 }
 
 impl Outputs {
@@ -105,7 +104,7 @@ impl Outputs {
             },
             filtered,
             tags,
-            sources_opml: opml::export(&cfg.output.title, &cfg.feeds, opml::Urls::Redacted),
+            feeds: cfg.feeds.clone(),
         }
     }
 }

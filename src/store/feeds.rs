@@ -1,6 +1,7 @@
 //! Feed rows: the configured feeds, their HTTP validators, polling hints and the outcome of
 //! each poll.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -507,6 +508,26 @@ impl Store {
                 }));
             }
             Ok(statuses)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// The feeds' own titles (as their documents give them), by URL as configured, for the
+    /// feeds that have one. Reads only: works on a store opened read-only.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn own_titles(&self) -> Result<HashMap<String, String>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT url, title FROM feeds WHERE title IS NOT NULL AND title <> ''",
+            )?;
+            let titles = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(titles)
         })
         .await
     }
