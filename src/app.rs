@@ -1,6 +1,6 @@
 //! Wiring: a validated [`Config`] → what the daemon ([`Daemon`]) and the one-shot commands
-//! (`poll-once`, `render`, `status`, `merges`, `backup`) are built from: the store, the poll context,
-//! the scheduled feeds, the outputs, retention.
+//! (`poll-once`, `render`, `status`, `merges`, `backup`, `export-opml`) are built from: the
+//! store, the poll context, the scheduled feeds, the outputs, retention.
 
 use std::collections::HashMap;
 use std::future::Future;

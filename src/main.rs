@@ -119,7 +119,8 @@ enum Command {
     ///
     /// The URLs are written as configured, passwords and tokens included, so that the file
     /// restores every feed: keep it private. /sources.opml on the server lists the same feeds
-    /// with userinfo removed and secret-looking query values replaced.
+    /// with userinfo removed and secret-looking query values replaced. Tags become folders; a
+    /// feed without a configured title is named by its own title from the database.
     ExportOpml,
     /// Print the completion script for a shell
     ///
