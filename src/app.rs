@@ -1,7 +1,8 @@
 //! Wiring: a validated [`Config`] → what the daemon ([`Daemon`]) and the one-shot commands
-//! (`poll-once`, `render`, `status`, `merges`, `backup`) are built from: the store, the poll context,
-//! the scheduled feeds, the outputs, retention.
+//! (`poll-once`, `render`, `status`, `merges`, `backup`, `export-opml`) are built from: the
+//! store, the poll context, the scheduled feeds, the outputs, retention.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -370,6 +371,19 @@ pub async fn status(cfg: &Config) -> anyhow::Result<Vec<FeedStatus>> {
         .feed_statuses(&subscriptions(cfg))
         .await
         .context("cannot read the feeds' state")
+}
+
+/// The feeds' own titles by URL ([`Store::own_titles`]), for `feedmerge export-opml`. Reads
+/// only ([`open_store_read_only`]).
+///
+/// # Errors
+/// When there is no database yet, or it cannot be opened or read.
+pub async fn own_titles(cfg: &Config) -> anyhow::Result<HashMap<String, String>> {
+    let store = open_store_read_only(cfg)?;
+    store
+        .own_titles()
+        .await
+        .context("cannot read the feeds' titles")
 }
 
 /// The most recent near-duplicate merges, for `feedmerge merges`. Reads only

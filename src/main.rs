@@ -120,7 +120,8 @@ enum Command {
     ///
     /// The URLs are written as configured, passwords and tokens included, so that the file
     /// restores every feed: keep it private. /sources.opml on the server lists the same feeds
-    /// with userinfo removed and secret-looking query values replaced.
+    /// with userinfo removed and secret-looking query values replaced. Tags become folders; a
+    /// feed without a configured title is named by its own title from the database.
     ExportOpml,
     /// Print the completion script for a shell
     ///
@@ -192,12 +193,6 @@ fn main() -> ExitCode {
     match &command {
         Command::Check => return exit_code(check(&cfg, &config), 1),
         Command::Backup { file, force } => return exit_code(backup(&cfg, file, *force), 1),
-        Command::ExportOpml => {
-            let opml =
-                feedmerge::opml::export(&cfg.output.title, &cfg.feeds, feedmerge::opml::Urls::Full);
-            let written = std::io::stdout().lock().write_all(opml.as_bytes());
-            return exit_code(written.map_err(anyhow::Error::from), 1);
-        }
         _ => {}
     }
     cli::logs::init(cli.log_format, cli.color);
@@ -216,8 +211,8 @@ fn main() -> ExitCode {
             Command::Status { json } => status(&cfg, json).await,
             Command::Merges { limit, json } => merges(&cfg, limit, json).await,
             Command::Discover(args) => cli::discover::run(&cfg, &args).await,
+            Command::ExportOpml => cli::opml::export(&cfg).await,
             Command::Check
-            | Command::ExportOpml
             | Command::ImportOpml { .. }
             | Command::Completions { .. }
             | Command::Man

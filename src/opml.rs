@@ -1,8 +1,10 @@
-//! OPML subscription lists: OPML bytes → [`OpmlFeed`]s, which [`to_toml`] turns into `[[feeds]]`
-//! tables for `config.toml`; and configured feeds → an OPML 2.0 document ([`export`]).
+//! OPML subscription lists: OPML bytes → [`Subscriptions`] (feeds with the union of their
+//! folders as tags, site outlines still to be discovered, outlines left out), which
+//! [`to_toml`] turns into `[[feeds]]` tables for `config.toml`; and configured feeds → an OPML
+//! 2.0 document with their tags as folders ([`export`]).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use quick_xml::XmlVersion;
@@ -25,26 +27,66 @@ const SNIPPET_CHARS: usize = 40;
 /// Spaces per nesting level in an [`export`]ed document.
 const EXPORT_INDENT: usize = 2;
 
+/// The most `<outline>` elements a file may hold: an export of thousands of feeds holds
+/// thousands; a file with more is refused ([`OpmlError::TooLarge`]).
+pub const MAX_OUTLINES: usize = 100_000;
+/// How deep elements may nest, `<opml>` and `<body>` included: readers' folders nest a few
+/// levels.
+pub const MAX_DEPTH: usize = 64;
+/// The longest value of an outline attribute that is read (`xmlUrl`, `htmlUrl`, `title`,
+/// `text`, `category`) and of the `<head>` title, in bytes.
+pub const MAX_VALUE_BYTES: usize = 16 * 1024;
+/// The most tags one feed may gather from its folders and `category` attributes.
+pub const MAX_TAGS: usize = 256;
+/// Why a site outline (an `htmlUrl` without an `xmlUrl`) is among [`parse_with_skipped`]'s
+/// skipped outlines: its feed is still to be found.
+pub const SITE_ONLY: &str = "only a site address (htmlUrl); run: feedmerge add URL";
+
 /// One feed found in an OPML file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpmlFeed {
-    /// The outline's `xmlUrl`: absolute, http or https.
+    /// The outline's `xmlUrl`: absolute, http or https (a `feed:` URL unwrapped).
     pub url: Url,
     /// The outline's `title`, else its `text`, trimmed; `None` if both are blank or merely repeat
-    /// the URL (then the feed's own title is the better name).
+    /// the URL (then the feed's own title is the better name). Of a feed listed twice, the
+    /// first name given.
     pub title: Option<String>,
     /// Names of the enclosing folders, outermost first, then the parts of the `category`
-    /// attribute; trimmed, without blanks or repeats.
+    /// attribute; trimmed, without blanks or repeats. A feed listed in several folders (as
+    /// Feedly and Inoreader export it) has the tags of all, in document order.
     pub tags: Vec<String>,
 }
 
-/// A feed outline that [`parse`] left out because its `xmlUrl` is unusable.
+/// A site outline: an `htmlUrl` without an `xmlUrl` (and nothing inside it), whose feed is
+/// still to be discovered the way `feedmerge add` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageOutline {
+    /// The outline's `htmlUrl`: absolute, http or https.
+    pub url: Url,
+    /// The outline's `title`, else its `text`, as for [`OpmlFeed::title`].
+    pub title: Option<String>,
+    /// The tags its feed would get, as for [`OpmlFeed::tags`].
+    pub tags: Vec<String>,
+}
+
+/// An outline that [`parse`] left out because it gives no usable URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedOutline {
-    /// The `xmlUrl` as written (trimmed).
+    /// The `xmlUrl` as written (trimmed); for a site outline, its `htmlUrl`.
     pub url: String,
-    /// Why it was left out, for example `relative URL`.
+    /// Why it was left out, for example `relative URL`, or [`SITE_ONLY`].
     pub reason: String,
+}
+
+/// Everything [`read`] found in an OPML file, each list in document order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subscriptions {
+    /// The feeds, each URL once.
+    pub feeds: Vec<OpmlFeed>,
+    /// Site outlines, each URL once: their feeds are to be discovered.
+    pub pages: Vec<PageOutline>,
+    /// Outlines left out, and why.
+    pub skipped: Vec<SkippedOutline>,
 }
 
 /// Why an OPML file could not be read.
@@ -73,32 +115,79 @@ pub enum OpmlError {
         /// What is wrong.
         message: String,
     },
-    /// No outline has a usable `xmlUrl`.
+    /// The file goes past a limit: [`MAX_OUTLINES`], [`MAX_DEPTH`], [`MAX_VALUE_BYTES`] or
+    /// [`MAX_TAGS`].
+    #[error("OPML file too large at line {line}: {limit}")]
+    TooLarge {
+        /// 1-based line where the limit was passed.
+        line: usize,
+        /// Which limit, like `more than 100000 outlines`.
+        limit: String,
+    },
+    /// No outline has a usable `xmlUrl` ([`parse`]), or, for [`read`], a usable `htmlUrl`
+    /// either.
     #[error("{}", no_feeds_message(.skipped))]
     NoFeeds {
-        /// Feed outlines left out because their `xmlUrl` is unusable (empty if there were none).
+        /// Outlines left out (empty if there were none).
         skipped: Vec<SkippedOutline>,
     },
 }
 
 /// Reads every feed outline (an `<outline>` with an `xmlUrl` attribute, at any depth) from OPML
-/// bytes, in document order. A URL listed twice is kept once, where it first appears; outlines
-/// whose `xmlUrl` is not an absolute http(s) URL are left out (see [`parse_with_skipped`]).
+/// bytes, in document order. A URL listed twice is kept once, where it first appears, with the
+/// tags of every listing; outlines whose `xmlUrl` is not an absolute http(s) URL (or a `feed:`
+/// URL around one) are left out (see [`parse_with_skipped`]).
 ///
 /// # Errors
 /// [`OpmlError::Encoding`] if the bytes cannot be decoded, [`OpmlError::NotOpml`] if they are
-/// not an OPML document, [`OpmlError::Xml`] if the XML is malformed, and [`OpmlError::NoFeeds`]
-/// if no outline has a usable `xmlUrl`.
+/// not an OPML document, [`OpmlError::Xml`] if the XML is malformed, [`OpmlError::TooLarge`]
+/// past a limit, and [`OpmlError::NoFeeds`] if no outline has a usable `xmlUrl`.
 pub fn parse(bytes: &[u8]) -> Result<Vec<OpmlFeed>, OpmlError> {
     parse_with_skipped(bytes).map(|(feeds, _)| feeds)
 }
 
-/// [`parse`], also returning the feed outlines that were left out and why, so that an import
-/// can tell the user about them.
+/// [`parse`], also returning the outlines that were left out and why, so that an import can
+/// tell the user about them: site outlines ([`Subscriptions::pages`]) come last among them,
+/// with the reason [`SITE_ONLY`].
 ///
 /// # Errors
 /// As [`parse`].
 pub fn parse_with_skipped(bytes: &[u8]) -> Result<(Vec<OpmlFeed>, Vec<SkippedOutline>), OpmlError> {
+    let found = read_document(bytes)?;
+    let mut skipped = found.skipped;
+    skipped.extend(found.pages.into_iter().map(|page| SkippedOutline {
+        url: page.url.into(),
+        reason: SITE_ONLY.to_owned(),
+    }));
+    if found.feeds.is_empty() {
+        return Err(OpmlError::NoFeeds { skipped });
+    }
+    Ok((found.feeds, skipped))
+}
+
+/// Everything in OPML bytes: the feeds as [`parse`] reads them, the site outlines whose feeds
+/// are to be discovered, and the outlines left out.
+///
+/// Folders become tags, except a wrapper that stands for the exporter's account rather than a
+/// folder of the user's: RSSOwl's sets (`rssowl:isSet="true"`), a top-level outline named like
+/// the account of a Thunderbird export (`<title>Thunderbird OPML Export - NAME</title>`), and
+/// the folder Thunderbird makes for each feed, named like the feed. An outline with an empty
+/// `xmlUrl` and outlines inside it is a folder.
+///
+/// # Errors
+/// As [`parse`], with [`OpmlError::NoFeeds`] only when there are neither feeds nor sites.
+pub fn read(bytes: &[u8]) -> Result<Subscriptions, OpmlError> {
+    let found = read_document(bytes)?;
+    if found.feeds.is_empty() && found.pages.is_empty() {
+        return Err(OpmlError::NoFeeds {
+            skipped: found.skipped,
+        });
+    }
+    Ok(found)
+}
+
+/// [`read`] without the check that something was found.
+fn read_document(bytes: &[u8]) -> Result<Subscriptions, OpmlError> {
     let text = decode(bytes)?;
     let first = text.trim_start();
     if first.is_empty() {
@@ -119,6 +208,14 @@ pub fn parse_with_skipped(bytes: &[u8]) -> Result<(Vec<OpmlFeed>, Vec<SkippedOut
     let mut open: Vec<Frame> = Vec::new();
     let mut root_seen = false;
     let mut found = Found::default();
+    let mut exporter = Exporter::default();
+    let mut outlines = 0usize;
+    // The `<head>` title while it is read, and how deep it is open.
+    let mut head_title: Option<(String, usize)> = None;
+    let too_large = |at: u64, limit: String| OpmlError::TooLarge {
+        line: line_at(&text, at),
+        limit,
+    };
     loop {
         let at = reader.buffer_position();
         let event = reader.read_event().map_err(|e| OpmlError::Xml {
@@ -128,8 +225,31 @@ pub fn parse_with_skipped(bytes: &[u8]) -> Result<(Vec<OpmlFeed>, Vec<SkippedOut
         let (start, empty) = match event {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_) if head_title.is_some() => {
+                if let Some((title, _)) = &mut head_title {
+                    push_text(title, &event);
+                    if title.len() > MAX_VALUE_BYTES {
+                        return Err(too_large(
+                            at,
+                            format!("the <title> in <head> is longer than {MAX_VALUE_BYTES} bytes"),
+                        ));
+                    }
+                }
+                continue;
+            }
             Event::End(_) => {
-                open.pop();
+                if let Some(frame) = open.pop() {
+                    if head_title
+                        .as_ref()
+                        .is_some_and(|(_, depth)| *depth == open.len())
+                    {
+                        let (title, _) = head_title.take().unwrap_or_default();
+                        exporter.read_title(&title);
+                    }
+                    if let Some(outline) = frame.leaf.filter(|_| !frame.has_outlines) {
+                        found.add_leaf(&outline, &open);
+                    }
+                }
                 if open.is_empty() {
                     // The root is closed: whatever follows is not part of the subscription list.
                     break;
@@ -140,28 +260,64 @@ pub fn parse_with_skipped(bytes: &[u8]) -> Result<(Vec<OpmlFeed>, Vec<SkippedOut
             _ => continue,
         };
         let name = start.name();
+        let local = name.local_name();
         if !root_seen {
             root_seen = true;
-            if !name.local_name().as_ref().eq_ignore_ascii_case("opml") {
+            if !local.as_ref().eq_ignore_ascii_case("opml") {
                 return Err(not_opml(format!("the root element is <{}>", name.as_ref())));
             }
+            exporter.read_root(&start);
         }
-        let mut folder = None;
-        if name.local_name().as_ref().eq_ignore_ascii_case("outline") {
-            let outline = Outline::read(&start).map_err(|message| OpmlError::Xml {
-                line: line_at(&text, at),
-                message,
-            })?;
-            match outline.xml_url {
-                Some(ref raw) => found.add(raw.trim(), &outline, &open),
-                None => folder = outline.name(),
+        let parent = open.last_mut();
+        let in_body = parent
+            .as_ref()
+            .is_some_and(|p| p.name.eq_ignore_ascii_case("body"));
+        let in_head = parent
+            .as_ref()
+            .is_some_and(|p| p.name.eq_ignore_ascii_case("head"));
+        let mut frame = Frame {
+            name: name.as_ref().to_owned(),
+            folder: None,
+            leaf: None,
+            has_outlines: false,
+        };
+        if local.as_ref().eq_ignore_ascii_case("outline") {
+            if let Some(parent) = parent {
+                parent.has_outlines = true;
             }
+            outlines += 1;
+            if outlines > MAX_OUTLINES {
+                return Err(too_large(at, format!("more than {MAX_OUTLINES} outlines")));
+            }
+            let outline = Outline::read(&start).map_err(|e| match e {
+                ReadError::Xml(message) => OpmlError::Xml {
+                    line: line_at(&text, at),
+                    message,
+                },
+                ReadError::TooLarge(limit) => too_large(at, limit),
+            })?;
+            match outline.xml_url.as_deref().map(str::trim) {
+                Some(raw) if !raw.is_empty() => found
+                    .add_feed(raw, &outline, &open, &exporter)
+                    .map_err(|limit| too_large(at, limit))?,
+                _ if empty => found.add_leaf(&outline, &open),
+                // A folder, or a site if nothing turns out inside it.
+                _ => {
+                    frame.folder = exporter.folder(&outline, in_body);
+                    frame.leaf = Some(outline);
+                }
+            }
+        } else if in_head && local.as_ref().eq_ignore_ascii_case("title") && !empty {
+            head_title = Some((String::new(), open.len()));
         }
         if !empty {
-            open.push(Frame {
-                name: name.as_ref().to_owned(),
-                folder,
-            });
+            if open.len() >= MAX_DEPTH {
+                return Err(too_large(
+                    at,
+                    format!("elements nest more than {MAX_DEPTH} deep"),
+                ));
+            }
+            open.push(frame);
         }
     }
 
@@ -174,12 +330,21 @@ pub fn parse_with_skipped(bytes: &[u8]) -> Result<(Vec<OpmlFeed>, Vec<SkippedOut
             message: format!("the file ends before <{}> is closed", unclosed.name),
         });
     }
-    if found.feeds.is_empty() {
-        return Err(OpmlError::NoFeeds {
-            skipped: found.skipped,
-        });
+    Ok(found.into_subscriptions())
+}
+
+/// Appends the text of `event` (text, CDATA, or a character or predefined entity reference)
+/// to `out`; other references are left out.
+fn push_text(out: &mut String, event: &Event<'_>) {
+    match event {
+        Event::Text(t) => out.push_str(&t.xml10_content()),
+        Event::CData(c) => out.push_str(&c.xml10_content()),
+        Event::GeneralRef(r) => match r.resolve_char_ref() {
+            Ok(Some(c)) => out.push(c),
+            _ => out.push_str(quick_xml::escape::resolve_predefined_entity(r).unwrap_or("")),
+        },
+        _ => {}
     }
-    Ok((found.feeds, found.skipped))
 }
 
 /// `[[feeds]]` tables for `feeds` (keys `url`, `title`, `tags`), ready to append to
@@ -228,33 +393,73 @@ pub enum Urls {
     Redacted,
 }
 
-/// An OPML 2.0 document titled `title` that lists `feeds` in order, each as
-/// `<outline type="rss" text=".." title=".." xmlUrl=".." category="tag1,tag2"/>`, with the
-/// URLs as `urls` says.
+/// An OPML 2.0 document titled `title` that lists `feeds`: the untagged feeds at the top
+/// level, then each tag as a folder (`<outline text="tag" title="tag">`, in the order the tags
+/// first appear) holding its feeds in order, a feed with two tags in both. A feed is
+/// `<outline type="rss" text=".." title=".." xmlUrl=".."/>`, named by its configured title,
+/// else by its own title in `own_titles` (by URL as configured; see
+/// [`crate::store::Store::own_titles`]), else by its URL (as `text` only, which OPML
+/// requires); the URLs as `urls` says.
 ///
-/// [`parse`] reads it back to the same URLs, titles and tags, except that a tag containing `,`
-/// or `/` comes back split (OPML categories are comma-separated paths), titles come back
-/// trimmed, and intervals are not exported (OPML has no attribute for them). An untitled feed
-/// gets its URL as `text`, which OPML requires and [`parse`] reads back as no title.
-pub fn export(title: &str, feeds: &[FeedConfig], urls: Urls) -> String {
+/// [`read`] reads it back to the same URLs and tags, with the name as title; titles come back
+/// trimmed, and intervals are not exported (OPML has no attribute for them).
+pub fn export(
+    title: &str,
+    feeds: &[FeedConfig],
+    own_titles: &HashMap<String, String>,
+    urls: Urls,
+) -> String {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', EXPORT_INDENT);
+    let outlines: Vec<BytesStart<'static>> = feeds
+        .iter()
+        .map(|f| outline(f, own_titles.get(f.url.as_str()), urls))
+        .collect();
+    // Folders in the order their tags first appear, each with its feeds in order.
+    let mut folders: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut folder_of: HashMap<&str, usize> = HashMap::new();
+    let mut untagged = Vec::new();
+    for (i, feed) in feeds.iter().enumerate() {
+        if feed.tags.is_empty() {
+            untagged.push(i);
+        }
+        for tag in &feed.tags {
+            let folder = *folder_of.entry(tag.as_str()).or_insert_with(|| {
+                folders.push((tag.as_str(), Vec::new()));
+                folders.len() - 1
+            });
+            // A tag listed twice on one feed lists the feed once.
+            if folders[folder].1.last() != Some(&i) {
+                folders[folder].1.push(i);
+            }
+        }
+    }
+    let body = Body {
+        folders: &folders,
+        untagged: &untagged,
+        outlines: &outlines,
+    };
     // Invariant: writing into a Vec cannot fail.
-    write_export(&mut writer, title, feeds, urls).expect("writing to memory cannot fail");
+    write_export(&mut writer, title, &body).expect("writing to memory cannot fail");
     // Invariant: the writer copies `&str` input and ASCII markup only.
     let mut xml = String::from_utf8(writer.into_inner()).expect("the writer emits UTF-8");
     xml.push('\n');
     xml
 }
 
+/// What [`export`] writes in `<body>`.
+struct Body<'a> {
+    /// Each tag with the feeds (indexes into `outlines`) it holds.
+    folders: &'a [(&'a str, Vec<usize>)],
+    /// The feeds without tags.
+    untagged: &'a [usize],
+    /// Each feed's outline.
+    outlines: &'a [BytesStart<'static>],
+}
+
 /// Writes [`export`]'s document; quick-xml escapes the text and the attribute values (tabs and
 /// line breaks in attributes as character references, which survive a parser's attribute
 /// normalisation).
-fn write_export(
-    writer: &mut Writer<Vec<u8>>,
-    title: &str,
-    feeds: &[FeedConfig],
-    urls: Urls,
-) -> std::io::Result<()> {
+fn write_export(writer: &mut Writer<Vec<u8>>, title: &str, body: &Body<'_>) -> std::io::Result<()> {
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     writer
         .create_element("opml")
@@ -271,8 +476,21 @@ fn write_export(
             writer
                 .create_element("body")
                 .write_inner_content(|writer| {
-                    for feed in feeds {
-                        writer.write_event(Event::Empty(outline(feed, urls)))?;
+                    for &i in body.untagged {
+                        writer.write_event(Event::Empty(body.outlines[i].borrow()))?;
+                    }
+                    for (tag, members) in body.folders {
+                        let tag = xml_chars(tag);
+                        writer
+                            .create_element("outline")
+                            .with_attribute(("text", &*tag))
+                            .with_attribute(("title", &*tag))
+                            .write_inner_content(|writer| {
+                                for &i in members {
+                                    writer.write_event(Event::Empty(body.outlines[i].borrow()))?;
+                                }
+                                Ok(())
+                            })?;
                     }
                     Ok(())
                 })?;
@@ -281,22 +499,26 @@ fn write_export(
     Ok(())
 }
 
-/// The `<outline>` of one feed in [`export`].
-fn outline(feed: &FeedConfig, urls: Urls) -> BytesStart<'static> {
+/// The `<outline>` of one feed in [`export`], named by its configured title, else by
+/// `own_title`, else by its URL.
+fn outline(feed: &FeedConfig, own_title: Option<&String>, urls: Urls) -> BytesStart<'static> {
     let url = match urls {
         Urls::Full => Cow::Borrowed(feed.url.as_str()),
         Urls::Redacted => Cow::Owned(crate::redact::url(&feed.url).into()),
     };
+    let title = feed
+        .title
+        .as_ref()
+        .or(own_title)
+        .map(|t| xml_chars(t))
+        .filter(|t| !t.trim().is_empty());
     let mut outline = BytesStart::new("outline");
     outline.push_attribute(("type", "rss"));
-    outline.push_attribute(("text", &*xml_chars(feed.title.as_deref().unwrap_or(&url))));
-    if let Some(title) = &feed.title {
-        outline.push_attribute(("title", &*xml_chars(title)));
+    outline.push_attribute(("text", title.as_deref().unwrap_or(&url)));
+    if let Some(title) = &title {
+        outline.push_attribute(("title", &**title));
     }
     outline.push_attribute(("xmlUrl", &*url));
-    if !feed.tags.is_empty() {
-        outline.push_attribute(("category", &*xml_chars(&feed.tags.join(","))));
-    }
     outline
 }
 
@@ -323,6 +545,55 @@ struct Frame {
     name: String,
     /// The folder name it contributes to the tags of the feeds inside it, if it is a folder.
     folder: Option<String>,
+    /// An outline without a feed URL: a site if it has an `htmlUrl` and no outline inside.
+    leaf: Option<Outline>,
+    /// Whether an `<outline>` was found directly inside it.
+    has_outlines: bool,
+}
+
+/// What the file says about the program that wrote it, as far as folders are concerned.
+#[derive(Default)]
+struct Exporter {
+    /// Thunderbird (or a program built on it: Betterbird, SeaMonkey) wrote it: its root
+    /// declares the `urn:forumzilla:` namespace, or its title reads "BRAND OPML Export - NAME".
+    thunderbird: bool,
+    /// The account NAME of a Thunderbird export's title.
+    account: Option<String>,
+}
+
+impl Exporter {
+    /// Notes what the root element's attributes say.
+    fn read_root(&mut self, root: &BytesStart<'_>) {
+        self.thunderbird |= root.attributes().flatten().any(|a| {
+            a.key.as_ref().eq_ignore_ascii_case("xmlns:fz") && &*a.value == "urn:forumzilla:"
+        });
+    }
+
+    /// Notes what the `<head>` title says: Thunderbird titles its exports
+    /// "Thunderbird OPML Export - ACCOUNT" (its string `subscribe-OPMLExportFileDialogTitle`,
+    /// "%1$S OPML Export - %2$S").
+    fn read_title(&mut self, title: &str) {
+        let title = title.trim();
+        if let Some((brand, account)) = title.split_once(" OPML Export - ") {
+            if !brand.is_empty() && !brand.contains(char::is_whitespace) && !account.is_empty() {
+                self.thunderbird = true;
+                self.account = Some(account.trim().to_owned());
+            }
+        }
+    }
+
+    /// The tag a folder outline gives the feeds inside it: its name, unless it stands for the
+    /// exporter's account (`top_level`: directly inside `<body>`).
+    fn folder(&self, outline: &Outline, top_level: bool) -> Option<String> {
+        if outline.rssowl_set {
+            return None;
+        }
+        let name = outline.name()?;
+        if top_level && self.account.as_deref() == Some(name.as_str()) {
+            return None;
+        }
+        Some(name)
+    }
 }
 
 /// The attributes of an `<outline>` that matter here.
@@ -331,19 +602,37 @@ struct Outline {
     text: Option<String>,
     title: Option<String>,
     xml_url: Option<String>,
+    html_url: Option<String>,
     category: Option<String>,
+    /// RSSOwl's `rssowl:isSet="true"`: a set of bookmarks, the account level.
+    rssowl_set: bool,
+}
+
+/// Why an `<outline>`'s attributes could not be read.
+enum ReadError {
+    /// Malformed: the message says how.
+    Xml(String),
+    /// A value longer than [`MAX_VALUE_BYTES`]: the message says which.
+    TooLarge(String),
 }
 
 impl Outline {
     /// Reads the attributes, matching their names in any case: exporters in the wild write
     /// `xmlurl` and `XMLURL` as well as `xmlUrl`. The first of two spellings wins.
-    fn read(start: &BytesStart<'_>) -> Result<Self, String> {
+    fn read(start: &BytesStart<'_>) -> Result<Self, ReadError> {
         let mut outline = Self::default();
         for attr in start.attributes() {
-            let attr = attr.map_err(|e| format!("bad attribute in <outline>: {e}"))?;
+            let attr =
+                attr.map_err(|e| ReadError::Xml(format!("bad attribute in <outline>: {e}")))?;
             let key = attr.key.as_ref();
+            if key.eq_ignore_ascii_case("rssowl:isSet") {
+                outline.rssowl_set = attr.value.trim() == "true";
+                continue;
+            }
             let slot = if key.eq_ignore_ascii_case("xmlUrl") {
                 &mut outline.xml_url
+            } else if key.eq_ignore_ascii_case("htmlUrl") {
+                &mut outline.html_url
             } else if key.eq_ignore_ascii_case("title") {
                 &mut outline.title
             } else if key.eq_ignore_ascii_case("text") {
@@ -356,6 +645,11 @@ impl Outline {
             if slot.is_some() {
                 continue;
             }
+            if attr.value.len() > MAX_VALUE_BYTES {
+                return Err(ReadError::TooLarge(format!(
+                    "attribute {key} is longer than {MAX_VALUE_BYTES} bytes"
+                )));
+            }
             // Hand-written and older exports leave `&` in query strings unescaped ("?a=1&b=2");
             // such an `&` is read as itself, as browsers do, instead of failing the whole file.
             let attr = Attribute {
@@ -366,14 +660,16 @@ impl Outline {
             // declared in a DTD are never expanded (no "billion laughs", no external fetches).
             let value = attr
                 .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|e| match e {
-                    quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, entity)) => {
-                        format!(
-                            "attribute {key} uses the entity &{entity}; (only &amp; &lt; &gt; \
-                             &quot; &apos; and character references are decoded)"
-                        )
-                    }
-                    e => format!("attribute {key}: {e}"),
+                .map_err(|e| {
+                    ReadError::Xml(match e {
+                        quick_xml::Error::Escape(EscapeError::UnrecognizedEntity(_, entity)) => {
+                            format!(
+                                "attribute {key} uses the entity &{entity}; (only &amp; &lt; \
+                                 &gt; &quot; &apos; and character references are decoded)"
+                            )
+                        }
+                        e => format!("attribute {key}: {e}"),
+                    })
                 })?;
             *slot = Some(value.into_owned());
         }
@@ -391,48 +687,188 @@ impl Outline {
     }
 }
 
-/// The feeds found so far and the outlines left out.
-#[derive(Default)]
-struct Found {
-    feeds: Vec<OpmlFeed>,
-    skipped: Vec<SkippedOutline>,
-    seen: HashSet<Url>,
+/// A feed or site found so far, with its tags as a set for merging in linear time.
+struct Entry {
+    url: Url,
+    title: Option<String>,
+    tags: Vec<String>,
+    tag_set: HashSet<String>,
 }
 
-impl Found {
-    fn add(&mut self, raw_url: &str, outline: &Outline, open: &[Frame]) {
-        let url = match feed_url(raw_url) {
-            Ok(url) => url,
-            Err(reason) => {
-                self.skipped.push(SkippedOutline {
-                    url: raw_url.to_owned(),
-                    reason,
-                });
-                return;
-            }
-        };
-        if !self.seen.insert(url.clone()) {
-            return;
+impl Entry {
+    /// Adds the tags of one more listing and its name if there was none yet.
+    ///
+    /// # Errors
+    /// When it would have more than [`MAX_TAGS`] tags.
+    fn merge<'a>(
+        &mut self,
+        title: Option<String>,
+        tags: impl Iterator<Item = &'a str>,
+    ) -> Result<(), String> {
+        if self.title.is_none() {
+            self.title = title;
         }
-        let title = outline.name().filter(|t| t != raw_url && t != url.as_str());
-        let mut tags: Vec<String> = Vec::new();
-        let folders = open.iter().filter_map(|f| f.folder.as_deref());
-        // OPML 2.0 categories are comma-separated, slash-delimited paths ("/News/World,/Tech").
-        let categories = outline.category.iter().flat_map(|c| c.split([',', '/']));
-        for tag in folders.chain(categories).map(str::trim) {
-            if !tag.is_empty() && !tags.iter().any(|t| t == tag) {
-                tags.push(tag.to_owned());
+        for tag in tags.map(str::trim).filter(|t| !t.is_empty()) {
+            if !self.tag_set.contains(tag) {
+                if self.tags.len() == MAX_TAGS {
+                    return Err(format!("{} has more than {MAX_TAGS} tags", self.url));
+                }
+                self.tag_set.insert(tag.to_owned());
+                self.tags.push(tag.to_owned());
             }
         }
-        self.feeds.push(OpmlFeed { url, title, tags });
+        Ok(())
     }
 }
 
-/// Checks an `xmlUrl`: it must be an absolute http or https URL.
+/// Entries by URL, in the order they first appeared.
+#[derive(Default)]
+struct Entries {
+    list: Vec<Entry>,
+    index: HashMap<Url, usize>,
+}
+
+impl Entries {
+    fn add<'a>(
+        &mut self,
+        url: Url,
+        title: Option<String>,
+        tags: impl Iterator<Item = &'a str>,
+    ) -> Result<(), String> {
+        let i = *self.index.entry(url.clone()).or_insert_with(|| {
+            self.list.push(Entry {
+                url,
+                title: None,
+                tags: Vec::new(),
+                tag_set: HashSet::new(),
+            });
+            self.list.len() - 1
+        });
+        self.list[i].merge(title, tags)
+    }
+}
+
+/// The feeds and sites found so far and the outlines left out.
+#[derive(Default)]
+struct Found {
+    feeds: Entries,
+    pages: Entries,
+    skipped: Vec<SkippedOutline>,
+}
+
+impl Found {
+    /// A feed outline with the `xmlUrl` `raw` inside the elements `open`.
+    ///
+    /// # Errors
+    /// When the feed would have more than [`MAX_TAGS`] tags.
+    fn add_feed(
+        &mut self,
+        raw: &str,
+        outline: &Outline,
+        open: &[Frame],
+        exporter: &Exporter,
+    ) -> Result<(), String> {
+        let url = match feed_url(raw) {
+            Ok(url) => url,
+            Err(reason) => {
+                self.skipped.push(SkippedOutline {
+                    url: raw.to_owned(),
+                    reason,
+                });
+                return Ok(());
+            }
+        };
+        let name = outline.name();
+        let mut folders: Vec<&str> = open.iter().filter_map(|f| f.folder.as_deref()).collect();
+        // Thunderbird keeps each feed in a folder of its own, named like the feed.
+        if exporter.thunderbird && folders.last().copied() == name.as_deref() {
+            folders.pop();
+        }
+        let title = name.filter(|t| t != raw && t != url.as_str());
+        self.feeds
+            .add(url, title, folders.into_iter().chain(categories(outline)))
+    }
+
+    /// An outline without a feed URL and without outlines inside it, inside the elements
+    /// `open`: a site if it has a usable `htmlUrl`; a skipped outline if it has an unusable one
+    /// or an empty `xmlUrl`; else an empty folder, which says nothing.
+    fn add_leaf(&mut self, outline: &Outline, open: &[Frame]) {
+        let html_url = outline.html_url.as_deref().map(str::trim);
+        let Some(raw) = html_url.filter(|u| !u.is_empty()) else {
+            if outline.xml_url.is_some() {
+                self.skipped.push(SkippedOutline {
+                    url: String::new(),
+                    reason: "empty xmlUrl".to_owned(),
+                });
+            }
+            return;
+        };
+        match http_url(raw) {
+            Ok(url) => {
+                let title = outline.name().filter(|t| t != raw && t != url.as_str());
+                let folders = open.iter().filter_map(|f| f.folder.as_deref());
+                // A site has at most the tags of its enclosing folders (bounded by
+                // MAX_DEPTH) and its categories; past MAX_TAGS the rest are dropped here,
+                // as discovery will read the site again anyway.
+                let _ = self
+                    .pages
+                    .add(url, title, folders.chain(categories(outline)));
+            }
+            Err(reason) => self.skipped.push(SkippedOutline {
+                url: raw.to_owned(),
+                reason: format!("no xmlUrl, and the htmlUrl is unusable: {reason}"),
+            }),
+        }
+    }
+
+    fn into_subscriptions(self) -> Subscriptions {
+        let feeds = self.feeds.list.into_iter();
+        let pages = self.pages.list.into_iter();
+        Subscriptions {
+            feeds: feeds
+                .map(|e| OpmlFeed {
+                    url: e.url,
+                    title: e.title,
+                    tags: e.tags,
+                })
+                .collect(),
+            pages: pages
+                .map(|e| PageOutline {
+                    url: e.url,
+                    title: e.title,
+                    tags: e.tags,
+                })
+                .collect(),
+            skipped: self.skipped,
+        }
+    }
+}
+
+/// The parts of an outline's `category` attribute: OPML 2.0 categories are comma-separated,
+/// slash-delimited paths ("/News/World,/Tech").
+fn categories(outline: &Outline) -> impl Iterator<Item = &str> {
+    outline.category.iter().flat_map(|c| c.split([',', '/']))
+}
+
+/// Checks an `xmlUrl`: it must be an absolute http or https URL, or a `feed:` URL around one.
 fn feed_url(raw: &str) -> Result<Url, String> {
     if raw.is_empty() {
         return Err("empty xmlUrl".to_owned());
     }
+    // `feed:` is the informal scheme with which sites hand a feed to a reader:
+    // `feed://host/path` stands for `http://host/path`, and `feed:https://…` wraps the URL.
+    let unwrapped = match raw.get(..5) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("feed:") => match raw[5..].strip_prefix("//") {
+            Some(rest) => Cow::Owned(format!("http://{rest}")),
+            None => Cow::Borrowed(&raw[5..]),
+        },
+        _ => Cow::Borrowed(raw),
+    };
+    http_url(&unwrapped)
+}
+
+/// Checks a URL: it must be absolute, http or https.
+fn http_url(raw: &str) -> Result<Url, String> {
     match Url::parse(raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
         Ok(url) => Err(format!(
@@ -557,8 +993,7 @@ fn no_feeds_message(skipped: &[SkippedOutline]) -> String {
         "outlines were"
     };
     format!(
-        "no feeds in OPML file: {} feed {outlines} skipped because the xmlUrl is not an absolute \
-         http(s) URL ({}{more})",
+        "no feeds in OPML file: {} {outlines} skipped ({}{more})",
         skipped.len(),
         shown.join("; ")
     )
@@ -642,10 +1077,11 @@ mod tests {
         assert_eq!(
             feeds,
             vec![
+                // Listed again under "News": one feed with the tags of both listings.
                 feed(
                     "https://blog.rust-lang.org/feed.xml",
                     Some("Rust Blog"),
-                    &["Tech", "Rust & Systems"]
+                    &["Tech", "Rust & Systems", "News"]
                 ),
                 feed(
                     "https://this-week-in-rust.org/atom.xml",
@@ -772,9 +1208,9 @@ mod tests {
         let e = error(invalid);
         assert!(
             e.starts_with(
-                "no feeds in OPML file: 5 feed outlines were skipped because the xmlUrl is not \
-                 an absolute http(s) URL (\"feed.xml\": relative URL; \"\": empty xmlUrl; \
-                 \"ftp://x.example/f\": unsupported scheme ftp: (only http and https) and 2 more)"
+                "no feeds in OPML file: 5 outlines were skipped (\"feed.xml\": relative URL; \
+                 \"\": empty xmlUrl; \"ftp://x.example/f\": unsupported scheme ftp: (only http \
+                 and https) and 2 more)"
             ),
             "{e}"
         );
@@ -864,19 +1300,49 @@ mod tests {
         assert_eq!(to_toml(&[]), "");
     }
 
+    fn no_titles() -> HashMap<String, String> {
+        HashMap::new()
+    }
+
+    /// export → read gives back the same feeds and tags: tags are written as folders (a feed
+    /// with two tags in both), names are the configured title, else the feed's own stored
+    /// title, else none. Tags used to be a comma-separated `category`, which split a tag
+    /// holding "," or "/", and untitled feeds were named by their URL although their own
+    /// title was stored.
     #[test]
-    fn export_round_trips_through_parse() {
+    fn export_round_trips_through_read() {
         let configs = vec![
             FeedConfig {
                 url: Url::parse("https://a.example/feed?x=1&y=2").unwrap(),
                 title: Some("Tom & Jerry's <\"best\"> bits\nsecond line".to_owned()),
                 interval: Some(Duration::from_secs(3600)),
-                tags: vec!["cartoons".to_owned(), "ü & ß".to_owned()],
+                tags: vec!["cartoons".to_owned(), "ü & ß, or/and".to_owned()],
                 ..FeedConfig::new(Url::parse("https://a.example/").unwrap())
             },
             FeedConfig::new(Url::parse("http://b.example/rss").unwrap()),
+            FeedConfig {
+                tags: vec!["ü & ß, or/and".to_owned()],
+                ..FeedConfig::new(Url::parse("https://c.example/atom").unwrap())
+            },
+            FeedConfig {
+                title: Some("Configured".to_owned()),
+                tags: vec!["news".to_owned(), "cartoons".to_owned()],
+                ..FeedConfig::new(Url::parse("https://d.example/").unwrap())
+            },
         ];
-        let doc = export("My <feeds> & more", &configs, Urls::Full);
+        let own = HashMap::from([
+            (
+                "https://c.example/atom".to_owned(),
+                "C's own title".to_owned(),
+            ),
+            // A configured title wins over the feed's own.
+            ("https://d.example/".to_owned(), "D's own title".to_owned()),
+            (
+                "https://elsewhere.example/".to_owned(),
+                "not configured".to_owned(),
+            ),
+        ]);
+        let doc = export("My <feeds> & more", &configs, &own, Urls::Full);
         assert!(
             doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">")
         );
@@ -890,12 +1356,23 @@ mod tests {
             ),
             "{doc}"
         );
-        let back = parse(doc.as_bytes()).unwrap();
-        assert_eq!(back.len(), configs.len());
-        for (feed, config) in back.iter().zip(&configs) {
-            assert_eq!(feed.url, config.url);
-            assert_eq!(feed.title, config.title);
-            assert_eq!(feed.tags, config.tags);
+        assert!(!doc.contains("not configured"), "{doc}");
+        let back = read(doc.as_bytes()).unwrap().feeds;
+        assert_eq!(back.len(), configs.len(), "{doc}");
+        let expected_titles = [
+            configs[0].title.clone(),
+            None,
+            Some("C's own title".to_owned()),
+            Some("Configured".to_owned()),
+        ];
+        for (config, title) in configs.iter().zip(expected_titles) {
+            let feed = back.iter().find(|f| f.url == config.url).unwrap();
+            assert_eq!(feed.title, title);
+            let mut tags = feed.tags.clone();
+            let mut expected = config.tags.clone();
+            tags.sort();
+            expected.sort();
+            assert_eq!(tags, expected, "{doc}");
         }
     }
 
@@ -931,7 +1408,7 @@ mod tests {
                 ..FeedConfig::new(Url::parse("https://b.example/f?token=T").unwrap())
             },
         ];
-        let public = export("t", &configs, Urls::Redacted);
+        let public = export("t", &configs, &no_titles(), Urls::Redacted);
         assert!(
             !public.contains("pw") && !public.contains("=K") && !public.contains("=T"),
             "{public}"
@@ -946,7 +1423,7 @@ mod tests {
             "the URL shown as text is the redacted one"
         );
         assert_eq!(back[1].url.as_str(), "https://b.example/f?token=REDACTED");
-        let backup = parse(export("t", &configs, Urls::Full).as_bytes()).unwrap();
+        let backup = parse(export("t", &configs, &no_titles(), Urls::Full).as_bytes()).unwrap();
         assert_eq!(backup[0].url, configs[0].url);
     }
 
@@ -959,25 +1436,40 @@ mod tests {
                 ..FeedConfig::new(Url::parse("https://a.example/f?x=1&y=2").unwrap())
             },
             FeedConfig::new(Url::parse("http://b.example/rss").unwrap()),
+            FeedConfig {
+                tags: vec!["b c".to_owned()],
+                ..FeedConfig::new(Url::parse("https://c.example/").unwrap())
+            },
         ];
+        let own = HashMap::from([("https://c.example/".to_owned(), "C & co".to_owned())]);
         assert_eq!(
-            export("Mine & yours", &configs, Urls::Full),
+            export("Mine & yours", &configs, &own, Urls::Full),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <opml version=\"2.0\">\n\
              \x20 <head>\n\
              \x20   <title>Mine &amp; yours</title>\n\
              \x20 </head>\n\
              \x20 <body>\n\
-             \x20   <outline type=\"rss\" \
+             \x20   <outline type=\"rss\" text=\"http://b.example/rss\" xmlUrl=\"http://b.example/rss\"/>\n\
+             \x20   <outline text=\"a\" title=\"a\">\n\
+             \x20     <outline type=\"rss\" \
              text=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
              title=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
-             xmlUrl=\"https://a.example/f?x=1&amp;y=2\" category=\"a,b c\"/>\n\
-             \x20   <outline type=\"rss\" text=\"http://b.example/rss\" xmlUrl=\"http://b.example/rss\"/>\n\
+             xmlUrl=\"https://a.example/f?x=1&amp;y=2\"/>\n\
+             \x20   </outline>\n\
+             \x20   <outline text=\"b c\" title=\"b c\">\n\
+             \x20     <outline type=\"rss\" \
+             text=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
+             title=\"Tab&#9;here, &quot;quoted&quot; &amp; &lt;new&gt;&#10;line\" \
+             xmlUrl=\"https://a.example/f?x=1&amp;y=2\"/>\n\
+             \x20     <outline type=\"rss\" text=\"C &amp; co\" title=\"C &amp; co\" \
+             xmlUrl=\"https://c.example/\"/>\n\
+             \x20   </outline>\n\
              \x20 </body>\n\
              </opml>\n"
         );
         assert_eq!(
-            export("Empty", &[], Urls::Full),
+            export("Empty", &[], &own, Urls::Full),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n    \
              <title>Empty</title>\n  </head>\n  <body>\n  </body>\n</opml>\n"
         );
@@ -989,7 +1481,301 @@ mod tests {
             title: Some("bell\u{7}here".to_owned()),
             ..FeedConfig::new(Url::parse("https://a.example/").unwrap())
         }];
-        let back = parse(export("t", &configs, Urls::Full).as_bytes()).unwrap();
+        let back = parse(export("t", &configs, &no_titles(), Urls::Full).as_bytes()).unwrap();
         assert_eq!(back[0].title.as_deref(), Some("bellhere"));
+        // The same for a feed's own title, which its publisher chose.
+        let untitled = [FeedConfig::new(Url::parse("https://a.example/").unwrap())];
+        let own = HashMap::from([("https://a.example/".to_owned(), "own\u{1}title".to_owned())]);
+        let back = parse(export("t", &untitled, &own, Urls::Full).as_bytes()).unwrap();
+        assert_eq!(back[0].title.as_deref(), Some("owntitle"));
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/opml")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Feedly and Inoreader export a feed once per folder it is in: the first folder won, the
+    /// others were lost.
+    #[test]
+    fn a_feed_in_two_folders_gets_the_tags_of_both() {
+        assert_eq!(
+            parse(&fixture("feedly.opml")).unwrap(),
+            vec![
+                feed(
+                    "https://tech.example.org/feed/",
+                    Some("Example Tech Blog"),
+                    &["Tech", "Must Read"]
+                ),
+                feed(
+                    "https://systems.example.net/atom.xml",
+                    Some("Systems Weekly"),
+                    &["Tech"]
+                ),
+                feed(
+                    "https://gazette.example.com/rss?edition=local&lang=en",
+                    Some("Village Gazette"),
+                    &["Must Read", "Cooking"]
+                ),
+            ]
+        );
+        assert_eq!(
+            parse(&fixture("inoreader.opml")).unwrap(),
+            vec![
+                feed(
+                    "https://lab.example.edu/notes.xml",
+                    Some("Lab Notes"),
+                    &["Science"]
+                ),
+                feed(
+                    "http://stars.example.org/feed",
+                    Some("Star Gazing"),
+                    &["Science", "Weekend"]
+                ),
+                feed(
+                    "https://unfiled.example.net/index.xml",
+                    Some("Unfiled Blog"),
+                    &[]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn netnewswire_export() {
+        let found = read(&fixture("netnewswire.opml")).unwrap();
+        assert_eq!(
+            found.feeds,
+            vec![
+                feed(
+                    "https://daring.example.com/feeds/main",
+                    Some("Daring Example"),
+                    &[]
+                ),
+                feed(
+                    "https://pie.example.org/feed.json",
+                    Some("Pie Recipes"),
+                    &["Apple Things"]
+                ),
+                // An empty htmlUrl beside the xmlUrl changes nothing.
+                feed(
+                    "https://orchard.example.com/atom",
+                    Some("Orchard News"),
+                    &["Apple Things"]
+                ),
+            ]
+        );
+        assert!(found.pages.is_empty() && found.skipped.is_empty());
+    }
+
+    /// Thunderbird keeps each feed in a folder of its own, named like the feed, and titles its
+    /// export with the account's name; neither is a folder of the user's.
+    #[test]
+    fn thunderbird_account_and_feed_folders_are_not_tags() {
+        assert_eq!(
+            parse(&fixture("thunderbird.opml")).unwrap(),
+            vec![
+                feed(
+                    "https://tech.example.org/feed/",
+                    Some("Example Tech Blog"),
+                    &["Tech"]
+                ),
+                feed(
+                    "https://kernel.example.org/digest.rss",
+                    Some("Kernel Digest"),
+                    &["Tech"]
+                ),
+                feed(
+                    "https://gazette.example.com/rss",
+                    Some("Village Gazette"),
+                    &[]
+                ),
+            ]
+        );
+
+        // One top-level outline named like the account wraps everything.
+        let wrapped = |title: &str| {
+            format!(
+                r#"<opml version="1.0"><head><title>{title}</title></head><body>
+                <outline title="Blogs &amp; News Feeds">
+                  <outline title="Tech">
+                    <outline type="rss" title="A" text="A" xmlUrl="https://a.example/f"/>
+                  </outline>
+                  <outline type="rss" title="B" text="B" xmlUrl="https://b.example/f"/>
+                </outline></body></opml>"#
+            )
+        };
+        let tb = parse(wrapped("Thunderbird OPML Export - Blogs &amp; News Feeds").as_bytes());
+        assert_eq!(
+            tb.unwrap(),
+            vec![
+                feed("https://a.example/f", Some("A"), &["Tech"]),
+                feed("https://b.example/f", Some("B"), &[]),
+            ]
+        );
+        // In a file from anywhere else, the same outline is a folder like any other.
+        let other = parse(wrapped("Blogs &amp; News Feeds").as_bytes()).unwrap();
+        assert_eq!(other[0].tags, ["Blogs & News Feeds", "Tech"]);
+        assert_eq!(other[1].tags, ["Blogs & News Feeds"]);
+    }
+
+    /// RSSOwl wraps each set of bookmarks (its account level) in `rssowl:isSet="true"`.
+    #[test]
+    fn rssowl_sets_are_not_tags() {
+        let doc = br#"<?xml version="1.0"?>
+<opml xmlns:rssowl="http://www.rssowl.org" version="1.1">
+  <head><title>RSSOwl Subscriptions</title></head>
+  <body>
+    <outline text="My Feeds" rssowl:isSet="true" rssowl:id="7">
+      <outline text="Linux" rssowl:isSet="false" rssowl:id="8">
+        <outline type="rss" title="Penguin Post" xmlUrl="https://penguin.example.org/rss" rssowl:id="9"/>
+      </outline>
+    </outline>
+  </body>
+</opml>"#;
+        assert_eq!(
+            parse(doc).unwrap(),
+            vec![feed(
+                "https://penguin.example.org/rss",
+                Some("Penguin Post"),
+                &["Linux"]
+            )]
+        );
+    }
+
+    /// `feed:` URLs were refused, a folder written with `xmlUrl=""` lost its children's tag,
+    /// and outlines with only an `htmlUrl` were dropped without a word.
+    #[test]
+    fn feed_urls_empty_xmlurl_folders_and_sites() {
+        let found = read(&fixture("hand_edited.opml")).unwrap();
+        assert_eq!(
+            found.feeds,
+            vec![
+                feed(
+                    "http://anna.example.org/notes.xml",
+                    Some("Anna's Notes"),
+                    &["Friends"]
+                ),
+                feed(
+                    "https://ben.example.net/feed.atom",
+                    Some("Ben Builds"),
+                    &["Friends"]
+                ),
+            ]
+        );
+        let page = |url: &str, title: &str, tags: &[&str]| PageOutline {
+            url: Url::parse(url).unwrap(),
+            title: Some(title.to_owned()),
+            tags: tags.iter().map(|&t| t.to_owned()).collect(),
+        };
+        assert_eq!(
+            found.pages,
+            vec![
+                page(
+                    "https://clara.example.com/blog/",
+                    "Clara Writes",
+                    &["Friends"]
+                ),
+                page("https://dev.example.io/", "Dev's Site", &[]),
+            ]
+        );
+        let gopher = SkippedOutline {
+            url: "feed:gopher://old.example.org/1/feed".to_owned(),
+            reason: "unsupported scheme gopher: (only http and https)".to_owned(),
+        };
+        assert_eq!(found.skipped, std::slice::from_ref(&gopher));
+
+        // Callers that know nothing of sites are told about them as skipped outlines.
+        let (feeds, skipped) = parse_with_skipped(&fixture("hand_edited.opml")).unwrap();
+        assert_eq!(feeds, found.feeds);
+        let site = |url: &str| SkippedOutline {
+            url: url.to_owned(),
+            reason: SITE_ONLY.to_owned(),
+        };
+        assert_eq!(
+            skipped,
+            [
+                gopher,
+                site("https://clara.example.com/blog/"),
+                site("https://dev.example.io/")
+            ]
+        );
+
+        // Only sites: no feeds for `parse`, something to discover for `read`.
+        let sites = br#"<opml><body><outline text="S" htmlUrl="https://s.example/"/>
+            <outline text="Bad" htmlUrl="/relative"/><outline text="Empty" xmlUrl=""></outline>
+            </body></opml>"#;
+        assert_eq!(
+            error(sites),
+            "no feeds in OPML file: 3 outlines were skipped (\"/relative\": no xmlUrl, and the \
+             htmlUrl is unusable: relative URL; \"\": empty xmlUrl; \"https://s.example/\": \
+             only a site address (htmlUrl); run: feedmerge add URL)"
+        );
+        assert_eq!(read(sites).unwrap().pages.len(), 1);
+        // Upper-case, and a feed: URL listed beside its unwrapped form is one feed.
+        let doc = br#"<opml><body><outline xmlUrl="FEED://a.example/f"/>
+            <outline xmlUrl="http://a.example/f" category="x"/></body></opml>"#;
+        assert_eq!(
+            parse(doc).unwrap(),
+            vec![feed("http://a.example/f", None, &["x"])]
+        );
+    }
+
+    /// A file from a stranger is read in linear time and bounded memory: past a limit it is
+    /// refused with a message naming the limit and the line.
+    #[test]
+    fn limits_are_clear_errors() {
+        let outlines = "<outline text=\"f\"/>\n".repeat(MAX_OUTLINES + 1);
+        let e = error(format!("<opml><body>\n{outlines}</body></opml>").as_bytes());
+        assert_eq!(
+            e,
+            format!(
+                "OPML file too large at line {}: more than {MAX_OUTLINES} outlines",
+                MAX_OUTLINES + 2
+            )
+        );
+
+        let deep = "<outline text=\"d\">".repeat(MAX_DEPTH);
+        let e = error(format!("<opml><body>{deep}").as_bytes());
+        assert_eq!(
+            e,
+            format!("OPML file too large at line 1: elements nest more than {MAX_DEPTH} deep")
+        );
+
+        let long = format!("https://a.example/{}", "x".repeat(MAX_VALUE_BYTES));
+        let e =
+            error(format!("<opml><body>\n<outline xmlUrl=\"{long}\"/></body></opml>").as_bytes());
+        assert_eq!(
+            e,
+            format!(
+                "OPML file too large at line 2: attribute xmlUrl is longer than {MAX_VALUE_BYTES} bytes"
+            )
+        );
+        let title = "t".repeat(MAX_VALUE_BYTES + 1);
+        let e = error(format!("<opml><head><title>{title}</title></head></opml>").as_bytes());
+        assert!(
+            e.ends_with("the <title> in <head> is longer than 16384 bytes"),
+            "{e}"
+        );
+
+        let tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        let doc = format!(
+            "<opml><body><outline xmlUrl=\"https://a.example/\" category=\"{}\"/></body></opml>",
+            tags.join(",")
+        );
+        assert_eq!(
+            error(doc.as_bytes()),
+            format!(
+                "OPML file too large at line 1: https://a.example/ has more than {MAX_TAGS} tags"
+            )
+        );
+        // Repeats are no tags: a category of many repeats stays one tag.
+        let doc = format!(
+            "<opml><body><outline xmlUrl=\"https://a.example/\" category=\"{}\"/></body></opml>",
+            "a,".repeat(MAX_VALUE_BYTES / 2 - 1)
+        );
+        assert_eq!(parse(doc.as_bytes()).unwrap()[0].tags, ["a"]);
     }
 }

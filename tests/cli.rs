@@ -6,6 +6,7 @@ use crate::common;
 mod config;
 mod docs;
 mod logs;
+mod opml;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -1623,7 +1623,7 @@ fn query_outputs() -> feedmerge::output::Outputs {
             .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
             .collect(),
         sources: Default::default(),
-        sources_opml: String::new(),
+        feeds: Vec::new(),
     }
 }
 

@@ -414,7 +414,7 @@ async fn regression_19_variants_sanitise_each_item_once() {
         filtered: HashMap::from([("all".to_owned(), output("all", Selection::newest(50)))]),
         tags: HashMap::from([("rust".to_owned(), vec![rust])]),
         sources: Default::default(),
-        sources_opml: String::new(),
+        feeds: Vec::new(),
     };
     let store = Store::open(&cfg.storage.path).unwrap();
     let cache = FeedCache::new(store, outputs.clone(), Arc::default());

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 pub mod discover;
 pub mod docs;
 pub mod logs;
+pub mod opml;
 
 /// The config file in the working directory, used when neither `--config` nor
 /// `$FEEDMERGE_CONFIG` names one: a checkout or a folder of its own.

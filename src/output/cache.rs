@@ -20,6 +20,7 @@ use super::workers::{VARIANT_QUEUE, Workers};
 use super::{Output, Outputs};
 use crate::metrics::Metrics;
 use crate::model::Cursor;
+use crate::opml;
 use crate::render::sanitized::SanitizedCache;
 use crate::render::{self, Format, page};
 use crate::store::{Selection, Store, StoreError};
@@ -149,6 +150,9 @@ pub struct FeedCache {
     /// First pages of the news page narrowed by filters, within [`PAGE_BUDGET`]; each is
     /// current for the store version and the minute it was made in.
     pages: Mutex<Variants<Filters>>,
+    /// `/sources.opml`, with the store version and the minute it was made in: the feeds' own
+    /// titles change with polls that need not change the merged feed.
+    sources: tokio::sync::Mutex<Option<(u64, i64, Bytes)>>,
 }
 
 impl FeedCache {
@@ -173,6 +177,7 @@ impl FeedCache {
             sanitized: Arc::new(SanitizedCache::default()),
             front_page: RwLock::new(None),
             pages: Mutex::new(Variants::new(PAGE_BUDGET)),
+            sources: tokio::sync::Mutex::new(None),
             rendering: tokio::sync::Mutex::new(()),
             workers: Workers::new(),
         }
@@ -403,6 +408,34 @@ impl FeedCache {
         coding: Coding,
     ) -> Result<(Coding, Bytes), tokio::task::JoinError> {
         self.workers.body(rendered, coding).await
+    }
+
+    /// The configured feeds as OPML for anyone to read (`/sources.opml`): tags as folders,
+    /// each feed named by its configured title, else by its own stored title, else by its
+    /// URL; URLs redacted ([`opml::Urls::Redacted`]). Made again at most once a minute, and
+    /// when the data or the config changed; one request makes it while the others wait.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn sources_opml(&self) -> Result<Bytes, StoreError> {
+        let mut sources = self.sources.lock().await;
+        let version = self.store.version();
+        let minute = Utc::now().timestamp() / 60;
+        if let Some((v, m, opml)) = &*sources {
+            if (*v, *m) == (version, minute) {
+                return Ok(opml.clone());
+            }
+        }
+        let own_titles = self.store.own_titles().await?;
+        let outputs = self.outputs();
+        let opml = Bytes::from(opml::export(
+            &outputs.default.channel.title,
+            &outputs.feeds,
+            &own_titles,
+            opml::Urls::Redacted,
+        ));
+        *sources = Some((version, minute, opml.clone()));
+        Ok(opml)
     }
 
     /// One page of the news page narrowed by `filters` (their `limit` aside): the newest

@@ -255,7 +255,7 @@ mod tests {
                 ),
                 ("https://b.example/".to_owned(), None),
             ]),
-            sources_opml: String::new(),
+            feeds: Vec::new(),
         }
     }
 

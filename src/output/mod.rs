@@ -15,8 +15,7 @@ pub use filters::{Filters, MAX_MIN_MINUTES, QueryError, SourceFilter, TagFilter}
 pub use rendered::{Coding, Effort, Rendered};
 pub use workers::{OUTPUT_COMPRESSORS, VARIANT_QUEUE, VARIANT_WORKERS};
 
-use crate::config::Config;
-use crate::opml;
+use crate::config::{Config, FeedConfig};
 use crate::render::Channel;
 use crate::store::Selection;
 
@@ -133,8 +132,8 @@ pub struct Outputs {
     pub tags: HashMap<String, Vec<String>>,
     /// The configured feeds by slug, for `?source=`.
     pub sources: Sources,
-    /// The configured feeds as OPML, for `/sources.opml`.
-    pub sources_opml: String,
+    /// The configured feeds, for `/sources.opml` ([`FeedCache::sources_opml`]).
+    pub feeds: Vec<FeedConfig>,
 }
 
 impl Outputs {
@@ -199,7 +198,7 @@ impl Outputs {
                     .map(|f| (f.url.to_string(), f.title.clone()))
                     .collect::<Vec<_>>(),
             ),
-            sources_opml: opml::export(&cfg.output.title, &cfg.feeds, opml::Urls::Redacted),
+            feeds: cfg.feeds.clone(),
         }
     }
 }

@@ -214,16 +214,20 @@ async fn static_file(
     r
 }
 
-async fn sources_opml(State(state): State<Arc<AppState>>) -> Response {
-    let opml = state.feed.outputs().sources_opml.clone();
-    (
+async fn sources_opml(State(state): State<Arc<AppState>>) -> Result<Response, ServeError> {
+    let opml = state
+        .feed
+        .sources_opml()
+        .await
+        .map_err(ServeError::Database)?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/x-opml; charset=utf-8"),
         )],
         opml,
     )
-        .into_response()
+        .into_response())
 }
 
 async fn healthz() -> &'static str {

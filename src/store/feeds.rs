@@ -513,6 +513,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The feeds' own titles (as their documents give them), by URL as configured, for the
+    /// feeds that have one. Reads only: works on a store opened read-only.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn own_titles(&self) -> Result<HashMap<String, String>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT url, title FROM feeds WHERE title IS NOT NULL AND title <> ''",
+            )?;
+            let titles = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(titles)
+        })
+        .await
+    }
+}
+
 /// How many configured feeds are in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeedCounts {
