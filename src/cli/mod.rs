@@ -1,10 +1,11 @@
-//! The command line's own machinery, apart from the commands: which config file a command
-//! reads, the logging set-up (colour, the progress bar), and the completions and man page
-//! made from the definition of the command line.
+//! The command line's own machinery: which config file a command reads, the logging set-up
+//! (colour, the progress bar), and the completions and man page made from the definition of
+//! the command line; and the commands that manage the subscriptions (`feeds`).
 
 use std::path::{Path, PathBuf};
 
 pub mod docs;
+pub mod feeds;
 pub mod logs;
 
 /// The config file in the working directory, used when neither `--config` nor
