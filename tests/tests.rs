@@ -13,6 +13,7 @@ mod crash;
 mod fulltext;
 mod hostile;
 mod load;
+mod manage;
 mod near_duplicates;
 mod pipeline;
 mod polling;
