@@ -1,10 +1,12 @@
 //! The daemon as one value: a validated [`Config`] and a bound listener → the store, the
 //! polls, the HTTP server(s) and the background tasks running ([`Daemon::start`]), changed in
-//! place by a reload ([`Daemon::reload`]), checked on a heartbeat ([`Daemon::tick`]), and
+//! place by a reload ([`Daemon::reload`]: on SIGHUP, or when the config file changes), checked on a heartbeat ([`Daemon::tick`]), and
 //! stopped in order ([`Daemon::shutdown`]), which every way out of [`Daemon::run`] goes
 //! through.
 
 use std::future::Future;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -30,6 +32,12 @@ use crate::store::{Store, StoreError};
 
 /// How long a reload waits for more SIGHUPs before it reads the config: a burst is one reload.
 pub const RELOAD_SETTLE: Duration = Duration::from_millis(200);
+
+/// How often the daemon looks at its config file (a `stat` of the path: modification time,
+/// size, inode) to reload it once changed by `feedmerge add`, `remove` or an editor. A change
+/// is reloaded once the file has looked the same twice in a row, so within twice this of the
+/// last write, and a write in several steps is one reload.
+pub const CONFIG_CHECK: Duration = Duration::from_secs(1);
 
 /// How often retention runs in the daemon.
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
@@ -60,6 +68,8 @@ pub struct Daemon {
     retention: CancellationToken,
     /// Sends once the database file is removed or replaced: the daemon then stops.
     file_lost: oneshot::Receiver<StoreError>,
+    /// Receives once the config file has changed and settled: the daemon then reloads it.
+    config_changed: mpsc::Receiver<()>,
     /// Per-host gates, kept across reloads that leave their limits alone, so that a
     /// `Retry-After` pause is not forgotten.
     hosts: Arc<Hosts>,
@@ -87,7 +97,7 @@ enum Event {
     Stop(Option<anyhow::Error>),
     /// Time to check health.
     Tick,
-    /// A SIGHUP (or a burst of them).
+    /// A SIGHUP (or a burst of them), or a change of the config file.
     Reload,
 }
 
@@ -165,6 +175,8 @@ impl Daemon {
         }
         let (lost, file_lost) = oneshot::channel();
         background.spawn(watch_external_writes(store.clone(), cancel.clone(), lost));
+        let (changed, config_changed) = mpsc::channel(1);
+        background.spawn(watch_config(cfg.source.clone(), cancel.clone(), changed));
         // Retention follows the config at start; a reload restarts it with the new one.
         let retention = cancel.child_token();
         background.spawn(retention_loop(
@@ -184,6 +196,7 @@ impl Daemon {
             state,
             retention,
             file_lost,
+            config_changed,
             hosts,
             articles,
             metrics,
@@ -193,8 +206,8 @@ impl Daemon {
     }
 
     /// Runs until `shutdown` completes or the daemon cannot go on (its database file was
-    /// lost), reloading the config on each message on `reloads` (SIGHUP), once per burst;
-    /// then stops in order ([`Daemon::shutdown`]), whichever way it ends.
+    /// lost), reloading the config on each message on `reloads` (SIGHUP), once per burst, and
+    /// when its file changes ([`CONFIG_CHECK`]); then stops in order ([`Daemon::shutdown`]), whichever way it ends.
     ///
     /// # Errors
     /// Why the daemon could not go on. A failing feed is never an error here.
@@ -217,6 +230,7 @@ impl Daemon {
                     while reloads.try_recv().is_ok() {}
                     Event::Reload
                 }
+                Some(()) = self.config_changed.recv() => Event::Reload,
             };
             match event {
                 Event::Stop(failure) => break failure,
@@ -343,6 +357,7 @@ impl Daemon {
             state,
             retention,
             file_lost,
+            config_changed,
             hosts,
             articles,
             metrics,
@@ -371,7 +386,7 @@ impl Daemon {
         }
         // What is left holds clones of the store: the server's state, then the handles the
         // polls and reloads shared. The store closes with the last of them.
-        drop((state, retention, file_lost, heartbeat));
+        drop((state, retention, file_lost, config_changed, heartbeat));
         drop((hosts, articles, metrics));
         drop(store);
         info!("stopped");
@@ -462,5 +477,45 @@ async fn watch_external_writes(
         if let Err(e) = store.notice_external_writes().await {
             warn!(error = %e, "cannot check the database for outside changes");
         }
+    }
+}
+
+/// What tells one version of a file from another without reading it: its modification time,
+/// size, inode and device (an atomic replacement is a new inode), or `None` while there is no
+/// file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp(Option<(i64, i64, u64, u64, u64)>);
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> FileStamp {
+        FileStamp(
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.mtime(), m.mtime_nsec(), m.size(), m.ino(), m.dev())),
+        )
+    }
+}
+
+/// Sends on `changed` each time the config file at `path` has changed and then looked the
+/// same for one more [`CONFIG_CHECK`], until `cancel`. A file that does not load is reloaded
+/// (and refused, logged by the reload) once per change, like one SIGHUP.
+async fn watch_config(path: PathBuf, cancel: CancellationToken, changed: mpsc::Sender<()>) {
+    let mut tick = tokio::time::interval(CONFIG_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut loaded = FileStamp::of(&path);
+    let mut last = loaded;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = FileStamp::of(&path);
+        if now == last && now != loaded {
+            loaded = now;
+            info!(path = %path.display(), "config file changed: reloading");
+            // A reload already queued reads the file as it is now.
+            let _ = changed.try_send(());
+        }
+        last = now;
     }
 }

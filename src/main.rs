@@ -115,6 +115,20 @@ enum Command {
     ImportOpml {
         /// The OPML file (as exported by another reader)
         file: PathBuf,
+        /// Add the feeds to the config file instead (comments kept; a running daemon
+        /// notices)
+        #[arg(long)]
+        write: bool,
+    },
+    /// Add a feed to the config file, keeping its comments; a running daemon notices
+    Add(cli::feeds::AddArgs),
+    /// Remove a feed (by URL or title) from the config file; a running daemon notices
+    Remove(cli::feeds::RemoveArgs),
+    /// List the configured feeds: title, tags, interval
+    Feeds {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
     },
     /// Print the configured feeds as OPML, full URLs included (the owner's backup)
     ///
@@ -178,7 +192,15 @@ fn main() -> ExitCode {
         _ => {}
     }
     let config = cli::config_path(cli.config);
-    if let Some(Command::ImportOpml { file }) = &cli.command {
+    match &cli.command {
+        Some(Command::ImportOpml { file, write: true }) => {
+            return cli::feeds::import_opml(file, &config);
+        }
+        Some(Command::Add(args)) => return cli::feeds::add(&config, args),
+        Some(Command::Remove(args)) => return cli::feeds::remove(&config, args),
+        _ => {}
+    }
+    if let Some(Command::ImportOpml { file, .. }) = &cli.command {
         // Works before there is a config: the feeds already in one are left out.
         return exit_code(import_opml(file, &config), 2);
     }
@@ -193,6 +215,7 @@ fn main() -> ExitCode {
     match &command {
         Command::Check => return exit_code(check(&cfg, &config), 1),
         Command::Backup { file, force } => return exit_code(backup(&cfg, file, *force), 1),
+        Command::Feeds { json } => return cli::feeds::list(&cfg, *json),
         _ => {}
     }
     cli::logs::init(cli.log_format, cli.color);
@@ -216,7 +239,10 @@ fn main() -> ExitCode {
             | Command::ImportOpml { .. }
             | Command::Completions { .. }
             | Command::Man
-            | Command::Backup { .. } => {
+            | Command::Backup { .. }
+            | Command::Add(_)
+            | Command::Remove(_)
+            | Command::Feeds { .. } => {
                 unreachable!("handled above")
             }
         }

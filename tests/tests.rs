@@ -14,6 +14,7 @@ mod discover;
 mod fulltext;
 mod hostile;
 mod load;
+mod manage;
 mod near_duplicates;
 mod page;
 mod pipeline;

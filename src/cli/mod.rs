@@ -1,12 +1,13 @@
 //! The command line's own machinery, apart from the commands: which config file a command
 //! reads, the logging set-up (colour, the progress bar), and the completions and man page
 //! made from the definition of the command line; and the commands that have a module of
-//! their own ([`discover`]).
+//! their own ([`discover`], [`feeds`]: the subscriptions, [`opml`]).
 
 use std::path::{Path, PathBuf};
 
 pub mod discover;
 pub mod docs;
+pub mod feeds;
 pub mod logs;
 pub mod opml;
 

@@ -64,6 +64,16 @@ impl FeedConfig {
     }
 }
 
+/// The form in which two feed URLs are compared: the same feed is never configured twice.
+/// Parsing has already lower-cased the scheme and host, dropped a default port and
+/// normalised the path (`https://Example.org:443` is `https://example.org/`); the fragment
+/// is dropped too, since it is never sent to the server.
+pub fn canonical_url(url: &Url) -> Url {
+    let mut url = url.clone();
+    url.set_fragment(None);
+    url
+}
+
 /// One `[[feeds]]` entry as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +99,7 @@ pub(super) fn validate(
     for (i, f) in raw.into_iter().enumerate() {
         let key = |k: &str| format!("feeds[{i}].{k}");
         let url = Url::from(HttpUrl::required(&key("url"), &f.url)?);
-        if !seen.insert(url.clone()) {
+        if !seen.insert(canonical_url(&url)) {
             return Err(Located::at(
                 f.url.span(),
                 &key("url"),

@@ -4,6 +4,7 @@
 //! the key.
 
 mod dedupe;
+pub mod edit;
 mod feeds;
 mod output;
 mod outputs;
@@ -20,7 +21,7 @@ use serde::Deserialize;
 pub use dedupe::{
     DEFAULT_NEAR_DUPLICATES, DEFAULT_NEAR_THRESHOLD, DEFAULT_NEAR_WINDOW, DedupeConfig,
 };
-pub use feeds::FeedConfig;
+pub use feeds::{FeedConfig, canonical_url};
 pub use output::{
     DEFAULT_HEALTH_ITEMS, DEFAULT_MAX_ITEMS, DEFAULT_OUTPUT_DESCRIPTION, DEFAULT_OUTPUT_TITLE,
     MAX_OUTPUT_ITEMS, OutputConfig,
@@ -118,20 +119,7 @@ impl Config {
     /// [`ConfigError::TooLarge`] past [`MAX_CONFIG_BYTES`], [`ConfigError::Invalid`] if it is
     /// not a valid configuration.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let read_err = |source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        };
-        let bytes = read_limited(path, MAX_CONFIG_BYTES).map_err(|e| match e {
-            LimitedReadError::Io(e) => read_err(e),
-            LimitedReadError::TooLarge => ConfigError::TooLarge {
-                path: path.to_owned(),
-                limit: MAX_CONFIG_BYTES,
-            },
-        })?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-        Self::parse(&text, path)
+        Self::parse(&read_text(path)?, path)
     }
 
     /// Validates config text as if it were read from `path`.
@@ -163,6 +151,23 @@ impl Config {
                 cfg
             })
     }
+}
+
+/// The text of the config file at `path`, read up to [`MAX_CONFIG_BYTES`].
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let read_err = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = read_limited(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+        LimitedReadError::Io(e) => read_err(e),
+        LimitedReadError::TooLarge => ConfigError::TooLarge {
+            path: path.to_owned(),
+            limit: MAX_CONFIG_BYTES,
+        },
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Why [`read_limited`] gave up.
@@ -409,6 +414,13 @@ mod tests {
             error(twice).contains(":4: feeds[1].url"),
             "{}",
             error(twice)
+        );
+        // The same feed written another way: case, default port, a fragment.
+        let again = "[[feeds]]\nurl = \"https://x.example/f\"\n[[feeds]]\nurl = \"HTTPS://X.example:443/f#top\"\n";
+        assert!(
+            error(again).contains(":4: feeds[1].url"),
+            "{}",
+            error(again)
         );
     }
 

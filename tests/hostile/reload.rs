@@ -230,3 +230,64 @@ async fn regression_19_shutdown_keeps_to_its_timeout() {
     );
     drop(held);
 }
+
+/// The daemon reloads its config file when it changes, without a signal, through the same
+/// reload as SIGHUP: a file that does not load keeps the running config and is logged once,
+/// however long it stays; the next valid file applies.
+#[tokio::test]
+async fn a_changed_config_file_is_reloaded_once_per_change_without_a_signal() {
+    let log = Log::default();
+    let _capture = log.capture();
+    let env = Env::new().await;
+    let feed = env.serve("atom_basic.xml").await;
+    let cfg = env.config(std::slice::from_ref(&feed));
+    let text = std::fs::read_to_string(&cfg.source).unwrap();
+    std::fs::write(
+        &cfg.source,
+        text.replace("[output]\n", "[output]\ntitle = \"First\"\n"),
+    )
+    .unwrap();
+    let cfg = Config::load(&cfg.source).unwrap();
+    let daemon = Daemon::start(cfg.clone()).await;
+    assert!(
+        daemon
+            .text("/feed.xml")
+            .await
+            .contains("<title>First</title>")
+    );
+    let original = std::fs::read_to_string(&cfg.source).unwrap();
+
+    std::fs::write(
+        &cfg.source,
+        original.replace("title = \"First\"", "title = 1"),
+    )
+    .unwrap();
+    wait_until("the refusal", Duration::from_secs(10), || {
+        let log = &log;
+        async move { log.text().contains("config reload rejected") }
+    })
+    .await;
+    // The broken file stays for a few looks: still one refusal.
+    tokio::time::sleep(3 * feedmerge::daemon::CONFIG_CHECK).await;
+    assert!(
+        daemon
+            .text("/feed.xml")
+            .await
+            .contains("<title>First</title>")
+    );
+
+    std::fs::write(&cfg.source, original.replace("First", "Second")).unwrap();
+    wait_until("the new title", Duration::from_secs(10), || {
+        let daemon = &daemon;
+        async move {
+            daemon
+                .text("/feed.xml")
+                .await
+                .contains("<title>Second</title>")
+        }
+    })
+    .await;
+    assert_eq!(log.count("config reload rejected"), 1, "{}", log.text());
+    assert_eq!(log.count("config reloaded"), 1, "{}", log.text());
+    daemon.stop().await;
+}
