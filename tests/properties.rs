@@ -1456,6 +1456,7 @@ mod render_items {
                 canonical_link: opt(1),
                 title: field(2),
                 author: opt(3),
+                authors: Vec::new(),
                 categories: fields.get(4).map_or_else(Vec::new, |c| {
                     c.split('\n')
                         .filter(|c| !c.is_empty())
@@ -1470,7 +1471,7 @@ mod render_items {
                     mime_type: field(8),
                     length: number(8),
                 }),
-                image: opt(9),
+                image: opt(9).map(feedmerge::model::LeadImage::new),
                 summary: field(10),
                 reading_time: ReadingTime {
                     minutes: (number(11) % 10_000) as u32 + 1,

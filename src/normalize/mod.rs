@@ -30,7 +30,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::config::ReadingTimeConfig;
 use crate::dedupe::fingerprint::Shingler;
 use crate::html;
-use crate::model::{Enclosure, FeedMeta, ItemKey, NewItem, TextSource};
+use crate::model::{Enclosure, FeedMeta, ItemKey, LeadImage, NewItem, TextSource};
 use crate::parse::Parsed;
 use crate::parse::fallbacks::Fallback;
 use crate::words::for_each_word;
@@ -65,6 +65,7 @@ pub fn normalize(
             .iter()
             .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
             .and_then(|l| absolute(&l.href, feed_url)),
+        icon: None,
         repairs: parsed.repairs,
     };
     let items = feed
@@ -188,12 +189,13 @@ fn normalize_entry(
         canonical_link: None,
         title,
         author,
+        authors: Vec::new(),
         categories,
         content_html,
         content_base: Some(base.to_string()),
         date,
         enclosure,
-        image,
+        image: image.map(LeadImage::new),
         summary,
         reading_time,
         content_hash: 0,

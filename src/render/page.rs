@@ -67,7 +67,7 @@ pub fn render(
             date_iso: s.date.to_rfc3339(),
             date_exact: s.date.format("%A %-d %B %Y, %H:%M UTC").to_string(),
             ago: ago(s.date, now),
-            image: s.item.image.as_deref(),
+            image: s.item.image.as_ref().map(|i| i.url.as_str()),
             reading: reading_label(s.item.reading_time.minutes),
             summary: &s.item.summary,
             also_in: also_in(s),
@@ -122,7 +122,9 @@ mod tests {
     fn cards_escape_everything_and_show_the_reading_time() {
         let mut item = stored("<script>alert(1)</script>Title & more", "");
         item.item.summary = "<img src=x onerror=alert(1)>".into();
-        item.item.image = Some("https://example.org/i.jpg\" onerror=\"alert(1)".into());
+        item.item.image = Some(crate::model::LeadImage::new(
+            "https://example.org/i.jpg\" onerror=\"alert(1)",
+        ));
         let html = render(&channel(), &[item], Some("/?before=1-2"), Utc::now());
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img src=x"), "{html}");

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use super::bands::{self, BandIndex, Uncommitted};
 use super::{Store, StoreError, from_secs, json_list, lock};
 use crate::model::{
-    AlsoIn, Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
-    TextSource,
+    AlsoIn, Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, LeadImage, NewItem, ReadingTime,
+    StoredItem, TextSource,
 };
 use crate::model::{Evidence, Fingerprint, Verdict};
 
@@ -231,7 +231,7 @@ pub(super) fn save(
             rt.images,
             rt.source.as_str(),
             item.content_hash,
-            item.image,
+            item.image.as_ref().map(|i| &i.url),
             item.summary,
             full_status,
             full_html,
@@ -689,6 +689,7 @@ impl Store {
                         canonical_link: r.get(3)?,
                         title: r.get(4)?,
                         author: r.get(5)?,
+                        authors: Vec::new(),
                         categories: categories
                             .split(CATEGORY_SEPARATOR)
                             .filter(|c| !c.is_empty())
@@ -698,7 +699,7 @@ impl Store {
                         content_base: r.get(8)?,
                         date: date.map(from_secs),
                         enclosure,
-                        image: r.get(24)?,
+                        image: r.get::<_, Option<String>>(24)?.map(LeadImage::new),
                         summary: r.get(25)?,
                         reading_time: ReadingTime {
                             minutes: r.get(16)?,
