@@ -667,6 +667,10 @@ pub struct StoredItem {
     pub feed_url: String,
     /// The feed's display title (config override, else its own title, else its URL).
     pub feed_title: String,
+    /// The icon the feed declares for its source, as published (see [`FeedMeta::icon`]).
+    pub feed_icon: Option<String>,
+    /// The feed's site (its home page), when it names one.
+    pub feed_site: Option<String>,
     /// When feedmerge first saw the item.
     pub first_seen: DateTime<Utc>,
     /// The date shown: the item's date, else `first_seen`.

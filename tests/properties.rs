@@ -68,6 +68,8 @@ fn stored(item: NewItem, id: i64, date: DateTime<Utc>, seen: DateTime<Utc>) -> S
         }],
         feed_url: feed_url().to_string(),
         feed_title: "Generated <feed> & co".to_owned(),
+        feed_icon: None,
+        feed_site: None,
         first_seen: seen,
         date,
         changed_at: seen,
@@ -1502,6 +1504,8 @@ mod render_items {
                         .collect()
                 }),
                 feed_title: opt(18).unwrap_or_else(|| feed_url.clone()),
+                feed_icon: None,
+                feed_site: None,
                 feed_url,
                 first_seen: date,
                 date,

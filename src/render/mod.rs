@@ -408,6 +408,8 @@ pub(crate) mod tests {
             },
             also_in: Vec::new(),
             feed_url: "https://example.org/feed.xml".into(),
+            feed_icon: None,
+            feed_site: None,
             feed_title: "Example".into(),
             first_seen: t,
             date: t,
