@@ -63,7 +63,12 @@ pub fn render(
                 .as_deref()
                 .map_or_else(|| redact::url_text(&s.feed_url), Cow::Borrowed),
             source: redact::name(&s.feed_title),
-            author: s.item.author.as_deref(),
+            // A podcast names itself as the author: "Green Streets Podcast · Green Streets Podcast".
+            author: s
+                .item
+                .author
+                .as_deref()
+                .filter(|a| !a.eq_ignore_ascii_case(&s.feed_title)),
             date_iso: s.date.to_rfc3339(),
             date_exact: s.date.format("%A %-d %B %Y, %H:%M UTC").to_string(),
             ago: ago(s.date, now),
@@ -141,6 +146,16 @@ mod tests {
         );
         assert!(html.contains(r#"<link rel="alternate" type="application/atom+xml""#));
         assert!(!html.contains("<script>"), "no inline script: {html}");
+    }
+
+    /// A byline that is the source's name is not shown twice.
+    #[test]
+    fn the_source_is_not_repeated_as_author() {
+        let mut item = stored("Episode 1", "");
+        item.feed_title = "Green Streets Podcast".into();
+        item.item.author = Some("Green Streets Podcast".into());
+        let html = render(&channel(), &[item], None, Utc::now());
+        assert_eq!(html.matches("Green Streets Podcast").count(), 1, "{html}");
     }
 
     #[test]
