@@ -23,6 +23,7 @@ use url::Url;
 use super::text::{self, FirstImage};
 use super::{MAX_URL_BYTES, absolute, cut_chars};
 use crate::model::{Author, Enclosure, ImageSource, LeadImage};
+use crate::parse::fallbacks::Fallback;
 
 /// Media elements (`media:content` images and thumbnails) looked at per item: a feed may
 /// list thousands, the first few name the lead image.
@@ -51,10 +52,12 @@ struct Candidate {
 }
 
 /// The item's lead image: the first image of its media (`media:content`, else a thumbnail),
-/// else an image attachment, else the first image of the content. `title` is the item's
+/// else a JSON Feed item's `image`, else an image attachment, else the first image of the
+/// content. `title` is the item's
 /// title (a media title that repeats it is no caption).
 pub(super) fn lead_image(
     e: &Entry,
+    json_image: Option<&str>,
     enclosure: Option<&Enclosure>,
     first: Option<&FirstImage>,
     visible_text: &str,
@@ -64,10 +67,15 @@ pub(super) fn lead_image(
     let from_content = || content_image(first?, visible_text, base);
     let candidates = media_candidates(e, base);
     let Some(lead) = candidates.first() else {
-        let attached = enclosure
-            .filter(|e| e.mime_type.starts_with("image/"))
-            .map(|e| LeadImage::new(e.url.clone()));
-        return attached.or_else(from_content);
+        let attached = || {
+            enclosure
+                .filter(|e| e.mime_type.starts_with("image/"))
+                .map(|e| LeadImage::new(e.url.clone()))
+        };
+        let own = json_image
+            .and_then(|url| absolute(url, base))
+            .map(LeadImage::new);
+        return own.or_else(attached).or_else(from_content);
     };
     let key = picture_key(&lead.url);
     let same: Vec<&Candidate> = candidates
@@ -271,7 +279,14 @@ fn plain(t: &Text) -> String {
 /// the authors of its episode (`itunes:author`, with the episode's `itunes:image` as their
 /// picture; see [`is_episode`]). At most [`MAX_AUTHORS`], distinct names, in document order; e-mail addresses
 /// are not kept.
-pub(super) fn authors(e: &Entry, base: &Url) -> Vec<Author> {
+pub(super) fn authors(e: &Entry, fallback: Option<&Fallback>, base: &Url) -> Vec<Author> {
+    let avatar = |name: &str| {
+        fallback?
+            .avatars
+            .iter()
+            .find(|(n, _)| n.trim() == name)
+            .and_then(|(_, a)| absolute(a, base))
+    };
     let mut out: Vec<Author> = Vec::new();
     let mut add = |author: Author| {
         if out.len() < MAX_AUTHORS
@@ -282,10 +297,12 @@ pub(super) fn authors(e: &Entry, base: &Url) -> Vec<Author> {
         }
     };
     for p in e.authors.iter().take(MAX_IMAGE_CANDIDATES) {
+        let raw = p.name.as_deref().unwrap_or("");
         add(Author {
-            name: name(p.name.as_deref().unwrap_or("")),
+            name: name(raw),
             url: p.uri.as_deref().and_then(|u| absolute(u, base)),
-            ..Author::default()
+            avatar: avatar(raw.trim()),
+            about: None,
         });
     }
     if !e.authors.is_empty() {
@@ -498,20 +515,30 @@ mod tests {
         );
     }
 
-    /// JSON Feed authors keep their `url`; the icon is the `favicon`.
+    /// JSON Feed authors keep their `url` and `avatar`, the item its `image`; the icon is
+    /// the `favicon`.
     #[test]
     fn json_feed_authors() {
         let (meta, items) = read(
             r#"{"version":"https://jsonfeed.org/version/1.1","title":"J",
                 "icon":"https://news.example/big.png","favicon":"https://news.example/fav.png",
                 "items":[{"id":"1","title":"t","content_html":"<p>x</p>",
-                  "authors":[{"name":"Ann Lee","url":"https://news.example/ann","avatar":"https://news.example/ann.jpg"}]}]}"#,
+                  "image":"/lead.jpg",
+              "authors":[{"name":"Ann Lee","url":"https://news.example/ann","avatar":"/ann.jpg"}]}]}"#,
             "https://news.example/feed.json",
         );
         assert_eq!(items[0].authors[0].name, "Ann Lee");
         assert_eq!(
             items[0].authors[0].url.as_deref(),
             Some("https://news.example/ann")
+        );
+        assert_eq!(
+            items[0].authors[0].avatar.as_deref(),
+            Some("https://news.example/ann.jpg")
+        );
+        assert_eq!(
+            items[0].image,
+            Some(LeadImage::new("https://news.example/lead.jpg"))
         );
         assert_eq!(meta.icon.as_deref(), Some("https://news.example/fav.png"));
     }

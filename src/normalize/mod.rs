@@ -171,7 +171,7 @@ fn normalize_entry(
     }
     // A title is a line, not an article.
     let title = cut_chars(title, MAX_TITLE_CHARS);
-    let people = details::authors(e, &base);
+    let people = details::authors(e, fallback, &base);
     // Without authors of the entry's own, the byline names its episode's (`itunes:author`).
     let author = authors(e).or_else(|| {
         let names: Vec<&str> = people.iter().map(|a| a.name.as_str()).collect();
@@ -189,6 +189,7 @@ fn normalize_entry(
     let first_image = visible.first_image.as_ref();
     let image = details::lead_image(
         e,
+        fallback.and_then(|f| f.image.as_deref()),
         enclosure.as_ref(),
         first_image,
         &visible.text,
