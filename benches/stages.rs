@@ -440,6 +440,8 @@ fn corpus() -> Corpus {
                 },
                 feed_url: url.to_string(),
                 feed_title: format!("Bench feed {feed}"),
+                feed_icon: None,
+                feed_site: None,
                 also_in: Vec::new(),
                 first_seen: now,
                 date,

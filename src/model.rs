@@ -14,6 +14,10 @@ pub struct FeedMeta {
     pub title: Option<String>,
     /// The site's home page.
     pub site_link: Option<String>,
+    /// The icon the feed declares for its source (JSON Feed `favicon`, Atom `<icon>`, else
+    /// the larger logo: RSS `<image>`, Atom `<logo>`, JSON Feed `icon`, `itunes:image`),
+    /// absolute; not fetched here.
+    pub icon: Option<String>,
     /// What had to be repaired in the document to read it (empty for a well-formed one).
     pub repairs: Repairs,
 }
@@ -420,6 +424,59 @@ pub struct Enclosure {
     pub length: u64,
 }
 
+/// An item's lead image as the news page shows it: at its own aspect ratio, with its caption
+/// and credit below it, and the other sizes the feed offers for `srcset`. Text fields are
+/// plain text; URLs are absolute http(s). Every field is bounded (see `normalize`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeadImage {
+    /// The image to show (the largest of the sizes offered), absolute.
+    pub url: String,
+    /// Its width in CSS pixels, when the feed says.
+    pub width: Option<u32>,
+    /// Its height in CSS pixels, when the feed says.
+    pub height: Option<u32>,
+    /// What it shows (`media:description`, a `<figcaption>`, the image's `title` or `alt`).
+    pub caption: Option<String>,
+    /// Who made it (`media:credit`).
+    pub credit: Option<String>,
+    /// The same image in other widths, narrowest first, for `srcset` (empty when the feed
+    /// offers one size).
+    pub sources: Vec<ImageSource>,
+}
+
+impl LeadImage {
+    /// The image at `url`, with nothing known about it.
+    pub fn new(url: impl Into<String>) -> Self {
+        LeadImage {
+            url: url.into(),
+            ..LeadImage::default()
+        }
+    }
+}
+
+/// One size of a [`LeadImage`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageSource {
+    /// Absolute URL of this size.
+    pub url: String,
+    /// Its width in pixels (the `w` descriptor of `srcset`).
+    pub width: u32,
+}
+
+/// A person an item names as its author, for the news page's author card. Plain text, URLs
+/// absolute http(s), every field bounded (see `normalize`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Author {
+    /// The name shown.
+    pub name: String,
+    /// Their page (Atom `uri`, JSON Feed `url`).
+    pub url: Option<String>,
+    /// Their picture (JSON Feed `avatar`, an iTunes image of a podcast's host).
+    pub avatar: Option<String>,
+    /// A line about them (their role), when the feed gives one.
+    pub about: Option<String>,
+}
+
 /// Where a reading-time estimate's text came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TextSource {
@@ -484,8 +541,11 @@ pub struct NewItem {
     pub canonical_link: Option<String>,
     /// Plain-text title.
     pub title: String,
-    /// Author names, comma separated.
+    /// The byline: author names, comma separated.
     pub author: Option<String>,
+    /// The authors named, with what the feed says about each (link, avatar, role), for the
+    /// author card: at most `normalize::MAX_AUTHORS`, in document order.
+    pub authors: Vec<Author>,
     /// Category terms.
     pub categories: Vec<String>,
     /// The fullest HTML we have (content, else summary), as published: sanitised when rendered.
@@ -496,8 +556,8 @@ pub struct NewItem {
     pub date: Option<DateTime<Utc>>,
     /// First media attachment.
     pub enclosure: Option<Enclosure>,
-    /// The lead image, absolute.
-    pub image: Option<String>,
+    /// The lead image.
+    pub image: Option<LeadImage>,
     /// The first words of the visible text, plain.
     pub summary: String,
     /// Reading-time estimate of the content.
@@ -629,6 +689,10 @@ pub struct StoredItem {
     pub feed_url: String,
     /// The feed's display title (config override, else its own title, else its URL).
     pub feed_title: String,
+    /// The icon the feed declares for its source, as published (see [`FeedMeta::icon`]).
+    pub feed_icon: Option<String>,
+    /// The feed's site (its home page), when it names one.
+    pub feed_site: Option<String>,
     /// When feedmerge first saw the item.
     pub first_seen: DateTime<Utc>,
     /// The date shown: the item's date, else `first_seen`.

@@ -68,6 +68,8 @@ fn stored(item: NewItem, id: i64, date: DateTime<Utc>, seen: DateTime<Utc>) -> S
         }],
         feed_url: feed_url().to_string(),
         feed_title: "Generated <feed> & co".to_owned(),
+        feed_icon: None,
+        feed_site: None,
         first_seen: seen,
         date,
         changed_at: seen,
@@ -1456,6 +1458,7 @@ mod render_items {
                 canonical_link: opt(1),
                 title: field(2),
                 author: opt(3),
+                authors: Vec::new(),
                 categories: fields.get(4).map_or_else(Vec::new, |c| {
                     c.split('\n')
                         .filter(|c| !c.is_empty())
@@ -1470,7 +1473,7 @@ mod render_items {
                     mime_type: field(8),
                     length: number(8),
                 }),
-                image: opt(9),
+                image: opt(9).map(feedmerge::model::LeadImage::new),
                 summary: field(10),
                 reading_time: ReadingTime {
                     minutes: (number(11) % 10_000) as u32 + 1,
@@ -1501,6 +1504,8 @@ mod render_items {
                         .collect()
                 }),
                 feed_title: opt(18).unwrap_or_else(|| feed_url.clone()),
+                feed_icon: None,
+                feed_site: None,
                 feed_url,
                 first_seen: date,
                 date,

@@ -16,8 +16,10 @@
 //! | enclosures | one per item | the first usable one (`media:content`, then `rel="enclosure"`) |
 //! | guid | [`MAX_GUID_BYTES`] | replaced by a hash of it, so identity is kept |
 //! | content HTML | [`MAX_CONTENT_BYTES`] | cut before the tag it would split; the reading time and fingerprint come from the whole text |
-//! | summary | [`text::MAX_SUMMARY_CHARS`] characters | cut at a word, "…" added |
+//! | summary | [`text::MAX_SUMMARY_CHARS`] characters | cut at a word, "…" added; a caption of the lead image that opens the text is left out |
+//! | lead image sizes, caption, credit; authors | see [`details`] | |
 
+pub mod details;
 pub mod reading_time;
 pub mod teaser;
 pub mod text;
@@ -65,6 +67,7 @@ pub fn normalize(
             .iter()
             .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
             .and_then(|l| absolute(&l.href, feed_url)),
+        icon: details::icon(feed, feed_url),
         repairs: parsed.repairs,
     };
     let items = feed
@@ -168,7 +171,12 @@ fn normalize_entry(
     }
     // A title is a line, not an article.
     let title = cut_chars(title, MAX_TITLE_CHARS);
-    let author = authors(e);
+    let people = details::authors(e, fallback, &base);
+    // Without authors of the entry's own, the byline names its episode's (`itunes:author`).
+    let author = authors(e).or_else(|| {
+        let names: Vec<&str> = people.iter().map(|a| a.name.as_str()).collect();
+        (!names.is_empty()).then(|| cut_chars(names.join(", "), MAX_AUTHOR_CHARS))
+    });
     let categories = categories(e);
 
     let earliest = earliest_plausible_date();
@@ -178,8 +186,20 @@ fn normalize_entry(
         .filter(|d| *d >= earliest && *d <= now + FUTURE_TOLERANCE);
 
     let enclosure = enclosure(e, &base);
-    let image = lead_image(e, enclosure.as_ref(), visible.first_image.as_deref(), &base);
-    let summary = text::summary(&visible.text, SUMMARY_WORDS);
+    let first_image = visible.first_image.as_ref();
+    let image = details::lead_image(
+        e,
+        fallback.and_then(|f| f.image.as_deref()),
+        enclosure.as_ref(),
+        first_image,
+        &visible.text,
+        &title,
+        &base,
+    );
+    // A caption or credit of the lead image that opens the text is shown under the image,
+    // not as the start of the summary.
+    let text = details::without_leading_caption(&visible.text, first_image, image.as_ref());
+    let summary = text::summary(text, SUMMARY_WORDS);
 
     let mut item = NewItem {
         key: ItemKey(String::new()),
@@ -188,6 +208,7 @@ fn normalize_entry(
         canonical_link: None,
         title,
         author,
+        authors: people,
         categories,
         content_html,
         content_base: Some(base.to_string()),
@@ -264,7 +285,7 @@ pub const MAX_GUID_BYTES: usize = 512;
 pub const MAX_CONTENT_BYTES: usize = 256 * 1024;
 
 /// `s` cut after `max` characters, with "…" when cut.
-fn cut_chars(mut s: String, max: usize) -> String {
+pub(crate) fn cut_chars(mut s: String, max: usize) -> String {
     if let Some((cut, _)) = s.char_indices().nth(max) {
         s.truncate(cut);
         s.push('…');
@@ -357,45 +378,13 @@ fn guid(id: &str) -> String {
 /// Words in an item's plain-text summary (the news page's teaser).
 pub const SUMMARY_WORDS: usize = 50;
 
-/// The item's lead image: a media thumbnail, an image attachment, else the first image of
-/// the content.
-fn lead_image(
-    e: &Entry,
-    enclosure: Option<&Enclosure>,
-    first_img: Option<&str>,
-    base: &Url,
-) -> Option<String> {
-    let thumbnail = e
-        .media
-        .iter()
-        .flat_map(|m| &m.thumbnails)
-        .find_map(|t| absolute(&t.image.uri, base));
-    let media_image = || {
-        e.media.iter().flat_map(|m| &m.content).find_map(|c| {
-            let is_image = c.content_type.as_ref().is_some_and(|t| t.ty() == "image");
-            is_image
-                .then(|| absolute(c.url.as_ref()?.as_str(), base))
-                .flatten()
-        })
-    };
-    let attached = || {
-        enclosure
-            .filter(|e| e.mime_type.starts_with("image/"))
-            .map(|e| e.url.clone())
-    };
-    thumbnail
-        .or_else(media_image)
-        .or_else(attached)
-        .or_else(|| first_img.and_then(|src| absolute(src, base)))
-}
-
 /// Whether `url` is http or https.
 pub fn is_web_url(url: &Url) -> bool {
     matches!(url.scheme(), "http" | "https")
 }
 
 /// Resolves `href` against `base`; only http(s) links of at most [`MAX_URL_BYTES`] are kept.
-fn absolute(href: &str, base: &Url) -> Option<String> {
+pub(crate) fn absolute(href: &str, base: &Url) -> Option<String> {
     let href = href.trim();
     // Not even parsed: only dot segments (`a/../`) could resolve it to a short URL, and no
     // real link is written so.
@@ -472,6 +461,29 @@ fn content_hash(item: &NewItem) -> i64 {
         field(&enc.url);
         field(&enc.mime_type);
         field(&enc.length.to_string());
+    }
+    // Only what an item has: an item without these hashes as it did before they were kept.
+    if let Some(image) = &item.image {
+        let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+        if image != &crate::model::LeadImage::new(image.url.clone()) {
+            field(&image.url);
+            field(&number(image.width));
+            field(&number(image.height));
+            field(image.caption.as_deref().unwrap_or(""));
+            field(image.credit.as_deref().unwrap_or(""));
+            for s in &image.sources {
+                field(&s.url);
+                field(&s.width.to_string());
+            }
+        }
+    }
+    for a in &item.authors {
+        if a.url.is_some() || a.avatar.is_some() || a.about.is_some() {
+            field(&a.name);
+            field(a.url.as_deref().unwrap_or(""));
+            field(a.avatar.as_deref().unwrap_or(""));
+            field(a.about.as_deref().unwrap_or(""));
+        }
     }
     // Stored as SQLite INTEGER: the bits matter, not the sign.
     h.digest() as i64

@@ -20,9 +20,31 @@ pub struct Visible {
     pub text: String,
     /// `<img>` elements.
     pub images: u32,
-    /// The `src` of the first `<img>`, as written (maybe relative).
-    pub first_image: Option<String>,
+    /// The first `<img>` with a `src`, as written.
+    pub first_image: Option<FirstImage>,
 }
+
+/// The first image of an HTML fragment, its attributes as written (URLs maybe relative).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirstImage {
+    /// `src`.
+    pub src: String,
+    /// `width`, when it is a number of pixels.
+    pub width: Option<u32>,
+    /// `height`, when it is a number of pixels.
+    pub height: Option<u32>,
+    /// `srcset`, when at most [`MAX_SRCSET_BYTES`].
+    pub srcset: Option<String>,
+    /// `title`.
+    pub title: Option<String>,
+    /// `alt`.
+    pub alt: Option<String>,
+    /// Where the `<figcaption>` of the `<figure>` it is in lies in [`Visible::text`].
+    pub caption: Option<std::ops::Range<usize>>,
+}
+
+/// The longest `srcset` attribute read, in bytes: a few dozen sizes.
+pub const MAX_SRCSET_BYTES: usize = 16 * 1024;
 
 /// Extracts the visible text and image count of `html`.
 pub fn visible(html: &str) -> Visible {
@@ -113,6 +135,14 @@ pub(super) struct Walk {
     /// Inside an element whose text is not shown (`<script>`, `<style>`, `<template>`, an
     /// element with `hidden` or `display: none`): its name and how deep its own name nests.
     hidden: Option<(String, u32)>,
+    /// `<figure>` elements open.
+    figures: u32,
+    /// Where the `<figcaption>` being read started in the text.
+    caption_start: Option<usize>,
+    /// The first `<figcaption>` of the outermost `<figure>` open.
+    figure_caption: Option<std::ops::Range<usize>>,
+    /// That `<figure>` holds the first image.
+    figure_has_first_image: bool,
 }
 
 impl Walk {
@@ -125,6 +155,10 @@ impl Walk {
                 ..Visible::default()
             },
             hidden: None,
+            figures: 0,
+            caption_start: None,
+            figure_caption: None,
+            figure_has_first_image: false,
         }
     }
 
@@ -164,6 +198,9 @@ impl Walk {
         if !is_inline(name) && !text.ends_with(' ') {
             text.push(' ');
         }
+        if !self_closing {
+            self.figure(kind, name);
+        }
         if kind == TagKind::StartTag && !self_closing {
             let raw = match name {
                 "script" => Some(RawKind::ScriptData),
@@ -180,20 +217,66 @@ impl Walk {
         self.image(kind, name, attrs)
     }
 
+    /// Follows `<figure>` and `<figcaption>`: the caption of the figure that holds the first
+    /// image is that image's.
+    fn figure(&mut self, kind: TagKind, name: &str) {
+        let at = self.visible.text.len();
+        match (kind, name) {
+            (TagKind::StartTag, "figure") => {
+                if self.figures == 0 {
+                    self.figure_caption = None;
+                    self.figure_has_first_image = false;
+                }
+                self.figures += 1;
+            }
+            (TagKind::EndTag, "figure") if self.figures > 0 => {
+                self.figures -= 1;
+                if self.figures == 0 && self.figure_has_first_image {
+                    if let Some(first) = &mut self.visible.first_image {
+                        first.caption = self.figure_caption.take();
+                    }
+                    self.figure_has_first_image = false;
+                }
+            }
+            (TagKind::StartTag, "figcaption") if self.figures > 0 => {
+                self.caption_start = Some(at);
+            }
+            (TagKind::EndTag, "figcaption") => {
+                if let Some(start) = self.caption_start.take() {
+                    self.figure_caption.get_or_insert(start..at);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn image<'a>(
         &mut self,
         kind: TagKind,
         name: &str,
-        mut attrs: impl Iterator<Item = (&'a str, &'a str)>,
+        attrs: impl Iterator<Item = (&'a str, &'a str)>,
     ) -> Option<RawKind> {
         if kind == TagKind::StartTag && name == "img" {
-            let v = &mut self.visible;
-            v.images += 1;
-            if v.first_image.is_none() {
-                v.first_image = attrs
-                    .find(|(a, _)| *a == "src")
-                    .map(|(_, v)| v.trim().to_owned())
-                    .filter(|v| !v.is_empty());
+            self.visible.images += 1;
+            if self.visible.first_image.is_none() {
+                let mut first = FirstImage::default();
+                let pixels = |v: &str| v.trim().trim_end_matches("px").parse::<u32>().ok();
+                let text = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+                for (name, value) in attrs {
+                    match name {
+                        "src" => first.src = value.trim().to_owned(),
+                        "width" => first.width = pixels(value),
+                        "height" => first.height = pixels(value),
+                        "srcset" if value.len() <= MAX_SRCSET_BYTES => first.srcset = text(value),
+                        "title" => first.title = text(value),
+                        "alt" => first.alt = text(value),
+                        _ => {}
+                    }
+                }
+                if !first.src.is_empty() {
+                    self.visible.first_image = Some(first);
+                    self.figure_has_first_image = self.figures > 0;
+                }
             }
         }
         None
@@ -338,7 +421,7 @@ mod tests {
     fn counts_images_and_keeps_the_first() {
         let v = visible("<img alt=x><img src=a><p><IMG SRC=b /></p><picture><img src=c></picture>");
         assert_eq!(v.images, 4);
-        assert_eq!(v.first_image.as_deref(), Some("a"));
+        assert_eq!(v.first_image.map(|i| i.src).as_deref(), Some("a"));
     }
 
     #[test]
@@ -392,7 +475,10 @@ mod scanner_tests {
             <iframe src=x><p>not shown</P></IFRAME><h2 id=s>Sub&shy;head</h2><br><p>x < y &#x41;</p>";
         let fast = scanned(html).expect("read by the scanner");
         assert_eq!(fast, visible_with_html5ever(html));
-        assert_eq!(fast.first_image.as_deref(), Some("a.png?w=1&h=2"));
+        assert_eq!(
+            fast.first_image.as_ref().map(|i| i.src.as_str()),
+            Some("a.png?w=1&h=2")
+        );
         assert!(fast.text.contains("Café & bar’s link"), "{:?}", fast.text);
         assert!(!fast.text.contains("not shown"));
     }

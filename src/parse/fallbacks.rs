@@ -1,7 +1,8 @@
 //! Fallbacks: what an entry says that feed-rs does not keep, for an entry that lacks a title
 //! or a link: its `dc:title`, an RSS `<link href="…"/>` written the Atom way, an Atom
 //! `<link>` that holds its URL as text, and an RSS `<guid>` that is the permalink. The
-//! document is scanned only when some entry needs one.
+//! document is scanned only when some entry needs one. For JSON Feed, the item's `image` and
+//! its authors' avatars (`json::extras`).
 
 use feed_rs::model::{Entry, Feed};
 use quick_xml::XmlVersion;
@@ -20,6 +21,10 @@ pub struct Fallback {
     /// A link: `href` of an RSS `<link>`, the text of an Atom `<link>`, else the `<guid>`
     /// when it is an absolute http(s) URL not marked `isPermaLink="false"`.
     pub link: Option<String>,
+    /// A JSON Feed item's `image`, as written.
+    pub image: Option<String>,
+    /// A JSON Feed item's authors' `avatar`s, as written: (name, avatar).
+    pub avatars: Vec<(String, String)>,
 }
 
 /// Whether `e` has a link to the article (no `rel`, or `rel="alternate"` in any case).
@@ -165,11 +170,13 @@ mod tests {
             [
                 Fallback {
                     title: Some("Only & dc".into()),
-                    link: Some("https://example.org/a".into())
+                    link: Some("https://example.org/a".into()),
+                    ..Fallback::default()
                 },
                 Fallback {
                     title: None,
-                    link: Some("https://example.org/b".into())
+                    link: Some("https://example.org/b".into()),
+                    ..Fallback::default()
                 },
                 Fallback::default(),
                 Fallback::default(),

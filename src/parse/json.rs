@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use super::fallbacks::Fallback;
 use crate::model::{Repair, Repairs};
 
 /// The version assumed when a document with `items` names none it could be.
@@ -84,6 +85,53 @@ pub fn lenient(body: &[u8]) -> Option<(Vec<u8>, Repairs)> {
         repairs.insert(Repair::JsonValue);
     }
     Some((after.into_bytes(), repairs))
+}
+
+/// Authors read per item for their avatars (the item's first ones).
+pub const MAX_AVATARS: usize = 16;
+
+/// What each item of a JSON Feed says that feed-rs does not keep: its `image` and its
+/// authors' `avatar`s. `doc` is the document feed-rs read (every item an object); `None`
+/// when it cannot be read so. One more pass of serde over the document, which allocates
+/// only for these fields.
+pub fn extras(doc: &[u8]) -> Option<Vec<Fallback>> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        items: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        #[serde(default)]
+        image: Option<Value>,
+        #[serde(default)]
+        author: Option<Value>,
+        #[serde(default)]
+        authors: Option<Value>,
+    }
+    let doc: Doc = serde_json::from_slice(doc).ok()?;
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    Some(
+        doc.items
+            .into_iter()
+            .map(|item| {
+                let list = match item.authors {
+                    Some(Value::Array(list)) => list,
+                    _ => Vec::new(),
+                };
+                let avatars = list
+                    .iter()
+                    .chain(item.author.as_ref())
+                    .take(MAX_AVATARS)
+                    .filter_map(|a| Some((text(a.get("name"))?, text(a.get("avatar"))?)))
+                    .collect();
+                Fallback {
+                    image: text(item.image.as_ref()),
+                    avatars,
+                    ..Fallback::default()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A number or boolean at `key` becomes its text; anything else but a string is dropped.

@@ -42,7 +42,8 @@ pub struct Parsed {
     /// What the document says about how often to poll it.
     pub hints: FeedHints,
     /// What the document offers for each entry beyond what feed-rs keeps, in document order;
-    /// `None` when every entry has a title and a link (or the entries could not be matched).
+    /// `None` when every entry of an XML feed has a title and a link (or the entries could
+    /// not be matched). Always read for JSON Feed (images and avatars).
     pub fallbacks: Option<Vec<Fallback>>,
     /// What had to be repaired to read the document.
     pub repairs: Repairs,
@@ -123,10 +124,15 @@ pub fn parse(body: &[u8], charset: Option<&str>, base: &Url) -> Result<Parsed, P
     repairs.extend(repaired);
     // Every document read was cut; this holds the bound should a rewrite ever escape that.
     feed.entries.truncate(MAX_ITEMS_PER_DOCUMENT);
-    let fallbacks = fallbacks::needed(&feed)
-        .then(|| fallbacks::scan(&doc))
-        .flatten()
-        .filter(|f| f.len() == feed.entries.len());
+    let is_json = doc.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let fallbacks = if is_json {
+        json::extras(&doc)
+    } else {
+        fallbacks::needed(&feed)
+            .then(|| fallbacks::scan(&doc))
+            .flatten()
+    }
+    .filter(|f| f.len() == feed.entries.len());
     let entry_bases = entry_bases(&doc, base).filter(|b| b.len() == feed.entries.len());
     let mut hints = channel_hints(&doc);
     hints.ttl = feed

@@ -143,20 +143,58 @@ struct AuthorCard<'a> {
     role: Option<&'a str>,
 }
 
-/// The lead image of the card at `position` on `page`.
+/// The lead image of the card at `position` on `page`, with what the feed tells of it: its
+/// size, its other sizes (`srcset`), its caption and credit.
 fn figure<'a>(s: &'a StoredItem, position: usize, page: &Page<'_>) -> Option<Figure<'a>> {
-    let src = s.item.image.as_deref().and_then(published_link)?;
+    let image = s.item.image.as_ref()?;
+    let src = published_link(&image.url)?;
     let eager = page.first && position < EAGER_IMAGES;
+    // Only sizes that are themselves publishable links, and the main image among them, so
+    // that the browser may pick any of them.
+    let mut sources: Vec<String> = image
+        .sources
+        .iter()
+        .filter_map(|size| published_link(&size.url).map(|u| format!("{u} {}w", size.width)))
+        .collect();
+    let srcset = match image.width {
+        Some(width) if !sources.is_empty() => {
+            sources.push(format!("{src} {width}w"));
+            Some(sources.join(", "))
+        }
+        _ => None,
+    };
+    let plain = |t: &'a Option<String>| t.as_deref().map(str::trim).filter(|t| !t.is_empty());
     Some(Figure {
         src,
-        width: None,
-        height: None,
-        srcset: None,
-        caption: None,
-        credit: None,
+        // Both or neither: one alone cannot give the aspect ratio.
+        width: image.height.and(image.width),
+        height: image.width.and(image.height),
+        srcset,
+        caption: plain(&image.caption),
+        credit: plain(&image.credit),
         eager,
         high_priority: eager && position == 0,
     })
+}
+
+/// The author card at the end of a story: the first author the feed describes whose name is
+/// the byline's (or the byline alone).
+fn author_card<'a>(s: &'a StoredItem, byline: &'a str) -> AuthorCard<'a> {
+    let described = s
+        .item
+        .authors
+        .iter()
+        .find(|a| byline.contains(a.name.as_str()) && !a.name.trim().is_empty());
+    AuthorCard {
+        name: described.map_or(byline, |a| a.name.as_str()),
+        avatar: described
+            .and_then(|a| a.avatar.as_deref())
+            .and_then(published_link),
+        url: described
+            .and_then(|a| a.url.as_deref())
+            .and_then(published_link),
+        role: described.and_then(|a| a.about.as_deref()),
+    }
 }
 
 /// Whether `author` only repeats the source's name, as a podcast's or a blog's often does.
@@ -207,12 +245,7 @@ pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -
                 reading: reading_label(s.item.reading_time.minutes),
                 summary: &s.item.summary,
                 story: story(&s.item, sanitized, &mut sanitizer),
-                author_card: author.map(|name| AuthorCard {
-                    name,
-                    avatar: None,
-                    url: None,
-                    role: None,
-                }),
+                author_card: author.map(|byline| author_card(s, byline)),
                 also_in: also_in(s),
             }
         })
@@ -290,6 +323,7 @@ pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 mod tests {
     use super::super::tests::{channel, stored};
     use super::*;
+    use crate::model::{Author, ImageSource, LeadImage};
 
     fn render_items(items: &[StoredItem]) -> String {
         render(
@@ -303,7 +337,9 @@ mod tests {
     fn cards_escape_everything_and_show_the_reading_time() {
         let mut item = stored("<script>alert(1)</script>Title & more", "");
         item.item.summary = "<img src=x onerror=alert(1)>".into();
-        item.item.image = Some("https://example.org/i.jpg\" onerror=\"alert(1)".into());
+        item.item.image = Some(LeadImage::new(
+            "https://example.org/i.jpg\" onerror=\"alert(1)",
+        ));
         item.item.author = Some("<b>Ann</b>".into());
         item.feed_title = "<i>Source</i>".into();
         let channel = channel();
@@ -389,7 +425,7 @@ mod tests {
         let items: Vec<StoredItem> = (0..4)
             .map(|i| {
                 let mut s = stored(&format!("Story {i}"), "<p>x</p>");
-                s.item.image = Some(format!("https://example.org/{i}.jpg"));
+                s.item.image = Some(LeadImage::new(format!("https://example.org/{i}.jpg")));
                 s
             })
             .collect();
@@ -463,6 +499,49 @@ mod tests {
         );
         assert!(
             html.contains("<figcaption>The bridge at dawn <span class=\"credit\">Photo: staff</span></figcaption>"),
+            "{html}"
+        );
+    }
+
+    /// What the feed told of the image and the author reaches the card: size, other sizes,
+    /// caption, credit; the author's link and avatar.
+    #[test]
+    fn stored_details_fill_the_figure_and_the_author_card() {
+        let mut item = stored("Bridge opens", "<p>The bridge opened.</p>");
+        item.item.image = Some(LeadImage {
+            url: "https://example.org/a.jpg".into(),
+            width: Some(1200),
+            height: Some(630),
+            caption: Some("The bridge at dawn".into()),
+            credit: Some("Ann Lee".into()),
+            sources: vec![ImageSource {
+                url: "https://example.org/a-600.jpg".into(),
+                width: 600,
+            }],
+        });
+        item.item.author = Some("Bo Chen".into());
+        item.item.authors = vec![Author {
+            name: "Bo Chen".into(),
+            url: Some("https://example.org/bo".into()),
+            avatar: Some("https://example.org/bo.jpg".into()),
+            about: None,
+        }];
+        let html = render_items(&[item]);
+        assert!(html.contains(r#"width="1200" height="630""#), "{html}");
+        assert!(
+            html.contains("a-600.jpg 600w, https:&#x2f;&#x2f;example.org&#x2f;a.jpg 1200w"),
+            "{html}"
+        );
+        assert!(
+            html.contains("The bridge at dawn <span class=\"credit\">Ann Lee</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"src="https:&#x2f;&#x2f;example.org&#x2f;bo.jpg""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="https:&#x2f;&#x2f;example.org&#x2f;bo" rel="author""#),
             "{html}"
         );
     }

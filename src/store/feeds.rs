@@ -804,7 +804,7 @@ fn record_one(
                     last_status = ?5, last_error = NULL, error_count = 0,
                     failing_since = NULL, title = COALESCE(?6, title), site_link = COALESCE(?7, site_link),
                     hint_ttl = ?8, hint_period = ?9, skip_hours = ?10, skip_days = ?11,
-                    repairs = ?12
+                    repairs = ?12, icon_url = COALESCE(?13, icon_url)
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -819,7 +819,8 @@ fn record_one(
                     secs(hints.update_period),
                     hints.skip_hours,
                     hints.skip_days,
-                    meta.repairs
+                    meta.repairs,
+                    meta.icon
                 ])?;
         }
         PollResult::NotModified { validators } => {

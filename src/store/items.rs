@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use super::bands::{self, BandIndex, Uncommitted};
 use super::{Store, StoreError, from_secs, json_list, lock};
 use crate::model::{
-    AlsoIn, Cursor, Enclosure, FeedId, FullTextOutcome, ItemKey, NewItem, ReadingTime, StoredItem,
-    TextSource,
+    AlsoIn, Author, Cursor, Enclosure, FeedId, FullTextOutcome, ImageSource, ItemKey, LeadImage,
+    NewItem, ReadingTime, StoredItem, TextSource,
 };
 use crate::model::{Evidence, Fingerprint, Verdict};
 
@@ -152,16 +152,16 @@ pub(super) fn save(
             content_html, content_base, published_at, first_seen_at, sort_at, changed_at,
             enclosure_url, enclosure_type, enclosure_length, reading_minutes, reading_words,
             reading_cjk, reading_images, reading_source, content_hash, image_url, summary,
-            full_text_status, full_text_html, story_of, similarity, merge_evidence)
+            full_text_status, full_text_html, details, story_of, similarity, merge_evidence)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?11, ?12), ?12,
-            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+            ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
     )?;
     let mut update = tx.prepare_cached(
         "UPDATE items SET item_key = ?2, guid = ?3, link = ?4, canonical_link = ?5, title = ?6,
             author = ?7, categories = ?8, content_html = ?9, content_base = ?10, published_at = ?11,
             sort_at = COALESCE(?11, first_seen_at), changed_at = ?12, enclosure_url = ?13,
             enclosure_type = ?14, enclosure_length = ?15, content_hash = ?21,
-            image_url = ?22, summary = ?23,
+            image_url = ?22, summary = ?23, details = ?26,
             -- An estimate from the article page outlives changes to the feed's summary: it is
             -- replaced only by a new attempt (?24 set).
             reading_minutes = CASE WHEN ?24 IS NULL AND full_text_status = 'ok' THEN reading_minutes ELSE ?16 END,
@@ -205,6 +205,7 @@ pub(super) fn save(
         let rt = &item.reading_time;
         let categories = item.categories.join(&CATEGORY_SEPARATOR.to_string());
         let published = item.date.map(|d| d.timestamp());
+        let details = Details::of(item).to_json();
         let (full_status, full_html) = match &item.full_text {
             None => (None, None),
             Some(FullTextOutcome::Extracted(html)) => (Some("ok"), html.as_deref()),
@@ -231,10 +232,11 @@ pub(super) fn save(
             rt.images,
             rt.source.as_str(),
             item.content_hash,
-            item.image,
+            item.image.as_ref().map(|i| &i.url),
             item.summary,
             full_status,
             full_html,
+            details,
         ];
         match existing {
             // Removed by retention and still listed by the feed: it stays removed.
@@ -651,7 +653,8 @@ impl Store {
                     i.changed_at, i.enclosure_url, i.enclosure_type, i.enclosure_length,
                     i.reading_minutes, i.reading_words, i.reading_cjk, i.reading_images,
                     i.reading_source, i.content_hash, f.url, COALESCE(f.config_title, f.title, f.url),
-                    i.image_url, i.summary, i.id, i.full_text_html,
+                    i.image_url, i.summary, i.id, i.full_text_html, i.details, f.icon_url,
+                    f.site_link,
                     -- The other feeds with the story, each with its first copy's link (the
                     -- bare column takes the row of MIN), in the order they had it.
                     (SELECT json_group_array(json_array(name, link, first)) FROM (
@@ -679,6 +682,7 @@ impl Store {
                     }),
                     None => None,
                 };
+                let details = Details::from_json(r.get::<_, Option<String>>(28)?.as_deref());
                 let date: Option<i64> = r.get(9)?;
                 let sort_at: i64 = r.get(11)?;
                 Ok(StoredItem {
@@ -689,6 +693,7 @@ impl Store {
                         canonical_link: r.get(3)?,
                         title: r.get(4)?,
                         author: r.get(5)?,
+                        authors: details.authors,
                         categories: categories
                             .split(CATEGORY_SEPARATOR)
                             .filter(|c| !c.is_empty())
@@ -698,7 +703,14 @@ impl Store {
                         content_base: r.get(8)?,
                         date: date.map(from_secs),
                         enclosure,
-                        image: r.get(24)?,
+                        image: r.get::<_, Option<String>>(24)?.map(|url| LeadImage {
+                            url,
+                            width: details.width,
+                            height: details.height,
+                            caption: details.caption,
+                            credit: details.credit,
+                            sources: details.sources,
+                        }),
                         summary: r.get(25)?,
                         reading_time: ReadingTime {
                             minutes: r.get(16)?,
@@ -715,7 +727,7 @@ impl Store {
                         fingerprint: None,
                         near_duplicate_of: None,
                     },
-                    also_in: also_in(r.get::<_, Option<String>>(28)?.as_deref()),
+                    also_in: also_in(r.get::<_, Option<String>>(31)?.as_deref()),
                     cursor: Cursor {
                         sort_at,
                         id: r.get(26)?,
@@ -725,6 +737,8 @@ impl Store {
                     changed_at: from_secs(r.get(12)?),
                     feed_url: r.get(22)?,
                     feed_title: r.get(23)?,
+                    feed_icon: r.get(29)?,
+                    feed_site: r.get(30)?,
                 })
             })?;
             let wanted = |s: &StoredItem| passes(&sel, &s.item.title, &s.item.content_html);
@@ -761,6 +775,60 @@ impl Store {
             Ok(n as usize)
         })
         .await
+    }
+}
+
+/// An item's details beyond the feeds' fields, stored as JSON in `items.details`: its lead
+/// image's size, caption, credit and other sizes (the URL is `image_url`), and its authors.
+/// Read in the merged selection, 30 to 50 rows a rendering: one small JSON value a row.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Details {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caption: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credit: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sources: Vec<ImageSource>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authors: Vec<Author>,
+}
+
+impl Details {
+    fn of(item: &NewItem) -> Details {
+        let image = item.image.clone().unwrap_or_default();
+        Details {
+            width: image.width,
+            height: image.height,
+            caption: image.caption,
+            credit: image.credit,
+            sources: image.sources,
+            authors: item.authors.clone(),
+        }
+    }
+
+    /// The stored form; `None` when there is nothing to store.
+    fn to_json(&self) -> Option<String> {
+        let empty = self.width.is_none()
+            && self.height.is_none()
+            && self.caption.is_none()
+            && self.credit.is_none()
+            && self.sources.is_empty()
+            && self.authors.is_empty();
+        // Plain strings and numbers always serialise.
+        (!empty).then(|| serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// Reads [`Details::to_json`]'s form. NULL (an item stored before details were kept, or
+    /// one without) and anything unreadable are "no details", never an error: they only
+    /// decorate the card.
+    fn from_json(json: Option<&str>) -> Details {
+        json.and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -896,6 +964,125 @@ mod tests {
             )
             .unwrap();
         assert_eq!(kept as usize, LISTED / 2, "the listed ones are remembered");
+    }
+
+    /// The news page's details of an item (its lead image's size, caption, credit and other
+    /// sizes, its authors) and its feed's icon and site are stored and read back with it.
+    #[tokio::test]
+    async fn details_are_read_back_with_the_item() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let url = url::Url::parse("http://127.0.0.1:9/feed.xml").unwrap();
+        let feed = store
+            .sync_feeds(&[crate::model::Subscription::new(url)])
+            .await
+            .unwrap()[0]
+            .id;
+        let image = LeadImage {
+            url: "http://127.0.0.1:9/big.jpg".into(),
+            width: Some(1200),
+            height: Some(630),
+            caption: Some("The new bridge at dawn".into()),
+            credit: Some("Ann Lee".into()),
+            sources: vec![
+                ImageSource {
+                    url: "http://127.0.0.1:9/small.jpg".into(),
+                    width: 600,
+                },
+                ImageSource {
+                    url: "http://127.0.0.1:9/big.jpg".into(),
+                    width: 1200,
+                },
+            ],
+        };
+        let authors = vec![
+            Author {
+                name: "Ann Lee".into(),
+                url: Some("http://127.0.0.1:9/ann".into()),
+                avatar: Some("http://127.0.0.1:9/ann.jpg".into()),
+                about: Some("Transport reporter".into()),
+            },
+            Author {
+                name: "Bo".into(),
+                ..Author::default()
+            },
+        ];
+        let with_details = NewItem {
+            key: ItemKey("a".into()),
+            title: "A bridge".into(),
+            image: Some(image.clone()),
+            authors: authors.clone(),
+            ..NewItem::default()
+        };
+        let bare = NewItem {
+            key: ItemKey("b".into()),
+            title: "Nothing more".into(),
+            image: Some(LeadImage::new("http://127.0.0.1:9/b.jpg")),
+            ..NewItem::default()
+        };
+        let mut poll = super::super::PollRecord::fetched_now(vec![with_details, bare]);
+        if let super::super::PollResult::Fetched { meta, .. } = &mut poll.result {
+            meta.icon = Some("http://127.0.0.1:9/icon.png".into());
+            meta.site_link = Some("http://127.0.0.1:9/".into());
+        }
+        store.record_poll(feed, poll).await.unwrap();
+        let read = store.merged_items(Selection::newest(10)).await.unwrap();
+        let by_key = |k: &str| read.iter().find(|s| s.item.key.0 == k).unwrap();
+        let a = by_key("a");
+        assert_eq!(a.item.image.as_ref(), Some(&image));
+        assert_eq!(a.item.authors, authors);
+        assert_eq!(a.feed_icon.as_deref(), Some("http://127.0.0.1:9/icon.png"));
+        assert_eq!(a.feed_site.as_deref(), Some("http://127.0.0.1:9/"));
+        let b = by_key("b");
+        assert_eq!(
+            b.item.image,
+            Some(LeadImage::new("http://127.0.0.1:9/b.jpg"))
+        );
+        assert!(b.item.authors.is_empty());
+    }
+
+    /// An item stored before details were kept (schema 4) reads as one without details.
+    #[tokio::test]
+    async fn items_stored_before_details_read_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in [
+                include_str!("migrations/001_init.sql"),
+                include_str!("migrations/002_article_queue.sql"),
+                include_str!("migrations/003_feed_repairs.sql"),
+                include_str!("migrations/004_merge_evidence.sql"),
+            ] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 4).unwrap();
+            conn.execute_batch(
+                "INSERT INTO feeds (id, url, title, created_at)
+                     VALUES (1, 'http://127.0.0.1:9/feed.xml', 'Old', 0);
+                 INSERT INTO items (feed_id, item_key, first_seen_at, sort_at, changed_at,
+                     reading_minutes, reading_words, reading_cjk, reading_images,
+                     reading_source, content_hash, guid, title, author, categories,
+                     image_url, summary, content_html)
+                 VALUES (1, 'g:old', 100, 100, 100, 1, 10, 0, 0, 'summary', 7, 'old',
+                     'Old story', 'Ann', '', 'http://127.0.0.1:9/old.jpg', 'words', '<p>words</p>');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let read = store.merged_items(Selection::newest(10)).await.unwrap();
+        assert_eq!(read.len(), 1);
+        let old = &read[0];
+        assert_eq!(
+            old.item.image,
+            Some(LeadImage::new("http://127.0.0.1:9/old.jpg"))
+        );
+        assert!(old.item.authors.is_empty());
+        assert_eq!(old.item.author.as_deref(), Some("Ann"));
+        assert_eq!(
+            (old.feed_icon.as_deref(), old.feed_site.as_deref()),
+            (None, None)
+        );
     }
 
     #[test]
