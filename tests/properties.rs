@@ -1619,6 +1619,7 @@ fn query_outputs() -> feedmerge::output::Outputs {
             .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
             .collect(),
         sources_opml: String::new(),
+        tracking_params: Default::default(),
     }
 }
 

@@ -41,6 +41,7 @@ fn outputs() -> Outputs {
             .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
             .collect(),
         sources_opml: String::new(),
+        tracking_params: Default::default(),
     }
 }
 

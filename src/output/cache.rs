@@ -326,7 +326,8 @@ impl FeedCache {
             health_items,
             ..
         } = output();
-        let items = self.store.merged_items(selection).await?;
+        let tracking_params = self.outputs().tracking_params.clone();
+        let mut items = self.store.merged_items(selection).await?;
         let failing = if health_items {
             self.store.failing_feeds().await?
         } else {
@@ -338,6 +339,7 @@ impl FeedCache {
             let _worker = worker;
             let now = Utc::now();
             sanitized.begin(version);
+            super::strip_tracking(&mut items, &tracking_params);
             let xml = render::render_cached(format, &channel, &items, &failing, now, &sanitized);
             let hash = format!("{:032x}", xxh3_128(xml.as_bytes()));
             // Last-Modified moves only when the bytes change, and then strictly forward, so
@@ -393,7 +395,8 @@ impl FeedCache {
                 return Ok(page);
             }
         }
-        let channel = self.outputs().default.channel.clone();
+        let outputs = self.outputs();
+        let channel = outputs.default.channel.clone();
         let mut items = self
             .store
             .merged_items(Selection {
@@ -409,6 +412,7 @@ impl FeedCache {
                 .last()
                 .map(|i| format!("{path}?before={}", i.cursor.to_param()))
         });
+        super::strip_tracking(&mut items, &outputs.tracking_params);
         let html = page::render(&channel, &items, more.flatten().as_deref(), now);
         let hash = format!("{:032x}", xxh3_128(html.as_bytes()));
         // Later pages are made per request, each cursor its own: compressed like variants.

@@ -179,6 +179,7 @@ mod tests {
             filtered: HashMap::new(),
             tags: HashMap::from([("rust".to_owned(), vec!["https://a.example/".to_owned()])]),
             sources_opml: String::new(),
+            tracking_params: Default::default(),
         }
     }
 
