@@ -2,7 +2,7 @@
 # Builds the Debian package of feedmerge (target/debian/feedmerge_VERSION-1_ARCH.deb) and
 # checks it: its files against the list below, its conffiles and maintainer scripts, the
 # unpacked binary (--version, check of the packaged config) and the unpacked unit
-# (systemd-analyze verify and security). Any difference stops it with "FAIL".
+# (systemd-analyze verify and security, with the unpacked binary). Any difference stops it with "FAIL".
 #
 #   packaging/deb.sh             build and check
 #   packaging/deb.sh --install   also, as root: dpkg -i, feedmerge check on the installed
@@ -35,7 +35,7 @@ EXPECTED_FILES="\
 ./usr/share/man/man1/feedmerge.1.gz
 ./usr/share/zsh/vendor-completions/_feedmerge"
 EXPECTED_CONFFILES="/etc/feedmerge/config.toml"
-EXPECTED_CONTROL="conffiles control md5sums postinst postrm prerm"
+EXPECTED_CONTROL="conffiles control postinst postrm prerm"
 UNIT=/usr/lib/systemd/system/feedmerge.service
 DATABASE=/var/lib/feedmerge/feedmerge.db
 
@@ -99,7 +99,9 @@ diff <(echo "$EXPECTED_CONTROL") <(ls "$control" | sort | xargs) ||
 diff <(echo "$EXPECTED_CONFFILES") "$control/conffiles" || fail "conffiles differ"
 grep -q 'deb-systemd-helper enable feedmerge.service' "$control/postinst" ||
   fail "postinst does not enable the unit"
-grep -q 'deb-systemd-invoke start feedmerge.service' "$control/postinst" ||
+# Started on install, restarted on upgrade.
+grep -q '_dh_action=start' "$control/postinst" &&
+  grep -qF 'deb-systemd-invoke $_dh_action feedmerge.service' "$control/postinst" ||
   fail "postinst does not start the unit"
 grep -q 'deb-systemd-invoke stop feedmerge.service' "$control/prerm" ||
   fail "prerm does not stop the unit"
@@ -117,13 +119,15 @@ echo "$checked" | grep -q "database $DATABASE\$" ||
   fail "the packaged config does not put the database at $DATABASE:
 $checked"
 cmp -s "$root$UNIT" "$out/feedmerge.service" || fail "the packaged unit is not the one made"
-# The unit is verified where it is installed, under the unpacked root, so that its
-# ExecStart=/usr/bin/feedmerge is the packaged binary.
-verify=$(systemd-analyze verify --man=no --root="$root" "$UNIT" 2>&1) ||
-  fail "systemd-analyze verify: $verify"
+# The unit is verified as packaged, with ExecStart pointing at the unpacked binary: under
+# --root=, systemd-analyze would look for the system's own units and /bin/kill there too.
+mkdir "$scratch/unit"
+unit="$scratch/unit/feedmerge.service"
+sed "s|/usr/bin/feedmerge|$root/usr/bin/feedmerge|g" "$root$UNIT" >"$unit"
+verify=$(systemd-analyze verify --man=no "$unit" 2>&1) || fail "systemd-analyze verify: $verify"
 [ -z "$verify" ] || fail "systemd-analyze verify warns: $verify"
 echo "systemd-analyze verify: ok"
-exposure=$(systemd-analyze security --offline=true --no-pager --root="$root" "$UNIT" |
+exposure=$(systemd-analyze security --offline=true --no-pager "$unit" |
   sed -n 's/.*Overall exposure level for feedmerge.service: \([0-9.]*\).*/\1/p')
 [ -n "$exposure" ] || fail "systemd-analyze security gave no exposure level"
 awk -v e="$exposure" 'BEGIN { exit !(e <= 1.5) }' || fail "systemd-analyze security: exposure $exposure > 1.5"
