@@ -1629,6 +1629,7 @@ fn query_outputs() -> feedmerge::output::Outputs {
             .collect(),
         sources: Default::default(),
         feeds: Vec::new(),
+        tracking_params: Default::default(),
     }
 }
 

@@ -415,6 +415,7 @@ async fn regression_19_variants_sanitise_each_item_once() {
         tags: HashMap::from([("rust".to_owned(), vec![rust])]),
         sources: Default::default(),
         feeds: Vec::new(),
+        tracking_params: Default::default(),
     };
     let store = Store::open(&cfg.storage.path).unwrap();
     let cache = FeedCache::new(store, outputs.clone(), Arc::default());
@@ -452,4 +453,82 @@ async fn regression_19_variants_sanitise_each_item_once() {
         5,
         "3 formats x 6 renderings sanitised nothing again"
     );
+}
+
+/// Every format publishes item links without tracking parameters (`[output]
+/// tracking_params`, on by default), the rest of the link as the feed had it; the guids stay
+/// what they were, since readers know items by them; `tracking_params = []` publishes links
+/// as they came, after a reload.
+#[tokio::test]
+async fn published_links_leave_out_tracking_parameters() {
+    let env = Env::new().await;
+    let feed = br#"<rss version="2.0"><channel><title>T</title>
+        <item><guid>story-1</guid><title>One</title><link>https://news.example/story?utm_source=x&amp;id=3</link></item>
+        <item><title>Two</title><link>https://news.example/other?p=1&amp;fbclid=y#c</link></item>
+        </channel></rss>"#;
+    env.serve_bytes("/feed.xml", feed.to_vec(), "application/rss+xml")
+        .await;
+    let cfg = env.config(&[env.url("/feed.xml")]);
+    let d = Daemon::start(cfg).await;
+    d.wait_for_items(2).await;
+    // (path, [(title, link, id)]) for every format.
+    let published = || async {
+        let mut all = Vec::new();
+        for path in ["/feed.xml", "/feed.atom", "/feed.json"] {
+            let body = client().get(d.url(path)).send().await.unwrap().bytes();
+            let parsed = feed_rs::parser::parse(&body.await.unwrap()[..]).unwrap();
+            let mut entries: Vec<(String, String, String)> = parsed
+                .entries
+                .iter()
+                .map(|e| {
+                    let title = e.title.as_ref().unwrap().content.clone();
+                    (title, e.links[0].href.clone(), e.id.clone())
+                })
+                .collect();
+            entries.sort();
+            all.push((path, entries));
+        }
+        all
+    };
+    let cleaned = published().await;
+    for (path, entries) in &cleaned {
+        let links: Vec<&str> = entries.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(
+            links,
+            [
+                "https://news.example/story?id=3",
+                "https://news.example/other?p=1#c"
+            ],
+            "{path}"
+        );
+    }
+    let page = d.text("/").await;
+    assert!(
+        page.contains("story?id=3") && !page.contains("utm_source") && !page.contains("fbclid"),
+        "{page}"
+    );
+
+    env.config_with(&[env.url("/feed.xml")], "tracking_params = []");
+    d.reload().await;
+    common::wait_until("links as published", Duration::from_secs(30), || async {
+        d.text("/feed.xml").await.contains("utm_source=x")
+    })
+    .await;
+    let as_published = published().await;
+    for ((path, before), (_, after)) in cleaned.iter().zip(&as_published) {
+        let links: Vec<&str> = after.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(
+            links,
+            [
+                "https://news.example/story?utm_source=x&id=3",
+                "https://news.example/other?p=1&fbclid=y#c"
+            ],
+            "{path}"
+        );
+        let ids = |entries: &[(String, String, String)]| -> Vec<String> {
+            entries.iter().map(|e| e.2.clone()).collect()
+        };
+        assert_eq!(ids(before), ids(after), "{path}: the guids do not change");
+    }
+    d.stop().await;
 }

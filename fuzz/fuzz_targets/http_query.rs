@@ -42,6 +42,7 @@ fn outputs() -> Outputs {
             .collect(),
         sources: Default::default(),
         sources_opml: String::new(),
+        tracking_params: Default::default(),
     }
 }
 

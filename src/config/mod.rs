@@ -24,7 +24,7 @@ pub use dedupe::{
 pub use feeds::{FeedConfig, canonical_url};
 pub use output::{
     DEFAULT_HEALTH_ITEMS, DEFAULT_MAX_ITEMS, DEFAULT_OUTPUT_DESCRIPTION, DEFAULT_OUTPUT_TITLE,
-    MAX_OUTPUT_ITEMS, OutputConfig,
+    DEFAULT_TRACKING_PARAMS, MAX_OUTPUT_ITEMS, MAX_TRACKING_PARAMS, OutputConfig,
 };
 pub use outputs::OutputFilter;
 pub use poller::{
@@ -354,6 +354,31 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tracking_params_default_to_the_known_list_and_may_be_emptied() {
+        let default = parse("").unwrap().output.tracking_params;
+        assert_eq!(default, DEFAULT_TRACKING_PARAMS);
+        let none = parse("[output]\ntracking_params = []\n").unwrap();
+        assert!(none.output.tracking_params.is_empty());
+        let own = parse("[output]\ntracking_params = [\" UTM_*\", \"Ref\"]\n").unwrap();
+        assert_eq!(own.output.tracking_params, ["utm_*", "ref"]);
+        let e = |names: &str| error(&format!("[output]\ntracking_params = {names}\n"));
+        assert_eq!(
+            e(r#"["ref", "*"]"#),
+            "/etc/feedmerge/config.toml:2: output.tracking_params: \"*\" would remove every parameter (name them, or use a prefix such as \"utm_*\")"
+        );
+        assert_eq!(
+            e(r#"["a*b"]"#),
+            "/etc/feedmerge/config.toml:2: output.tracking_params: \"a*b\" may have a * only at its end"
+        );
+        assert_eq!(
+            e(r#"[" "]"#),
+            "/etc/feedmerge/config.toml:2: output.tracking_params: a name must not be empty"
+        );
+        let many = vec!["\"x\""; MAX_TRACKING_PARAMS + 1].join(", ");
+        assert!(e(&format!("[{many}]")).ends_with("more than 256 names"));
     }
 
     /// serde's messages lost the key: `interval = 30` said "invalid type: integer `30`,

@@ -2,41 +2,91 @@
 //! duplicates inside one document removed. Key chain: guid → canonical link → hash of title and
 //! content; a guid repeated inside the document falls back to guid + link.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use url::Url;
+use url::{Url, form_urlencoded};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::config::DEFAULT_TRACKING_PARAMS;
 use crate::model::{ItemKey, NewItem};
 
-/// Query parameters that only track where a click came from; they never change the page.
-const TRACKING_PARAMS: &[&str] = &[
-    "fbclid",
-    "gclid",
-    "dclid",
-    "gbraid",
-    "wbraid",
-    "msclkid",
-    "yclid",
-    "twclid",
-    "igshid",
-    "mc_cid",
-    "mc_eid",
-    "_hsenc",
-    "_hsmi",
-    "mkt_tok",
-    "oly_anon_id",
-    "oly_enc_id",
-    "vero_id",
-    "rb_clickid",
-    "s_cid",
-    "ref_src",
-    "__s",
-];
+/// Query parameters to leave out of links: names compared without regard to case, each exact
+/// or, ending in `*`, a prefix (`utm_*`). Built from `[output] tracking_params` for the links
+/// the outputs publish; canonical links always leave out [`DEFAULT_TRACKING_PARAMS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackingParams {
+    /// Lower-cased names, `*` kept at the end of prefixes.
+    names: Arc<[String]>,
+}
+
+impl TrackingParams {
+    /// The parameters named by `names` (as `[output] tracking_params` has them).
+    pub fn new<S: AsRef<str>>(names: &[S]) -> TrackingParams {
+        TrackingParams {
+            names: names
+                .iter()
+                .map(|n| n.as_ref().to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether no parameter is left out.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether `name` (decoded) is one of these parameters.
+    pub fn matches(&self, name: &str) -> bool {
+        is_listed(&self.names, name)
+    }
+
+    /// `link` without these parameters in its query, every other byte as it was: the order,
+    /// spelling and encoding of the parameters kept, and the fragment. A `?` left with
+    /// nothing after it goes too. Names are judged decoded (`utm%5Fsource` is `utm_source`).
+    /// Borrowed when nothing is removed.
+    pub fn strip<'a>(&self, link: &'a str) -> Cow<'a, str> {
+        if self.is_empty() {
+            return Cow::Borrowed(link);
+        }
+        // The query runs from the first `?` to the fragment's `#`; a `?` after the `#` is the
+        // fragment's.
+        let (head, fragment) = link.split_at(link.find('#').unwrap_or(link.len()));
+        let Some(q) = head.find('?') else {
+            return Cow::Borrowed(link);
+        };
+        let (path, query) = (&head[..q], &head[q + 1..]);
+        let is_tracking = |pair: &str| {
+            form_urlencoded::parse(pair.as_bytes())
+                .next()
+                .is_some_and(|(name, _)| self.matches(&name))
+        };
+        if !query.split('&').any(is_tracking) {
+            return Cow::Borrowed(link);
+        }
+        let mut out = String::with_capacity(link.len());
+        out.push_str(path);
+        for pair in query.split('&').filter(|p| !is_tracking(p)) {
+            out.push(if out.len() == path.len() { '?' } else { '&' });
+            out.push_str(pair);
+        }
+        out.push_str(fragment);
+        Cow::Owned(out)
+    }
+}
+
+/// Whether `name` is one of `names` (lower-case; exact, or a prefix ending in `*`).
+fn is_listed<S: AsRef<str>>(names: &[S], name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    names.iter().any(|n| match n.as_ref().strip_suffix('*') {
+        Some(prefix) => lower.starts_with(prefix),
+        None => lower == n.as_ref(),
+    })
+}
 
 fn is_tracking_param(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.starts_with("utm_") || TRACKING_PARAMS.contains(&lower.as_str())
+    is_listed(DEFAULT_TRACKING_PARAMS, name)
 }
 
 /// The canonical form of a link: scheme and host lower-cased, default port and fragment
@@ -140,6 +190,49 @@ mod tests {
         assert_eq!(c("/relative"), None);
         let once = c("https://example.org/%7Efoo?q=a+b&utm_x=1").unwrap();
         assert_eq!(c(&once).as_deref(), Some(once.as_str()), "idempotent");
+    }
+
+    #[test]
+    fn tracking_params_leave_the_rest_of_a_link_as_published() {
+        let t = TrackingParams::new(crate::config::DEFAULT_TRACKING_PARAMS);
+        let strip = |link: &'static str| t.strip(link).into_owned();
+        assert_eq!(
+            strip("https://a.example/p?utm_source=x&id=3"),
+            "https://a.example/p?id=3"
+        );
+        // Order, spelling and encoding of the others kept, and the fragment.
+        assert_eq!(
+            strip("https://a.example/p?z=1&fbclid=9&q=a+b%7E&UTM_Medium=m&a=2#utm_x=1"),
+            "https://a.example/p?z=1&q=a+b%7E&a=2#utm_x=1"
+        );
+        assert_eq!(
+            strip("https://a.example/p?utm_source=x&gclid=2#top"),
+            "https://a.example/p#top"
+        );
+        // Names are judged decoded.
+        assert_eq!(
+            strip("https://a.example/p?utm%5Fsource=x&f%62clid=1&k=v"),
+            "https://a.example/p?k=v"
+        );
+        // `utm_*` is a prefix of names with the underscore, not of every `utm…` name.
+        assert_eq!(
+            strip("https://a.example/p?utm=1&utmost=2&utm_=3"),
+            "https://a.example/p?utm=1&utmost=2"
+        );
+        // A `?` inside the fragment is not a query; a link without one is borrowed as is.
+        let fragment_only = "https://a.example/p#x?utm_source=1";
+        assert!(matches!(t.strip(fragment_only), Cow::Borrowed(l) if l == fragment_only));
+        let clean = "https://a.example/p?id=3&mc=1";
+        assert!(matches!(t.strip(clean), Cow::Borrowed(l) if l == clean));
+        // Exact names are exact; the configured list is the only one.
+        let own = TrackingParams::new(&["ref", "x_*"]);
+        assert_eq!(
+            own.strip("https://a.example/?ref=1&referrer=2&x_a=3&utm_source=4"),
+            "https://a.example/?referrer=2&utm_source=4"
+        );
+        let none = TrackingParams::new::<&str>(&[]);
+        let tracked = "https://a.example/?utm_source=1";
+        assert!(matches!(none.strip(tracked), Cow::Borrowed(l) if l == tracked));
     }
 
     #[test]

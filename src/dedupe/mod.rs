@@ -11,6 +11,6 @@ pub mod judge;
 pub mod numbers;
 pub mod title;
 
-pub use identity::{canonical_link, identify};
+pub use identity::{TrackingParams, canonical_link, identify};
 pub use judge::{Doc, judge};
 pub use title::titles_compatible;

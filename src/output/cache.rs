@@ -362,7 +362,8 @@ impl FeedCache {
             health_items,
             ..
         } = output();
-        let items = self.store.merged_items(selection).await?;
+        let tracking_params = self.outputs().tracking_params.clone();
+        let mut items = self.store.merged_items(selection).await?;
         let failing = if health_items {
             self.store.failing_feeds().await?
         } else {
@@ -374,6 +375,7 @@ impl FeedCache {
             let _worker = worker;
             let now = Utc::now();
             sanitized.begin(version);
+            super::strip_tracking(&mut items, &tracking_params);
             let xml = render::render_cached(format, &channel, &items, &failing, now, &sanitized);
             let hash = format!("{:032x}", xxh3_128(xml.as_bytes()));
             // Last-Modified moves only when the bytes change, and then strictly forward, so
@@ -491,6 +493,7 @@ impl FeedCache {
                 .map(|i| format!("{path}?{query}{and}before={}", i.cursor.to_param()))
         });
         let more = more.flatten();
+        super::strip_tracking(&mut items, &outputs.tracking_params);
         let sanitized = self.sanitized.clone();
         // The stories are sanitised here when the feeds have not been rendered since they
         // changed: work for a blocking thread, as for the feeds.

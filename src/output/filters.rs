@@ -256,6 +256,7 @@ mod tests {
                 ("https://b.example/".to_owned(), None),
             ]),
             feeds: Vec::new(),
+            tracking_params: Default::default(),
         }
     }
 

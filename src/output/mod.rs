@@ -16,6 +16,8 @@ pub use rendered::{Coding, Effort, Rendered};
 pub use workers::{OUTPUT_COMPRESSORS, VARIANT_QUEUE, VARIANT_WORKERS};
 
 use crate::config::{Config, FeedConfig};
+use crate::dedupe::TrackingParams;
+use crate::model::StoredItem;
 use crate::render::Channel;
 use crate::store::Selection;
 
@@ -134,6 +136,9 @@ pub struct Outputs {
     pub sources: Sources,
     /// The configured feeds, for `/sources.opml` ([`FeedCache::sources_opml`]).
     pub feeds: Vec<FeedConfig>,
+    /// Query parameters taken out of the item links every output publishes (`[output]
+    /// tracking_params`).
+    pub tracking_params: TrackingParams,
 }
 
 impl Outputs {
@@ -199,6 +204,31 @@ impl Outputs {
                     .collect::<Vec<_>>(),
             ),
             feeds: cfg.feeds.clone(),
+            tracking_params: TrackingParams::new(&cfg.output.tracking_params),
+        }
+    }
+}
+
+/// Takes `params` out of the links of `items` as loaded for an output: each item's link and
+/// the links to its copies in other feeds ("Also in"). Done here, where items are loaded to be
+/// shown, not when they are stored: the stored link stays as its feed published it, so a
+/// changed `[output] tracking_params` applies to every item at the next rendering, and
+/// nothing an item's identity or guid is made from changes.
+pub fn strip_tracking(items: &mut [StoredItem], params: &TrackingParams) {
+    if params.is_empty() {
+        return;
+    }
+    let strip = |link: &mut Option<String>| {
+        if let Some(l) = link
+            && let std::borrow::Cow::Owned(stripped) = params.strip(l)
+        {
+            *l = stripped;
+        }
+    };
+    for s in items {
+        strip(&mut s.item.link);
+        for a in &mut s.also_in {
+            strip(&mut a.link);
         }
     }
 }
