@@ -77,6 +77,7 @@ fn add_keeps_every_other_byte_the_mode_and_no_file_behind() {
         &[
             "add",
             "https://example.org/blog/feed.xml",
+            "--no-discover",
             "--title",
             "Example",
             "--tags",
@@ -134,7 +135,13 @@ fn an_edit_that_would_make_the_config_invalid_writes_nothing() {
     // The shipped config's [poller] min_interval is 5m.
     let out = feedmerge(
         &config,
-        &["add", "https://example.org/f.xml", "--interval", "1m"],
+        &[
+            "add",
+            "https://example.org/f.xml",
+            "--no-discover",
+            "--interval",
+            "1m",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
@@ -398,4 +405,126 @@ async fn a_running_daemon_picks_up_add_and_remove_by_itself() {
     );
     assert_eq!(daemon.feed().await.items().len(), before);
     daemon.stop().await;
+}
+
+/// A site's page that advertises `links` (`(title, path)`).
+fn site_page(links: &[(&str, &str)]) -> Vec<u8> {
+    let links: String = links
+        .iter()
+        .map(|(title, href)| {
+            format!(
+                r#"<link rel="alternate" type="application/rss+xml" title="{title}" href="{href}">"#
+            )
+        })
+        .collect();
+    format!("<!doctype html><html><head><title>A site</title>{links}</head><body>Hi</body></html>")
+        .into_bytes()
+}
+
+/// `add` given a site's address adds the feed its page advertises, not the page; of several,
+/// it adds none without a choice (stdin not a terminal), and all with `--all`, each named as
+/// the page names it.
+#[tokio::test]
+async fn add_finds_the_feed_behind_a_sites_address() {
+    let env = Env::new().await;
+    let feed = env.serve("rss2_basic.xml").await;
+    env.serve("atom_basic.xml").await;
+    env.serve_bytes(
+        "/blog/",
+        site_page(&[("Posts", "/rss2_basic.xml")]),
+        "text/html",
+    )
+    .await;
+    env.serve_bytes(
+        "/news/",
+        site_page(&[
+            ("Posts", "/rss2_basic.xml"),
+            ("Comments", "/atom_basic.xml"),
+        ]),
+        "text/html",
+    )
+    .await;
+    let config = env.config_with(&[], "").source;
+
+    let out = ok(&feedmerge_async(&config, &["add", &env.url("/blog/")]).await);
+    assert!(out.contains(&format!("added {feed}")), "{out}");
+    let cfg = Config::load(&config).unwrap();
+    let urls: Vec<String> = cfg.feeds.iter().map(|f| f.url.to_string()).collect();
+    assert_eq!(urls, std::slice::from_ref(&feed));
+    // One feed is named by its own title as it polls, not by the page's name for the link.
+    assert_eq!(cfg.feeds[0].title, None);
+
+    // The page's first feed is configured now; two offered: a choice is needed.
+    ok(&feedmerge_async(&config, &["remove", &feed]).await);
+    let out = feedmerge_async(&config, &["add", &env.url("/news/")]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("offers 2 feeds")
+            && stderr.contains("Comments")
+            && stderr.contains("--all"),
+        "{stderr}"
+    );
+    assert!(Config::load(&config).unwrap().feeds.is_empty());
+
+    ok(&feedmerge_async(&config, &["add", &env.url("/news/"), "--all"]).await);
+    let titles: Vec<(String, Option<String>)> = Config::load(&config)
+        .unwrap()
+        .feeds
+        .iter()
+        .map(|f| (f.url.to_string(), f.title.clone()))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            (feed, Some("Posts".to_owned())),
+            (env.url("/atom_basic.xml"), Some("Comments".to_owned())),
+        ]
+    );
+
+    // A site with no feed at all: nothing is written, and the error says what was tried.
+    env.serve_bytes("/empty/", site_page(&[]), "text/html")
+        .await;
+    let before = std::fs::read_to_string(&config).unwrap();
+    let out = feedmerge_async(&config, &["add", &env.url("/empty/")]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no feed to add at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+}
+
+/// `import-opml --write` finds the feed of an outline that gives only its site (`htmlUrl`),
+/// with the outline's folder as its tag.
+#[tokio::test]
+async fn import_opml_write_discovers_the_feeds_of_sites() {
+    let env = Env::new().await;
+    let feed = env.serve("rss2_basic.xml").await;
+    env.serve_bytes(
+        "/blog/",
+        site_page(&[("Posts", "/rss2_basic.xml")]),
+        "text/html",
+    )
+    .await;
+    let config = env.config_with(&[], "").source;
+    let opml = env.dir.path().join("subs.opml");
+    std::fs::write(
+        &opml,
+        format!(
+            r#"<?xml version="1.0"?><opml version="2.0"><head><title>Mine</title></head><body>
+<outline text="Local"><outline text="A blog" htmlUrl="{}"/></outline></body></opml>"#,
+            env.url("/blog/")
+        ),
+    )
+    .unwrap();
+    let out =
+        ok(&feedmerge_async(&config, &["import-opml", opml.to_str().unwrap(), "--write"]).await);
+    assert!(out.contains("found"), "{out}");
+    let cfg = Config::load(&config).unwrap();
+    assert_eq!(cfg.feeds.len(), 1, "{out}");
+    assert_eq!(cfg.feeds[0].url.to_string(), feed);
+    assert_eq!(cfg.feeds[0].title.as_deref(), Some("A blog"));
+    assert_eq!(cfg.feeds[0].tags, ["Local"]);
 }

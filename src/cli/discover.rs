@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 /// An address as typed: a URL, or a host and path (`example.org/blog`) taken as https.
-fn parse_address(text: &str) -> Result<Url, String> {
+pub(crate) fn parse_address(text: &str) -> Result<Url, String> {
     let text = text.trim();
     let url = match Url::parse(text) {
         Err(url::ParseError::RelativeUrlWithoutBase) => Url::parse(&format!("https://{text}")),

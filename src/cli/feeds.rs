@@ -22,7 +22,7 @@ const CLOSEST_SHOWN: usize = 3;
 /// `feedmerge add`.
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
-    /// The feed's address (http or https)
+    /// The feed's or the site's address (http or https; `example.org/blog` is https)
     pub url: String,
     /// Shown as the items' source instead of the feed's own title
     #[arg(long)]
@@ -36,6 +36,9 @@ pub struct AddArgs {
     /// Add every feed found there instead of asking which
     #[arg(long)]
     pub all: bool,
+    /// Add URL as it is, without fetching it to find the feed (for a feed that is down now)
+    #[arg(long)]
+    pub no_discover: bool,
 }
 
 /// `feedmerge remove`.
@@ -82,13 +85,39 @@ pub fn list(cfg: &Config, json: bool) -> ExitCode {
     crate::exit_code(list_feeds(cfg, json), 1)
 }
 
-/// The feeds to add for `url`, the candidates `add` chooses from. A feed's own address is its
-/// only candidate.
-fn candidates(url: &Url) -> anyhow::Result<Vec<Candidate>> {
-    Ok(vec![Candidate {
-        url: url.clone(),
-        title: None,
-    }])
+/// The feeds to add for `url`, the candidates `add` chooses from: what discovery finds there
+/// (the address itself when it is a feed, else the feeds its page advertises, else the first
+/// usual path that is one), through the same fetch policy as polling; with `as_is`, the
+/// address itself, unfetched.
+fn candidates(cfg: &Config, url: &Url, as_is: bool) -> anyhow::Result<Vec<Candidate>> {
+    if as_is {
+        return Ok(vec![Candidate {
+            url: url.clone(),
+            title: None,
+        }]);
+    }
+    let found = discover(cfg, url)?;
+    Ok(found
+        .feeds
+        .into_iter()
+        .map(|f| Candidate {
+            // The feed's own title comes with its items; only a page's name for a link is
+            // worth offering when choosing among several.
+            title: f.title,
+            url: f.url,
+        })
+        .collect())
+}
+
+/// [`feedmerge::discover::discover`] for `url`, on a runtime of its own (the editing commands
+/// run before the daemon's runtime exists).
+fn discover(cfg: &Config, url: &Url) -> anyhow::Result<feedmerge::discover::Discovery> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime for discovery")?
+        .block_on(feedmerge::app::discover(cfg, url))
+        .with_context(|| format!("no feed to add at {}", Redacted(url)))
 }
 
 /// The exit code of an editing command: 1 when the file could not be written (a runtime
@@ -144,12 +173,16 @@ fn add_feeds(
     input: Option<&mut dyn BufRead>,
     prompt: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let url = feed_url(&args.url)?;
+    // As typed in a browser: `example.org/blog` is `https://example.org/blog`.
+    let url = super::discover::parse_address(&args.url)
+        .map_err(|e| anyhow::anyhow!("{:?}: {e}", args.url))?;
     let mut edit = ConfigEdit::open(config)?;
     if let Some((_, feed)) = configured(edit.config(), &url) {
         bail!("{} is in {} already", named(feed), config.display());
     }
-    let chosen = choose(&url, candidates(&url)?, args.all, input, prompt)?;
+    let found = candidates(edit.config(), &url, args.no_discover)?;
+    let several = found.len() > 1;
+    let chosen = choose(&url, found, args.all, input, prompt)?;
     let tags: Vec<String> = args
         .tags
         .iter()
@@ -169,7 +202,12 @@ fn add_feeds(
         }
         edit.append_feed(&NewFeed {
             url: c.url.clone(),
-            title: args.title.clone(),
+            // Of several feeds (a blog's posts and its comments), the page's names tell them
+            // apart; one feed is named by its own title as it polls.
+            title: args
+                .title
+                .clone()
+                .or_else(|| c.title.clone().filter(|_| several)),
             tags: tags.clone(),
             interval: args.interval,
         })?;
@@ -350,9 +388,34 @@ fn import_opml_feeds(file: &Path, config: &Path) -> anyhow::Result<()> {
             crate::MAX_OPML_BYTES
         );
     }
-    let (feeds, skipped) = feedmerge::opml::parse_with_skipped(&bytes)
+    let found = feedmerge::opml::read(&bytes)
         .with_context(|| format!("cannot import {}", file.display()))?;
+    let mut skipped: Vec<(String, String)> = found
+        .skipped
+        .into_iter()
+        .filter(|s| s.reason != feedmerge::opml::SITE_ONLY)
+        .map(|s| (s.url, s.reason))
+        .collect();
     let mut edit = ConfigEdit::open(config)?;
+    let mut feeds = found.feeds;
+    // A site given only by its address: its feed is found as `add` finds it (the first one its
+    // page advertises), one site at a time, each through the fetch policy.
+    let mut discovered = Vec::new();
+    for page in found.pages {
+        match discover(edit.config(), &page.url) {
+            Ok(d) => {
+                if let Some(feed) = d.feeds.into_iter().next() {
+                    discovered.push((page.url.clone(), feed.url.clone()));
+                    feeds.push(feedmerge::opml::OpmlFeed {
+                        url: feed.url,
+                        title: page.title,
+                        tags: page.tags,
+                    });
+                }
+            }
+            Err(e) => skipped.push((page.url.to_string(), format!("{e:#}"))),
+        }
+    }
     let mut added: Vec<Url> = Vec::new();
     let mut already = Vec::new();
     for f in feeds {
@@ -386,15 +449,23 @@ fn import_opml_feeds(file: &Path, config: &Path) -> anyhow::Result<()> {
     for url in &added {
         writeln!(out, "  added {}", Redacted(url))?;
     }
+    for (site, feed) in &discovered {
+        writeln!(
+            out,
+            "  found {} for the site {}",
+            Redacted(feed),
+            Redacted(site)
+        )?;
+    }
     for url in &already {
         writeln!(out, "  already there: {}", Redacted(url))?;
     }
-    for s in &skipped {
+    for (url, reason) in &skipped {
         writeln!(
             out,
             "  skipped \"{}\": {}",
-            Escaped(&redact::text(&s.url)),
-            Escaped(&s.reason)
+            Escaped(&redact::text(url)),
+            Escaped(reason)
         )?;
     }
     if !added.is_empty() {
