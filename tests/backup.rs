@@ -6,47 +6,13 @@ use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{Daemon, Env, wait_until};
+use common::{Daemon, Env, feedmerge_with_async, files_in, text, wait_until};
 use feedmerge::config::Config;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
-
-/// `feedmerge --config CONFIG ARGS…`, run in a blocking thread.
-async fn feedmerge(config: &Path, args: &[&str]) -> Output {
-    let (config, args) = (
-        config.to_owned(),
-        args.iter().map(|&a| a.to_owned()).collect::<Vec<_>>(),
-    );
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_feedmerge"))
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env_remove("FEEDMERGE_CONFIG")
-            .output()
-            .expect("run feedmerge")
-    })
-    .await
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The files in `dir`, by name, sorted.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn read_only_commands_create_no_database_and_say_there_is_none() {
@@ -64,7 +30,7 @@ async fn read_only_commands_create_no_database_and_say_there_is_none() {
         &["render"],
         &["merges"],
     ] {
-        let out = feedmerge(&config, args).await;
+        let out = feedmerge_with_async(&config, args).await;
         assert_eq!(
             out.status.code(),
             Some(1),
@@ -81,7 +47,7 @@ async fn read_only_commands_create_no_database_and_say_there_is_none() {
         );
         assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
     }
-    let out = feedmerge(&config, &["export-opml"]).await;
+    let out = feedmerge_with_async(&config, &["export-opml"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         files_in(dir.path()),
@@ -93,7 +59,7 @@ async fn read_only_commands_create_no_database_and_say_there_is_none() {
     // database yet either, and stays empty.
     std::fs::create_dir(dir.path().join("data")).unwrap();
     std::fs::write(&db, b"").unwrap();
-    let out = feedmerge(&config, &["status"]).await;
+    let out = feedmerge_with_async(&config, &["status"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("no database at"),
@@ -128,7 +94,7 @@ async fn read_only_commands_never_migrate_and_name_the_version() {
     };
     set(current - 1);
     for args in [&["status"][..], &["render"], &["merges"]] {
-        let out = feedmerge(&cfg.source, args).await;
+        let out = feedmerge_with_async(&cfg.source, args).await;
         assert_eq!(
             out.status.code(),
             Some(1),
@@ -145,7 +111,7 @@ async fn read_only_commands_never_migrate_and_name_the_version() {
     }
 
     set(current + 1);
-    let out = feedmerge(&cfg.source, &["status"]).await;
+    let out = feedmerge_with_async(&cfg.source, &["status"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains(&format!(
@@ -158,7 +124,7 @@ async fn read_only_commands_never_migrate_and_name_the_version() {
     assert_eq!(user_version(db), current + 1);
 
     set(current);
-    let out = feedmerge(&cfg.source, &["status"]).await;
+    let out = feedmerge_with_async(&cfg.source, &["status"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
@@ -233,18 +199,18 @@ async fn read_only_commands_answer_beside_a_daemon_that_writes() {
     .await;
 
     for _ in 0..3 {
-        let out = feedmerge(&cfg.source, &["status", "--json"]).await;
+        let out = feedmerge_with_async(&cfg.source, &["status", "--json"]).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
         let feeds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(feeds.as_array().unwrap().len(), FEEDS);
         assert!(feeds[0]["items"].as_u64().unwrap() >= ITEMS_PER_POLL as u64);
 
-        let out = feedmerge(&cfg.source, &["render"]).await;
+        let out = feedmerge_with_async(&cfg.source, &["render"]).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
         let ch = rss::Channel::read_from(&out.stdout[..]).expect("RSS on stdout");
         assert!(ch.items().len() >= FEEDS * ITEMS_PER_POLL);
 
-        let out = feedmerge(&cfg.source, &["merges"]).await;
+        let out = feedmerge_with_async(&cfg.source, &["merges"]).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 
@@ -291,7 +257,8 @@ async fn backup_while_the_daemon_ingests_is_whole_and_consistent() {
     let copy_arg = copy.to_str().unwrap();
     for round in 0..3 {
         let force: &[&str] = if round == 0 { &[] } else { &["--force"] };
-        let out = feedmerge(&cfg.source, &[&["backup", copy_arg][..], force].concat()).await;
+        let out =
+            feedmerge_with_async(&cfg.source, &[&["backup", copy_arg][..], force].concat()).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(
             text(&out.stdout).starts_with("backed up "),
@@ -324,7 +291,7 @@ async fn backup_while_the_daemon_ingests_is_whole_and_consistent() {
 
     // FILE exists: refused without --force, and left as it was.
     let before = std::fs::read(&copy).unwrap();
-    let out = feedmerge(&cfg.source, &["backup", copy_arg]).await;
+    let out = feedmerge_with_async(&cfg.source, &["backup", copy_arg]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stderr).trim(),
@@ -351,7 +318,7 @@ async fn backup_while_the_daemon_ingests_is_whole_and_consistent() {
     }
     std::fs::copy(&copy, &db).unwrap();
     let copied = stored_items(&db);
-    let out = feedmerge(&restored.source, &["status", "--json"]).await;
+    let out = feedmerge_with_async(&restored.source, &["status", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let feeds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let items: u64 = feeds
@@ -368,7 +335,7 @@ async fn backup_without_a_database_says_so_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "[storage]\npath = \"feedmerge.db\"\n").unwrap();
-    let out = feedmerge(
+    let out = feedmerge_with_async(
         &config,
         &["backup", dir.path().join("b.db").to_str().unwrap()],
     )

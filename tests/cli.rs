@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, http_client};
+use common::{Env, http_client, text};
 
 fn feedmerge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_feedmerge"))
@@ -20,10 +20,6 @@ fn feedmerge(args: &[&str]) -> Output {
         .env_remove("FEEDMERGE_CONFIG")
         .output()
         .expect("run feedmerge")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

@@ -3,31 +3,14 @@
 //! under the fetch policy and its bound on a page; and the `status` hint for a configured
 //! address that is a page.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use feedmerge::discover::{self, DiscoverError, How};
 use feedmerge::html::links::MAX_SCAN_BYTES;
 use url::Url;
 
-use crate::common::{Env, fixture};
+use crate::common::{Env, feedmerge_with, fixture, text};
 use crate::hostile::fetch_policy::{Names, PUBLIC, fetcher, server_at};
-
-/// Runs the binary with the config at `config`.
-fn feedmerge(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_feedmerge"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("FEEDMERGE_CONFIG")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run feedmerge")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A config with no feeds, in `env`'s folder.
 fn config(env: &Env) -> PathBuf {
@@ -41,7 +24,7 @@ type Found = (String, String, String, Option<String>);
 /// `discover URL --json`, which must succeed: the feeds found, and the skipped ones as
 /// "URL: reason".
 fn discovered(env: &Env, url: &str) -> (Vec<Found>, Vec<String>) {
-    let out = feedmerge(&config(env), &["discover", url, "--json"]);
+    let out = feedmerge_with(&config(env), &["discover", url, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let feeds = json["feeds"]
@@ -96,7 +79,7 @@ async fn requested(env: &Env) -> Vec<String> {
 async fn an_address_that_is_a_feed_is_that_feed() {
     let env = Env::new().await;
     let url = env.serve("rss2_basic.xml").await;
-    let out = feedmerge(&config(&env), &["discover", &url]);
+    let out = feedmerge_with(&config(&env), &["discover", &url]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), format!("{url}  rss  given  Basic RSS\n"));
     assert_eq!(requested(&env).await, ["/rss2_basic.xml"]);
@@ -189,7 +172,7 @@ async fn a_page_offering_several_feeds_lists_them_all_in_order() {
         )]
     );
     // As lines: one a feed, the skipped one on stderr.
-    let out = feedmerge(&config(&env), &["discover", &env.url("/")]);
+    let out = feedmerge_with(&config(&env), &["discover", &env.url("/")]);
     assert_eq!(
         text(&out.stdout).lines().next(),
         Some(format!("{}  rss  advertised  All posts", env.url("/rss2_basic.xml")).as_str())
@@ -269,7 +252,7 @@ async fn without_links_the_usual_paths_are_tried_in_order_up_to_the_first_feed()
 async fn nothing_found_is_an_error_that_names_the_address_and_the_tries() {
     let env = Env::new().await;
     env.serve_bytes("/", page(""), "text/html").await;
-    let out = feedmerge(&config(&env), &["discover", &env.url("/")]);
+    let out = feedmerge_with(&config(&env), &["discover", &env.url("/")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert_eq!(
@@ -297,7 +280,7 @@ async fn a_huge_page_is_read_only_up_to_the_bound() {
         .await;
     env.serve("rss2_basic.xml").await;
 
-    let out = feedmerge(&config(&env), &["discover", &env.url("/late")]);
+    let out = feedmerge_with(&config(&env), &["discover", &env.url("/late")]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(
         text(&out.stderr).contains("is an HTML page that advertises no feed"),
@@ -378,9 +361,9 @@ async fn status_names_the_feed_a_configured_page_advertises() {
     .await;
     env.config(&[env.url("/")]);
     let config = env.dir.path().join("config.toml");
-    let out = feedmerge(&config, &["poll-once"]);
+    let out = feedmerge_with(&config, &["poll-once"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = feedmerge(&config, &["status"]);
+    let out = feedmerge_with(&config, &["status"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let status = text(&out.stdout);
     assert!(

@@ -3,40 +3,15 @@
 //! validated, atomic, its mode kept), and a running daemon picks the change up by itself.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 use std::time::Duration;
 
 use feedmerge::config::Config;
 
-use crate::common::{Daemon, Env, wait_until};
-
-/// Runs the `feedmerge` binary with `args` after `--config CONFIG`, its stdin not a terminal.
-fn feedmerge(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_feedmerge"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("FEEDMERGE_CONFIG")
-        .output()
-        .expect("run feedmerge")
-}
-
-/// [`feedmerge`], off the async runtime's thread.
-async fn feedmerge_async(config: &Path, args: &[&str]) -> Output {
-    let config = config.to_owned();
-    let args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        feedmerge(&config, &args)
-    })
-    .await
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::common::{
+    Daemon, Env, feedmerge_with, feedmerge_with_async, files_in, text, wait_until,
+};
 
 /// Asserts that `out` is a success, showing its stderr otherwise.
 fn ok(out: &Output) -> String {
@@ -47,16 +22,6 @@ fn ok(out: &Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-/// The names in `dir`, sorted.
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// A copy of the shipped `config.toml` in a folder of its own, with mode 0640.
@@ -72,7 +37,7 @@ fn shipped_config() -> (tempfile::TempDir, PathBuf, String) {
 #[test]
 fn add_keeps_every_other_byte_the_mode_and_no_file_behind() {
     let (dir, config, original) = shipped_config();
-    let out = feedmerge(
+    let out = feedmerge_with(
         &config,
         &[
             "add",
@@ -102,7 +67,7 @@ fn add_keeps_every_other_byte_the_mode_and_no_file_behind() {
     );
     let mode = std::fs::metadata(&config).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o640);
-    assert_eq!(names_in(dir.path()), ["config.toml"]);
+    assert_eq!(files_in(dir.path()), ["config.toml"]);
     let cfg = Config::load(&config).unwrap();
     assert_eq!(cfg.feeds.len(), 4);
     assert_eq!(cfg.feeds[3].tags, ["news", "tech"]);
@@ -116,7 +81,7 @@ fn add_refuses_a_feed_configured_already_in_another_form() {
         "https://blog.rust-lang.org/feed.xml",
         "HTTPS://Blog.Rust-Lang.org:443/feed.xml#latest",
     ] {
-        let out = feedmerge(&config, &["add", form]);
+        let out = feedmerge_with(&config, &["add", form]);
         assert_eq!(out.status.code(), Some(2), "{form}: {}", text(&out.stdout));
         assert!(
             text(&out.stderr).contains("https://blog.rust-lang.org/feed.xml (\"Rust Blog\") is in")
@@ -126,14 +91,14 @@ fn add_refuses_a_feed_configured_already_in_another_form() {
         );
     }
     assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
-    assert_eq!(names_in(dir.path()), ["config.toml"]);
+    assert_eq!(files_in(dir.path()), ["config.toml"]);
 }
 
 #[test]
 fn an_edit_that_would_make_the_config_invalid_writes_nothing() {
     let (dir, config, original) = shipped_config();
     // The shipped config's [poller] min_interval is 5m.
-    let out = feedmerge(
+    let out = feedmerge_with(
         &config,
         &[
             "add",
@@ -153,7 +118,7 @@ fn an_edit_that_would_make_the_config_invalid_writes_nothing() {
     // Nor is an invalid config edited: it is refused as the daemon refuses it.
     let broken = original.replace("max_items = 100", "max_items = \"many\"");
     std::fs::write(&config, &broken).unwrap();
-    let out = feedmerge(&config, &["add", "https://example.org/f.xml"]);
+    let out = feedmerge_with(&config, &["add", "https://example.org/f.xml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("output.max_items"),
@@ -161,10 +126,10 @@ fn an_edit_that_would_make_the_config_invalid_writes_nothing() {
         text(&out.stderr)
     );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), broken);
-    let out = feedmerge(&config, &["remove", "Rust Blog"]);
+    let out = feedmerge_with(&config, &["remove", "Rust Blog"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), broken);
-    assert_eq!(names_in(dir.path()), ["config.toml"]);
+    assert_eq!(files_in(dir.path()), ["config.toml"]);
 }
 
 #[test]
@@ -195,7 +160,7 @@ url = \"https://c.example/feed\"
     std::fs::write(&config, original).unwrap();
 
     // A title of two feeds: both listed, nothing removed.
-    let out = feedmerge(&config, &["remove", "Same"]);
+    let out = feedmerge_with(&config, &["remove", "Same"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         text(&out.stderr),
@@ -205,7 +170,7 @@ url = \"https://c.example/feed\"
         )
     );
     // Nothing matching: the closest named.
-    let out = feedmerge(&config, &["remove", "rust blgo"]);
+    let out = feedmerge_with(&config, &["remove", "rust blgo"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
@@ -215,7 +180,7 @@ url = \"https://c.example/feed\"
     assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
 
     // By title: the feed goes with the comment directly above it.
-    let out = feedmerge(&config, &["remove", "Rust Blog"]);
+    let out = feedmerge_with(&config, &["remove", "Rust Blog"]);
     assert!(ok(&out).contains("removed https://blog.rust-lang.org/feed.xml (\"Rust Blog\")"));
     let after_title = original.replace(
         "# Rust's own\n[[feeds]]\nurl = \"https://blog.rust-lang.org/feed.xml\"\ntitle = \"Rust Blog\"\n\n",
@@ -223,7 +188,7 @@ url = \"https://c.example/feed\"
     );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), after_title);
     // By URL, written another way.
-    ok(&feedmerge(
+    ok(&feedmerge_with(
         &config,
         &["remove", "HTTPS://B.example:443/feed"],
     ));
@@ -233,7 +198,7 @@ url = \"https://c.example/feed\"
     );
     assert_eq!(std::fs::read_to_string(&config).unwrap(), after_url);
     // Now one feed is titled "Same".
-    ok(&feedmerge(&config, &["remove", "Same"]));
+    ok(&feedmerge_with(&config, &["remove", "Same"]));
     let cfg = Config::load(&config).unwrap();
     let urls: Vec<&str> = cfg.feeds.iter().map(|f| f.url.as_str()).collect();
     assert_eq!(urls, ["https://c.example/feed"]);
@@ -242,7 +207,7 @@ url = \"https://c.example/feed\"
         left.contains("# Work\n"),
         "the group's comment stays:\n{left}"
     );
-    assert_eq!(names_in(dir.path()), ["config.toml"]);
+    assert_eq!(files_in(dir.path()), ["config.toml"]);
 }
 
 #[test]
@@ -264,7 +229,7 @@ fn import_opml_write_adds_only_the_feeds_not_configured() {
 </body></opml>"#,
     )
     .unwrap();
-    let out = feedmerge(&config, &["import-opml", opml.to_str().unwrap(), "--write"]);
+    let out = feedmerge_with(&config, &["import-opml", opml.to_str().unwrap(), "--write"]);
     let stdout = ok(&out);
     assert!(
         stdout.starts_with(&format!(
@@ -290,13 +255,13 @@ fn import_opml_write_adds_only_the_feeds_not_configured() {
         )
     );
     // Again: nothing new, nothing written.
-    let stdout = ok(&feedmerge(
+    let stdout = ok(&feedmerge_with(
         &config,
         &["import-opml", opml.to_str().unwrap(), "--write"],
     ));
     assert!(stdout.starts_with("0 feed(s) added"), "{stdout}");
     assert_eq!(Config::load(&config).unwrap().feeds.len(), 2);
-    assert_eq!(names_in(dir.path()), ["config.toml", "subscriptions.opml"]);
+    assert_eq!(files_in(dir.path()), ["config.toml", "subscriptions.opml"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,7 +277,7 @@ async fn feeds_lists_titles_from_the_config_then_the_database_never_creating_it(
     let cfg = Config::load(&cfg.source).unwrap();
     let db = env.dir.path().join("feedmerge.db");
 
-    let out = feedmerge_async(&cfg.source, &["feeds"]).await;
+    let out = feedmerge_with_async(&cfg.source, &["feeds"]).await;
     let table = ok(&out);
     assert!(!db.exists(), "a read-only command created the database");
     assert!(
@@ -328,7 +293,7 @@ async fn feeds_lists_titles_from_the_config_then_the_database_never_creating_it(
     );
 
     crate::common::poll(&cfg).await;
-    let out = feedmerge_async(&cfg.source, &["feeds", "--json"]).await;
+    let out = feedmerge_with_async(&cfg.source, &["feeds", "--json"]).await;
     let listed: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(listed[0]["url"], untitled.as_str());
     assert!(
@@ -338,16 +303,6 @@ async fn feeds_lists_titles_from_the_config_then_the_database_never_creating_it(
     assert_eq!(listed[1]["title"], "Mine");
     assert_eq!(listed[1]["tags"], serde_json::json!(["a", "b"]));
     assert_eq!(listed[1]["interval"], "2h");
-}
-
-async fn requests_to(env: &Env, p: &str) -> usize {
-    env.server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.url.path() == p)
-        .count()
 }
 
 /// `feedmerge add` against a running daemon: the daemon polls the new feed and serves its
@@ -365,9 +320,9 @@ async fn a_running_daemon_picks_up_add_and_remove_by_itself() {
     );
     let daemon = Daemon::start(cfg.clone()).await;
     let before = daemon.wait_for_items(1).await.items().len();
-    assert_eq!(requests_to(&env, "/rss2_basic.xml").await, 0);
+    assert_eq!(env.requests_to("/rss2_basic.xml").await, 0);
 
-    ok(&feedmerge_async(&cfg.source, &["add", &added]).await);
+    ok(&feedmerge_with_async(&cfg.source, &["add", &added]).await);
     let source_of = |ch: &rss::Channel, url: &str| {
         ch.items()
             .iter()
@@ -382,24 +337,24 @@ async fn a_running_daemon_picks_up_add_and_remove_by_itself() {
     .await;
     assert!(daemon.feed().await.items().len() > before);
 
-    ok(&feedmerge_async(&cfg.source, &["remove", &added]).await);
+    ok(&feedmerge_with_async(&cfg.source, &["remove", &added]).await);
     wait_until(
         "the removed feed's items gone from /feed.xml",
         Duration::from_secs(30),
         || async { source_of(&daemon.feed().await, &added) == 0 },
     )
     .await;
-    let polled = requests_to(&env, "/rss2_basic.xml").await;
+    let polled = env.requests_to("/rss2_basic.xml").await;
     // The feed left stays at every poll of the other one, once a second.
-    let first_polls = requests_to(&env, "/atom_basic.xml").await;
+    let first_polls = env.requests_to("/atom_basic.xml").await;
     wait_until(
         "two more polls of the feed that stays",
         Duration::from_secs(30),
-        || async { requests_to(&env, "/atom_basic.xml").await >= first_polls + 2 },
+        || async { env.requests_to("/atom_basic.xml").await >= first_polls + 2 },
     )
     .await;
     assert_eq!(
-        requests_to(&env, "/rss2_basic.xml").await,
+        env.requests_to("/rss2_basic.xml").await,
         polled,
         "the removed feed is still polled"
     );
@@ -446,7 +401,7 @@ async fn add_finds_the_feed_behind_a_sites_address() {
     .await;
     let config = env.config_with(&[], "").source;
 
-    let out = ok(&feedmerge_async(&config, &["add", &env.url("/blog/")]).await);
+    let out = ok(&feedmerge_with_async(&config, &["add", &env.url("/blog/")]).await);
     assert!(out.contains(&format!("added {feed}")), "{out}");
     let cfg = Config::load(&config).unwrap();
     let urls: Vec<String> = cfg.feeds.iter().map(|f| f.url.to_string()).collect();
@@ -455,8 +410,8 @@ async fn add_finds_the_feed_behind_a_sites_address() {
     assert_eq!(cfg.feeds[0].title, None);
 
     // The page's first feed is configured now; two offered: a choice is needed.
-    ok(&feedmerge_async(&config, &["remove", &feed]).await);
-    let out = feedmerge_async(&config, &["add", &env.url("/news/")]).await;
+    ok(&feedmerge_with_async(&config, &["remove", &feed]).await);
+    let out = feedmerge_with_async(&config, &["add", &env.url("/news/")]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);
     assert!(
@@ -467,7 +422,7 @@ async fn add_finds_the_feed_behind_a_sites_address() {
     );
     assert!(Config::load(&config).unwrap().feeds.is_empty());
 
-    ok(&feedmerge_async(&config, &["add", &env.url("/news/"), "--all"]).await);
+    ok(&feedmerge_with_async(&config, &["add", &env.url("/news/"), "--all"]).await);
     let titles: Vec<(String, Option<String>)> = Config::load(&config)
         .unwrap()
         .feeds
@@ -486,7 +441,7 @@ async fn add_finds_the_feed_behind_a_sites_address() {
     env.serve_bytes("/empty/", site_page(&[]), "text/html")
         .await;
     let before = std::fs::read_to_string(&config).unwrap();
-    let out = feedmerge_async(&config, &["add", &env.url("/empty/")]).await;
+    let out = feedmerge_with_async(&config, &["add", &env.url("/empty/")]).await;
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("no feed to add at"),
@@ -519,8 +474,11 @@ async fn import_opml_write_discovers_the_feeds_of_sites() {
         ),
     )
     .unwrap();
-    let out =
-        ok(&feedmerge_async(&config, &["import-opml", opml.to_str().unwrap(), "--write"]).await);
+    let out = ok(&feedmerge_with_async(
+        &config,
+        &["import-opml", opml.to_str().unwrap(), "--write"],
+    )
+    .await);
     assert!(out.contains("found"), "{out}");
     let cfg = Config::load(&config).unwrap();
     assert_eq!(cfg.feeds.len(), 1, "{out}");

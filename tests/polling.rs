@@ -16,16 +16,6 @@ use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-async fn requests_to(env: &Env, p: &str) -> usize {
-    env.server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == p)
-        .count()
-}
-
 /// Waits (at most 20 s) until the daemon running `cfg` has stored a poll of the feed whose
 /// URL ends in `suffix`.
 async fn until_polled(cfg: &feedmerge::config::Config, suffix: &str) {
@@ -141,11 +131,11 @@ async fn retry_after_pauses_every_feed_of_the_host() {
         "the second feed must wait out the Retry-After"
     );
     assert_eq!(
-        requests_to(&env, "/other").await,
+        env.requests_to("/other").await,
         0,
         "no request before Retry-After"
     );
-    assert_eq!(requests_to(&env, "/limited").await, 1);
+    assert_eq!(env.requests_to("/limited").await, 1);
 }
 
 /// See: issue 19 (a review of its fix). A `Retry-After` paused the host that was asked, not
@@ -240,13 +230,13 @@ async fn gone_feeds_stop_and_moves_are_remembered() {
     let second = common::poll(&cfg).await;
     assert_eq!(second.failed, 1);
     assert_eq!(
-        requests_to(&env, "/old").await,
+        env.requests_to("/old").await,
         1,
         "301 remembered: the old URL is not asked again"
     );
-    assert_eq!(requests_to(&env, "/new").await, 2);
+    assert_eq!(env.requests_to("/new").await, 2);
     assert_eq!(
-        requests_to(&env, "/temporary").await,
+        env.requests_to("/temporary").await,
         2,
         "307 is not remembered"
     );
@@ -284,7 +274,7 @@ async fn gone_feeds_stop_and_moves_are_remembered() {
     until_polled(&with_added, "/added").await;
     daemon.stop().await;
     assert_eq!(
-        requests_to(&env, "/gone").await,
+        env.requests_to("/gone").await,
         2,
         "only the two explicit polls"
     );
@@ -311,7 +301,7 @@ async fn a_restart_resumes_the_schedule() {
     until_polled(&cfg, "/fresh").await;
     daemon.stop().await;
     assert_eq!(
-        requests_to(&env, "/polled").await,
+        env.requests_to("/polled").await,
         1,
         "no poll before its time after a restart"
     );

@@ -25,6 +25,17 @@ pub struct Env {
 }
 
 impl Env {
+    /// How many requests the feed server has had for the path `p`.
+    pub async fn requests_to(&self, p: &str) -> usize {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == p)
+            .count()
+    }
+
     pub async fn new() -> Env {
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
@@ -307,4 +318,44 @@ pub fn teaser_feed<S: AsRef<str>>(items: &[(S, String)]) -> Vec<u8> {
     }
     xml.push_str("</channel></rss>");
     xml.into_bytes()
+}
+
+/// Runs the `feedmerge` binary with `args` after `--config CONFIG`: its stdin not a terminal,
+/// `$FEEDMERGE_CONFIG` unset, no colour.
+pub fn feedmerge_with(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_feedmerge"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("FEEDMERGE_CONFIG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run feedmerge")
+}
+
+/// [`feedmerge_with`], off the async runtime's thread.
+pub async fn feedmerge_with_async(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let config = config.to_owned();
+    let args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        feedmerge_with(&config, &args)
+    })
+    .await
+    .unwrap()
+}
+
+/// Bytes a command printed, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The names of the files in `dir`, sorted.
+pub fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }

@@ -13,7 +13,7 @@ use feedmerge::terminal;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, Request, ResponseTemplate};
 
-use crate::common::{Daemon, Env, http_client, wait_until};
+use crate::common::{Daemon, Env, http_client, text, wait_until};
 
 /// Runs the `feedmerge` binary with `args` after `--config CONFIG`.
 async fn feedmerge(config: &Path, args: &[&str]) -> Output {
@@ -32,10 +32,6 @@ async fn feedmerge_logging(config: &Path, args: &[&str], filter: &str) -> Output
     tokio::task::spawn_blocking(move || command.output().expect("run feedmerge"))
         .await
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// An address on 127.0.0.1 that nothing listens on (for a daemon started as a process).

@@ -62,16 +62,6 @@ async fn slow_feed(env: &Env, delay: Duration) -> String {
     env.url("/slow.xml")
 }
 
-async fn requests_to(env: &Env, p: &str) -> usize {
-    env.server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.url.path() == p)
-        .count()
-}
-
 /// See: issue 19, finding 18. A reload cancelled the polls in flight and started them again at
 /// once: 100 SIGHUPs made 85 requests to one feed in a second, and with a SIGHUP every 3 s a
 /// feed that takes 5 s was never stored. Now a burst of reloads is one reload, and a reload
@@ -86,7 +76,7 @@ async fn regression_19_reloads_neither_restart_polls_nor_pile_up() {
     let daemon = Daemon::start(cfg).await;
     wait_until("the first request", Duration::from_secs(10), || {
         let env = &env;
-        async move { requests_to(env, "/slow.xml").await == 1 }
+        async move { env.requests_to("/slow.xml").await == 1 }
     })
     .await;
 
@@ -107,7 +97,7 @@ async fn regression_19_reloads_neither_restart_polls_nor_pile_up() {
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     assert_eq!(
-        requests_to(&env, "/slow.xml").await,
+        env.requests_to("/slow.xml").await,
         1,
         "the poll in flight was started again"
     );
