@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Serving benchmark: feedmerge's /feed.xml (100 items) under load, against nginx serving the
-# same bytes as a static file, in the same run.  See BENCHMARKS.md.
+# same bytes as a static file, in the same run; and feedmerge's news page, / and /?tag=bench
+# (the first page of 30 stories), beside it.  See BENCHMARKS.md.
 #
 #   cargo build --release && bench/serve.sh
 #
@@ -10,8 +11,10 @@
 # which nginx serves from disk (gzip_static: the .gz file to clients that accept gzip, so both
 # servers send the same compressed bytes).  Then wrk loads each server in turn, ROUNDS times,
 # alternating: full GETs (200) and conditional GETs with the current ETag in If-None-Match (304),
-# each without and with Accept-Encoding: gzip.  Every case is checked with curl first (status,
-# Content-Encoding); wrk's bytes per response are recorded as a second check.
+# each without and with Accept-Encoding: gzip; then the same four cases for the news page
+# (server "page") and the page narrowed to a tag that every other feed has ("page_tag"),
+# from feedmerge alone.  Every case is checked with curl first (status, Content-Encoding);
+# wrk's bytes per response are recorded as a second check.
 #
 # Environment (defaults in brackets):
 #   SERVE_K [50]            feeds in the corpus (x 20 items; the merged feed keeps the newest 100)
@@ -68,9 +71,11 @@ import json, sys
 paths, cport, fport, db = sys.argv[1:5]
 q = json.dumps
 out = ["[server]", "listen = %s" % q("127.0.0.1:" + fport), "", "[storage]", "path = %s" % q(db), ""]
-for p in (line.strip() for line in open(paths)):
+for n, p in enumerate(line.strip() for line in open(paths)):
     if p:
-        out += ["[[feeds]]", "url = %s" % q("http://127.0.0.1:%s/%s" % (cport, p)), ""]
+        out += ["[[feeds]]", "url = %s" % q("http://127.0.0.1:%s/%s" % (cport, p))]
+        # Every other feed is tagged, for the narrowed page /?tag=bench.
+        out += ['tags = ["bench"]', ""] if n % 2 == 0 else [""]
 print("\n".join(out))
 PY
 "$FEEDMERGE_BIN" --config "$work/feedmerge.toml" poll-once > "$work/poll-once.log" 2>&1
@@ -99,6 +104,9 @@ GZIP_STATIC=1 WORKERS=1 CPUS=${spin[2]:-} "$here/static_server.sh" start "$stati
 etag() { curl -sf -o /dev/null -D - "${@:2}" "$1" | awk -F': ' 'tolower($1)=="etag"{sub(/\r$/,"",$2); print $2}'; }
 fm_etag_id=$(etag "$fm"); fm_etag_gz=$(etag "$fm" -H 'Accept-Encoding: gzip')
 ngx_etag_id=$(etag "$ngx"); ngx_etag_gz=$(etag "$ngx" -H 'Accept-Encoding: gzip')
+page=http://127.0.0.1:$FM_PORT/; page_tag=http://127.0.0.1:$FM_PORT/?tag=bench
+page_etag_id=$(etag "$page"); page_etag_gz=$(etag "$page" -H 'Accept-Encoding: gzip')
+tag_etag_id=$(etag "$page_tag"); tag_etag_gz=$(etag "$page_tag" -H 'Accept-Encoding: gzip')
 
 cat > "$work/report.lua" <<'LUA'
 done = function(summary, latency, requests)
@@ -115,6 +123,7 @@ LUA
   echo "nginx: $(nginx -v 2>&1 | sed 's/.*: //'), 1 worker, sendfile, gzip_static, open_file_cache=${OPEN_FILE_CACHE:-0}; wrk: $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
   echo "feedmerge: $("$FEEDMERGE_BIN" --version)"
   echo "feed: $items items, $(stat -c %s "$static/feed.xml") bytes plain, $(stat -c %s "$static/feed.xml.gz") bytes gzip"
+  echo "page: $(curl -sf "$page" | grep -c '<article') stories, $(curl -sf "$page" | wc -c) bytes plain; /?tag=bench: $(curl -sf "$page_tag" | grep -c '<article') stories"
   echo "etags: feedmerge $fm_etag_id / $fm_etag_gz; nginx $ngx_etag_id / $ngx_etag_gz"
   echo "params: SERVE_K=$SERVE_K DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS pin=server:${spin[*]:-none} client:${cpin[*]:-none}"
   echo "feedmerge_rss_mib ($SERVE_K feeds): idle_after_start=$idle_rss after_first_render=$after_render_rss"
@@ -131,9 +140,13 @@ echo "round,server,case,encoding,status,rps,p50_ms,p99_ms,max_ms,bytes_per_resp,
 for round in $(seq 1 "$ROUNDS"); do
   for case in full 304; do
     for enc in identity gzip; do
-      for server in feedmerge nginx; do
-        if [[ $server == feedmerge ]]; then url=$fm; et_id=$fm_etag_id; et_gz=$fm_etag_gz; spid=$fm_pid
-        else url=$ngx; et_id=$ngx_etag_id; et_gz=$ngx_etag_gz; spid=$(ngx_workers); fi
+      for server in feedmerge nginx page page_tag; do
+        case $server in
+          feedmerge) url=$fm; et_id=$fm_etag_id; et_gz=$fm_etag_gz; spid=$fm_pid ;;
+          nginx) url=$ngx; et_id=$ngx_etag_id; et_gz=$ngx_etag_gz; spid=$(ngx_workers) ;;
+          page) url=$page; et_id=$page_etag_id; et_gz=$page_etag_gz; spid=$fm_pid ;;
+          page_tag) url=$page_tag; et_id=$tag_etag_id; et_gz=$tag_etag_gz; spid=$fm_pid ;;
+        esac
         hdr=()
         [[ $enc == gzip ]] && hdr+=(-H 'Accept-Encoding: gzip')
         if [[ $case == 304 ]]; then

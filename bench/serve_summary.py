@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """serve_summary.py serve.csv -- the serving benchmark's table (medians over rounds), in
-Markdown, and issue 3's serving targets checked against it."""
+Markdown, and issue 3's serving targets checked against it; then the news page (/ and
+/?tag=bench) beside /feed.xml, from the same run."""
 import csv
 import statistics
 import sys
@@ -39,3 +40,14 @@ for enc in ("identity", "gzip"):
     pa, pb = med("304", enc, "feedmerge", "p99_ms"), med("full", enc, "feedmerge", "p99_ms")
     print("- %s: feedmerge 304 %.0f req/s (p99 %.2f ms) vs full %.0f req/s (p99 %.2f ms): 304s at least as fast: %s" % (
         enc, a, pa, b, pb, "met" if a >= b else "MISSED"))
+
+if any(r["server"] == "page" for r in rows):
+    print("\nThe news page beside /feed.xml, feedmerge alone, same run:\n")
+    print("| request | encoding | /feed.xml req/s | / req/s | /?tag=bench req/s | / ÷ /feed.xml | p99 ms (feed / page / tag) | bytes/response (feed / page / tag) |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    for case, enc in cases:
+        f, p, t = (med(case, enc, s, "rps") for s in ("feedmerge", "page", "page_tag"))
+        print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f / %.2f / %.2f | %.0f / %.0f / %.0f |" % (
+            "GET → 200" if case == "full" else "If-None-Match → 304", enc, f, p, t, p / f,
+            *(med(case, enc, s, "p99_ms") for s in ("feedmerge", "page", "page_tag")),
+            *(med(case, enc, s, "bytes_per_resp") for s in ("feedmerge", "page", "page_tag"))))

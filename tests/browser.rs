@@ -446,3 +446,339 @@ async fn the_layout_holds_at_phone_and_desktop_widths_light_and_dark() {
     browser.call("DELETE", "", Value::Null).await;
     daemon.stop().await;
 }
+
+/// Where axe-core's browser build is: `$FEEDMERGE_AXE`, else where `.ci/run` installs it
+/// (`npm install --prefix target/npm axe-core@4`).
+fn axe_path() -> std::path::PathBuf {
+    std::env::var_os("FEEDMERGE_AXE").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/npm/node_modules/axe-core/axe.min.js")
+        },
+        std::path::PathBuf::from,
+    )
+}
+
+/// A picture of `width`×`height`, as the feeds' images are.
+fn picture(width: u32, height: u32, hue: u32) -> Vec<u8> {
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}"><rect width="{width}" height="{height}" fill="hsl({hue},45%,45%)"/><circle cx="{}" cy="{}" r="{}" fill="hsl({},70%,70%)"/></svg>"##,
+        width / 2,
+        height / 2,
+        width.min(height) / 3,
+        (hue + 120) % 360
+    )
+    .into_bytes()
+}
+
+/// A paragraph of the `i`th story.
+fn words(i: usize, sentences: usize) -> String {
+    const W: [&str; 16] = [
+        "council",
+        "bridge",
+        "river",
+        "residents",
+        "budget",
+        "season",
+        "library",
+        "station",
+        "plans",
+        "opened",
+        "voted",
+        "reported",
+        "after",
+        "during",
+        "weekend",
+        "market",
+    ];
+    (0..sentences)
+        .map(|s| {
+            let n = 9 + (i + s) % 7;
+            let mut sentence: String = (0..n)
+                .map(|k| W[(i * 7 + s * 3 + k * 5) % W.len()])
+                .collect::<Vec<_>>()
+                .join(" ");
+            sentence[..1].make_ascii_uppercase();
+            sentence + "."
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The sources of a realistic news page and their 50 stories (10 each, an hour apart):
+/// RSS with `media:content` in two sizes, a caption and a credit; Atom with a `<figure>`
+/// and authors with links; a JSON Feed with images and authors' avatars; RSS with portrait
+/// photos as enclosures; a podcast. Their images come from `env`'s server. Returns the
+/// config, with each feed's tags.
+async fn news_sources(env: &Env) -> feedmerge::config::Config {
+    let date = |i: usize| chrono::Utc::now() - chrono::Duration::hours(i as i64 + 1);
+    let story = |i: usize| {
+        (0..4 + i % 6)
+            .map(|p| format!("<p>{}</p>", words(i + p, 4)))
+            .collect::<String>()
+    };
+    let title = |i: usize| format!("Story {i}: {}", &words(i, 1)[..40].trim_end());
+    let image = async |name: String, w: u32, h: u32, hue: u32| {
+        let path = format!("/images/{name}.svg");
+        env.serve_bytes(&path, picture(w, h, hue), "image/svg+xml")
+            .await;
+        env.url(&path)
+    };
+    let (mut city, mut wire, mut notes, mut sport, mut podcast) = (
+        String::new(),
+        String::new(),
+        Vec::new(),
+        String::new(),
+        String::new(),
+    );
+    for i in 0..50 {
+        let author = ["Ann Lee", "Bo Chen", "Carla Diaz", "Dev Patel", "Eva Novak"][i / 5 % 5];
+        let link = format!("https://news.example/{i}");
+        let hue = (i * 37 % 360) as u32;
+        match i % 5 {
+            0 => {
+                let small = image(format!("city-{i}-600"), 600, 315, hue).await;
+                let big = image(format!("city-{i}"), 1200, 630, hue).await;
+                city += &format!(
+                    "<item><guid>{link}</guid><title>{}</title><link>{link}</link><pubDate>{}</pubDate>\
+                     <dc:creator>{author}</dc:creator><category>transport</category>\
+                     <media:content url=\"{small}\" type=\"image/svg+xml\" width=\"600\" height=\"315\"/>\
+                     <media:content url=\"{big}\" type=\"image/svg+xml\" width=\"1200\" height=\"630\">\
+                     <media:description>The river seen from the new bridge</media:description>\
+                     <media:credit>Photo desk</media:credit></media:content>\
+                     <description>{}</description><content:encoded><![CDATA[{}]]></content:encoded></item>",
+                    title(i),
+                    date(i).to_rfc2822(),
+                    words(i, 1),
+                    story(i)
+                );
+            }
+            1 => {
+                let img = image(format!("wire-{i}"), 600, 315, hue).await;
+                let content = format!(
+                    "<figure><img src=\"{img}\" width=\"600\" height=\"315\" alt=\"\">\
+                     <figcaption>Crowds at the station. Photo: wire</figcaption></figure>{}",
+                    story(i)
+                );
+                wire += &format!(
+                    "<entry><id>{link}</id><title>{}</title><link href=\"{link}\"/><updated>{}</updated>\
+                     <author><name>{author}</name><uri>https://news.example/people/{}</uri></author>\
+                     <summary>{}</summary><content type=\"html\">{}</content></entry>",
+                    title(i),
+                    date(i).to_rfc3339(),
+                    i % 5,
+                    words(i, 1),
+                    feedmerge::html::escape(&content)
+                );
+            }
+            2 => {
+                let img = image(format!("notes-{i}"), 600, 315, hue).await;
+                let avatar = image(format!("avatar-{i}"), 96, 96, hue).await;
+                notes.push(json!({
+                    "id": link, "url": link, "title": title(i),
+                    "date_published": date(i).to_rfc3339(), "image": img,
+                    "summary": words(i, 1), "content_html": story(i),
+                    "authors": [{"name": author, "url": format!("https://news.example/people/{i}"),
+                        "avatar": avatar}],
+                }));
+            }
+            3 => {
+                let img = image(format!("sport-{i}"), 400, 600, hue).await;
+                sport += &format!(
+                    "<item><guid>{link}</guid><title>{}</title><link>{link}</link><pubDate>{}</pubDate>\
+                     <author>desk@news.example ({author})</author>\
+                     <enclosure url=\"{img}\" type=\"image/svg+xml\" length=\"0\"/>\
+                     <description><![CDATA[{}]]></description></item>",
+                    title(i),
+                    date(i).to_rfc2822(),
+                    story(i)
+                );
+            }
+            _ => {
+                let cover = image(format!("podcast-{i}"), 600, 600, hue).await;
+                podcast += &format!(
+                    "<item><guid>{link}</guid><title>Episode {i}</title><link>{link}</link>\
+                     <pubDate>{}</pubDate><itunes:author>{author}</itunes:author>\
+                     <itunes:image href=\"{cover}\"/>\
+                     <enclosure url=\"https://news.example/{i}.mp3\" type=\"audio/mpeg\" length=\"1000\"/>\
+                     <description>{}</description></item>",
+                    date(i).to_rfc2822(),
+                    words(i, 2)
+                );
+            }
+        }
+    }
+    let rss = |name: &str, items: &str| {
+        format!(
+            "<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\" \
+             xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
+             xmlns:content=\"http://purl.org/rss/1.0/modules/content/\" \
+             xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\">\
+             <channel><title>{name}</title><link>https://news.example/</link>\
+             <description>{name}</description>{items}</channel></rss>"
+        )
+        .into_bytes()
+    };
+    let atom = format!(
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Morning Wire</title><id>urn:wire</id>\
+         <updated>{}</updated>{wire}</feed>",
+        date(0).to_rfc3339()
+    );
+    let json_feed = json!({"version": "https://jsonfeed.org/version/1.1", "title": "Tech Notes",
+        "items": notes});
+    let feeds: [(&str, Vec<u8>, &str, &str); 5] = [
+        (
+            "/city.rss",
+            rss("City Desk", &city),
+            "application/rss+xml",
+            "\"local\", \"news\"",
+        ),
+        (
+            "/wire.atom",
+            atom.into_bytes(),
+            "application/atom+xml",
+            "\"world\", \"news\"",
+        ),
+        (
+            "/notes.json",
+            json_feed.to_string().into_bytes(),
+            "application/feed+json",
+            "\"tech\"",
+        ),
+        (
+            "/sport.rss",
+            rss("Sport Daily", &sport),
+            "application/rss+xml",
+            "\"sport\", \"local\"",
+        ),
+        (
+            "/podcast.rss",
+            rss("Green Streets Podcast", &podcast),
+            "application/rss+xml",
+            "\"podcasts\"",
+        ),
+    ];
+    let mut toml = String::from(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\npath = \"feedmerge.db\"\n\
+         [reading_time]\nfull_text = \"never\"\n[output]\ntitle = \"Evening News\"\n",
+    );
+    for (path, body, content_type, tags) in feeds {
+        env.serve_bytes(path, body, content_type).await;
+        toml += &format!("[[feeds]]\nurl = \"{}\"\ntags = [{tags}]\n", env.url(path));
+    }
+    let path = env.dir.path().join("config.toml");
+    std::fs::write(&path, toml).unwrap();
+    feedmerge::config::Config::load(&path).expect("a valid config")
+}
+
+/// axe-core finds no accessibility violations on a realistic page of 50 stories with their
+/// images (the first page, then the rest appended by "Show more", a story and the sources
+/// opened), at 390 px and 1280 px, light and dark.
+#[tokio::test(flavor = "multi_thread")]
+async fn axe_finds_no_violations_at_phone_and_desktop_widths_light_and_dark() {
+    let axe = axe_path();
+    let Ok(axe_js) = std::fs::read_to_string(&axe) else {
+        // CI installs it (.ci/run); elsewhere it is optional, like Chromium.
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "axe-core is missing at {} (npm install --prefix target/npm axe-core@4)",
+            axe.display()
+        );
+        eprintln!(
+            "skipped: no axe-core at {} (npm install --prefix target/npm axe-core@4)",
+            axe.display()
+        );
+        return;
+    };
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let env = Env::new().await;
+    let cfg = news_sources(&env).await;
+    common::poll(&cfg).await;
+    let daemon = Daemon::start(cfg).await;
+    let site = daemon.url("/");
+
+    let mut report = String::new();
+    for (width, height) in [(390, 844), (1280, 900)] {
+        for scheme in ["light", "dark"] {
+            let what = format!("{width} px, {scheme}");
+            browser
+                .cdp(
+                    "Emulation.setDeviceMetricsOverride",
+                    json!({"width": width, "height": height, "deviceScaleFactor": 1,
+                        "mobile": width < 600}),
+                )
+                .await;
+            browser
+                .cdp(
+                    "Emulation.setEmulatedMedia",
+                    json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+                )
+                .await;
+            browser.call("POST", "/url", json!({"url": site})).await;
+            browser
+                .wait_for("return document.readyState === 'complete'", &what)
+                .await;
+            browser
+                .script("document.getElementById('more').click(); return true")
+                .await;
+            browser
+                .wait_for(
+                    "return document.querySelectorAll('#stories > article').length === 50",
+                    &format!("every story at {what}"),
+                )
+                .await;
+            browser
+                .script(
+                    "document.querySelector('details.story').open = true; \
+                     document.querySelector('details.sources').open = true; return true",
+                )
+                .await;
+            // Through WebDriver, not the page: the page's Content-Security-Policy allows no
+            // script of another origin, and axe is none of the page's business.
+            browser
+                .script(&format!("{axe_js}\n;window.axe = axe; return true"))
+                .await;
+            let violations = browser
+                .call(
+                    "POST",
+                    "/execute/async",
+                    json!({"script": "const done = arguments[arguments.length - 1]; \
+                        axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map(v => \
+                          ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(n => \
+                            ({target: n.target.join(' '), html: n.html.slice(0, 160), why: n.failureSummary})), \
+                            count: v.nodes.length})))).catch(e => done(String(e)))",
+                        "args": []}),
+                )
+                .await;
+            let list = violations
+                .as_array()
+                .unwrap_or_else(|| panic!("{what}: axe did not run: {violations}"));
+            for v in list {
+                report += &format!(
+                    "\n{what}: {} ({}, {} nodes): {}",
+                    v["id"].as_str().unwrap_or(""),
+                    v["impact"].as_str().unwrap_or(""),
+                    v["count"],
+                    v["help"].as_str().unwrap_or("")
+                );
+                for n in v["nodes"].as_array().into_iter().flatten() {
+                    report += &format!(
+                        "\n    {}\n      {}\n      {}",
+                        n["target"].as_str().unwrap_or(""),
+                        n["html"].as_str().unwrap_or(""),
+                        n["why"].as_str().unwrap_or("").replace('\n', "\n      ")
+                    );
+                }
+            }
+            browser.script("window.scrollTo(0, 0); return true").await;
+            browser
+                .screenshot(&format!("news-page-axe-{width}-{scheme}"))
+                .await;
+        }
+    }
+    browser.call("DELETE", "", Value::Null).await;
+    daemon.stop().await;
+    assert!(report.is_empty(), "axe-core found violations:{report}");
+}

@@ -169,3 +169,59 @@ async fn tags_and_sources_narrow_the_page_its_paging_and_its_feeds() {
     assert_eq!(r.status(), 400);
     daemon.stop().await;
 }
+
+/// What Lighthouse asks of the page and its files: a meta description (for search results),
+/// and the stylesheet and script linked by their version, which browsers may then keep for
+/// a year without asking again; asked for without it, or by an old one, they are kept for
+/// an hour only.
+#[tokio::test]
+async fn the_page_describes_itself_and_links_its_files_by_version() {
+    let env = Env::new().await;
+    env.serve_bytes(
+        "/daily",
+        stories("Daily", "Local", 3),
+        "application/rss+xml",
+    )
+    .await;
+    let cfg = env.config(&[env.url("/daily")]);
+    common::poll(&cfg).await;
+    let daemon = Daemon::start(cfg).await;
+    let html = daemon.text("/").await;
+    assert!(
+        html.contains("<meta name=\"description\" content=\"Merged feed · feedmerge, a merged feed with reading times\">"),
+        "{html}"
+    );
+    for (file, tag) in [
+        ("feedmerge.css", "<link rel=\"stylesheet\" href=\""),
+        ("feedmerge.js", "<script src=\""),
+    ] {
+        let href = unescape(
+            html.split(tag)
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("no {file} in {html}")),
+        );
+        assert!(
+            href.starts_with(&format!("/static/{file}?v=")) && href.len() > 30,
+            "{href}"
+        );
+        let cache_control = async |url: String| {
+            let r = http_client().get(&url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            r.headers()["cache-control"].to_str().unwrap().to_owned()
+        };
+        assert_eq!(
+            cache_control(daemon.url(&href)).await,
+            "public, immutable, max-age=31536000",
+            "{href}"
+        );
+        for other in [format!("/static/{file}"), format!("/static/{file}?v=0123")] {
+            assert_eq!(
+                cache_control(daemon.url(&other)).await,
+                "public, max-age=3600",
+                "{other}"
+            );
+        }
+    }
+    daemon.stop().await;
+}

@@ -27,6 +27,13 @@ pub const CSS: &str = include_str!("assets/feedmerge.css");
 pub const JS: &str = include_str!("assets/feedmerge.js");
 const TEMPLATE: &str = include_str!("assets/page.html");
 
+/// The version of a static file in its URL (`feedmerge.css?v=VERSION`): a hash of its
+/// contents, so that browsers may keep it for as long as they like and still get a new one
+/// with the release that changes it.
+pub fn asset_version(body: &str) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes()))
+}
+
 /// The page's Content-Security-Policy: nothing but this server's own script and style,
 /// images from anywhere on the web (the stories' lead images), no frames, no plugins.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -282,6 +289,8 @@ pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -
                 nav,
                 opml_url => channel.base_url.join("sources.opml").map(|u| u.to_string()).unwrap_or_default(),
                 static_base,
+                css_version => asset_version(CSS),
+                js_version => asset_version(JS),
                 cards,
                 more_url => page.more_url,
                 version => env!("CARGO_PKG_VERSION"),

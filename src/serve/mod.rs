@@ -36,9 +36,14 @@ use crate::store::Store;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long readers may reuse a copy of a feed before they revalidate.
 const FEED_MAX_AGE: Duration = Duration::from_secs(60);
-/// How long browsers may reuse the news page's stylesheet and script: an hour, since they
-/// change only with a release; after it, their ETag makes revalidating cheap.
+/// How long browsers may reuse the news page's stylesheet and script asked for without
+/// their current version (an old page, a hand-typed URL): an hour, since they change only
+/// with a release; after it, their ETag makes revalidating cheap.
 const STATIC_MAX_AGE: Duration = Duration::from_secs(3600);
+/// How long browsers may keep them asked for by the version the page links to
+/// (`?v=`, [`page::asset_version`]): a year, never revalidated (`immutable`), since a release
+/// that changes one links to another version.
+const STATIC_VERSIONED_MAX_AGE: Duration = Duration::from_secs(365 * 86_400);
 
 /// Shared state of the HTTP handlers.
 #[derive(Debug)]
@@ -62,11 +67,13 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
         .route("/", get(news_page))
         .route(
             "/static/feedmerge.css",
-            get(|h: HeaderMap| static_file(h, page::CSS, "text/css; charset=utf-8")),
+            get(|u: Uri, h: HeaderMap| static_file(u, h, page::CSS, "text/css; charset=utf-8")),
         )
         .route(
             "/static/feedmerge.js",
-            get(|h: HeaderMap| static_file(h, page::JS, "text/javascript; charset=utf-8")),
+            get(|u: Uri, h: HeaderMap| {
+                static_file(u, h, page::JS, "text/javascript; charset=utf-8")
+            }),
         )
         .route("/sources.opml", get(sources_opml))
         .route("/healthz", get(healthz))
@@ -180,16 +187,19 @@ fn page_headers(mut response: Response) -> Response {
     response
 }
 
-/// A file built into the binary, with a strong ETag of its contents.
+/// A file built into the binary, with a strong ETag of its contents; kept for a year when
+/// asked for by its current version.
 async fn static_file(
+    uri: Uri,
     headers: HeaderMap,
     body: &'static str,
     content_type: &'static str,
 ) -> Response {
-    let etag = conditional::etag(
-        Coding::Identity,
-        &format!("{:016x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes())),
-    );
+    let version = page::asset_version(body);
+    let versioned = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.strip_prefix("v=") == Some(&version)));
+    let etag = conditional::etag(Coding::Identity, &version);
     let fresh = conditional::none_match(&headers, &[&etag]).unwrap_or(false);
     let mut r = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
@@ -202,11 +212,16 @@ async fn static_file(
     };
     let h = r.headers_mut();
     h.typed_insert(conditional::typed_etag(&etag));
-    h.typed_insert(
+    h.typed_insert(if versioned {
         CacheControl::new()
             .with_public()
-            .with_max_age(STATIC_MAX_AGE),
-    );
+            .with_max_age(STATIC_VERSIONED_MAX_AGE)
+            .with_immutable()
+    } else {
+        CacheControl::new()
+            .with_public()
+            .with_max_age(STATIC_MAX_AGE)
+    });
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
