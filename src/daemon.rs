@@ -27,6 +27,7 @@ use crate::output::{FeedCache, Outputs};
 use crate::scheduler::Scheduler;
 use crate::serve::{self, AppState, LimitedListener};
 use crate::store::{Store, StoreError};
+use crate::websub::Subscriber;
 
 /// How long a reload waits for more SIGHUPs before it reads the config: a burst is one reload.
 pub const RELOAD_SETTLE: Duration = Duration::from_millis(200);
@@ -65,6 +66,8 @@ pub struct Daemon {
     hosts: Arc<Hosts>,
     /// The article queue, kept across reloads.
     articles: Articles,
+    /// The WebSub subscriptions, which outlive reloads.
+    websub: Subscriber,
     /// Counters for `/metrics`, kept across reloads.
     metrics: Arc<Metrics>,
     /// Dropped last: every task above holds a clone.
@@ -119,18 +122,24 @@ impl Daemon {
         let articles = Articles::load(&store)
             .await
             .context("cannot read the article pages waiting")?;
-        let ctx = poll_context(&cfg, &store, &metrics, &hosts, &articles)?;
+        let websub = Subscriber::load(store.clone(), metrics.clone())
+            .await
+            .context("cannot read the WebSub subscriptions")?;
+        let ctx = poll_context(&cfg, &store, &metrics, &hosts, &articles, &websub)?;
         let feeds = app::scheduled_feeds(&cfg, &store).await?;
+        websub.configure(&cfg, &feeds, &ctx);
 
         // Nothing has started yet; from here on nothing fails.
         let cancel = CancellationToken::new();
         let background = TaskTracker::new();
         let scheduler = Scheduler::start(ctx, feeds, &cancel);
         background.spawn(articles.clone().run(store.clone(), cancel.clone()));
+        background.spawn(websub.clone().run(cancel.clone()));
         let state = Arc::new(AppState {
             feed: FeedCache::new(store.clone(), Outputs::from_config(&cfg), metrics.clone()),
             store: store.clone(),
             metrics: metrics.clone(),
+            websub: Some(websub.clone()),
             ready: AtomicBool::new(true),
         });
         let limits = serve::Limits {
@@ -186,6 +195,7 @@ impl Daemon {
             file_lost,
             hosts,
             articles,
+            websub,
             metrics,
             store,
             heartbeat: Heartbeat::new(),
@@ -298,9 +308,17 @@ impl Daemon {
         } else {
             Arc::new(self.hosts.with_limits(host_limits(&new)))
         };
-        let ctx = poll_context(&new, &self.store, &self.metrics, &hosts, &self.articles)?;
+        let ctx = poll_context(
+            &new,
+            &self.store,
+            &self.metrics,
+            &hosts,
+            &self.articles,
+            &self.websub,
+        )?;
         let feeds = app::scheduled_feeds(&new, &self.store).await?;
         // Nothing fails from here on: the new config is applied whole.
+        self.websub.configure(&new, &feeds, &ctx);
         let changes = self.scheduler.reconfigure(ctx, feeds);
         self.hosts = hosts;
         self.state.feed.reconfigure(Outputs::from_config(&new));
@@ -345,6 +363,7 @@ impl Daemon {
             file_lost,
             hosts,
             articles,
+            websub,
             metrics,
             store,
             heartbeat,
@@ -372,7 +391,7 @@ impl Daemon {
         // What is left holds clones of the store: the server's state, then the handles the
         // polls and reloads shared. The store closes with the last of them.
         drop((state, retention, file_lost, heartbeat));
-        drop((hosts, articles, metrics));
+        drop((hosts, articles, websub, metrics));
         drop(store);
         info!("stopped");
         failure.map_or(Ok(()), Err)

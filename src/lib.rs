@@ -66,4 +66,5 @@ pub mod schedule;
 pub mod scheduler;
 pub mod shutdown;
 pub mod terminal;
+pub mod websub;
 pub mod words;

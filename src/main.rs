@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use feedmerge::app;
 use feedmerge::config::Config;
-use feedmerge::model::Health;
+use feedmerge::model::{Health, SubState};
 use feedmerge::redact::{self, Redacted};
 use feedmerge::render::Format;
 use feedmerge::store::FeedStatus;
@@ -402,6 +402,8 @@ fn shown(mut f: FeedStatus) -> FeedStatus {
     f.url = url(&f.url);
     f.moved_to = f.moved_to.as_deref().map(url);
     f.last_error = f.last_error.map(|e| redact::text(&e).into_owned());
+    f.hub = f.hub.as_deref().map(url);
+    f.websub_error = f.websub_error.map(|e| redact::text(&e).into_owned());
     f
 }
 
@@ -462,6 +464,20 @@ fn status_table(feeds: &[FeedStatus], now: chrono::DateTime<chrono::Utc>) -> Str
         }
         if !f.repairs.is_empty() {
             notes.push(format!("{}: read after repairs: {}", f.url, f.repairs));
+        }
+        if let (Some(hub), Some(sub)) = (&f.hub, f.websub) {
+            let mut note = format!("{}: WebSub {sub} at {hub}", f.url);
+            if let Some(until) = f.websub_expires_at.filter(|_| sub == SubState::Active) {
+                note.push_str(&format!(", lease ends {}", relative(until, now)));
+            }
+            if let Some(e) = f
+                .websub_error
+                .as_deref()
+                .filter(|_| sub != SubState::Active)
+            {
+                note.push_str(&format!(": {e}"));
+            }
+            notes.push(note);
         }
     }
     let mut text = columns(&table, MAX_CELL_CHARS);
@@ -651,6 +667,7 @@ mod tests {
             last_error: error,
             moved_to: None,
             repairs: Default::default(),
+            ..FeedStatus::default()
         }
     }
 

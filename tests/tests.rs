@@ -21,3 +21,4 @@ mod properties;
 mod serve;
 mod service;
 mod storage;
+mod websub;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Query, Request, State};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +31,7 @@ use crate::model::{Cursor, Health};
 use crate::output::{CacheError, Coding, FeedCache, Filters, Output, Rendered, Variant};
 use crate::render::{Format, page};
 use crate::store::Store;
+use crate::websub::{PushError, Subscriber, Verification};
 
 /// Longest time a request may take before it is answered 503 (shutdown never waits longer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,6 +52,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once the schedule is loaded; `/readyz` answers 200 only then.
     pub ready: AtomicBool,
+    /// The WebSub subscriptions whose hubs call back at `/websub/<token>` (`None`: no
+    /// callbacks are taken).
+    pub websub: Option<Subscriber>,
 }
 
 /// The HTTP routes. `/metrics` is included when `with_metrics` is set.
@@ -69,6 +73,7 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
             get(|h: HeaderMap| static_file(h, page::JS, "text/javascript; charset=utf-8")),
         )
         .route("/sources.opml", get(sources_opml))
+        .route("/websub/{token}", get(websub_verify).post(websub_push))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if with_metrics {
@@ -189,6 +194,66 @@ async fn sources_opml(State(state): State<Arc<AppState>>) -> Response {
         opml,
     )
         .into_response()
+}
+
+/// A hub's verification of intent: the challenge echoed for a request we made, 404 for
+/// anything else.
+async fn websub_verify(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Query(verification): Query<Verification>,
+) -> Response {
+    let Some(websub) = &state.websub else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match websub.verify(&token, &verification).await {
+        Ok(challenge) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::debug!(error = %e, "WebSub verification refused");
+            StatusCode::NOT_FOUND.into_response()
+        }
+    }
+}
+
+/// A hub's push: stored like a poll's document when the callback is one of an active
+/// subscription and the signature holds; a 4xx otherwise. Either way counted.
+async fn websub_push(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(websub) = &state.websub else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // Bounded like a fetched feed.
+    let Ok(body) = axum::body::to_bytes(body, websub.max_body()).await else {
+        state.metrics.websub_push("too_large");
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signature = text("x-hub-signature");
+    match websub
+        .push(&token, signature, text("content-type"), body.to_vec())
+        .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, reason = e.label(), "WebSub push refused");
+            match e {
+                // A hub drops a subscription answered 410 Gone.
+                PushError::Unknown => StatusCode::GONE,
+                PushError::Signature(_) => StatusCode::FORBIDDEN,
+                PushError::Unreadable(_) => StatusCode::BAD_REQUEST,
+                PushError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            }
+            .into_response()
+        }
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_article_queue.sql"),
     include_str!("migrations/003_feed_repairs.sql"),
     include_str!("migrations/004_merge_evidence.sql"),
+    include_str!("migrations/006_websub.sql"),
 ];
 
 /// The schema version this build writes.
