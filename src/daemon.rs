@@ -28,6 +28,7 @@ use crate::scheduler::Scheduler;
 use crate::serve::{self, AppState, LimitedListener};
 use crate::store::{Store, StoreError};
 use crate::websub::Subscriber;
+use crate::websub::publish::Publisher;
 
 /// How long a reload waits for more SIGHUPs before it reads the config: a burst is one reload.
 pub const RELOAD_SETTLE: Duration = Duration::from_millis(200);
@@ -68,6 +69,8 @@ pub struct Daemon {
     articles: Articles,
     /// The WebSub subscriptions, which outlive reloads.
     websub: Subscriber,
+    /// Stops the notifications to `[websub] hub`; a reload restarts them with its config.
+    publishing: CancellationToken,
     /// Counters for `/metrics`, kept across reloads.
     metrics: Arc<Metrics>,
     /// Dropped last: every task above holds a clone.
@@ -126,6 +129,7 @@ impl Daemon {
             .await
             .context("cannot read the WebSub subscriptions")?;
         let ctx = poll_context(&cfg, &store, &metrics, &hosts, &articles, &websub)?;
+        let fetcher = ctx.fetcher.clone();
         let feeds = app::scheduled_feeds(&cfg, &store).await?;
         websub.configure(&cfg, &feeds, &ctx);
 
@@ -142,6 +146,8 @@ impl Daemon {
             websub: Some(websub.clone()),
             ready: AtomicBool::new(true),
         });
+        let publishing = cancel.child_token();
+        publish(&background, &cfg, &state, fetcher, &publishing);
         let limits = serve::Limits {
             max_connections: cfg.server.max_connections,
             idle_timeout: cfg.server.idle_timeout,
@@ -196,6 +202,7 @@ impl Daemon {
             hosts,
             articles,
             websub,
+            publishing,
             metrics,
             store,
             heartbeat: Heartbeat::new(),
@@ -319,6 +326,7 @@ impl Daemon {
         let feeds = app::scheduled_feeds(&new, &self.store).await?;
         // Nothing fails from here on: the new config is applied whole.
         self.websub.configure(&new, &feeds, &ctx);
+        let fetcher = ctx.fetcher.clone();
         let changes = self.scheduler.reconfigure(ctx, feeds);
         self.hosts = hosts;
         self.state.feed.reconfigure(Outputs::from_config(&new));
@@ -332,6 +340,15 @@ impl Daemon {
         if let Err(e) = self.store.set_max_size(new.storage.max_size).await {
             warn!(error = %e, "cannot apply the new [storage] max_size");
         }
+        self.publishing.cancel();
+        self.publishing = self.cancel.child_token();
+        publish(
+            &self.background,
+            &new,
+            &self.state,
+            fetcher,
+            &self.publishing,
+        );
         self.retention.cancel();
         self.retention = self.cancel.child_token();
         self.background.spawn(retention_loop(
@@ -364,6 +381,7 @@ impl Daemon {
             hosts,
             articles,
             websub,
+            publishing,
             metrics,
             store,
             heartbeat,
@@ -390,7 +408,7 @@ impl Daemon {
         }
         // What is left holds clones of the store: the server's state, then the handles the
         // polls and reloads shared. The store closes with the last of them.
-        drop((state, retention, file_lost, heartbeat));
+        drop((state, retention, publishing, file_lost, heartbeat));
         drop((hosts, articles, websub, metrics));
         drop(store);
         info!("stopped");
@@ -482,4 +500,25 @@ async fn watch_external_writes(
             warn!(error = %e, "cannot check the database for outside changes");
         }
     }
+}
+
+/// Starts telling `[websub] hub` of each change of the outputs, when one is configured,
+/// until `cancel`.
+fn publish(
+    background: &TaskTracker,
+    cfg: &Config,
+    state: &Arc<AppState>,
+    fetcher: crate::fetch::Fetcher,
+    cancel: &CancellationToken,
+) {
+    let Some(hub) = cfg.websub.hub.clone() else {
+        return;
+    };
+    let publisher = Publisher {
+        hub,
+        state: state.clone(),
+        fetcher,
+        metrics: state.metrics.clone(),
+    };
+    background.spawn(publisher.run(cancel.clone()));
 }

@@ -437,3 +437,159 @@ async fn a_hub_elsewhere_on_a_private_address_is_never_contacted() {
     daemon.stop().await;
     elsewhere.verify().await;
 }
+
+/// A daemon whose outputs announce the hub `hub` (a server of the test's), polling `feed`
+/// every second; its base URL is its own address.
+async fn publishing_daemon(env: &Env, hub: &str, feed: &str) -> Daemon {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let path = env.dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"{addr}\"\nbase_url = \"http://{addr}/\"\n\
+             [storage]\npath = \"feedmerge.db\"\n[reading_time]\nfull_text = \"never\"\n\
+             [poller]\ninterval = \"1s\"\n[websub]\nhub = \"{hub}\"\n\
+             [[feeds]]\nurl = \"{feed}\"\n\
+             [[outputs]]\npath = \"/private\"\ntoken = \"0123456789abcdef0123\"\n"
+        ),
+    )
+    .unwrap();
+    let cfg = feedmerge::config::Config::load(&path).expect("config");
+    Daemon::start_on(cfg, listener)
+}
+
+/// The `hub.url`s of the publish notifications `hub` received, in order.
+async fn pinged(hub: &wiremock::MockServer) -> Vec<String> {
+    let requests = hub.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .map(|r| {
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(&r.body).into_owned().collect();
+            assert_eq!(form["hub.mode"], "publish");
+            form["hub.url"].clone()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn outputs_announce_the_hub_and_it_is_told_of_each_change_only() {
+    let env = Env::new().await;
+    let hub = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hub"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hub)
+        .await;
+    let hub_url = format!("{}/hub", hub.uri());
+    let topic = env.url("/feed.xml");
+    let plain = |titles: &[&str]| {
+        let mut xml = String::from(r#"<rss version="2.0"><channel><title>Source</title>"#);
+        for t in titles {
+            xml.push_str(&format!(
+                "<item><title>{t}</title><guid>{t}</guid><description>{t} text</description></item>"
+            ));
+        }
+        xml.push_str("</channel></rss>");
+        xml.into_bytes()
+    };
+    env.serve_bytes("/feed.xml", plain(&["One"]), "application/rss+xml")
+        .await;
+    let daemon = publishing_daemon(&env, &hub_url, &topic).await;
+    daemon.wait_for_items(1).await;
+
+    // Every output announces the hub beside its own URL, in the body and in Link headers.
+    let response = http_client()
+        .get(daemon.url("/feed.xml"))
+        .send()
+        .await
+        .unwrap();
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    assert_eq!(
+        link,
+        format!(
+            "<{hub_url}>; rel=\"hub\", <{}>; rel=\"self\"",
+            daemon.url("/feed.xml")
+        )
+    );
+    let rss = response.text().await.unwrap();
+    assert!(
+        rss.contains(&format!(r#"<atom:link href="{hub_url}" rel="hub"/>"#)),
+        "{rss}"
+    );
+    use rss::validation::Validate;
+    rss::Channel::read_from(rss.as_bytes())
+        .unwrap()
+        .validate()
+        .expect("valid RSS 2.0");
+    let atom = daemon.text("/feed.atom").await;
+    assert!(
+        atom.contains(&format!(r#"<link href="{hub_url}" rel="hub"/>"#)),
+        "{atom}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&daemon.text("/feed.json").await).unwrap();
+    assert_eq!(
+        json["hubs"],
+        serde_json::json!([{"type": "WebSub", "url": hub_url}])
+    );
+    // An output behind a token is no topic a hub could read.
+    let private = http_client()
+        .get(daemon.url("/private.xml?token=0123456789abcdef0123"))
+        .send()
+        .await
+        .unwrap();
+    assert!(private.headers().get("link").is_none());
+    assert!(!private.text().await.unwrap().contains(r#"rel="hub""#));
+
+    // The hub heard of the item in every format; polls that change nothing say nothing.
+    let formats = ["/feed.xml", "/feed.atom", "/feed.json"].map(|p| daemon.url(p));
+    wait_until("the hub told of every format", LIMIT, || async {
+        let urls = pinged(&hub).await;
+        formats.iter().all(|f| urls.contains(f))
+    })
+    .await;
+    let before = pinged(&hub).await.len();
+    let polls = || async {
+        let requests = env.server.received_requests().await.unwrap_or_default();
+        requests.len()
+    };
+    let polled = polls().await;
+    wait_until("unchanged polls", LIMIT, || async {
+        polls().await >= polled + 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pinged(&hub).await.len(), before, "{:?}", pinged(&hub).await);
+
+    // A change is told once per format, and a subscriber fetching hub.url reads it.
+    env.server.reset().await;
+    env.serve_bytes("/feed.xml", plain(&["One", "Two"]), "application/rss+xml")
+        .await;
+    wait_until("the hub told of the change", LIMIT, || async {
+        pinged(&hub).await.len() >= before + 3
+    })
+    .await;
+    let after: Vec<String> = pinged(&hub).await[before..].to_vec();
+    let mut sorted = after.clone();
+    sorted.sort();
+    let mut expected = formats.to_vec();
+    expected.sort();
+    assert_eq!(sorted, expected);
+    let fetched = http_client()
+        .get(&after[0])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(fetched.contains("Two"), "{fetched}");
+    let start = "feedmerge_websub_pings_total{result=\"ok\"}";
+    let metrics = daemon.text("/metrics").await;
+    assert!(
+        metrics.contains(&format!("{start} {}", before + 3)),
+        "{metrics}"
+    );
+    daemon.stop().await;
+}

@@ -29,7 +29,7 @@ pub use listener::{LimitedConnection, LimitedListener, Limits, Tracked, TrackedR
 use crate::metrics::{self, Metrics};
 use crate::model::{Cursor, Health};
 use crate::output::{CacheError, Coding, FeedCache, Filters, Output, Rendered, Variant};
-use crate::render::{Format, page};
+use crate::render::{Channel, Format, page};
 use crate::store::Store;
 use crate::websub::{PushError, Subscriber, Verification};
 
@@ -311,16 +311,42 @@ async fn feed(
     let filters = Filters::parse(uri.query(), &outputs)?;
     if filters.is_default() {
         let variant = Variant::Output(outputs.default.channel.path.clone());
-        return serve_output(&state, &variant, format, &headers, || {
+        let links = hub_links(&outputs.default.channel, format);
+        let response = serve_output(&state, &variant, format, &headers, || {
             outputs.default.clone()
         })
         .await;
+        return with_links(response, links);
     }
+    // A query's variant is no topic of the hub's: it announces none.
     let variant = Variant::Filtered(filters.clone());
     serve_output(&state, &variant, format, &headers, || {
         filters.apply(&outputs)
     })
     .await
+}
+
+/// The `Link:` header value of an output that announces a WebSub hub: the hub and the topic
+/// (the output's own URL in `format`), as the spec asks publishers to send.
+fn hub_links(channel: &Channel, format: Format) -> Option<HeaderValue> {
+    let hub = channel.hub.as_ref()?;
+    let value = format!(
+        "<{hub}>; rel=\"hub\", <{}>; rel=\"self\"",
+        channel.self_url(format)
+    );
+    HeaderValue::from_str(&value).ok()
+}
+
+/// `response` with the `Link:` header `links`, if any.
+fn with_links(
+    response: Result<Response, ServeError>,
+    links: Option<HeaderValue>,
+) -> Result<Response, ServeError> {
+    let mut response = response?;
+    if let Some(links) = links {
+        response.headers_mut().insert(header::LINK, links);
+    }
+    Ok(response)
 }
 
 /// `/PATH.xml`, `/PATH.atom`, `/PATH.json` of an `[[outputs]]` entry. An output with a token
@@ -347,7 +373,9 @@ async fn filtered_feed(
         }
     }
     let variant = Variant::Output(name.to_owned());
-    serve_output(&state, &variant, format, &headers, || output.clone()).await
+    let links = hub_links(&output.channel, format);
+    let response = serve_output(&state, &variant, format, &headers, || output.clone()).await;
+    with_links(response, links)
 }
 
 /// Compares secrets in time that does not depend on where they differ.

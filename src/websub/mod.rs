@@ -3,7 +3,10 @@
 //! `pipeline::refresh_pushed`, exactly as a poll's; and, while a feed's subscription is
 //! active, its polls slowed to `[websub] poll_interval` (see [`Subscriber::pushed_until`]).
 //! Every request to a hub goes through the fetch policy ([`crate::fetch::Fetcher::post_form`]).
+//!
+//! Publisher side: [`publish`] tells `[websub] hub` when an output's content changed.
 
+pub mod publish;
 pub mod signature;
 
 use std::collections::HashMap;
