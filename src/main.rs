@@ -734,6 +734,31 @@ mod tests {
     }
 
     #[test]
+    fn status_notes_each_feeds_hub_and_subscription() {
+        let now = chrono::Utc::now();
+        let mut active = feed("https://a.example/f", None, None);
+        active.hub = Some("https://hub.example/".to_owned());
+        active.websub = Some(SubState::Active);
+        active.websub_expires_at = Some(now + chrono::Duration::days(9));
+        active.websub_error = Some("an old error".to_owned());
+        let mut failed = feed("https://b.example/f", None, None);
+        failed.hub = Some("https://u:pw@hub.example/?key=s3cret".to_owned());
+        failed.websub = Some(SubState::Failed);
+        failed.websub_error = Some("unexpected status 400 from https://hub.example/".to_owned());
+        let text = status_table(&[shown(active), shown(failed)], now);
+        assert!(
+            text.contains(
+                "https://a.example/f: WebSub active at https://hub.example/, lease ends in 9days\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("https://b.example/f: WebSub failed at https://hub.example/?key=REDACTED: unexpected status 400"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn cut_keeps_short_text_and_marks_a_cut() {
         assert_eq!(cut("abc", 3), "abc");
         assert_eq!(cut("abcd", 3), "ab…");
