@@ -593,3 +593,49 @@ async fn outputs_announce_the_hub_and_it_is_told_of_each_change_only() {
     );
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn a_denied_subscription_is_recorded_and_a_long_challenge_is_not_echoed() {
+    let s = setup(202, "").await;
+    let request = s.hub_request(1).await;
+    let callback = url::Url::parse(&request["hub.callback"]).unwrap();
+    let call = |pairs: Vec<(&str, String)>| {
+        let mut url = callback.clone();
+        url.query_pairs_mut().extend_pairs(pairs);
+        async move {
+            http_client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let long = "c".repeat(feedmerge::websub::MAX_CHALLENGE_BYTES + 1);
+    let subscribe = |challenge: String| {
+        vec![
+            ("hub.mode", "subscribe".to_owned()),
+            ("hub.topic", s.topic.clone()),
+            ("hub.challenge", challenge),
+        ]
+    };
+    assert_eq!(call(subscribe(long)).await, 404);
+    assert_eq!(call(subscribe(String::new())).await, 404);
+    assert_eq!(s.status().await.websub, Some(SubState::Pending));
+    let denied = vec![
+        ("hub.mode", "denied".to_owned()),
+        ("hub.topic", s.topic.clone()),
+        ("hub.reason", "not allowed here".to_owned()),
+    ];
+    assert_eq!(call(denied).await, 200);
+    let status = s.status().await;
+    assert_eq!(status.websub, Some(SubState::Denied));
+    assert_eq!(
+        status.websub_error.as_deref(),
+        Some("the hub denied the subscription: not allowed here")
+    );
+    // A denied subscription is no longer verifiable.
+    assert_eq!(call(subscribe("late".to_owned())).await, 404);
+    s.daemon.stop().await;
+}
