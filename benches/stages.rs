@@ -559,6 +559,7 @@ fn stages(c: &mut Criterion) {
         path: "feed".into(),
         // The default: "N min read" as the description's first paragraph.
         placement: Placement::Description,
+        hub: None,
     };
     let mut g = c.benchmark_group("render");
     g.throughput(Throughput::Elements(corpus.stored.len() as u64));

@@ -26,6 +26,7 @@ use crate::schedule::Policy;
 use crate::scheduler::{self, ScheduledFeed};
 use crate::store::backup::{BackupError, BackupReport};
 use crate::store::{FeedState, FeedStatus, RetentionPolicy, RetentionReport, Store, StoreError};
+use crate::websub::Subscriber;
 
 /// Opens the store named by the config.
 ///
@@ -104,6 +105,8 @@ fn context_through(
         near_duplicates: cfg.dedupe.near_duplicates.then_some(cfg.dedupe),
         // No worker takes these rounds unless the caller puts a running queue here.
         articles: Articles::default(),
+        // Only the daemon takes pushes.
+        websub: None,
     })
 }
 
@@ -215,17 +218,20 @@ pub async fn run_with_reload(
 }
 
 /// The poll context of `cfg` with the host gates `hosts`, which outlive reloads so that a
-/// `Retry-After` pause is not forgotten, and the article queue `articles`, which does too.
+/// `Retry-After` pause is not forgotten, and the article queue `articles` and the WebSub
+/// subscriptions `websub`, which do too.
 pub(crate) fn poll_context(
     cfg: &Config,
     store: &Store,
     metrics: &Arc<Metrics>,
     hosts: &Arc<Hosts>,
     articles: &Articles,
+    websub: &Subscriber,
 ) -> anyhow::Result<Arc<Context>> {
     let mut ctx = context(cfg, store.clone(), metrics.clone())?;
     ctx.hosts = hosts.clone();
     ctx.articles = articles.clone();
+    ctx.websub = Some(websub.clone());
     Ok(Arc::new(ctx))
 }
 

@@ -29,6 +29,8 @@ use crate::output::{FeedCache, Outputs};
 use crate::scheduler::Scheduler;
 use crate::serve::{self, AppState, LimitedListener};
 use crate::store::{Store, StoreError};
+use crate::websub::Subscriber;
+use crate::websub::publish::Publisher;
 
 /// How long a reload waits for more SIGHUPs before it reads the config: a burst is one reload.
 pub const RELOAD_SETTLE: Duration = Duration::from_millis(200);
@@ -75,6 +77,10 @@ pub struct Daemon {
     hosts: Arc<Hosts>,
     /// The article queue, kept across reloads.
     articles: Articles,
+    /// The WebSub subscriptions, which outlive reloads.
+    websub: Subscriber,
+    /// Stops the notifications to `[websub] hub`; a reload restarts them with its config.
+    publishing: CancellationToken,
     /// Counters for `/metrics`, kept across reloads.
     metrics: Arc<Metrics>,
     /// Dropped last: every task above holds a clone.
@@ -129,20 +135,29 @@ impl Daemon {
         let articles = Articles::load(&store)
             .await
             .context("cannot read the article pages waiting")?;
-        let ctx = poll_context(&cfg, &store, &metrics, &hosts, &articles)?;
+        let websub = Subscriber::load(store.clone(), metrics.clone())
+            .await
+            .context("cannot read the WebSub subscriptions")?;
+        let ctx = poll_context(&cfg, &store, &metrics, &hosts, &articles, &websub)?;
+        let fetcher = ctx.fetcher.clone();
         let feeds = app::scheduled_feeds(&cfg, &store).await?;
+        websub.configure(&cfg, &feeds, &ctx);
 
         // Nothing has started yet; from here on nothing fails.
         let cancel = CancellationToken::new();
         let background = TaskTracker::new();
         let scheduler = Scheduler::start(ctx, feeds, &cancel);
         background.spawn(articles.clone().run(store.clone(), cancel.clone()));
+        background.spawn(websub.clone().run(cancel.clone()));
         let state = Arc::new(AppState {
             feed: FeedCache::new(store.clone(), Outputs::from_config(&cfg), metrics.clone()),
             store: store.clone(),
             metrics: metrics.clone(),
+            websub: Some(websub.clone()),
             ready: AtomicBool::new(true),
         });
+        let publishing = cancel.child_token();
+        publish(&background, &cfg, &state, fetcher, &publishing);
         let limits = serve::Limits {
             max_connections: cfg.server.max_connections,
             idle_timeout: cfg.server.idle_timeout,
@@ -199,6 +214,8 @@ impl Daemon {
             config_changed,
             hosts,
             articles,
+            websub,
+            publishing,
             metrics,
             store,
             heartbeat: Heartbeat::new(),
@@ -312,9 +329,18 @@ impl Daemon {
         } else {
             Arc::new(self.hosts.with_limits(host_limits(&new)))
         };
-        let ctx = poll_context(&new, &self.store, &self.metrics, &hosts, &self.articles)?;
+        let ctx = poll_context(
+            &new,
+            &self.store,
+            &self.metrics,
+            &hosts,
+            &self.articles,
+            &self.websub,
+        )?;
         let feeds = app::scheduled_feeds(&new, &self.store).await?;
         // Nothing fails from here on: the new config is applied whole.
+        self.websub.configure(&new, &feeds, &ctx);
+        let fetcher = ctx.fetcher.clone();
         let changes = self.scheduler.reconfigure(ctx, feeds);
         self.hosts = hosts;
         self.state.feed.reconfigure(Outputs::from_config(&new));
@@ -328,6 +354,15 @@ impl Daemon {
         if let Err(e) = self.store.set_max_size(new.storage.max_size).await {
             warn!(error = %e, "cannot apply the new [storage] max_size");
         }
+        self.publishing.cancel();
+        self.publishing = self.cancel.child_token();
+        publish(
+            &self.background,
+            &new,
+            &self.state,
+            fetcher,
+            &self.publishing,
+        );
         self.retention.cancel();
         self.retention = self.cancel.child_token();
         self.background.spawn(retention_loop(
@@ -360,6 +395,8 @@ impl Daemon {
             config_changed,
             hosts,
             articles,
+            websub,
+            publishing,
             metrics,
             store,
             heartbeat,
@@ -386,8 +423,15 @@ impl Daemon {
         }
         // What is left holds clones of the store: the server's state, then the handles the
         // polls and reloads shared. The store closes with the last of them.
-        drop((state, retention, file_lost, config_changed, heartbeat));
-        drop((hosts, articles, metrics));
+        drop((
+            state,
+            retention,
+            publishing,
+            file_lost,
+            config_changed,
+            heartbeat,
+        ));
+        drop((hosts, articles, websub, metrics));
         drop(store);
         info!("stopped");
         failure.map_or(Ok(()), Err)
@@ -518,4 +562,25 @@ async fn watch_config(path: PathBuf, cancel: CancellationToken, changed: mpsc::S
         }
         last = now;
     }
+}
+
+/// Starts telling `[websub] hub` of each change of the outputs, when one is configured,
+/// until `cancel`.
+fn publish(
+    background: &TaskTracker,
+    cfg: &Config,
+    state: &Arc<AppState>,
+    fetcher: crate::fetch::Fetcher,
+    cancel: &CancellationToken,
+) {
+    let Some(hub) = cfg.websub.hub.clone() else {
+        return;
+    };
+    let publisher = Publisher {
+        hub,
+        state: state.clone(),
+        fetcher,
+        metrics: state.metrics.clone(),
+    };
+    background.spawn(publisher.run(cancel.clone()));
 }

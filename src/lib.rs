@@ -28,6 +28,8 @@
 //! next, [`scheduler`] runs the polls, [`app`] builds what the daemon and the one-shot
 //! commands share, [`daemon`] runs the daemon and shuts it down in order, [`discover`] finds
 //! the feeds behind a site's address (chaining `fetch` and `parse`, as a poll does),
+//! [`websub`] subscribes to the hubs feeds announce (their pushes go through [`pipeline`])
+//! and tells `[websub] hub` when an output changed,
 //! [`metrics`] counts what happened, [`memory`] gives freed memory back, [`opml`] reads and
 //! writes subscription lists, [`redact`] takes secrets out of URLs before they are shown,
 //! [`terminal`] escapes what would drive a terminal, [`shutdown`] turns signals into futures.
@@ -66,4 +68,5 @@ pub mod schedule;
 pub mod scheduler;
 pub mod shutdown;
 pub mod terminal;
+pub mod websub;
 pub mod words;

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use feedmerge::app;
 use feedmerge::config::Config;
-use feedmerge::model::Health;
+use feedmerge::model::{Health, SubState};
 use feedmerge::redact::{self, Redacted};
 use feedmerge::render::Format;
 use feedmerge::store::FeedStatus;
@@ -423,6 +423,8 @@ fn shown(mut f: FeedStatus) -> FeedStatus {
     f.url = url(&f.url);
     f.moved_to = f.moved_to.as_deref().map(url);
     f.last_error = f.last_error.map(|e| redact::text(&e).into_owned());
+    f.hub = f.hub.as_deref().map(url);
+    f.websub_error = f.websub_error.map(|e| redact::text(&e).into_owned());
     f
 }
 
@@ -483,6 +485,20 @@ fn status_table(feeds: &[FeedStatus], now: chrono::DateTime<chrono::Utc>) -> Str
         }
         if !f.repairs.is_empty() {
             notes.push(format!("{}: read after repairs: {}", f.url, f.repairs));
+        }
+        if let (Some(hub), Some(sub)) = (&f.hub, f.websub) {
+            let mut note = format!("{}: WebSub {sub} at {hub}", f.url);
+            if let Some(until) = f.websub_expires_at.filter(|_| sub == SubState::Active) {
+                note.push_str(&format!(", lease ends {}", relative(until, now)));
+            }
+            if let Some(e) = f
+                .websub_error
+                .as_deref()
+                .filter(|_| sub != SubState::Active)
+            {
+                note.push_str(&format!(": {e}"));
+            }
+            notes.push(note);
         }
     }
     let mut text = columns(&table, MAX_CELL_CHARS);
@@ -672,6 +688,7 @@ mod tests {
             last_error: error,
             moved_to: None,
             repairs: Default::default(),
+            ..FeedStatus::default()
         }
     }
 
@@ -735,6 +752,31 @@ mod tests {
         assert!(text.contains("\\u{1b}]0;owned\\u{7}"), "{text}");
         assert!(text.contains("bad \\u{1b}"), "{text}");
         assert_eq!(text.lines().count(), 4, "one line per note: {text}");
+    }
+
+    #[test]
+    fn status_notes_each_feeds_hub_and_subscription() {
+        let now = chrono::Utc::now();
+        let mut active = feed("https://a.example/f", None, None);
+        active.hub = Some("https://hub.example/".to_owned());
+        active.websub = Some(SubState::Active);
+        active.websub_expires_at = Some(now + chrono::Duration::days(9));
+        active.websub_error = Some("an old error".to_owned());
+        let mut failed = feed("https://b.example/f", None, None);
+        failed.hub = Some("https://u:pw@hub.example/?key=s3cret".to_owned());
+        failed.websub = Some(SubState::Failed);
+        failed.websub_error = Some("unexpected status 400 from https://hub.example/".to_owned());
+        let text = status_table(&[shown(active), shown(failed)], now);
+        assert!(
+            text.contains(
+                "https://a.example/f: WebSub active at https://hub.example/, lease ends in 9days\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("https://b.example/f: WebSub failed at https://hub.example/?key=REDACTED: unexpected status 400"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -81,6 +81,15 @@ pub struct Metrics {
     feeds_repaired: Gauge,
     requests: Family<RequestLabels, Counter>,
     render_duration: Histogram,
+    websub_pushes: Family<ResultLabel, Counter>,
+    websub_requests: Family<WebsubRequestLabels, Counter>,
+    websub_pings: Family<ResultLabel, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebsubRequestLabels {
+    mode: String,
+    result: String,
 }
 
 impl Default for Metrics {
@@ -98,6 +107,9 @@ impl Default for Metrics {
             feeds_repaired: Gauge::default(),
             requests: Family::default(),
             render_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            websub_pushes: Family::default(),
+            websub_requests: Family::default(),
+            websub_pings: Family::default(),
             registry: Registry::default(),
         };
         registry.register("polls", "Feed polls by result", m.polls.clone());
@@ -144,6 +156,21 @@ impl Default for Metrics {
             "Time to render the merged feed after a change",
             Unit::Seconds,
             m.render_duration.clone(),
+        );
+        registry.register(
+            "websub_pushes",
+            "WebSub content distribution requests received, by result (accepted, or why refused)",
+            m.websub_pushes.clone(),
+        );
+        registry.register(
+            "websub_requests",
+            "WebSub subscription requests sent to hubs, by mode and result",
+            m.websub_requests.clone(),
+        );
+        registry.register(
+            "websub_pings",
+            "WebSub publish notifications sent to the configured hub, by result",
+            m.websub_pings.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -226,6 +253,36 @@ impl Metrics {
             .get_or_create(&RequestLabels {
                 path: path.to_owned(),
                 status,
+            })
+            .inc();
+    }
+
+    /// Counts one WebSub push received: `accepted`, or why it was refused (`unknown`,
+    /// `unsigned`, `bad_signature`, `too_large`, `unreadable`).
+    pub fn websub_push(&self, result: &str) {
+        self.websub_pushes
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one subscription request (`mode` subscribe or unsubscribe) sent to a hub:
+    /// `ok` when the hub took it, else `failed`.
+    pub fn websub_request(&self, mode: &str, ok: bool) {
+        self.websub_requests
+            .get_or_create(&WebsubRequestLabels {
+                mode: mode.to_owned(),
+                result: if ok { "ok" } else { "failed" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one publish notification sent to the configured hub: `ok` or `failed`.
+    pub fn websub_ping(&self, ok: bool) {
+        self.websub_pings
+            .get_or_create(&ResultLabel {
+                result: if ok { "ok" } else { "failed" }.to_owned(),
             })
             .inc();
     }

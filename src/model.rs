@@ -20,6 +20,112 @@ pub struct FeedMeta {
     pub icon: Option<String>,
     /// What had to be repaired in the document to read it (empty for a well-formed one).
     pub repairs: Repairs,
+    /// The WebSub hub and topic the document announces (boxed: rarely any, and the meta
+    /// travels with every poll's result).
+    pub hub_links: Box<HubLinks>,
+}
+
+/// What a document or its `Link:` headers announce for WebSub: the hub to subscribe at and
+/// the topic URL (`rel="self"`) to subscribe to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubLinks {
+    /// The first `rel="hub"`.
+    pub hub: Option<url::Url>,
+    /// The first `rel="self"`.
+    pub topic: Option<url::Url>,
+}
+
+impl HubLinks {
+    /// These links, the missing ones filled from `other`.
+    pub fn or(self, other: HubLinks) -> HubLinks {
+        HubLinks {
+            hub: self.hub.or(other.hub),
+            topic: self.topic.or(other.topic),
+        }
+    }
+}
+
+/// Where a feed's WebSub subscription stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubState {
+    /// The feed announces a hub; no subscription was asked for (subscribing is off, or not
+    /// yet).
+    Announced,
+    /// Asked for; the hub has not verified it yet.
+    Pending,
+    /// Verified: the hub pushes the feed's changes until the lease ends.
+    Active,
+    /// The hub refused it (`hub.mode=denied`); asked again after a backoff.
+    Denied,
+    /// The request failed (the hub answered an error, could not be reached, or never
+    /// verified it); asked again after a backoff.
+    Failed,
+    /// The lease ended without a renewal.
+    Expired,
+    /// The feed left the config: unsubscribing.
+    Unsubscribing,
+}
+
+impl SubState {
+    /// The name stored and shown by `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubState::Announced => "announced",
+            SubState::Pending => "pending",
+            SubState::Active => "active",
+            SubState::Denied => "denied",
+            SubState::Failed => "failed",
+            SubState::Expired => "expired",
+            SubState::Unsubscribing => "unsubscribing",
+        }
+    }
+
+    /// The state named `name` ([`SubState::as_str`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            SubState::Announced,
+            SubState::Pending,
+            SubState::Active,
+            SubState::Denied,
+            SubState::Failed,
+            SubState::Expired,
+            SubState::Unsubscribing,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for SubState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A feed's hub and our subscription there, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSubscription {
+    /// The feed.
+    pub feed: FeedId,
+    /// The hub it announces.
+    pub hub: url::Url,
+    /// The topic: its `rel="self"`, else the feed's URL.
+    pub topic: url::Url,
+    /// Where the subscription stands.
+    pub state: SubState,
+    /// The random part of the callback path (`/websub/<token>`), once asked for.
+    pub token: Option<String>,
+    /// The key the hub signs pushes with, once asked for.
+    pub secret: Option<String>,
+    /// When the lease granted ends.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When to act next: renew, ask again, give up waiting for the verification.
+    pub renew_at: Option<DateTime<Utc>>,
+    /// Failed or denied requests in a row.
+    pub failures: u32,
+    /// Why the last request failed.
+    pub last_error: Option<String>,
 }
 
 /// One kind of fault in a feed document that parsing repaired instead of rejecting the feed.

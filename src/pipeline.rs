@@ -21,11 +21,12 @@ use crate::metrics::Metrics;
 use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind, Verdict};
 use crate::normalize::text;
 use crate::redact::{self, Redacted};
-use crate::schedule::{self, Policy};
+use crate::schedule::{self, Policy, Reason};
 use crate::store::{
     FeedChange, FeedState, NearCandidate, NearCheck, NearLookup, NearProbe, PollRecord, PollResult,
     Store, StoreError,
 };
+use crate::websub::Subscriber;
 use crate::{normalize, parse};
 use url::Url;
 
@@ -61,6 +62,20 @@ pub enum ProcessError {
     Cancelled(#[source] tokio::task::JoinError),
 }
 
+/// Why a pushed document was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PushedError {
+    /// The feed has no row (it left the config).
+    #[error("no such feed")]
+    UnknownFeed,
+    /// The document is not a feed, or one too broken to read.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// It could not be stored.
+    #[error(transparent)]
+    Poll(#[from] PollError),
+}
+
 /// What a poll needs: the HTTP client, politeness gates, the store, and item settings.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -82,6 +97,10 @@ pub struct Context {
     pub near_duplicates: Option<DedupeConfig>,
     /// Where a stored poll hands over the article pages its items want.
     pub articles: Articles,
+    /// The WebSub subscriptions (the daemon's; `None` for one-off commands): hubs that feeds
+    /// announce are reported to it, and a feed it has an active subscription for is polled
+    /// at `[websub] poll_interval`.
+    pub websub: Option<Subscriber>,
 }
 
 /// The result of [`refresh_feed`].
@@ -207,8 +226,13 @@ async fn poll_admitted(
             debug!(status = doc.status, bytes, "fetched");
             (fresh_for, moved_to) = (doc.cache.fresh_for, doc.moved_to.clone());
             let (status, validators) = (doc.status, doc.validators.clone());
+            let header_links = doc.links.clone();
             match process(doc, &ctx.cpus, *reading, now).await {
                 Ok((meta, hints, mut items)) => {
+                    if let Some(websub) = &ctx.websub {
+                        let links = header_links.or((*meta.hub_links).clone());
+                        websub.announced(feed.id, &feed.url, &links).await;
+                    }
                     items_seen = items.len();
                     wants_articles = items.iter().any(|i| i.wants_full_text);
                     if let Some(config) = &ctx.near_duplicates {
@@ -264,9 +288,9 @@ async fn poll_admitted(
     let hints = result.document().map_or(feed.hints, |(hints, _)| *hints);
     // Miniflux's ScheduleNextCheck: a gone feed is not polled on schedule again.
     let next_poll = match kind {
-        PollKind::Fetched | PollKind::NotModified => {
-            Some(schedule::after_success(now, policy, &hints, fresh_for))
-        }
+        PollKind::Fetched | PollKind::NotModified => Some(next_after_success(
+            ctx, feed.id, now, policy, &hints, fresh_for,
+        )),
         PollKind::Failed => Some(schedule::after_error(
             now,
             policy,
@@ -329,6 +353,109 @@ async fn poll_admitted(
     ctx.metrics.stored(counts.new, counts.updated, bytes);
     feed.recorded(change);
     Ok(Some(report))
+}
+
+/// The next poll after a successful one: [`schedule::after_success`], at `[websub]
+/// poll_interval` at least while a hub pushes the feed's changes to us.
+fn next_after_success(
+    ctx: &Context,
+    feed: FeedId,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    hints: &FeedHints,
+    fresh_for: Option<std::time::Duration>,
+) -> schedule::Next {
+    let pushed = ctx
+        .websub
+        .as_ref()
+        .filter(|w| w.pushed_until(feed).is_some());
+    let Some(websub) = pushed else {
+        return schedule::after_success(now, policy, hints, fresh_for);
+    };
+    let safety_net = websub.poll_interval();
+    let slow = Policy {
+        interval: policy.interval.max(safety_net),
+        max_interval: policy.max_interval.max(safety_net),
+        ..*policy
+    };
+    let mut next = schedule::after_success(now, &slow, hints, fresh_for);
+    if next.reason == Reason::Interval && slow.interval > policy.interval {
+        next.reason = Reason::WebSub;
+    }
+    next
+}
+
+/// Stores a document a WebSub hub pushed for the feed configured at `feed_url`, as a poll
+/// that fetched it would (the same parsing, identities, reading time, limits and
+/// near-duplicate check), leaving the feed's validators and schedule alone. Returns the items
+/// stored for the first time.
+///
+/// # Errors
+/// [`PushedError`] when the feed is unknown, the document unreadable, or the store fails.
+#[instrument(name = "feed", skip_all, fields(feed_url = %Redacted(feed_url)))]
+pub async fn refresh_pushed(
+    ctx: &Context,
+    feed_url: &Url,
+    policy: &Policy,
+    reading: &ReadingTimeConfig,
+    pushed: Fetched,
+) -> Result<usize, PushedError> {
+    let feed = ctx
+        .store
+        .feed_state(feed_url)
+        .await
+        .map_err(PollError::from)?
+        .ok_or(PushedError::UnknownFeed)?;
+    let now = Utc::now();
+    let bytes = pushed.body.len();
+    let (meta, hints, mut items) = process(pushed, &ctx.cpus, *reading, now).await?;
+    let items_seen = items.len();
+    let wants_articles = items.iter().any(|i| i.wants_full_text);
+    let near = match &ctx.near_duplicates {
+        Some(config) => find_near_duplicates(ctx, feed.id, &mut items, config, now).await?,
+        None => {
+            items.iter_mut().for_each(|i| i.fingerprint = None);
+            None
+        }
+    };
+    let result = PollResult::Fetched {
+        status: 200,
+        validators: feed.validators.clone(),
+        meta,
+        hints,
+        items,
+    };
+    let counts = ctx
+        .store
+        .record_poll(
+            feed.id,
+            PollRecord {
+                at: now,
+                result,
+                // The schedule stays as the last poll left it.
+                next_poll: feed.next_poll_at.map(|at| (at, Reason::WebSub.as_str())),
+                moved_to: None,
+                near,
+            },
+        )
+        .await
+        .map_err(PollError::from)?;
+    ctx.articles.polled(feed.id, wants_articles, || Grant {
+        feed_url: feed_url.clone(),
+        reading: *reading,
+        fetcher: ctx.fetcher.clone(),
+        hosts: ctx.hosts.clone(),
+        cpus: ctx.cpus.clone(),
+        max_pause: policy.max_backoff.max(policy.interval),
+    });
+    info!(
+        items_new = counts.new,
+        items_updated = counts.updated,
+        items_seen,
+        "websub push stored"
+    );
+    ctx.metrics.stored(counts.new, counts.updated, bytes);
+    Ok(counts.new)
 }
 
 /// The longest error kept on a feed, in characters. Errors quote what a server sent (a

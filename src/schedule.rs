@@ -57,6 +57,8 @@ pub enum Reason {
     Backoff,
     /// The server's `Retry-After`.
     RetryAfter,
+    /// `[websub] poll_interval`: a hub pushes the feed's changes.
+    WebSub,
 }
 
 impl Reason {
@@ -72,6 +74,7 @@ impl Reason {
             Reason::SkipDays => "skipDays",
             Reason::Backoff => "error backoff",
             Reason::RetryAfter => "Retry-After",
+            Reason::WebSub => "websub",
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::pipeline::{self, Context, Report};
 use crate::redact;
 use crate::schedule::{self, Policy};
 use crate::store::FeedState;
+use crate::websub::Subscriber;
 
 /// A feed to poll and the limits of its schedule.
 #[derive(Debug, Clone)]
@@ -200,14 +201,22 @@ async fn feed_loop(
         policy: current.policy,
         reading: current.reading,
     };
+    // The WebSub subscriptions (the same for every context): while a hub pushes the feed's
+    // changes its polls are slow; when that ends, it is polled at once and then as usual.
+    let websub = ctx.borrow().websub.clone();
+    let mut pushes = websub.as_ref().map(Subscriber::changes);
+    let mut pushed_until = websub.as_ref().and_then(|w| w.pushed_until(feed.state.id));
     loop {
         if feed.state.gone {
             cancel.cancelled().await;
             return;
         }
-        let wait = feed.state.next_poll_at.map_or(Duration::ZERO, |due| {
+        let mut wait = feed.state.next_poll_at.map_or(Duration::ZERO, |due| {
             (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)
         });
+        if let Some(until) = pushed_until {
+            wait = wait.min((until - Utc::now()).to_std().unwrap_or(Duration::ZERO));
+        }
         tokio::select! {
             () = cancel.cancelled() => return,
             changed = settings.changed() => {
@@ -217,8 +226,17 @@ async fn feed_loop(
                 }
                 continue;
             }
+            Some(()) = async { pushes.as_mut()?.changed().await.ok() }, if pushes.is_some() => {
+                let now = websub.as_ref().and_then(|w| w.pushed_until(feed.state.id));
+                if pushed_until.is_some() && now.is_none() {
+                    feed.state.next_poll_at = Some(Utc::now());
+                }
+                pushed_until = now;
+                continue;
+            }
             () = tokio::time::sleep(wait) => {}
         }
+        pushed_until = websub.as_ref().and_then(|w| w.pushed_until(feed.state.id));
         // The context of the config in force when the poll starts.
         let poll_ctx = ctx.borrow().clone();
         // Boxed: a sleeping feed's task keeps only its state, not room for a whole poll.

@@ -123,6 +123,7 @@ async fn a_republished_story_is_shown_once_and_links_the_other_source() {
         base_url: url::Url::parse("http://127.0.0.1:8080/").unwrap(),
         path: "feed".into(),
         placement: feedmerge::config::Placement::Description,
+        hub: None,
     };
     let page = feedmerge::render::page::render(
         &feedmerge::render::page::Page::new(&channel, &items),

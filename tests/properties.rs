@@ -84,6 +84,7 @@ fn channel() -> Channel {
         base_url: Url::parse("http://127.0.0.1:8080/").unwrap(),
         path: "feed".to_owned(),
         placement: Placement::Description,
+        hub: None,
     }
 }
 
@@ -1525,6 +1526,7 @@ mod render_items {
             base_url: Url::parse("http://127.0.0.1:8080/").unwrap(),
             path: "feed".to_owned(),
             placement,
+            hub: None,
         };
         let entries = stored.len() + failing.len();
         for format in Format::ALL {
@@ -1615,6 +1617,7 @@ fn query_outputs() -> feedmerge::output::Outputs {
             base_url: Url::parse("http://127.0.0.1:8080/").unwrap(),
             path: path.into(),
             placement: Placement::Description,
+            hub: None,
         },
         selection: feedmerge::store::Selection::newest(QUERY_MAX_ITEMS),
         health_items: true,

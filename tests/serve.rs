@@ -404,6 +404,7 @@ async fn regression_19_variants_sanitise_each_item_once() {
             base_url: cfg.server.base_url.clone(),
             path: path.into(),
             placement: cfg.reading_time.placement,
+            hub: None,
         },
         selection,
         health_items: false,

@@ -23,3 +23,4 @@ mod properties;
 mod serve;
 mod service;
 mod storage;
+mod websub;

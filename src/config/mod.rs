@@ -13,6 +13,7 @@ mod reading_time;
 mod server;
 mod storage;
 mod value;
+mod websub;
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,9 @@ pub use storage::{
     DEFAULT_DB_PATH, DEFAULT_MAX_AGE, DEFAULT_MAX_ITEMS_PER_FEED, DEFAULT_MAX_SIZE, StorageConfig,
 };
 pub use value::MAX_DURATION;
+pub use websub::{
+    DEFAULT_WEBSUB_LEASE, DEFAULT_WEBSUB_POLL_INTERVAL, MIN_WEBSUB_LEASE, WebsubConfig,
+};
 
 use value::Located;
 
@@ -109,6 +113,8 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     /// `[[outputs]]`: filtered merged feeds beside the default one.
     pub outputs: Vec<OutputFilter>,
+    /// `[websub]`.
+    pub websub: WebsubConfig,
 }
 
 impl Config {
@@ -270,6 +276,8 @@ struct RawConfig {
     feeds: Vec<feeds::RawFeed>,
     #[serde(default)]
     outputs: Vec<outputs::RawOutputFilter>,
+    #[serde(default)]
+    websub: websub::RawWebsub,
 }
 
 impl RawConfig {
@@ -284,6 +292,7 @@ impl RawConfig {
         let feeds = feeds::validate(self.feeds, &poller)?;
         let dedupe = self.dedupe.validate()?;
         let outputs = outputs::validate(self.outputs)?;
+        let websub = self.websub.validate()?;
         Ok(Config {
             source: PathBuf::new(),
             server,
@@ -294,6 +303,7 @@ impl RawConfig {
             dedupe,
             feeds,
             outputs,
+            websub,
         })
     }
 }
@@ -323,6 +333,7 @@ mod tests {
         // The example states the defaults it sets.
         assert_eq!(cfg.poller.concurrency, DEFAULT_CONCURRENCY);
         assert!(!cfg.feeds.is_empty());
+        assert_eq!(cfg.websub, WebsubConfig::default());
     }
 
     #[test]

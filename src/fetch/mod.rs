@@ -16,7 +16,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::redirect;
 use url::Url;
 
-use crate::model::{Failure, Validators};
+use crate::model::{Failure, HubLinks, Validators};
 use crate::redact::{self, Redacted};
 pub use policy::{Network, Reach, Refusal, Rule};
 
@@ -110,6 +110,73 @@ pub struct Fetched {
     pub cache: CacheHint,
     /// Where the feed now lives, when every redirect on the way was permanent (301, 308).
     pub moved_to: Option<Url>,
+    /// The WebSub hub and topic the response's `Link:` headers announce (boxed: rarely
+    /// any).
+    pub links: Box<HubLinks>,
+}
+
+/// The hub and topic of the `Link:` headers (RFC 8288) in `headers`, relative references
+/// resolved against `base`. Only the first of each counts (a hub is subscribed at one).
+fn hub_links(headers: &HeaderMap, base: &Url) -> HubLinks {
+    let mut links = HubLinks::default();
+    for value in headers.get_all(header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for (target, rels) in link_values(value) {
+            let Ok(url) = base.join(target) else { continue };
+            if !matches!(url.scheme(), "http" | "https") {
+                continue;
+            }
+            for rel in rels.split_ascii_whitespace() {
+                let slot = match rel.to_ascii_lowercase().as_str() {
+                    "hub" => &mut links.hub,
+                    "self" => &mut links.topic,
+                    _ => continue,
+                };
+                slot.get_or_insert_with(|| url.clone());
+            }
+        }
+    }
+    links
+}
+
+/// The `(target, rel)` pairs of one `Link:` header value: `<https://hub.example/>; rel="hub",
+/// <https://a.example/feed>; rel=self`. A link without `rel` is skipped.
+fn link_values(value: &str) -> Vec<(&str, &str)> {
+    let mut found = Vec::new();
+    let mut rest = value;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>') else {
+            break;
+        };
+        let target = rest[open + 1..open + close].trim();
+        rest = &rest[open + close + 1..];
+        // The parameters run to the next link; a comma inside a quoted value does not end
+        // them.
+        let mut end = rest.len();
+        let mut quoted = false;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let params = &rest[..end];
+        rest = &rest[end..];
+        let rel = params.split(';').find_map(|p| {
+            let (name, value) = p.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("rel")
+                .then(|| value.trim().trim_matches('"'))
+        });
+        if let Some(rel) = rel {
+            found.push((target, rel));
+        }
+    }
+    found
 }
 
 /// The result of a conditional GET.
@@ -575,20 +642,7 @@ impl Fetcher {
         reach: Reach,
         rule: Rule,
     ) -> Result<reqwest::Response, FetchError> {
-        let client = match reach {
-            Reach::Anywhere => &self.anywhere,
-            Reach::Public => {
-                // IP-address hosts never reach the resolver that judges names.
-                policy::check_public_url(url, self.is_public).map_err(|reason| {
-                    FetchError::Refused {
-                        url: url.clone(),
-                        reason,
-                        rule,
-                    }
-                })?;
-                &self.public
-            }
-        };
+        let client = self.client_for(url, reach, rule)?;
         let mut request = client.get(url.clone());
         if let Some(etag) = &validators.etag {
             request = request.header(header::IF_NONE_MATCH, etag);
@@ -596,14 +650,10 @@ impl Fetcher {
         if let Some(lm) = &validators.last_modified {
             request = request.header(header::IF_MODIFIED_SINCE, lm);
         }
-        request.send().await.map_err(|e| match refusal_in(&e) {
-            Some(reason) => FetchError::Refused {
-                url: url.clone(),
-                reason,
-                rule,
-            },
-            None => FetchError::from_reqwest(url, e),
-        })
+        request
+            .send()
+            .await
+            .map_err(|e| self.send_error(url, e, rule))
     }
 
     /// Reads a final response: a 2xx whose media type `accepts`, with a body of at most
@@ -626,6 +676,7 @@ impl Fetcher {
         }
         let validators = validators_from(headers);
         let cache = CacheHint::from_headers(headers);
+        let links = Box::new(hub_links(headers, &url));
         let content_type_header = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
@@ -664,7 +715,87 @@ impl Fetcher {
             validators,
             cache,
             moved_to,
+            links,
         })
+    }
+
+    /// POSTs `form` (`application/x-www-form-urlencoded`) to the WebSub hub at `hub`, within
+    /// the configured timeout, and returns the status of a 2xx answer; redirects are not
+    /// followed. A hub announced by the feed at `announced_by` connects where an article
+    /// link of that feed may ([`policy::article_reach`]); one the operator configured
+    /// (`None`) anywhere.
+    ///
+    /// # Errors
+    /// [`FetchError::Refused`] when the policy does not allow the hub's address,
+    /// [`FetchError::Status`] for an answer other than 2xx, else a network error or timeout.
+    pub async fn post_form(
+        &self,
+        hub: &Url,
+        form: &[(&str, &str)],
+        announced_by: Option<&Url>,
+    ) -> Result<u16, FetchError> {
+        let reach = announced_by.map_or(Reach::Anywhere, |feed_url| {
+            policy::article_reach(hub, feed_url, self.is_public)
+        });
+        let client = self.client_for(hub, reach, Rule::Hub)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let send = client
+            .post(hub.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send();
+        let response = match tokio::time::timeout(self.timeout, send).await {
+            Err(_) => return Err(FetchError::Timeout { url: hub.clone() }),
+            Ok(Err(e)) => return Err(self.send_error(hub, e, Rule::Hub)),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                status: status.as_u16(),
+                retry_after: retry_after(response.headers()),
+                url: hub.clone(),
+            });
+        }
+        Ok(status.as_u16())
+    }
+
+    /// The client that connects where `reach` allows, after judging what can be judged of
+    /// `url` before connecting.
+    fn client_for(
+        &self,
+        url: &Url,
+        reach: Reach,
+        rule: Rule,
+    ) -> Result<&reqwest::Client, FetchError> {
+        match reach {
+            Reach::Anywhere => Ok(&self.anywhere),
+            Reach::Public => {
+                // IP-address hosts never reach the resolver that judges names.
+                policy::check_public_url(url, self.is_public).map_err(|reason| {
+                    FetchError::Refused {
+                        url: url.clone(),
+                        reason,
+                        rule,
+                    }
+                })?;
+                Ok(&self.public)
+            }
+        }
+    }
+
+    /// A failed request's error: the policy's refusal when the resolver refused it.
+    fn send_error(&self, url: &Url, e: reqwest::Error, rule: Rule) -> FetchError {
+        match refusal_in(&e) {
+            Some(reason) => FetchError::Refused {
+                url: url.clone(),
+                reason,
+                rule,
+            },
+            None => FetchError::from_reqwest(url, e),
+        }
     }
 }
 
@@ -695,6 +826,36 @@ fn charset_of(content_type: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_headers_name_the_hub_and_the_topic() {
+        let base = Url::parse("https://blog.example/feed").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::LINK,
+            HeaderValue::from_static(
+                r#"<https://blog.example/>; rel="alternate"; title="a, b", </hub>; rel="hub""#,
+            ),
+        );
+        headers.append(
+            header::LINK,
+            HeaderValue::from_static(
+                "<https://blog.example/feed?x=1>; rel=self, <https://other.example/hub>; rel=\"hub self\"",
+            ),
+        );
+        let links = hub_links(&headers, &base);
+        assert_eq!(links.hub.unwrap().as_str(), "https://blog.example/hub");
+        assert_eq!(
+            links.topic.unwrap().as_str(),
+            "https://blog.example/feed?x=1"
+        );
+        let mut none = HeaderMap::new();
+        none.insert(
+            header::LINK,
+            HeaderValue::from_static("<javascript:alert(1)>; rel=hub, <x>"),
+        );
+        assert_eq!(hub_links(&none, &base), HubLinks::default());
+    }
 
     /// A reqwest error of a request that could not be built.
     fn reqwest_error() -> reqwest::Error {

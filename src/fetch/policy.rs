@@ -223,6 +223,8 @@ pub enum Rule {
     Article,
     /// A feed a site's page advertised (or its redirect) on another host than the site.
     Discovered,
+    /// A WebSub hub a feed announced, on another host than the feed.
+    Hub,
 }
 
 impl fmt::Display for Rule {
@@ -240,6 +242,10 @@ impl fmt::Display for Rule {
                 "a feed found through a site's address must lead to a public address or to \
                  the site's own scheme, host and port; set [poller] allow_private_redirects = \
                  true to allow it"
+            }
+            Rule::Hub => {
+                "a hub a feed announces must be on a public address or on the feed's own \
+                 scheme, host and port"
             }
         })
     }

@@ -857,6 +857,7 @@ mod tests {
             validators: Default::default(),
             cache: Default::default(),
             moved_to: None,
+            links: Default::default(),
         };
         let mut reading = ReadingTimeConfig {
             include_full_text: true,

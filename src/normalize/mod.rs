@@ -32,7 +32,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::config::ReadingTimeConfig;
 use crate::dedupe::fingerprint::Shingler;
 use crate::html;
-use crate::model::{Enclosure, FeedMeta, ItemKey, NewItem, TextSource};
+use crate::model::{Enclosure, FeedMeta, HubLinks, ItemKey, NewItem, TextSource};
 use crate::parse::Parsed;
 use crate::parse::fallbacks::Fallback;
 use crate::words::for_each_word;
@@ -69,6 +69,7 @@ pub fn normalize(
             .and_then(|l| absolute(&l.href, feed_url)),
         icon: details::icon(feed, feed_url),
         repairs: parsed.repairs,
+        hub_links: Box::new(hub_links(&feed.links, feed_url)),
     };
     let items = feed
         .entries
@@ -384,6 +385,26 @@ pub fn is_web_url(url: &Url) -> bool {
 }
 
 /// Resolves `href` against `base`; only http(s) links of at most [`MAX_URL_BYTES`] are kept.
+/// The first `rel="hub"` and `rel="self"` among a feed's links (Atom `<link>`, RSS
+/// `<atom:link>`), absolute, http or https.
+fn hub_links(links: &[feed_rs::model::Link], base: &Url) -> HubLinks {
+    let find = |rel: &str| {
+        links
+            .iter()
+            .filter(|l| {
+                l.rel
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(rel))
+            })
+            .find_map(|l| absolute(&l.href, base))
+            .and_then(|u| Url::parse(&u).ok())
+    };
+    HubLinks {
+        hub: find("hub"),
+        topic: find("self"),
+    }
+}
+
 pub(crate) fn absolute(href: &str, base: &Url) -> Option<String> {
     let href = href.trim();
     // Not even parsed: only dot segments (`a/../`) could resolve it to a short URL, and no

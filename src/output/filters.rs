@@ -241,6 +241,7 @@ mod tests {
                     base_url: url::Url::parse("http://127.0.0.1:8080/").unwrap(),
                     path: "feed".into(),
                     placement: crate::config::Placement::Description,
+                    hub: None,
                 },
                 selection: Selection::newest(100),
                 health_items: true,

@@ -156,6 +156,7 @@ impl Outputs {
             base_url: cfg.server.base_url.clone(),
             path: path.to_owned(),
             placement: cfg.reading_time.placement,
+            hub: cfg.websub.hub.clone(),
         };
         let filtered = cfg
             .outputs
@@ -171,8 +172,13 @@ impl Outputs {
                     urls.dedup();
                     urls
                 });
+                let mut channel = channel(&o.path, o.title.as_ref(), o.description.as_ref());
+                // A hub could not read an output that needs a token, and must not learn it.
+                if o.token.is_some() {
+                    channel.hub = None;
+                }
                 let output = Output {
-                    channel: channel(&o.path, o.title.as_ref(), o.description.as_ref()),
+                    channel,
                     selection: Selection {
                         limit: o.max_items.unwrap_or(cfg.output.max_items),
                         feeds,

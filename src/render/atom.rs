@@ -41,7 +41,14 @@ pub fn render(channel: &Channel, entries: &[Entry<'_>], updated: DateTime<Utc>) 
                 mime_type: Some("text/html".to_owned()),
                 ..Default::default()
             },
-        ],
+        ]
+        .into_iter()
+        .chain(channel.hub.iter().map(|hub| Link {
+            href: hub.to_string(),
+            rel: "hub".to_owned(),
+            ..Default::default()
+        }))
+        .collect(),
         namespaces: BTreeMap::from([(PREFIX.to_owned(), NAMESPACE.to_owned())]),
         entries: entries.iter().map(entry).collect(),
         ..Default::default()

@@ -16,7 +16,17 @@ struct Document<'a> {
     feed_url: String,
     #[serde(skip_serializing_if = "str::is_empty")]
     description: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub>,
     items: Vec<Item<'a>>,
+}
+
+/// A JSON Feed `hubs` entry.
+#[derive(Serialize)]
+struct Hub {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -92,6 +102,14 @@ pub fn render(channel: &Channel, entries: &[Entry<'_>]) -> String {
         home_page_url: channel.base_url.to_string(),
         feed_url: channel.self_url(Format::Json),
         description: &channel.description,
+        hubs: channel
+            .hub
+            .iter()
+            .map(|hub| Hub {
+                kind: "WebSub",
+                url: hub.to_string(),
+            })
+            .collect(),
         items: entries.iter().map(item).collect(),
     };
     // Serialising these plain structs cannot fail.

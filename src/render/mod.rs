@@ -84,6 +84,8 @@ pub struct Channel {
     pub path: String,
     /// Where people see "N min read".
     pub placement: Placement,
+    /// The WebSub hub this output announces (`[websub] hub`), if any.
+    pub hub: Option<Url>,
 }
 
 impl Channel {
@@ -435,6 +437,7 @@ pub(crate) mod tests {
             base_url: Url::parse("http://127.0.0.1:8080/").unwrap(),
             path: "feed".into(),
             placement: Placement::Description,
+            hub: None,
         }
     }
 

@@ -28,12 +28,19 @@ pub fn render(channel: &Channel, entries: &[Entry<'_>], updated: DateTime<Utc>) 
         last_build_date: Some(updated.to_rfc2822()),
         namespaces,
         atom_ext: Some(rss::extension::atom::AtomExtension {
-            links: vec![rss::extension::atom::Link {
+            links: std::iter::once(rss::extension::atom::Link {
                 href: channel.self_url(Format::Rss),
                 rel: "self".to_owned(),
                 mime_type: Some("application/rss+xml".to_owned()),
                 ..Default::default()
-            }],
+            })
+            // WebSub: subscribers find the hub beside the self link (the topic).
+            .chain(channel.hub.iter().map(|hub| rss::extension::atom::Link {
+                href: hub.to_string(),
+                rel: "hub".to_owned(),
+                ..Default::default()
+            }))
+            .collect(),
         }),
         items: entries.iter().map(item).collect(),
         ..Default::default()

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,8 +29,9 @@ pub use listener::{LimitedConnection, LimitedListener, Limits, Tracked, TrackedR
 use crate::metrics::{self, Metrics};
 use crate::model::{Cursor, Health};
 use crate::output::{CacheError, Coding, FeedCache, Filters, Output, Rendered, Variant};
-use crate::render::{Format, page};
+use crate::render::{Channel, Format, page};
 use crate::store::Store;
+use crate::websub::{PushError, Subscriber, Verification};
 
 /// Longest time a request may take before it is answered 503 (shutdown never waits longer).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,6 +57,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once the schedule is loaded; `/readyz` answers 200 only then.
     pub ready: AtomicBool,
+    /// The WebSub subscriptions whose hubs call back at `/websub/<token>` (`None`: no
+    /// callbacks are taken).
+    pub websub: Option<Subscriber>,
 }
 
 /// The HTTP routes. `/metrics` is included when `with_metrics` is set.
@@ -76,6 +80,7 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
             }),
         )
         .route("/sources.opml", get(sources_opml))
+        .route("/websub/{token}", get(websub_verify).post(websub_push))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if with_metrics {
@@ -245,6 +250,67 @@ async fn sources_opml(State(state): State<Arc<AppState>>) -> Result<Response, Se
         .into_response())
 }
 
+/// A hub's verification of intent: the challenge echoed for a request we made, 404 for
+/// anything else.
+async fn websub_verify(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Query(verification): Query<Verification>,
+) -> Response {
+    let Some(websub) = &state.websub else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match websub.verify(&token, &verification).await {
+        Ok(challenge) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::debug!(error = %e, "WebSub verification refused");
+            StatusCode::NOT_FOUND.into_response()
+        }
+    }
+}
+
+/// A hub's push: stored like a poll's document when the callback is one of an active
+/// subscription and the signature holds; a 4xx otherwise. Either way counted.
+async fn websub_push(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let Some(websub) = &state.websub else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // Bounded like a fetched feed.
+    let Ok(body) = axum::body::to_bytes(body, websub.max_body()).await else {
+        state.metrics.websub_push("too_large");
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signature = text("x-hub-signature");
+    match websub
+        .push(&token, signature, text("content-type"), body.to_vec())
+        .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            // Counted, and at debug only: whoever sends them chooses how many.
+            tracing::debug!(error = %e, reason = e.label(), "WebSub push refused");
+            match e {
+                // A hub drops a subscription answered 410 Gone.
+                PushError::Unknown => StatusCode::GONE,
+                PushError::Signature(_) => StatusCode::FORBIDDEN,
+                PushError::Unreadable(_) => StatusCode::BAD_REQUEST,
+                PushError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+            }
+            .into_response()
+        }
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -300,16 +366,38 @@ async fn feed(
     let filters = Filters::parse(uri.query(), &outputs)?;
     if filters.is_default() {
         let variant = Variant::Output(outputs.default.channel.path.clone());
-        return serve_output(&state, &variant, format, &headers, || {
+        let links = hub_links(&outputs.default.channel, format);
+        let response = serve_output(&state, &variant, format, &headers, || {
             outputs.default.clone()
         })
-        .await;
+        .await?;
+        return Ok(with_links(response, links));
     }
+    // A query's variant is no topic of the hub's: it announces none.
     let variant = Variant::Filtered(filters.clone());
     serve_output(&state, &variant, format, &headers, || {
         filters.apply(&outputs)
     })
     .await
+}
+
+/// The `Link:` header value of an output that announces a WebSub hub: the hub and the topic
+/// (the output's own URL in `format`), as the spec asks publishers to send.
+fn hub_links(channel: &Channel, format: Format) -> Option<HeaderValue> {
+    let hub = channel.hub.as_ref()?;
+    let value = format!(
+        "<{hub}>; rel=\"hub\", <{}>; rel=\"self\"",
+        channel.self_url(format)
+    );
+    HeaderValue::from_str(&value).ok()
+}
+
+/// `response` with the `Link:` header `links`, if any.
+fn with_links(mut response: Response, links: Option<HeaderValue>) -> Response {
+    if let Some(links) = links {
+        response.headers_mut().insert(header::LINK, links);
+    }
+    response
 }
 
 /// `/PATH.xml`, `/PATH.atom`, `/PATH.json` of an `[[outputs]]` entry. An output with a token
@@ -336,7 +424,9 @@ async fn filtered_feed(
         }
     }
     let variant = Variant::Output(name.to_owned());
-    serve_output(&state, &variant, format, &headers, || output.clone()).await
+    let links = hub_links(&output.channel, format);
+    let response = serve_output(&state, &variant, format, &headers, || output.clone()).await?;
+    Ok(with_links(response, links))
 }
 
 /// Compares secrets in time that does not depend on where they differ.

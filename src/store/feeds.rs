@@ -16,8 +16,8 @@ use super::checkpoint::Checkpointer;
 use super::items::{self, NearCheck, SaveCounts};
 use super::{Store, StoreError, from_secs, lock, to_secs};
 use crate::model::{
-    FeedFailure, FeedHints, FeedId, FeedMeta, Health, NewItem, PollKind, Repairs, Subscription,
-    Validators,
+    FeedFailure, FeedHints, FeedId, FeedMeta, Health, NewItem, PollKind, Repairs, SubState,
+    Subscription, Validators,
 };
 
 /// What the poller needs to know about a feed between polls.
@@ -459,6 +459,14 @@ pub struct FeedStatus {
     pub moved_to: Option<String>,
     /// What had to be repaired to read the last document.
     pub repairs: Repairs,
+    /// The WebSub hub the feed announces, if any.
+    pub hub: Option<String>,
+    /// Where our subscription at that hub stands.
+    pub websub: Option<SubState>,
+    /// When its lease ends, while active.
+    pub websub_expires_at: Option<DateTime<Utc>>,
+    /// Why the last subscription request failed.
+    pub websub_error: Option<String>,
 }
 
 impl Store {
@@ -478,8 +486,8 @@ impl Store {
                 "SELECT f.title, f.last_result, f.last_polled_at,
                     f.last_status, (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
                     f.error_count, f.next_poll_at, f.next_poll_reason, f.last_error, f.moved_to,
-                    f.repairs
-                 FROM feeds f WHERE f.url = ?1",
+                    f.repairs, w.hub, w.state, w.expires_at, w.last_error
+                 FROM feeds f LEFT JOIN websub w ON w.feed_id = f.id WHERE f.url = ?1",
             )?;
             let mut statuses = Vec::with_capacity(feeds.len());
             for feed in feeds {
@@ -498,6 +506,10 @@ impl Store {
                             last_error: r.get(8)?,
                             moved_to: r.get(9)?,
                             repairs: r.get(10)?,
+                            hub: r.get(11)?,
+                            websub: r.get(12)?,
+                            websub_expires_at: r.get::<_, Option<i64>>(13)?.map(from_secs),
+                            websub_error: r.get(14)?,
                         })
                     })
                     .optional()?;

@@ -13,6 +13,7 @@ mod feeds;
 mod items;
 pub mod migrations;
 mod retention;
+mod websub;
 
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};

@@ -44,6 +44,7 @@ async fn every_rendering(cfg: &feedmerge::config::Config) -> Vec<String> {
         base_url: url::Url::parse("http://127.0.0.1/").unwrap(),
         path: "feed".into(),
         placement: feedmerge::config::Placement::Description,
+        hub: None,
     };
     out.push(feedmerge::render::page::render(
         &feedmerge::render::page::Page::new(&channel, &items),
