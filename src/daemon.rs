@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 use crate::app::{self, apply_retention, host_limits, open_store, poll_context};
 use crate::config::{Config, MetricsEndpoint};
 use crate::fulltext::Articles;
+use crate::icons::Icons;
 use crate::hosts::Hosts;
 use crate::metrics::Metrics;
 use crate::output::{FeedCache, Outputs};
@@ -75,6 +76,8 @@ pub struct Daemon {
     hosts: Arc<Hosts>,
     /// The article queue, kept across reloads.
     articles: Articles,
+    /// The source icon queue, kept across reloads.
+    icons: Icons,
     /// Counters for `/metrics`, kept across reloads.
     metrics: Arc<Metrics>,
     /// Dropped last: every task above holds a clone.
@@ -129,7 +132,8 @@ impl Daemon {
         let articles = Articles::load(&store)
             .await
             .context("cannot read the article pages waiting")?;
-        let ctx = poll_context(&cfg, &store, &metrics, &hosts, &articles)?;
+        let icons = Icons::default();
+        let ctx = poll_context(&cfg, &store, &metrics, &hosts, (&articles, &icons))?;
         let feeds = app::scheduled_feeds(&cfg, &store).await?;
 
         // Nothing has started yet; from here on nothing fails.
@@ -137,6 +141,8 @@ impl Daemon {
         let background = TaskTracker::new();
         let scheduler = Scheduler::start(ctx, feeds, &cancel);
         background.spawn(articles.clone().run(store.clone(), cancel.clone()));
+        // Source icons too, beside the polls; a check under way at shutdown is abandoned.
+        background.spawn(icons.clone().run(store.clone(), cancel.clone()));
         let state = Arc::new(AppState {
             feed: FeedCache::new(store.clone(), Outputs::from_config(&cfg), metrics.clone()),
             store: store.clone(),
@@ -199,6 +205,7 @@ impl Daemon {
             config_changed,
             hosts,
             articles,
+            icons,
             metrics,
             store,
             heartbeat: Heartbeat::new(),
@@ -312,7 +319,8 @@ impl Daemon {
         } else {
             Arc::new(self.hosts.with_limits(host_limits(&new)))
         };
-        let ctx = poll_context(&new, &self.store, &self.metrics, &hosts, &self.articles)?;
+        let queues = (&self.articles, &self.icons);
+        let ctx = poll_context(&new, &self.store, &self.metrics, &hosts, queues)?;
         let feeds = app::scheduled_feeds(&new, &self.store).await?;
         // Nothing fails from here on: the new config is applied whole.
         let changes = self.scheduler.reconfigure(ctx, feeds);
@@ -360,6 +368,7 @@ impl Daemon {
             config_changed,
             hosts,
             articles,
+            icons,
             metrics,
             store,
             heartbeat,
@@ -387,7 +396,7 @@ impl Daemon {
         // What is left holds clones of the store: the server's state, then the handles the
         // polls and reloads shared. The store closes with the last of them.
         drop((state, retention, file_lost, config_changed, heartbeat));
-        drop((hosts, articles, metrics));
+        drop((hosts, articles, icons, metrics));
         drop(store);
         info!("stopped");
         failure.map_or(Ok(()), Err)

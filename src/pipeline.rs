@@ -16,6 +16,7 @@ use crate::config::ReadingTimeConfig;
 use crate::dedupe::{self, Doc};
 use crate::fetch::{ErrorChain, FetchOutcome, Fetched, Fetcher};
 use crate::fulltext::{Articles, Grant};
+use crate::icons::Icons;
 use crate::hosts::{HostPermit, Hosts};
 use crate::metrics::Metrics;
 use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind, Verdict};
@@ -82,6 +83,8 @@ pub struct Context {
     pub near_duplicates: Option<DedupeConfig>,
     /// Where a stored poll hands over the article pages its items want.
     pub articles: Articles,
+    /// Where a stored poll hands its feed over for its source's icon.
+    pub icons: Icons,
 }
 
 /// The result of [`refresh_feed`].
@@ -322,6 +325,7 @@ async fn poll_admitted(
             cpus: ctx.cpus.clone(),
             max_pause: policy.max_backoff.max(policy.interval),
         });
+        ctx.icons.polled(feed.id, &ctx.fetcher, &ctx.hosts);
     }
     log(feed, &report, errors_after, moved_to.as_ref());
     ctx.metrics

@@ -223,6 +223,8 @@ pub enum Rule {
     Article,
     /// A feed a site's page advertised (or its redirect) on another host than the site.
     Discovered,
+    /// A source's icon or its site's page (or a redirect) on another host than its feed.
+    Icon,
 }
 
 impl fmt::Display for Rule {
@@ -240,6 +242,10 @@ impl fmt::Display for Rule {
                 "a feed found through a site's address must lead to a public address or to \
                  the site's own scheme, host and port; set [poller] allow_private_redirects = \
                  true to allow it"
+            }
+            Rule::Icon => {
+                "a source's icon and its site's page must lead to a public address or to \
+                 its feed's own scheme, host and port"
             }
         })
     }
