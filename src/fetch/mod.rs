@@ -473,7 +473,15 @@ impl Fetcher {
                     moved_to,
                 });
             }
-            let fetched = Self::read(response, url, moved_to, self.max_body, Overflow::Refuse, |_| true).await?;
+            let fetched = Self::read(
+                response,
+                url,
+                moved_to,
+                self.max_body,
+                Overflow::Refuse,
+                |_| true,
+            )
+            .await?;
             Ok(FetchOutcome::Fetched(fetched))
         };
         match tokio::time::timeout(self.timeout, fetch).await {

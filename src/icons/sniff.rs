@@ -59,7 +59,21 @@ pub fn sniff(bytes: &[u8]) -> Option<IconType> {
         [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', ..] => Some(IconType::Png),
         [0xff, 0xd8, 0xff, ..] => Some(IconType::Jpeg),
         [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some(IconType::Gif),
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some(IconType::Webp),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some(IconType::Webp),
         // Reserved 0, type 1 (icon), and at least one image in the directory.
         [0, 0, 1, 0, lo, hi, ..] if (*lo, *hi) != (0, 0) => Some(IconType::Ico),
         _ if is_svg(bytes) => Some(IconType::Svg),
@@ -129,7 +143,11 @@ mod tests {
         assert_eq!(sniff(b""), None);
         assert_eq!(sniff(b"\x89PNG"), None, "cut short");
         assert_eq!(sniff(b"RIFF\x24\0\0\0WAVEfmt "), None, "audio");
-        assert_eq!(sniff(b"\0\0\x01\0\0\0"), None, "an icon directory with no image");
+        assert_eq!(
+            sniff(b"\0\0\x01\0\0\0"),
+            None,
+            "an icon directory with no image"
+        );
         assert_eq!(sniff(b"\0\0\x02\0\x01\0"), None, "a cursor");
         assert_eq!(sniff(b"GIF90a"), None);
     }

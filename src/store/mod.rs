@@ -25,8 +25,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use articles::{ArticleResult, PendingArticle};
-pub use icons::{IconCheck, IconFeed, IconSite, icon_hash};
 pub use feeds::{FeedChange, FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
+pub use icons::{IconCheck, IconFeed, IconSite, icon_hash};
 pub use items::{
     JudgeCopy, Merge, NearCandidate, NearCheck, NearLookup, NearProbe, SaveCounts, Selection,
 };
