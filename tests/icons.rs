@@ -242,3 +242,91 @@ async fn feedmerge_serves_its_own_icon() {
     );
     daemon.stop().await;
 }
+
+/// An icon is fetched where an article link may lead: an icon the feed declares on another
+/// server of this machine is not asked for (the icon at the feed's own server is taken).
+#[tokio::test]
+async fn a_declared_icon_obeys_the_fetch_policy() {
+    let env = Env::new().await;
+    let elsewhere = MockServer::start().await;
+    serve(&elsewhere, "/logo.png", png("elsewhere"), "image/png").await;
+    let declared = format!("{}/logo.png", elsewhere.uri());
+    let doc = feed(&env.url("/"), Some(&declared));
+    env.serve_bytes("/feed.xml", doc, "application/rss+xml")
+        .await;
+    env.serve_bytes("/favicon.ico", png("own"), "image/png")
+        .await;
+    let cfg = env.config(&[env.url("/feed.xml")]);
+    common::poll(&cfg).await;
+    assert_eq!(asked(&elsewhere, "/logo.png").await, 0);
+    let daemon = Daemon::start(cfg).await;
+    let html = daemon.text("/").await;
+    assert_eq!(
+        icon_srcs(&html),
+        [format!("/icons/{}", icon_hash(&png("own")))]
+    );
+    daemon.stop().await;
+}
+
+/// When a site's icon is due again, it is asked for conditionally: a 304 keeps the icon,
+/// and a changed icon gets a new name, so that the immutable old one is never served stale.
+#[tokio::test]
+async fn a_due_icon_is_asked_for_conditionally_and_a_new_one_gets_a_new_name() {
+    let env = Env::new().await;
+    let logo = env.url("/logo.png");
+    env.serve_bytes(
+        "/feed.xml",
+        feed(&env.url("/"), Some(&logo)),
+        "application/rss+xml",
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/logo.png"))
+        .and(wiremock::matchers::header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&env.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/logo.png"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"v1\"")
+                .set_body_raw(png("v1"), "image/png"),
+        )
+        .up_to_n_times(1)
+        .mount(&env.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/logo.png"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(png("v2"), "image/png"))
+        .mount(&env.server)
+        .await;
+    let cfg = env.config(&[env.url("/feed.xml")]);
+    let db = env.dir.path().join("feedmerge.db");
+    // What a week does: the icon is due.
+    let due = || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("UPDATE icons SET next_check_at = 0", [])
+            .unwrap();
+    };
+    let page = |cfg| async move {
+        let daemon = Daemon::start(cfg).await;
+        let srcs = icon_srcs(&daemon.text("/").await);
+        daemon.stop().await;
+        srcs
+    };
+    common::poll(&cfg).await;
+    let v1 = vec![format!("/icons/{}", icon_hash(&png("v1")))];
+    assert_eq!(page(cfg.clone()).await, v1);
+    due();
+    common::poll(&cfg).await;
+    assert_eq!(asked(&env.server, "/logo.png").await, 2);
+    assert_eq!(page(cfg.clone()).await, v1, "304: the same icon");
+    due();
+    common::poll(&cfg).await;
+    assert_eq!(asked(&env.server, "/logo.png").await, 3);
+    let v2 = vec![format!("/icons/{}", icon_hash(&png("v2")))];
+    assert_eq!(page(cfg).await, v2);
+}
