@@ -1,5 +1,6 @@
 //! Fetching: a feed URL and its stored validators → [`FetchOutcome`] (the body, or "not
-//! modified"); an article link → its page. Conditional GET, decompression, timeouts, redirect
+//! modified"); an article link → its page; a source's icon, or the start of its site's page.
+//! Conditional GET, decompression, timeouts, redirect
 //! and size limits live here, and every request obeys the fetch policy of [`policy`].
 //!
 //! System proxies (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are not used: through a proxy
