@@ -28,7 +28,8 @@ pub const JS: &str = include_str!("assets/feedmerge.js");
 const TEMPLATE: &str = include_str!("assets/page.html");
 
 /// The page's Content-Security-Policy: nothing but this server's own script and style,
-/// images from anywhere on the web (the stories' lead images), no frames, no plugins.
+/// images from anywhere on the web (the stories' lead images; the sources' icons, served by
+/// this server, are covered by the same `http:`/`https:`), no frames, no plugins.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src http: https:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
