@@ -325,6 +325,9 @@ async fn poll_admitted(
             cpus: ctx.cpus.clone(),
             max_pause: policy.max_backoff.max(policy.interval),
         });
+    }
+    // Only a feed that answered has a site worth asking for its icon.
+    if matches!(kind, PollKind::Fetched | PollKind::NotModified) {
         ctx.icons.polled(feed.id, &ctx.fetcher, &ctx.hosts);
     }
     log(feed, &report, errors_after, moved_to.as_ref());
