@@ -442,6 +442,7 @@ fn corpus() -> Corpus {
                 feed_title: format!("Bench feed {feed}"),
                 feed_icon: None,
                 feed_site: None,
+                source_icon: None,
                 also_in: Vec::new(),
                 first_seen: now,
                 date,

@@ -17,6 +17,7 @@ use crate::daemon::Daemon;
 use crate::fetch::{FetchConfig, Fetcher, Network};
 use crate::fulltext::{self, Articles};
 use crate::hosts::{HostLimits, Hosts};
+use crate::icons::Icons;
 use crate::metrics::Metrics;
 use crate::model::{PollKind, Subscription};
 use crate::output::{FeedCache, Outputs};
@@ -107,6 +108,7 @@ fn context_through(
         articles: Articles::default(),
         // Only the daemon takes pushes.
         websub: None,
+        icons: Icons::default(),
     })
 }
 
@@ -218,20 +220,21 @@ pub async fn run_with_reload(
 }
 
 /// The poll context of `cfg` with the host gates `hosts`, which outlive reloads so that a
-/// `Retry-After` pause is not forgotten, and the article queue `articles` and the WebSub
-/// subscriptions `websub`, which do too.
+/// `Retry-After` pause is not forgotten, the article and icon queues `articles` and `icons`,
+/// and the WebSub subscriptions `websub`, which do too.
 pub(crate) fn poll_context(
     cfg: &Config,
     store: &Store,
     metrics: &Arc<Metrics>,
     hosts: &Arc<Hosts>,
-    articles: &Articles,
+    (articles, icons): (&Articles, &Icons),
     websub: &Subscriber,
 ) -> anyhow::Result<Arc<Context>> {
     let mut ctx = context(cfg, store.clone(), metrics.clone())?;
     ctx.hosts = hosts.clone();
     ctx.articles = articles.clone();
     ctx.websub = Some(websub.clone());
+    ctx.icons = icons.clone();
     Ok(Arc::new(ctx))
 }
 
@@ -323,9 +326,12 @@ pub async fn poll_once_through(
         .context("cannot read the article pages waiting")?;
     let mut ctx = context_through(cfg, store.clone(), Arc::new(Metrics::default()), network)?;
     ctx.articles = articles.clone();
+    let icons = Icons::default();
+    ctx.icons = icons.clone();
     let ctx = Arc::new(ctx);
     let stop_articles = CancellationToken::new();
     let worker = tokio::spawn(articles.clone().run(store.clone(), stop_articles.clone()));
+    let icon_worker = tokio::spawn(icons.clone().run(store.clone(), stop_articles.clone()));
     let mut summary = PollSummary::default();
     scheduler::poll_all(ctx, feeds, |feed, report| {
         on_done(feed, report);
@@ -352,9 +358,19 @@ pub async fn poll_once_through(
     {
         info!("article pages still under way are left for the next run");
     }
+    // Within the same budget: icons are few and small.
+    if tokio::time::timeout(fulltext::ROUND_BUDGET, icons.idle())
+        .await
+        .is_err()
+    {
+        info!("source icons still under way are left for the next run");
+    }
     stop_articles.cancel();
     if let Err(e) = worker.await {
         warn!(error = %e, "the article worker failed");
+    }
+    if let Err(e) = icon_worker.await {
+        warn!(error = %e, "the icon worker failed");
     }
     // A poll-once from cron keeps the database bounded too. Only a poll that stored something
     // can have grown it; one that did not leaves retention to the next that does.

@@ -24,6 +24,7 @@ use crate::app::{self, apply_retention, host_limits, open_store, poll_context};
 use crate::config::{Config, MetricsEndpoint};
 use crate::fulltext::Articles;
 use crate::hosts::Hosts;
+use crate::icons::Icons;
 use crate::metrics::Metrics;
 use crate::output::{FeedCache, Outputs};
 use crate::scheduler::Scheduler;
@@ -81,6 +82,8 @@ pub struct Daemon {
     websub: Subscriber,
     /// Stops the notifications to `[websub] hub`; a reload restarts them with its config.
     publishing: CancellationToken,
+    /// The source icon queue, kept across reloads.
+    icons: Icons,
     /// Counters for `/metrics`, kept across reloads.
     metrics: Arc<Metrics>,
     /// Dropped last: every task above holds a clone.
@@ -138,7 +141,8 @@ impl Daemon {
         let websub = Subscriber::load(store.clone(), metrics.clone())
             .await
             .context("cannot read the WebSub subscriptions")?;
-        let ctx = poll_context(&cfg, &store, &metrics, &hosts, &articles, &websub)?;
+        let icons = Icons::default();
+        let ctx = poll_context(&cfg, &store, &metrics, &hosts, (&articles, &icons), &websub)?;
         let fetcher = ctx.fetcher.clone();
         let feeds = app::scheduled_feeds(&cfg, &store).await?;
         websub.configure(&cfg, &feeds, &ctx);
@@ -149,6 +153,8 @@ impl Daemon {
         let scheduler = Scheduler::start(ctx, feeds, &cancel);
         background.spawn(articles.clone().run(store.clone(), cancel.clone()));
         background.spawn(websub.clone().run(cancel.clone()));
+        // Source icons too, beside the polls; a check under way at shutdown is abandoned.
+        background.spawn(icons.clone().run(store.clone(), cancel.clone()));
         let state = Arc::new(AppState {
             feed: FeedCache::new(store.clone(), Outputs::from_config(&cfg), metrics.clone()),
             store: store.clone(),
@@ -216,6 +222,7 @@ impl Daemon {
             articles,
             websub,
             publishing,
+            icons,
             metrics,
             store,
             heartbeat: Heartbeat::new(),
@@ -329,12 +336,13 @@ impl Daemon {
         } else {
             Arc::new(self.hosts.with_limits(host_limits(&new)))
         };
+        let queues = (&self.articles, &self.icons);
         let ctx = poll_context(
             &new,
             &self.store,
             &self.metrics,
             &hosts,
-            &self.articles,
+            queues,
             &self.websub,
         )?;
         let feeds = app::scheduled_feeds(&new, &self.store).await?;
@@ -397,6 +405,7 @@ impl Daemon {
             articles,
             websub,
             publishing,
+            icons,
             metrics,
             store,
             heartbeat,
@@ -431,7 +440,7 @@ impl Daemon {
             config_changed,
             heartbeat,
         ));
-        drop((hosts, articles, websub, metrics));
+        drop((hosts, articles, icons, websub, metrics));
         drop(store);
         info!("stopped");
         failure.map_or(Ok(()), Err)

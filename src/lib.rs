@@ -17,6 +17,8 @@
 //!   article pages, the merged selection read back; takes and returns [`model`] types only
 //! - [`fulltext`] — stored items that want their article page → the page fetched and
 //!   extracted, the estimate refined (apart from the polls, which never wait for it)
+//! - [`icons`] — polled feeds → their sites' icons fetched once per site, checked by their
+//!   bytes and stored (apart from the polls), for the news page to serve itself
 //! - [`render`] — stored items → RSS 2.0, Atom, JSON Feed and the HTML news page (sanitised
 //!   HTML)
 //! - [`output`] — config → the merged feeds to show (query filters included), each rendered
@@ -37,8 +39,8 @@
 //! them, [`words`] splits text into words, [`html`] escapes, scans and bounds HTML and reads
 //! the feeds a page advertises.
 //!
-//! Only [`pipeline`] (a poll), [`fulltext`] (an article page) and [`discover`] (a site's
-//! address) chain stages; a stage otherwise uses the pure functions of the stages before it,
+//! Only [`pipeline`] (a poll), [`fulltext`] (an article page), [`icons`] (a source's icon)
+//! and [`discover`] (a site's address) chain stages; a stage otherwise uses the pure functions of the stages before it,
 //! never one after it, except that [`normalize`] feeds `dedupe`'s fingerprint builder in its
 //! one pass over the words.
 
@@ -50,6 +52,7 @@ pub mod normalize;
 pub mod dedupe;
 pub mod store;
 pub mod fulltext;
+pub mod icons;
 pub mod render;
 pub mod output;
 pub mod serve;

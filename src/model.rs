@@ -799,6 +799,8 @@ pub struct StoredItem {
     pub feed_icon: Option<String>,
     /// The feed's site (its home page), when it names one.
     pub feed_site: Option<String>,
+    /// The name of its source's icon as feedmerge serves it (`/icons/NAME`), once fetched.
+    pub source_icon: Option<String>,
     /// When feedmerge first saw the item.
     pub first_seen: DateTime<Utc>,
     /// The date shown: the item's date, else `first_seen`.

@@ -17,6 +17,7 @@ use crate::dedupe::{self, Doc};
 use crate::fetch::{ErrorChain, FetchOutcome, Fetched, Fetcher};
 use crate::fulltext::{Articles, Grant};
 use crate::hosts::{HostPermit, Hosts};
+use crate::icons::Icons;
 use crate::metrics::Metrics;
 use crate::model::{Failure, FeedHints, FeedId, FeedMeta, NewItem, PollKind, Verdict};
 use crate::normalize::text;
@@ -101,6 +102,8 @@ pub struct Context {
     /// announce are reported to it, and a feed it has an active subscription for is polled
     /// at `[websub] poll_interval`.
     pub websub: Option<Subscriber>,
+    /// Where a stored poll hands its feed over for its source's icon.
+    pub icons: Icons,
 }
 
 /// The result of [`refresh_feed`].
@@ -346,6 +349,10 @@ async fn poll_admitted(
             cpus: ctx.cpus.clone(),
             max_pause: policy.max_backoff.max(policy.interval),
         });
+    }
+    // Only a feed that answered has a site worth asking for its icon.
+    if matches!(kind, PollKind::Fetched | PollKind::NotModified) {
+        ctx.icons.polled(feed.id, &ctx.fetcher, &ctx.hosts);
     }
     log(feed, &report, errors_after, moved_to.as_ref());
     ctx.metrics

@@ -13,6 +13,7 @@ mod crash;
 mod discover;
 mod fulltext;
 mod hostile;
+mod icons;
 mod load;
 mod manage;
 mod near_duplicates;

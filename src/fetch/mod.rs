@@ -1,5 +1,6 @@
 //! Fetching: a feed URL and its stored validators → [`FetchOutcome`] (the body, or "not
-//! modified"); an article link → its page. Conditional GET, decompression, timeouts, redirect
+//! modified"); an article link → its page; a source's icon, or the start of its site's page.
+//! Conditional GET, decompression, timeouts, redirect
 //! and size limits live here, and every request obeys the fetch policy of [`policy`].
 //!
 //! System proxies (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are not used: through a proxy
@@ -375,6 +376,17 @@ enum Purpose<'a> {
     },
     /// An article link of the feed at `feed_url`.
     Article { feed_url: &'a Url },
+    /// The icon of the feed at `feed_url`'s source, or its site's home page.
+    Icon { feed_url: &'a Url },
+}
+
+/// What becomes of a body longer than its limit.
+#[derive(Debug, Clone, Copy)]
+enum Overflow {
+    /// The fetch fails ([`FetchError::TooLarge`]).
+    Refuse,
+    /// The body read so far is kept: for pages of which only the start is looked at.
+    Cut,
 }
 
 /// An HTTP client for feeds and article pages, which obeys the fetch policy. Cheap to clone;
@@ -529,7 +541,15 @@ impl Fetcher {
                     moved_to,
                 });
             }
-            let fetched = Self::read(response, url, moved_to, self.max_body, |_| true).await?;
+            let fetched = Self::read(
+                response,
+                url,
+                moved_to,
+                self.max_body,
+                Overflow::Refuse,
+                |_| true,
+            )
+            .await?;
             Ok(FetchOutcome::Fetched(fetched))
         };
         match tokio::time::timeout(self.timeout, fetch).await {
@@ -559,7 +579,71 @@ impl Fetcher {
             let (response, url, moved_to) =
                 self.follow(url, &Validators::default(), purpose).await?;
             let limit = self.max_body.min(MAX_ARTICLE_BODY);
-            Self::read(response, url, moved_to, limit, accepts).await
+            Self::read(response, url, moved_to, limit, Overflow::Refuse, accepts).await
+        };
+        match tokio::time::timeout(self.timeout, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout { url: url.clone() }),
+        }
+    }
+
+    /// Fetches the icon at `url` for the source of the feed at `feed_url`, conditionally when
+    /// `validators` has any, within the configured timeout: where an article link may lead
+    /// (public addresses, or the feed's own scheme, host and port), redirects included. Any
+    /// media type is read (the caller looks at the bytes themselves); a body over `limit`
+    /// bytes (never more than `[poller] max_body`) fails.
+    ///
+    /// # Errors
+    /// As [`Fetcher::fetch_article`], under [`Rule::Icon`].
+    pub async fn fetch_icon(
+        &self,
+        url: &Url,
+        feed_url: &Url,
+        validators: &Validators,
+        limit: u64,
+    ) -> Result<FetchOutcome, FetchError> {
+        let fetch = async {
+            let purpose = Purpose::Icon { feed_url };
+            let (response, url, moved_to) = self.follow(url, validators, purpose).await?;
+            if response.status() == reqwest::StatusCode::NOT_MODIFIED {
+                let headers = response.headers();
+                return Ok(FetchOutcome::NotModified {
+                    validators: validators.merge(validators_from(headers)),
+                    cache: CacheHint::from_headers(headers),
+                    moved_to,
+                });
+            }
+            let limit = self.max_body.min(limit);
+            let fetched =
+                Self::read(response, url, moved_to, limit, Overflow::Refuse, |_| true).await?;
+            Ok(FetchOutcome::Fetched(fetched))
+        };
+        match tokio::time::timeout(self.timeout, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout { url: url.clone() }),
+        }
+    }
+
+    /// Fetches the first `limit` bytes of the HTML page at `url`, the site of the feed at
+    /// `feed_url`, to read the icons it names: as [`Fetcher::fetch_icon`] goes, an HTML page
+    /// only (its media type checked before the body is read), the rest left unread.
+    ///
+    /// # Errors
+    /// As [`Fetcher::fetch_article`], under [`Rule::Icon`].
+    pub async fn fetch_site_page(
+        &self,
+        url: &Url,
+        feed_url: &Url,
+        limit: u64,
+    ) -> Result<Fetched, FetchError> {
+        let fetch = async {
+            let purpose = Purpose::Icon { feed_url };
+            let (response, url, moved_to) =
+                self.follow(url, &Validators::default(), purpose).await?;
+            let html = |t: Option<&str>| {
+                t.is_none_or(|t| matches!(t, "text/html" | "application/xhtml+xml"))
+            };
+            Self::read(response, url, moved_to, limit, Overflow::Cut, html).await
         };
         match tokio::time::timeout(self.timeout, fetch).await {
             Ok(result) => result,
@@ -590,6 +674,11 @@ impl Fetcher {
                 Purpose::Article { feed_url } => (
                     policy::article_reach(&url, feed_url, self.is_public),
                     Rule::Article,
+                ),
+                // The same reach as an article's: the site named it, not the operator.
+                Purpose::Icon { feed_url } => (
+                    policy::article_reach(&url, feed_url, self.is_public),
+                    Rule::Icon,
                 ),
             };
             let response = self.send(&url, validators, reach, rule).await?;
@@ -657,12 +746,13 @@ impl Fetcher {
     }
 
     /// Reads a final response: a 2xx whose media type `accepts`, with a body of at most
-    /// `limit` bytes after decompression.
+    /// `limit` bytes after decompression (past it, as `overflow` says).
     async fn read(
         mut response: reqwest::Response,
         url: Url,
         moved_to: Option<Url>,
         limit: u64,
+        overflow: Overflow,
         accepts: impl Fn(Option<&str>) -> bool,
     ) -> Result<Fetched, FetchError> {
         let status = response.status();
@@ -702,6 +792,12 @@ impl Fetcher {
             .map_err(|e| FetchError::from_reqwest(&url, e))?
         {
             if (body.len() + chunk.len()) as u64 > limit {
+                if let Overflow::Cut = overflow {
+                    let room = usize::try_from(limit).unwrap_or(usize::MAX) - body.len();
+                    body.extend_from_slice(&chunk[..room]);
+                    // Dropping the response closes the connection: the rest stays unread.
+                    break;
+                }
                 return Err(FetchError::TooLarge { url, limit });
             }
             body.extend_from_slice(&chunk);

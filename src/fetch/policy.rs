@@ -225,6 +225,8 @@ pub enum Rule {
     Discovered,
     /// A WebSub hub a feed announced, on another host than the feed.
     Hub,
+    /// A source's icon or its site's page (or a redirect) on another host than its feed.
+    Icon,
 }
 
 impl fmt::Display for Rule {
@@ -246,6 +248,10 @@ impl fmt::Display for Rule {
             Rule::Hub => {
                 "a hub a feed announces must be on a public address or on the feed's own \
                  scheme, host and port"
+            }
+            Rule::Icon => {
+                "a source's icon and its site's page must lead to a public address or to \
+                 its feed's own scheme, host and port"
             }
         })
     }

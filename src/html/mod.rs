@@ -1,8 +1,10 @@
 //! HTML shared by the stages that read it (`normalize`, `fulltext`) and write it (`render`):
 //! the one escaper, a fast scanner for the markup feeds carry (`markup`) and the bound on
-//! nesting applied before any tree is built ([`nesting`]), and the feeds a page advertises
-//! ([`links`]). No stage of its own: plain functions of strings.
+//! nesting applied before any tree is built ([`nesting`]), the feeds a page advertises
+//! ([`links`]) and the icons it names ([`icons`]). No stage of its own: plain functions of
+//! strings.
 
+pub mod icons;
 pub mod links;
 pub(crate) mod markup;
 pub mod nesting;

@@ -422,6 +422,7 @@ pub(crate) mod tests {
             feed_url: "https://example.org/feed.xml".into(),
             feed_icon: None,
             feed_site: None,
+            source_icon: None,
             feed_title: "Example".into(),
             first_seen: t,
             date: t,

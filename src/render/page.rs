@@ -35,7 +35,8 @@ pub fn asset_version(body: &str) -> String {
 }
 
 /// The page's Content-Security-Policy: nothing but this server's own script and style,
-/// images from anywhere on the web (the stories' lead images), no frames, no plugins.
+/// images from anywhere on the web (the stories' lead images; the sources' icons, served by
+/// this server, are covered by the same `http:`/`https:`), no frames, no plugins.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 img-src http: https:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -214,6 +215,16 @@ fn is_source_name(author: &str, source: &str) -> bool {
 /// feeds, which carry the same).
 pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -> String {
     let mut sanitizer = None;
+    let channel = page.channel;
+    // This server's own paths, under the base URL's: the page links to no other server for
+    // its icons.
+    let own_path = |name: &str| {
+        channel
+            .base_url
+            .join(name)
+            .map_or_else(|_| format!("/{name}"), |u| u.path().to_owned())
+    };
+    let icon_base = own_path("icons/");
     let cards: Vec<Card<'_>> = page
         .items
         .iter()
@@ -242,7 +253,10 @@ pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -
                     .chars()
                     .find(|c| c.is_alphanumeric())
                     .map_or_else(String::new, |c| c.to_uppercase().collect()),
-                source_icon: None,
+                source_icon: s
+                    .source_icon
+                    .as_deref()
+                    .map(|name| Cow::Owned(format!("{icon_base}{name}"))),
                 source,
                 author,
                 date_iso: s.date.to_rfc3339(),
@@ -257,11 +271,7 @@ pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -
             }
         })
         .collect();
-    let channel = page.channel;
-    let static_base = channel
-        .base_url
-        .join("static/")
-        .map_or_else(|_| "/static/".to_owned(), |u| u.path().to_owned());
+    let static_base = own_path("static/");
     let nav = page.nav;
     // On a narrowed page the feed links narrow the feed the same way.
     let feed_url = |format| {
@@ -291,6 +301,8 @@ pub fn render(page: &Page<'_>, now: DateTime<Utc>, sanitized: &SanitizedCache) -
                 static_base,
                 css_version => asset_version(CSS),
                 js_version => asset_version(JS),
+                favicon_ico => own_path("favicon.ico"),
+                favicon_svg => own_path("favicon.svg"),
                 cards,
                 more_url => page.more_url,
                 version => env!("CARGO_PKG_VERSION"),
@@ -590,6 +602,28 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("class=\"author-card\""), "{html}");
+    }
+
+    /// A source's icon is served by feedmerge, never linked where the source has it; the
+    /// page names feedmerge's own icon.
+    #[test]
+    fn the_source_icon_and_the_page_icon_are_served_from_here() {
+        let mut item = stored("Hello", "");
+        item.feed_icon = Some("https://example.org/icon.png".into());
+        item.source_icon = Some("0123456789abcdef".into());
+        let html = render_items(std::slice::from_ref(&item));
+        assert!(
+            html.contains(r#"<img class="source-icon" src="&#x2f;icons&#x2f;0123456789abcdef""#),
+            "{html}"
+        );
+        assert!(!html.contains("icon.png"), "{html}");
+        assert!(
+            html.contains(r#"<link rel="icon" href="&#x2f;favicon.svg" type="image/svg+xml">"#),
+            "{html}"
+        );
+        item.source_icon = None;
+        let html = render_items(&[item]);
+        assert!(html.contains(r#"<span class="source-icon" aria-hidden="true">"#));
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! compressed once per change of the data by [`crate::output`]; every request after that is a
 //! lookup, answered with strong ETags, `Last-Modified`, 304s, HEAD, gzip and brotli
 //! ([`conditional`]). Connections are limited and kept moving by [`LimitedListener`]; paths
-//! name outputs as [`query`] reads them; what cannot be answered is a [`ServeError`].
+//! name outputs as [`query`] reads them; the sources' icons and feedmerge's own come from
+//! [`icons`]; what cannot be answered is a [`ServeError`].
 
 pub mod conditional;
 pub mod error;
+pub mod icons;
 pub mod listener;
 pub mod query;
 
@@ -79,6 +81,9 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
                 static_file(u, h, page::JS, "text/javascript; charset=utf-8")
             }),
         )
+        .route("/icons/{name}", get(icons::source_icon))
+        .route("/favicon.ico", get(icons::favicon_ico))
+        .route("/favicon.svg", get(icons::favicon_svg))
         .route("/sources.opml", get(sources_opml))
         .route("/websub/{token}", get(websub_verify).post(websub_push))
         .route("/healthz", get(healthz))

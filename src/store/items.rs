@@ -664,7 +664,9 @@ impl Store {
                         WHERE g.active = 1 AND j.feed_id != i.feed_id
                           AND j.id IN (SELECT id FROM items WHERE story_of = i.id
                                        UNION SELECT id FROM items WHERE canonical_link = i.canonical_link)
-                        GROUP BY g.id))
+                        GROUP BY g.id)),
+                    -- The name of the source's icon as served, once there is one.
+                    (SELECT hash FROM icons WHERE site = f.icon_site)
                  {MERGED_ROWS}"
             ))?;
             // Text filters run here, on rows SQLite has already narrowed down; the SQL limit
@@ -739,6 +741,7 @@ impl Store {
                     feed_title: r.get(23)?,
                     feed_icon: r.get(29)?,
                     feed_site: r.get(30)?,
+                    source_icon: r.get(32)?,
                 })
             })?;
             let wanted = |s: &StoredItem| passes(&sel, &s.item.title, &s.item.content_html);

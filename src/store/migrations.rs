@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_merge_evidence.sql"),
     include_str!("migrations/005_item_details.sql"),
     include_str!("migrations/006_websub.sql"),
+    include_str!("migrations/007_source_icons.sql"),
 ];
 
 /// The schema version this build writes.

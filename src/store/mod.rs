@@ -10,6 +10,7 @@ pub mod backup;
 mod bands;
 mod checkpoint;
 mod feeds;
+mod icons;
 mod items;
 pub mod migrations;
 mod retention;
@@ -26,6 +27,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use articles::{ArticleResult, PendingArticle};
 pub use feeds::{FeedChange, FeedCounts, FeedState, FeedStatus, PollRecord, PollResult};
+pub use icons::{IconCheck, IconFeed, IconSite, icon_hash};
 pub use items::{
     JudgeCopy, Merge, NearCandidate, NearCheck, NearLookup, NearProbe, SaveCounts, Selection,
 };
