@@ -292,6 +292,11 @@ async fn a_push_is_bounded_like_a_fetch() {
     );
     let start = "feedmerge_websub_pushes_total{result=\"too_large\"}";
     assert_eq!(s.metric(start).await, format!("{start} 1"));
+    // A callback that takes no pushes is answered before any of the body is read: as large
+    // a body, sent to a token nobody was given, is gone (not too large).
+    let unknown = format!("{}x", request["hub.callback"]);
+    let body = feed(&s.hub, &s.topic, &titles);
+    assert_eq!(s.push(&unknown, None, body).await, 410);
     s.daemon.stop().await;
 }
 

@@ -289,6 +289,12 @@ async fn websub_push(
     let Some(websub) = &state.websub else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // Nothing of a body is read for a callback that takes none: whoever knows no token costs
+    // no memory.
+    if !websub.takes_pushes(&token) {
+        state.metrics.websub_push(PushError::Unknown.label());
+        return StatusCode::GONE.into_response();
+    }
     // Bounded like a fetched feed.
     let Ok(body) = axum::body::to_bytes(body, websub.max_body()).await else {
         state.metrics.websub_push("too_large");
@@ -297,7 +303,7 @@ async fn websub_push(
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signature = text("x-hub-signature");
     match websub
-        .push(&token, signature, text("content-type"), body.to_vec())
+        .push(&token, signature, text("content-type"), Vec::from(body))
         .await
     {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),

@@ -35,6 +35,9 @@ use signature::{SECRET_BYTES, SignatureError, TOKEN_BYTES};
 pub const CALLBACK_PATH: &str = "websub/";
 /// The longest `hub.challenge` echoed: hubs send a few dozen characters.
 pub const MAX_CHALLENGE_BYTES: usize = 1024;
+/// The shortest lease taken from a hub: one granting none (`hub.lease_seconds=0`) would
+/// have the subscription lapse, and be asked for again, at once and without end.
+pub const MIN_GRANTED_LEASE: Duration = Duration::from_secs(1);
 /// A subscription is renewed once this share of its lease has passed.
 pub const RENEW_AT: f64 = 0.8;
 /// A subscription the hub has not verified by then counts as failed.
@@ -254,6 +257,16 @@ impl Subscriber {
         usize::try_from(locked(&self.inner.state).max_body).unwrap_or(usize::MAX)
     }
 
+    /// Whether `token` is the callback of an active subscription, which takes pushes.
+    pub fn takes_pushes(&self, token: &str) -> bool {
+        let state = locked(&self.inner.state);
+        state
+            .tokens
+            .get(token)
+            .and_then(|feed| state.subs.get(feed))
+            .is_some_and(|s| s.state == SubState::Active)
+    }
+
     /// How often a feed with an active subscription is polled.
     pub fn poll_interval(&self) -> Duration {
         locked(&self.inner.state).settings.poll_interval
@@ -344,7 +357,7 @@ impl Subscriber {
                     let lease = v
                         .lease_seconds
                         .map_or(requested_lease, Duration::from_secs)
-                        .min(MAX_DURATION);
+                        .clamp(MIN_GRANTED_LEASE, MAX_DURATION);
                     sub.state = SubState::Active;
                     sub.expires_at = Some(after(now, lease));
                     sub.renew_at = Some(after(now, lease.mul_f64(RENEW_AT)));
@@ -430,8 +443,10 @@ impl Subscriber {
             let feed = state.configured.get(&sub.feed).ok_or(PushError::Unknown)?;
             (sub.clone(), state.ctx.upgrade(), feed.clone())
         };
-        // Invariant: an active subscription was asked for with a secret.
-        signature::verify(signature, sub.secret.as_deref().unwrap_or_default(), &body)?;
+        // An active subscription was asked for with a secret; one without (a database edited
+        // by hand) takes nothing rather than checking against an empty key.
+        let secret = sub.secret.as_deref().ok_or(PushError::Unknown)?;
+        signature::verify(signature, secret, &body)?;
         let ctx = ctx.ok_or(PushError::Stopping)?;
         let charset = content_type.and_then(|ct| {
             ct.split(';').skip(1).find_map(|p| {
