@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::Utc;
 use feedmerge::model::SubState;
 use ring::hmac;
 use tokio::net::TcpListener;
@@ -642,5 +643,20 @@ async fn a_denied_subscription_is_recorded_and_a_long_challenge_is_not_echoed() 
     );
     // A denied subscription is no longer verifiable.
     assert_eq!(call(subscribe("late".to_owned())).await, 404);
+    s.daemon.stop().await;
+}
+
+/// A hub that grants no lease (`hub.lease_seconds=0`) gets the shortest one taken, not a
+/// subscription that lapses at once and is asked for again without end.
+#[tokio::test]
+async fn a_lease_of_nothing_is_taken_as_the_shortest() {
+    let s = setup(202, "").await;
+    let verified = Utc::now();
+    s.subscribed(0).await;
+    let expires = s.status().await.websub_expires_at.expect("a lease end");
+    assert!(
+        expires >= verified + chrono::Duration::milliseconds(900),
+        "the lease ends at {expires}, verified at {verified}"
+    );
     s.daemon.stop().await;
 }
