@@ -654,9 +654,24 @@ async fn a_lease_of_nothing_is_taken_as_the_shortest() {
     let verified = Utc::now();
     s.subscribed(0).await;
     let expires = s.status().await.websub_expires_at.expect("a lease end");
+    // Stored to the second: a lease of at least one second ends after the verification.
     assert!(
-        expires >= verified + chrono::Duration::milliseconds(900),
+        expires > verified,
         "the lease ends at {expires}, verified at {verified}"
     );
+    s.daemon.stop().await;
+}
+
+/// Once verified, a subscription takes no verification it did not ask for: a hub cannot
+/// extend the lease (and have the daemon write) at will; the renewal the daemon sends is
+/// verified as usual (`an_active_subscription_slows_polling_and_is_renewed_before_its_lease_ends`).
+#[tokio::test]
+async fn a_verification_nobody_asked_for_is_refused() {
+    let s = setup(202, "").await;
+    let request = s.subscribed(3600).await;
+    let before = s.status().await.websub_expires_at;
+    let (status, _) = s.verify(&request, "subscribe", &s.topic, 7200).await;
+    assert_eq!(status, 404);
+    assert_eq!(s.status().await.websub_expires_at, before);
     s.daemon.stop().await;
 }

@@ -352,7 +352,12 @@ impl Subscriber {
                     .ok_or(VerifyError::NotOurs("no challenge, or one too long"))
             };
             match (mode, sub.state) {
-                ("subscribe", SubState::Pending | SubState::Active) => {
+                // Active: only while a renewal is in flight (its `renew_at` moved to the
+                // lease's end when it was sent); a verification nobody asked for would extend
+                // the lease, and write, at the hub's will.
+                ("subscribe", SubState::Pending) | ("subscribe", SubState::Active)
+                    if sub.state == SubState::Pending || sub.renew_at == sub.expires_at =>
+                {
                     let challenge = challenge()?;
                     let lease = v
                         .lease_seconds
