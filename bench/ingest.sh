@@ -28,6 +28,8 @@
 #                              `sync`, so that no poll pays for the writes of the one before
 #   BENCH_NICE                 renice the benchmark and everything it starts (root)
 #   OUT [$BENCH_ROOT/results/<stamp>-K<k>-M<m>]  CSV, logs, summary.md
+#   PARSE_FLOOR_BIN            [${CARGO_TARGET_DIR:-target}/release/examples/parse_floor]
+#                              (cargo build --release --example parse_floor); FLOOR=0 skips it
 #
 # Phases, per (run, tool), each with a fresh store and a fresh copy of the pristine corpus:
 #   initial    first poll of all K feeds (every answer 200)
@@ -40,6 +42,9 @@
 # (none merged).  A tool that stored anything else -- nothing included -- is a FAIL, not a fast
 # run.  other_cpu_s = CPU used by the whole machine during the poll minus the poll's own:
 # nginx, the kernel, and whatever else runs on this machine.
+# Once per run, before the tools poll, the parse floor (examples/parse_floor.rs) parses the
+# same corpus from disk with feed-rs alone, then with feedmerge's parse stage (floor.csv); the
+# summary gives feedmerge's first-ingest CPU as a multiple of the floor's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -50,6 +55,11 @@ POLL_TIMEOUT=${POLL_TIMEOUT:-1800}
 PHASES=${PHASES:-initial unchanged mutated unchanged2}
 FEEDMERGE_BIN=${FEEDMERGE_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/feedmerge}
 export FEEDMERGE_BIN
+PARSE_FLOOR_BIN=${PARSE_FLOOR_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/examples/parse_floor}
+if [[ ${FLOOR:-1} == 1 && ! -x $PARSE_FLOOR_BIN ]]; then
+  echo "no parse floor at $PARSE_FLOOR_BIN: run 'cargo build --release --example parse_floor' (or FLOOR=0)" >&2
+  exit 2
+fi
 if [[ ! -x $FEEDMERGE_BIN ]]; then
   echo "no feedmerge binary at $FEEDMERGE_BIN: run 'cargo build --release' (or set FEEDMERGE_BIN)" >&2
   exit 2
@@ -70,6 +80,7 @@ if [[ -n ${BENCH_NICE:-} ]]; then renice -n "$BENCH_NICE" -p $$ >/dev/null; fi
 OUT=${OUT:-$BENCH_ROOT/results/$(date +%Y%m%d-%H%M%S)-K$K-M$M}
 mkdir -p "$OUT"
 CSV=$OUT/results.csv
+FLOOR_CSV=$OUT/floor.csv
 
 pristine=$BENCH_ROOT/corpus-K$K-M$M-s$SEED
 if [[ ! -f $pristine/manifest.json ]]; then
@@ -174,10 +185,24 @@ measure_tool() {   # run tool
   done
 }
 
+echo "run,parser,files,bytes,entries,wall_s,cpu_s,bytes_per_cpu_s" > "$FLOOR_CSV"
+measure_floor() {   # run: the corpus parsed from disk, one thread, feed-rs alone and ours
+  sync
+  wait_quiet
+  "$PARSE_FLOOR_BIN" "$pristine" | while read -r line; do
+    echo "$line" >&2
+    # key=value fields -> one CSV row in the header's order
+    awk -v run="$1" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      print run "," v["parser"] "," v["files"] "," v["bytes"] "," v["entries"] "," v["wall_s"] "," v["cpu_s"] "," v["bytes_per_cpu_s"] }' <<<"$line"
+  done >> "$FLOOR_CSV"
+}
+
 for run in $(seq 1 "$RUNS"); do
+  if [[ ${FLOOR:-1} == 1 ]]; then measure_floor "$run"; fi
   for t in $TOOLS; do
     measure_tool "$run" "$t"
   done
 done
-python3 "$here/summarize.py" "$CSV" | tee "$OUT/summary.md"
+floor_arg=(); [[ ${FLOOR:-1} == 1 ]] && floor_arg=(--floor "$FLOOR_CSV")
+python3 "$here/summarize.py" "${floor_arg[@]}" "$CSV" | tee "$OUT/summary.md"
 echo "results in $OUT"

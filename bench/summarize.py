@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
-"""summarize.py results.csv [...] -- the ingest benchmark's tables, in Markdown.
+"""summarize.py [--floor floor.csv] results.csv [...] -- the ingest benchmark's tables, in Markdown.
 
 1. medians per (tool, phase): wall, CPU, peak RSS, items stored and the check, 200/304 answers
 2. ratios peer / feedmerge per phase (wall, CPU, peak RSS), from those medians: above 1 means
    feedmerge is faster / lighter
 3. issue 3's ingest targets, checked against this run
+4. with --floor: the parse floor (feed-rs alone on the same corpus) and feedmerge's first-ingest
+   CPU as a multiple of it, run by run (issue 26's target: within 2x)
 """
 import csv
 import statistics
 import sys
 from collections import OrderedDict
 
+args = sys.argv[1:]
+floor_rows = []
+while args[:1] == ["--floor"]:
+    with open(args[1]) as f:
+        floor_rows += list(csv.DictReader(f))
+    args = args[2:]
 rows = []
-for p in sys.argv[1:]:
+for p in args:
     with open(p) as f:
         rows += list(csv.DictReader(f))
 if not rows:
@@ -90,3 +98,37 @@ if "feedmerge" in tools:
                 ph, med(rs, "n304"), med(rs, "n200")))
     peak = max(float(r["maxrss_kb"]) for r in rows if r["tool"] == "feedmerge") / 1024
     print("- feedmerge peak RSS over all phases: %.1f MiB (target ≤ 50 MiB while ingesting 5000 feeds)" % peak)
+
+    if peers and ("feedmerge", "initial") in groups:
+        runs = sorted({r["run"] for r in rows}, key=int)
+        per_run = []
+        for run in runs:
+            walls = {r["tool"]: float(r["wall_s"]) for r in rows if r["run"] == run and r["phase"] == "initial"}
+            if "feedmerge" in walls and len(walls) > 1:
+                best = min((t for t in walls if t != "feedmerge"), key=walls.get)
+                per_run.append(walls[best] / walls["feedmerge"])
+        if per_run:
+            print("- first ingest, wall, run by run against the fastest peer of that run: %s (%d of %d runs ≥ 10×)" % (
+                ", ".join("%.1f×" % r for r in per_run), sum(r >= 10 for r in per_run), len(per_run)))
+
+if floor_rows:
+    print("\n### Parse floor (feed-rs alone, one thread, the corpus from memory)\n")
+    print("| run | parser | files | MB | entries | CPU s | MB per CPU s | feedmerge first ingest CPU s | multiple of the floor |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|")
+    fm = {r["run"]: float(r["cpu_s"]) for r in rows if r["tool"] == "feedmerge" and r["phase"] == "initial"}
+    multiples = []
+    for r in floor_rows:
+        cpu = float(r["cpu_s"])
+        ingest = fm.get(r["run"])
+        cell = "–"
+        # The multiple is of the floor, feed-rs alone; feedmerge's parse stage is shown beside it.
+        if ingest is not None and cpu > 0 and r["parser"] == "feed-rs":
+            cell = "%.2f×" % (ingest / cpu)
+            multiples.append(ingest / cpu)
+        print("| %s | %s | %s | %.1f | %s | %.2f | %.1f | %s | %s |" % (
+            r["run"], r["parser"], r["files"], int(r["bytes"]) / 1e6, r["entries"], cpu,
+            float(r["bytes_per_cpu_s"]) / 1e6, "%.2f" % ingest if ingest is not None else "–", cell))
+    if multiples:
+        med_multiple = statistics.median(multiples)
+        print("\n- first ingest CPU as a multiple of the feed-rs floor: %s, median %.2f× (target ≤ 2×): %s" % (
+            ", ".join("%.2f×" % m_ for m_ in multiples), med_multiple, "met" if med_multiple <= 2 else "MISSED"))
