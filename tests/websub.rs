@@ -675,3 +675,43 @@ async fn a_verification_nobody_asked_for_is_refused() {
     assert_eq!(s.status().await.websub_expires_at, before);
     s.daemon.stop().await;
 }
+
+/// A hub that fails every attempt at one notification is told again later, without waiting
+/// for another change: the outputs it was not told of are tried again with back-off.
+#[tokio::test]
+async fn a_hub_that_failed_is_told_again_without_another_change() {
+    let env = Env::new().await;
+    let hub = wiremock::MockServer::start().await;
+    // The first notification's attempts fail (the RSS output's, told first).
+    Mock::given(method("POST"))
+        .and(path("/hub"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(feedmerge::websub::publish::PING_ATTEMPTS.into())
+        .with_priority(1)
+        .mount(&hub)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hub"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hub)
+        .await;
+    let hub_url = format!("{}/hub", hub.uri());
+    let topic = env.url("/feed.xml");
+    env.serve_bytes(
+        "/feed.xml",
+        feed(&hub_url, &topic, &["One"]),
+        "application/rss+xml",
+    )
+    .await;
+    let daemon = publishing_daemon(&env, &hub_url, &topic).await;
+    daemon.wait_for_items(1).await;
+    let rss = daemon.url("/feed.xml");
+    let attempts = feedmerge::websub::publish::PING_ATTEMPTS as usize;
+    wait_until(
+        "the RSS output told after its failed attempts",
+        LIMIT * 2,
+        || async { pinged(&hub).await.iter().filter(|u| **u == rss).count() > attempts },
+    )
+    .await;
+    daemon.stop().await;
+}

@@ -21,10 +21,29 @@ use crate::serve::AppState;
 /// How often the data is looked at for a change to announce: changes within it are told
 /// to the hub together.
 pub const PUBLISH_CHECK: Duration = Duration::from_secs(1);
-/// Attempts to notify the hub of one change before giving up until the next change.
+/// Attempts to notify the hub of one change in a row; the outputs not told are tried again
+/// after [`retry_wait`], with the changes since.
 pub const PING_ATTEMPTS: u32 = 5;
+/// The longest wait before trying again to tell a hub that keeps failing.
+pub const MAX_PUBLISH_RETRY: Duration = Duration::from_secs(60 * 60);
 /// The wait after the first failed attempt; doubled after each one.
 pub const FIRST_PING_RETRY: Duration = Duration::from_secs(1);
+
+/// The wait after `failures` rounds in a row in which the hub was not told everything:
+/// [`FIRST_PING_RETRY`] doubled for each, up to [`MAX_PUBLISH_RETRY`].
+pub fn retry_wait(failures: u32) -> Duration {
+    FIRST_PING_RETRY
+        .saturating_mul(1 << failures.min(16))
+        .min(MAX_PUBLISH_RETRY)
+}
+
+/// What a round of telling the hub came to.
+struct Round {
+    /// Every rendering reflected the version looked at.
+    current: bool,
+    /// The hub took every notification due.
+    told_all: bool,
+}
 
 /// What the publisher reads and tells.
 #[derive(Debug, Clone)]
@@ -47,34 +66,47 @@ impl Publisher {
         // What the hub was last told each URL holds: the hash of its rendering.
         let mut told: HashMap<String, String> = HashMap::new();
         let mut seen = None;
+        // Rounds in a row that left an output untold, and when to try again.
+        let mut failures = 0;
+        let mut not_before = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(PUBLISH_CHECK) => {}
             }
             let version = self.state.store.version();
-            if seen == Some(version) {
+            if seen == Some(version) || tokio::time::Instant::now() < not_before {
                 continue;
             }
-            if self.publish_changes(version, &mut told, &cancel).await {
-                seen = Some(version);
+            let round = self.publish_changes(version, &mut told, &cancel).await;
+            if round.told_all {
+                failures = 0;
+                if round.current {
+                    seen = Some(version);
+                }
+            } else {
+                // Untold outputs are told with the next round, changed or not.
+                failures += 1;
+                not_before = tokio::time::Instant::now() + retry_wait(failures);
             }
         }
     }
 
-    /// Tells the hub of each announced output whose rendering changed; `true` once every
-    /// rendering reflects `version` (a rendering under way elsewhere may still be older).
+    /// Tells the hub of each announced output whose rendering changed since it was last told;
+    /// whether every rendering reflects `version` (a rendering under way elsewhere may still
+    /// be older), and whether the hub took every notification.
     async fn publish_changes(
         &self,
         version: u64,
         told: &mut HashMap<String, String>,
         cancel: &CancellationToken,
-    ) -> bool {
+    ) -> Round {
         let outputs = self.state.feed.outputs();
         let announced = std::iter::once((outputs.default.channel.path.clone(), &outputs.default))
             .chain(outputs.filtered.iter().map(|(name, o)| (name.clone(), o)))
             .filter(|(_, o)| o.channel.hub.is_some());
         let mut current = true;
+        let mut told_all = true;
         for (name, output) in announced {
             let variant = Variant::Output(name);
             for format in [Format::Rss, Format::Atom, Format::Json] {
@@ -98,10 +130,12 @@ impl Publisher {
                 }
                 if self.ping(&url, cancel).await {
                     told.insert(url, rendered.hash.clone());
+                } else {
+                    told_all = false;
                 }
             }
         }
-        current
+        Round { current, told_all }
     }
 
     /// Sends `hub.mode=publish&hub.url=URL`, retried with backoff; `true` when the hub took
@@ -121,7 +155,7 @@ impl Publisher {
                     debug!(hub = %Redacted(&self.hub), url, attempt, error = %ErrorChain(&e), "hub notification failed; retrying");
                 }
                 Err(e) => {
-                    warn!(hub = %Redacted(&self.hub), url, error = %ErrorChain(&e), "hub notification failed; it is retried with the next change");
+                    warn!(hub = %Redacted(&self.hub), url, error = %ErrorChain(&e), "hub notification failed; it is tried again later");
                     return false;
                 }
             }
