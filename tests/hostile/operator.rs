@@ -1,7 +1,7 @@
 //! What reaches the operator and the public: no secrets in outputs, nothing that drives a
 //! terminal, a store that notices its file is gone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -522,7 +522,15 @@ async fn a_removed_database_file_stops_the_daemon() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replaced_database_file_stops_the_daemon() {
     let (_env, daemon, db) = daemon_on_a_database().await;
-    std::fs::rename(&db, db.with_extension("old")).unwrap();
+    // The log and index files go with it (the daemon keeps them open), as a whole database
+    // moved away would: left at their names, the new database would open on the running
+    // one's log.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            std::fs::rename(&file, format!("{}.old", file.display())).unwrap();
+        }
+    }
     drop(feedmerge::store::Store::open(&db).unwrap());
     stops_for_its_lost_file(daemon, &db, "was replaced by another file").await;
 }
