@@ -4,12 +4,6 @@
 //! start of the page only (`<link>` belongs in `<head>`): linear, and bounded whatever the
 //! page.
 
-use std::cell::RefCell;
-
-use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::{
-    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
 use url::Url;
 
 /// Bytes of a page read for the icons it names: `<head>` comes first, and rarely runs past a
@@ -24,29 +18,21 @@ pub const MAX_ICONS: usize = 4;
 /// the `rel="apple-touch-icon"` ones (larger, made for home screens); each URL once, http
 /// and https only, at most [`MAX_ICONS`], from the first [`MAX_SCAN_BYTES`] of the page.
 pub fn icons(html: &str, page: &Url) -> Vec<Url> {
-    let mut end = html.len().min(MAX_SCAN_BYTES);
-    while !html.is_char_boundary(end) {
-        end -= 1;
-    }
-    let sink = Sink(RefCell::new(Found::default()));
-    let input = BufferQueue::default();
-    input.push_back(StrTendril::from_slice(&html[..end]));
-    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
-    // The sink never asks the tokenizer to pause for a script, so one feed consumes everything.
-    let _ = tokenizer.feed(&input);
-    tokenizer.end();
-    let found = tokenizer.sink.0.into_inner();
-    // HTML's "frozen base URL": the first `<base href>`, itself relative to the page.
-    let base = found
-        .base
-        .and_then(|b| page.join(b.trim()).ok())
-        .unwrap_or_else(|| page.clone());
+    // Each `href` with whether it is a touch icon; bounded before resolving.
+    let (found, base) = super::head::read(html, page, MAX_SCAN_BYTES, 4 * MAX_ICONS, |a| {
+        let touch = a.rel_has("apple-touch-icon") || a.rel_has("apple-touch-icon-precomposed");
+        (a.rel_has("icon") || touch).then(|| (!a.rel_has("icon"), a.get("href").map(str::to_owned)))
+    });
+    let hrefs = found
+        .iter()
+        .filter(|(touch, _)| !touch)
+        .chain(found.iter().filter(|(touch, _)| *touch));
     let mut urls: Vec<Url> = Vec::new();
-    for href in found.icons.iter().chain(&found.touch) {
-        let Ok(url) = base.join(href.trim()) else {
+    for href in hrefs.filter_map(|(_, href)| href.as_deref()) {
+        let Some(url) = super::head::resolve(&base, href) else {
             continue;
         };
-        if matches!(url.scheme(), "http" | "https") && !urls.contains(&url) {
+        if !urls.contains(&url) {
             urls.push(url);
         }
         if urls.len() == MAX_ICONS {
@@ -54,65 +40,6 @@ pub fn icons(html: &str, page: &Url) -> Vec<Url> {
         }
     }
     urls
-}
-
-#[derive(Default)]
-struct Found {
-    /// `rel="icon"`, as written.
-    icons: Vec<String>,
-    /// `rel="apple-touch-icon"` (and `-precomposed`), as written.
-    touch: Vec<String>,
-    base: Option<String>,
-}
-
-struct Sink(RefCell<Found>);
-
-impl TokenSink for Sink {
-    type Handle = ();
-
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let Token::TagToken(tag) = token else {
-            return TokenSinkResult::Continue;
-        };
-        if tag.kind != TagKind::StartTag {
-            return TokenSinkResult::Continue;
-        }
-        let attr = |name: &str| {
-            tag.attrs
-                .iter()
-                .find(|a| &*a.name.local == name)
-                .map(|a| &*a.value)
-        };
-        let mut found = self.0.borrow_mut();
-        match &*tag.name {
-            "base" if found.base.is_none() => {
-                found.base = attr("href").map(str::to_owned);
-            }
-            // Bounded before resolving: a page may repeat one link many times.
-            "link" if found.icons.len() + found.touch.len() < 4 * MAX_ICONS => {
-                let (Some(rel), Some(href)) = (attr("rel"), attr("href")) else {
-                    return TokenSinkResult::Continue;
-                };
-                let has = |name: &str| {
-                    rel.split_ascii_whitespace()
-                        .any(|t| t.eq_ignore_ascii_case(name))
-                };
-                if has("icon") {
-                    found.icons.push(href.to_owned());
-                } else if has("apple-touch-icon") || has("apple-touch-icon-precomposed") {
-                    found.touch.push(href.to_owned());
-                }
-            }
-            name if !tag.self_closing => {
-                // A `<link>` written in a script's or a comment-like element's text is no link.
-                if let Some(raw) = super::nesting::raw_kind(name) {
-                    return TokenSinkResult::RawData(raw);
-                }
-            }
-            _ => {}
-        }
-        TokenSinkResult::Continue
-    }
 }
 
 #[cfg(test)]

@@ -4,12 +4,6 @@
 //! tokenizer, as a browser reads it (entities, unquoted attributes, upper case), up to
 //! [`MAX_SCAN_BYTES`]: linear, and bounded whatever the page.
 
-use std::cell::RefCell;
-
-use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::{
-    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
 use url::Url;
 
 use crate::model::FeedFormat;
@@ -40,31 +34,24 @@ pub struct Advertised {
 /// The feeds `html`, the page at `page`, advertises: in page order, each URL once, at most
 /// [`MAX_ADVERTISED`], from the first [`MAX_SCAN_BYTES`] of the page.
 pub fn advertised(html: &str, page: &Url) -> Vec<Advertised> {
-    let mut end = html.len().min(MAX_SCAN_BYTES);
-    while !html.is_char_boundary(end) {
-        end -= 1;
-    }
-    let sink = Sink(RefCell::new(Found::default()));
-    let input = BufferQueue::default();
-    input.push_back(StrTendril::from_slice(&html[..end]));
-    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
-    // The sink never asks the tokenizer to pause for a script, so one feed consumes everything.
-    let _ = tokenizer.feed(&input);
-    tokenizer.end();
-    let found = tokenizer.sink.0.into_inner();
-
-    // The document's base URL is the first `<base href>`, wherever it stands (HTML's "frozen
-    // base URL"), itself relative to the page.
-    let base = found
-        .base
-        .and_then(|b| page.join(b.trim()).ok())
-        .unwrap_or_else(|| page.clone());
+    // Duplicates are removed after resolving, so the raw list is bounded more loosely.
+    let (links, base) = super::head::read(html, page, MAX_SCAN_BYTES, 4 * MAX_ADVERTISED, |a| {
+        let rel_feed = a.rel_has("feed");
+        if !rel_feed && !a.rel_has("alternate") {
+            return None;
+        }
+        Some(Link {
+            format: format_of(a.get("type"), rel_feed)?,
+            href: a.get("href")?.to_owned(),
+            title: a.get("title").map(str::to_owned),
+        })
+    });
     let mut feeds: Vec<Advertised> = Vec::new();
-    for link in found.links {
-        let Ok(url) = base.join(link.href.trim()) else {
+    for link in links {
+        let Some(url) = super::head::resolve(&base, &link.href) else {
             continue;
         };
-        if !matches!(url.scheme(), "http" | "https") || feeds.iter().any(|f| f.url == url) {
+        if feeds.iter().any(|f| f.url == url) {
             continue;
         }
         feeds.push(Advertised {
@@ -167,68 +154,6 @@ struct Link {
     href: String,
     title: Option<String>,
     format: Option<FeedFormat>,
-}
-
-#[derive(Default)]
-struct Found {
-    links: Vec<Link>,
-    base: Option<String>,
-}
-
-struct Sink(RefCell<Found>);
-
-impl TokenSink for Sink {
-    type Handle = ();
-
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let Token::TagToken(tag) = token else {
-            return TokenSinkResult::Continue;
-        };
-        if tag.kind != TagKind::StartTag {
-            return TokenSinkResult::Continue;
-        }
-        let attr = |name: &str| {
-            tag.attrs
-                .iter()
-                .find(|a| &*a.name.local == name)
-                .map(|a| &*a.value)
-        };
-        let mut found = self.0.borrow_mut();
-        match &*tag.name {
-            "base" if found.base.is_none() => {
-                found.base = attr("href").map(str::to_owned);
-            }
-            // Duplicates are removed later, after resolving: a page may repeat one link
-            // many times, so the raw list is bounded too.
-            "link" if found.links.len() < 4 * MAX_ADVERTISED => {
-                let rel = attr("rel").unwrap_or("");
-                let tokens = || rel.split_ascii_whitespace();
-                let alternate = tokens().any(|t| t.eq_ignore_ascii_case("alternate"));
-                let rel_feed = tokens().any(|t| t.eq_ignore_ascii_case("feed"));
-                if !alternate && !rel_feed {
-                    return TokenSinkResult::Continue;
-                }
-                let (Some(format), Some(href)) = (format_of(attr("type"), rel_feed), attr("href"))
-                else {
-                    return TokenSinkResult::Continue;
-                };
-                found.links.push(Link {
-                    href: href.to_owned(),
-                    title: attr("title").map(str::to_owned),
-                    format,
-                });
-            }
-            name if !tag.self_closing => {
-                // `<script>`, `<style>`, `<title>`…: their content is not markup, and a
-                // `<link>` written in a script's text is no link.
-                if let Some(raw) = super::nesting::raw_kind(name) {
-                    return TokenSinkResult::RawData(raw);
-                }
-            }
-            _ => {}
-        }
-        TokenSinkResult::Continue
-    }
 }
 
 #[cfg(test)]

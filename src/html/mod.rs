@@ -4,6 +4,7 @@
 //! ([`links`]) and the icons it names ([`icons`]). No stage of its own: plain functions of
 //! strings.
 
+pub(crate) mod head;
 pub mod icons;
 pub mod links;
 pub(crate) mod markup;
