@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -187,16 +187,23 @@ fn stored_items(db: &Path) -> i64 {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn read_only_commands_answer_beside_a_daemon_that_writes() {
-    let env = Env::new().await;
-    let cfg = ingesting(&env).await;
+/// A daemon on [`ingesting`]'s feeds, once it has stored every feed's first poll: its
+/// config, its database file, and it.
+async fn ingesting_daemon(env: &Env) -> (Config, PathBuf, Daemon) {
+    let cfg = ingesting(env).await;
     let db = cfg.storage.path.clone();
     let daemon = Daemon::start(cfg.clone()).await;
     wait_until("every feed polled", Duration::from_secs(60), || async {
         stored_items(&db) >= (FEEDS * ITEMS_PER_POLL) as i64
     })
     .await;
+    (cfg, db, daemon)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_commands_answer_beside_a_daemon_that_writes() {
+    let env = Env::new().await;
+    let (cfg, db, daemon) = ingesting_daemon(&env).await;
 
     for _ in 0..3 {
         let out = feedmerge_with_async(&cfg.source, &["status", "--json"]).await;
@@ -244,13 +251,7 @@ fn items_per_poll(path: &Path) -> HashMap<(String, String), usize> {
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_while_the_daemon_ingests_is_whole_and_consistent() {
     let env = Env::new().await;
-    let cfg = ingesting(&env).await;
-    let db = cfg.storage.path.clone();
-    let daemon = Daemon::start(cfg.clone()).await;
-    wait_until("every feed polled", Duration::from_secs(60), || async {
-        stored_items(&db) >= (FEEDS * ITEMS_PER_POLL) as i64
-    })
-    .await;
+    let (cfg, db, daemon) = ingesting_daemon(&env).await;
 
     let backups = tempfile::tempdir().unwrap();
     let copy = backups.path().join("feedmerge-backup.db");

@@ -98,16 +98,8 @@ impl Setup {
 
     /// How many times the feed was fetched.
     async fn polls(&self) -> usize {
-        let requests = self
-            .env
-            .server
-            .received_requests()
-            .await
-            .unwrap_or_default();
-        requests
-            .iter()
-            .filter(|r| r.method.as_str() == "GET" && r.url.path() == "/feed.xml")
-            .count()
+        // Only GETs reach the feed's path.
+        self.env.requests_to("/feed.xml").await
     }
 
     /// The hub's verification of intent for `request`, as sent: `(status, body)`.
