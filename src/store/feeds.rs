@@ -368,9 +368,9 @@ impl Store {
     /// Polls that finish while another is being written are committed together, in one
     /// transaction (group commit): a commit writes every page it changed to the WAL, and the
     /// pages of the shared indexes are most of them. While polls arrive in a stream, the
-    /// writer waits a moment for more to join (10 ms at most). Each poll stays all or nothing (a batch
-    /// with a failing poll is written again poll by poll), and readers only ever see whole
-    /// polls.
+    /// writer waits a moment for more to join (10 ms at most). Each poll stays all or nothing
+    /// (a batch with a failing poll is written again poll by poll), and readers only ever see
+    /// whole polls.
     ///
     /// # Errors
     /// SQLite errors; nothing of the poll is stored then.
