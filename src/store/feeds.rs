@@ -2,11 +2,11 @@
 //! each poll.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use url::Url;
@@ -367,9 +367,10 @@ impl Store {
     ///
     /// Polls that finish while another is being written are committed together, in one
     /// transaction (group commit): a commit writes every page it changed to the WAL, and the
-    /// pages of the shared indexes are most of them. Each poll stays all or nothing (a batch
-    /// with a failing poll is written again poll by poll), and readers only ever see whole
-    /// polls.
+    /// pages of the shared indexes are most of them. While polls arrive in a stream, the
+    /// writer waits a moment for more to join (10 ms at most). Each poll stays all or nothing
+    /// (a batch with a failing poll is written again poll by poll), and readers only ever see
+    /// whole polls.
     ///
     /// # Errors
     /// SQLite errors; nothing of the poll is stored then.
@@ -385,7 +386,9 @@ impl Store {
             feed,
             record,
             reply,
+            queued_at: Instant::now(),
         });
+        self.pending_polls.queued.notify_one();
         // One writer task at a time drains the queue, batch after batch, until it finds it
         // empty; a poll queued meanwhile rides along instead of waiting in a thread of its own.
         if !self.pending_polls.draining.swap(true, Ordering::AcqRel) {
@@ -645,14 +648,60 @@ impl Store {
     }
 }
 
+/// While polls arrive in a stream (the last group commit ended less than this ago: a first
+/// import, a daemon's start-up), the writer gathers the polls of the next one for up to
+/// [`GATHER_WAIT`] after the first of them was queued, or until [`GATHER_POLLS`] are queued.
+/// A poll after a quiet spell is written at once.
+pub(super) const GATHER_AFTER: Duration = Duration::from_millis(100);
+
+/// How long the first poll of a group commit may wait for others while polls arrive in a
+/// stream ([`GATHER_AFTER`]). Each commit rewrites every page its polls changed, and the
+/// leaves of the index by date, which new items enter at random places, are most of them: a
+/// first import of 1000 feeds committed 2.2 polls at a time and wrote 40,600 pages of log
+/// for a database of 21,700. The wait holds the poll's global slot, not a CPU slot: parsing
+/// goes on meanwhile.
+pub(super) const GATHER_WAIT: Duration = Duration::from_millis(10);
+
+/// Polls queued at which a gathering group commit stops waiting (see [`GATHER_WAIT`]): half
+/// of `[poller] concurrency`'s default, so that fetching never waits for the writer's wait.
+pub(super) const GATHER_POLLS: usize = 8;
+
 /// Polls waiting to be written together (see [`Store::record_poll`]).
 #[derive(Default)]
 pub(super) struct PendingPolls {
     queue: Mutex<Vec<PendingPoll>>,
+    /// Signalled when a poll is queued, for a writer gathering a group commit.
+    queued: Condvar,
+    /// When the last group commit ended (see [`GATHER_AFTER`]).
+    last_commit: Mutex<Option<Instant>>,
     /// A drain is running: it will take whatever is queued.
     draining: AtomicBool,
     /// Polls queued or being written, whose answer has not arrived.
     waiting: AtomicUsize,
+}
+
+impl PendingPolls {
+    /// Takes the queued polls. While polls arrive in a stream, first waits a moment for more
+    /// to join them (see [`GATHER_WAIT`]); never waits for an empty queue.
+    fn take(&self) -> Vec<PendingPoll> {
+        let streaming = lock(&self.last_commit).is_some_and(|t| t.elapsed() < GATHER_AFTER);
+        let mut queue = lock(&self.queue);
+        if streaming {
+            if let Some(first) = queue.first().map(|p| p.queued_at) {
+                let left = GATHER_WAIT.saturating_sub(first.elapsed());
+                queue = self
+                    .queued
+                    .wait_timeout_while(queue, left, |q| q.len() < GATHER_POLLS)
+                    .map_or_else(|e| e.into_inner().0, |(q, _)| q);
+            }
+        }
+        std::mem::take(&mut *queue)
+    }
+
+    /// Notes that a group commit ended now.
+    fn committed(&self) {
+        *lock(&self.last_commit) = Some(Instant::now());
+    }
 }
 
 /// Counts a poll in [`PendingPolls::waiting`] until dropped (answered, or the poll's task
@@ -689,6 +738,8 @@ struct PendingPoll {
     record: PollRecord,
     /// The outcome, and the record back (see [`Store::record_poll`]).
     reply: tokio::sync::oneshot::Sender<(Result<SaveCounts, StoreError>, PollRecord)>,
+    /// When it was queued.
+    queued_at: Instant,
 }
 
 /// Writes queued polls, batch after batch, until the queue is empty.
@@ -710,10 +761,11 @@ fn drain(
     }
     let _unwinding = Unwinding(&pending.draining);
     loop {
-        let batch = std::mem::take(&mut *lock(&pending.queue));
+        let batch = pending.take();
         if !batch.is_empty() {
             let mut conn = writer.blocking_lock();
             checkpointer.writing(&mut conn, |conn| record_polls(conn, index, batch));
+            pending.committed();
             continue;
         }
         pending.draining.store(false, Ordering::Release);
