@@ -542,6 +542,33 @@ mod tests {
     }
 
     #[test]
+    fn only_news_gets_a_fingerprint_and_every_item_its_words_counted() {
+        let url = Url::parse("https://example.org/feed.xml").unwrap();
+        let body = "word ".repeat(300);
+        let xml = format!(
+            r#"<rss version="2.0"><channel><title>t</title>
+          <item><guid>old</guid><pubDate>Mon, 26 May 2025 23:59:00 GMT</pubDate><description>{body}</description></item>
+          <item><guid>new</guid><pubDate>Tue, 27 May 2025 00:00:00 GMT</pubDate><description>{body}</description></item>
+          <item><guid>undated</guid><description>{body}</description></item>
+          <item><guid>future</guid><pubDate>Thu, 01 Jan 2099 00:00:00 GMT</pubDate><description>{body}</description></item>
+          </channel></rss>"#
+        );
+        let feed = crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
+        let now = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
+        let since = Utc.with_ymd_and_hms(2025, 5, 27, 0, 0, 0).unwrap();
+        let rt = ReadingTimeConfig::default();
+        let news = |since| normalize_news(&feed, &url, now, &rt, since).1;
+        let fingerprinted = |items: Vec<NewItem>| -> Vec<bool> {
+            assert!(items.iter().all(|i| i.reading_time.words == 300));
+            items.iter().map(|i| i.fingerprint.is_some()).collect()
+        };
+        // An undated item, or one dated in the future, is dated when first seen: news.
+        assert_eq!(fingerprinted(news(Some(since))), [false, true, true, true]);
+        assert_eq!(fingerprinted(news(None)), [false; 4]);
+        assert_eq!(fingerprinted(normalize(&feed, &url, now, &rt).1), [true; 4]);
+    }
+
+    #[test]
     fn dates_outside_the_plausible_range_are_dropped() {
         let xml = r#"<rss version="2.0"><channel><title>t</title>
           <item><guid>a</guid><pubDate>Tue, 05 Mar 2024 09:03:00 +0100</pubDate></item>
