@@ -34,7 +34,7 @@ items, and manifest.json is updated to say so.
 
 --base-date DATE: the newest item's date (ISO 8601, or "now"; default
 2025-01-01T00:00:00Z); the items of each feed go back about nine days from it.
-Dated now, about a fifth of the items are within feedmerge's near-duplicate
+Dated now, about a quarter of the items are within feedmerge's near-duplicate
 window (72 h) and are compared; the default date makes every item old.
 
 Standard library only.

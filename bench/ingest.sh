@@ -12,7 +12,7 @@
 #   K [200] M [20] SEED [42]   corpus size; generated once into $BENCH_ROOT (cached)
 #   BASE_DATE [unset]          the corpus's newest item date (gen_corpus.py --base-date):
 #                              ISO 8601, or "now" (this hour, UTC), for a corpus of which
-#                              about a fifth is news to near-duplicate detection; unset, every
+#                              about a quarter is news to near-duplicate detection; unset, every
 #                              item is dated before 2025 (old: not compared)
 #   RUNS [1]                   repetitions; the summary shows medians
 #   PEERS [auto]               adapters: names in bench/adapters (newsboat, reader) or paths;
