@@ -11,7 +11,7 @@ defaulting to /tmp/feedmerge-bench; never inside the repository):
   manifest.json                     counts used to verify every tool's store
 
 Mix: ~70% RSS 2.0, ~25% Atom 1.0, ~5% RSS 1.0. Items carry titles, 300-1500
-word HTML bodies (content:encoded / Atom content), summaries, dc:creator or
+word HTML bodies (content:encoded / Atom content; --body-words), summaries, dc:creator or
 Atom author, 0-4 categories, dates; ~15% of RSS 2.0 items have no <guid>; ~30%
 of bodies contain an <img>; ~8% have an enclosure.  ~5% of items (--dup-frac)
 are copies of an item of another feed (same link, guid/id, title, body): one
@@ -50,6 +50,8 @@ from xml.sax.saxutils import escape
 NOWHERE = "http://127.0.0.1:9"
 BASE_DATE = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DEFAULT_ROOT = os.environ.get("BENCH_ROOT", "/tmp/feedmerge-bench")
+# Words of an item's HTML body, drawn uniformly (--body-words): ~7 KB per item on average.
+BODY_WORDS = (300, 1500)
 
 SYLL = ["ka", "to", "ri", "men", "sa", "lo", "vi", "tor", "an", "el", "qu", "ar",
         "ne", "po", "li", "da", "ger", "ion", "us", "ba", "ce", "mo", "ra", "te",
@@ -108,8 +110,8 @@ class Text:
             n += k
         return " ".join(out)
 
-    def body(self, rng, key, with_img):
-        target = rng.randint(300, 1500)
+    def body(self, rng, key, with_img, words=BODY_WORDS):
+        target = rng.randint(*words)
         parts, n, para = [], 0, 0
         while n < target:
             r = rng.random()
@@ -144,8 +146,9 @@ class Text:
         return "\n".join(parts)
 
 
-def make_item(rng, text, fi, serial, date):
-    """A format-neutral item dict. `serial` is unique within the feed."""
+def make_item(rng, text, fi, serial, date, body_words=BODY_WORDS):
+    """A format-neutral item dict. `serial` is unique within the feed; the body has
+    `body_words` (min, max) words."""
     key = "f%05d-%d" % (fi, serial)
     slug = "-".join(rng.choice(text.title_words) for _ in range(3))
     link = "%s/site%05d/%04d/%02d/%s-%d.html" % (NOWHERE, fi, date.year, date.month, slug, serial)
@@ -167,7 +170,7 @@ def make_item(rng, text, fi, serial, date):
         "author": "%s %s" % (rng.choice(text.title_words).capitalize(), rng.choice(text.title_words).capitalize()),
         "cats": rng.sample(text.title_words[:60], rng.randint(0, 4)),
         "summary": text.summary(rng, rng.randint(30, 70)),
-        "body": text.body(rng, key, with_img),
+        "body": text.body(rng, key, with_img, body_words),
         "enclosure": None,
     }
     if rng.random() < 0.08:
@@ -297,7 +300,7 @@ def generate(a):
                     used_links.add(oit["link"])
                     dups += 1
                     continue
-            it = make_item(frng, text, fi, j, date)
+            it = make_item(frng, text, fi, j, date, a.body_words)
             items.append(it)
             used_links.add(it["link"])
         for it in items:
@@ -319,7 +322,8 @@ def generate(a):
     man = {"feeds": a.feeds, "items_per_feed": a.items, "seed": a.seed, "formats": fmts,
            "base_date": BASE_DATE.isoformat(),
            "entries": total, "cross_feed_dups": dups, "unique": total - dups,
-           "bytes": nbytes, "mutate_rounds": 0, "added": 0, "mutated_feeds": 0}
+           "bytes": nbytes, "body_words": list(a.body_words),
+           "mutate_rounds": 0, "added": 0, "mutated_feeds": 0}
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(man, f, indent=1)
     print(out)
@@ -348,7 +352,8 @@ def mutate(a):
         new = []
         for j in range(a.new_items):
             date = BASE_DATE + timedelta(hours=rnd * 24 + j, minutes=frng.randint(0, 59))
-            new.append(make_item(frng, text, fi, 100000 * rnd + j, date))
+            new.append(make_item(frng, text, fi, 100000 * rnd + j, date,
+                                 tuple(man.get("body_words", BODY_WORDS))))
         new.reverse()  # newest first
         p = os.path.join(d, rel)
         with open(p, encoding="utf-8") as f:
@@ -373,12 +378,27 @@ def mutate(a):
     print(json.dumps(man), file=sys.stderr)
 
 
+def word_range(arg):
+    """'MIN-MAX' -> (MIN, MAX), 1 <= MIN <= MAX."""
+    lo, sep, hi = arg.partition("-")
+    try:
+        lo, hi = int(lo), int(hi if sep else lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not MIN-MAX (words, e.g. 60-200)" % arg)
+    if not 1 <= lo <= hi:
+        raise argparse.ArgumentTypeError("%r: need 1 <= MIN <= MAX" % arg)
+    return (lo, hi)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--feeds", "-K", type=int, default=1000)
     ap.add_argument("--items", "-M", type=int, default=20)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--dup-frac", type=float, default=0.05, help="fraction of items copied from another feed")
+    ap.add_argument("--body-words", type=word_range, default=BODY_WORDS, metavar="MIN-MAX",
+                    help="words per item body, drawn uniformly (default %d-%d: ~7 KB per item; "
+                         "bench/scale.sh uses a shorter range)" % BODY_WORDS)
     ap.add_argument("--out", help="output dir (default %s/corpus-K<k>-M<m>-s<seed>)" % DEFAULT_ROOT)
     ap.add_argument("--mutate", metavar="DIR", help="mutate an existing corpus in place")
     ap.add_argument("--new-items", "-N", type=int, default=5, help="--mutate: new items per mutated feed")

@@ -172,7 +172,7 @@ pub async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<
         .context("cannot register the configured feeds")?;
     Ok(states
         .into_iter()
-        .zip(&cfg.feeds)
+        .zip(cfg.feeds.iter())
         .map(|(state, f)| ScheduledFeed {
             state,
             policy: Policy {

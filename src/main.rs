@@ -588,7 +588,7 @@ fn import_opml(file: &Path, config: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot import {}", file.display()))?;
     let known: Vec<url::Url> = if config.exists() {
         match Config::load(config) {
-            Ok(cfg) => cfg.feeds.into_iter().map(|f| f.url).collect(),
+            Ok(cfg) => cfg.feeds.iter().map(|f| f.url.clone()).collect(),
             Err(e) => anyhow::bail!("{e}"),
         }
     } else {
@@ -625,7 +625,7 @@ fn check(cfg: &Config, path: &Path) -> anyhow::Result<()> {
         cfg.storage.path.display()
     )?;
     writeln!(out, "{} feed(s):", cfg.feeds.len())?;
-    for f in &cfg.feeds {
+    for f in cfg.feeds.iter() {
         let interval = humantime::format_duration(f.interval(&cfg.poller));
         let url = Redacted(&f.url);
         let tags = if f.tags.is_empty() {

@@ -3,7 +3,7 @@
 //! states are read from the store at scrape time.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -24,9 +24,11 @@ struct ResultLabel {
     result: String,
 }
 
+/// A feed's label, shared by the series and the lookup by URL (one string per feed, and
+/// the URL's own when redacting changes nothing, which is the rule).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FeedLabel {
-    feed: String,
+    feed: Arc<str>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,7 +44,7 @@ struct RequestLabels {
 
 /// The labels of the per-feed series: one per configured feed, by its URL as configured.
 #[derive(Debug, Default)]
-struct FeedLabels(HashMap<String, FeedLabel>);
+struct FeedLabels(HashMap<Arc<str>, FeedLabel>);
 
 impl FeedLabels {
     /// Each feed's URL without userinfo and with secret values replaced (`redact`), the rest
@@ -56,11 +58,13 @@ impl FeedLabels {
             let shown = redact::url(url).to_string();
             let n = taken.entry(shown.clone()).or_default();
             *n += 1;
+            let key: Arc<str> = url.as_str().into();
             let feed = match *n {
-                1 => shown,
-                n => format!("{shown} ({n})"),
+                1 if shown == url.as_str() => key.clone(),
+                1 => shown.into(),
+                n => format!("{shown} ({n})").into(),
             };
-            labels.insert(url.as_str().to_owned(), FeedLabel { feed });
+            labels.insert(key, FeedLabel { feed });
         }
         FeedLabels(labels)
     }

@@ -3,11 +3,11 @@
 //! `poll_all` for a one-off poll of every feed.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -47,12 +47,40 @@ impl ScheduledFeed {
 
 /// What a feed's task needs from the config: its schedule's limits and reading-time settings.
 /// A reload hands a changed one to the running task instead of restarting it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Settings {
     policy: Policy,
     reading: ReadingTimeConfig,
 }
 
+/// A feed's settings as the scheduler last set them, and the wake-up of its task when they
+/// change: one small allocation per feed (a `watch` channel was 400 bytes, 40 MB at 100,000
+/// feeds).
+#[derive(Debug)]
+struct SettingsCell {
+    current: Mutex<Settings>,
+    changed: Notify,
+}
+
+impl SettingsCell {
+    fn get(&self) -> Settings {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the settings; wakes the task only when they differ.
+    fn set(&self, new: Settings) -> bool {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let changed = *current != new;
+        *current = new;
+        drop(current);
+        if changed {
+            // A permit is kept if the task is not waiting now: it sees the change at its
+            // next wait.
+            self.changed.notify_one();
+        }
+        changed
+    }
+}
 /// The running polls: one task per configured feed, by URL. A reload
 /// ([`Scheduler::reconfigure`]) starts the feeds added, stops the feeds removed and hands new
 /// settings to the others, so a poll in flight finishes whatever the reload changed.
@@ -70,7 +98,7 @@ pub struct Scheduler {
 #[derive(Debug)]
 struct FeedTask {
     cancel: CancellationToken,
-    settings: watch::Sender<Settings>,
+    settings: Arc<SettingsCell>,
     handle: JoinHandle<()>,
 }
 
@@ -120,12 +148,7 @@ impl Scheduler {
                 reading: feed.reading,
             };
             if let Some(task) = old.remove(&feed.state.url) {
-                let changed = task.settings.send_if_modified(|current| {
-                    let changed = *current != settings;
-                    *current = settings;
-                    changed
-                });
-                changes.changed += usize::from(changed);
+                changes.changed += usize::from(task.settings.set(settings));
                 self.feeds.insert(feed.state.url, task);
                 continue;
             }
@@ -134,18 +157,21 @@ impl Scheduler {
             }
             let url = feed.state.url.clone();
             let cancel = self.cancel.child_token();
-            let (settings_tx, settings_rx) = watch::channel(settings);
+            let cell = Arc::new(SettingsCell {
+                current: Mutex::new(settings),
+                changed: Notify::new(),
+            });
             let handle = self.tracker.spawn(feed_loop(
                 self.ctx.subscribe(),
-                feed.state,
-                settings_rx,
+                feed,
+                cell.clone(),
                 cancel.clone(),
             ));
             self.feeds.insert(
                 url,
                 FeedTask {
                     cancel,
-                    settings: settings_tx,
+                    settings: cell,
                     handle,
                 },
             );
@@ -189,18 +215,17 @@ fn set_metrics(ctx: &Context, feeds: &[ScheduledFeed]) {
 /// Polls one feed on its schedule until `cancel`. A gone feed's task stays, idle, so that
 /// every configured feed has a running task (the watchdog checks it). New settings apply from
 /// the next wait: the wait is worked out again, a poll in flight is left alone.
+///
+/// The feed is the future's one copy of its state (a sleeping feed's task is what a feed
+/// costs the daemon): its settings are taken from `settings`, which the scheduler set.
 async fn feed_loop(
     ctx: watch::Receiver<Arc<Context>>,
-    state: FeedState,
-    mut settings: watch::Receiver<Settings>,
+    mut feed: ScheduledFeed,
+    settings: Arc<SettingsCell>,
     cancel: CancellationToken,
 ) {
-    let current = settings.borrow_and_update().clone();
-    let mut feed = ScheduledFeed {
-        state,
-        policy: current.policy,
-        reading: current.reading,
-    };
+    let current = settings.get();
+    (feed.policy, feed.reading) = (current.policy, current.reading);
     // The WebSub subscriptions (the same for every context): while a hub pushes the feed's
     // changes its polls are slow; when that ends, it is polled at once and then as usual.
     let websub = ctx.borrow().websub.clone();
@@ -219,11 +244,9 @@ async fn feed_loop(
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            changed = settings.changed() => {
-                if changed.is_ok() {
-                    let new = settings.borrow_and_update().clone();
-                    (feed.policy, feed.reading) = (new.policy, new.reading);
-                }
+            () = settings.changed.notified() => {
+                let new = settings.get();
+                (feed.policy, feed.reading) = (new.policy, new.reading);
                 continue;
             }
             Some(()) = async { pushes.as_mut()?.changed().await.ok() }, if pushes.is_some() => {

@@ -1633,7 +1633,7 @@ fn query_outputs() -> feedmerge::output::Outputs {
             .map(|t| (t.to_string(), vec![format!("https://{}.example/", t.len())]))
             .collect(),
         sources: Default::default(),
-        feeds: Vec::new(),
+        feeds: Vec::new().into(),
         tracking_params: Default::default(),
     }
 }

@@ -415,7 +415,7 @@ async fn regression_19_variants_sanitise_each_item_once() {
         filtered: HashMap::from([("all".to_owned(), output("all", Selection::newest(50)))]),
         tags: HashMap::from([("rust".to_owned(), vec![rust])]),
         sources: Default::default(),
-        feeds: Vec::new(),
+        feeds: Vec::new().into(),
         tracking_params: Default::default(),
     };
     let store = Store::open(&cfg.storage.path).unwrap();

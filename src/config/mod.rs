@@ -16,6 +16,7 @@ mod value;
 mod websub;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -109,8 +110,9 @@ pub struct Config {
     pub output: OutputConfig,
     /// `[dedupe]`.
     pub dedupe: DedupeConfig,
-    /// `[[feeds]]`, in file order.
-    pub feeds: Vec<FeedConfig>,
+    /// `[[feeds]]`, in file order; shared with what the outputs keep of them (one copy of
+    /// each feed's config however many parts of the daemon hold it).
+    pub feeds: Arc<[FeedConfig]>,
     /// `[[outputs]]`: filtered merged feeds beside the default one.
     pub outputs: Vec<OutputFilter>,
     /// `[websub]`.
@@ -289,7 +291,7 @@ impl RawConfig {
         let poller = self.poller.validate()?;
         let reading_time = self.reading_time.validate()?;
         let output = self.output.validate()?;
-        let feeds = feeds::validate(self.feeds, &poller)?;
+        let feeds = feeds::validate(self.feeds, &poller)?.into();
         let dedupe = self.dedupe.validate()?;
         let outputs = outputs::validate(self.outputs)?;
         let websub = self.websub.validate()?;

@@ -256,7 +256,7 @@ mod tests {
                 ),
                 ("https://b.example/".to_owned(), None),
             ]),
-            feeds: Vec::new(),
+            feeds: Vec::new().into(),
             tracking_params: Default::default(),
         }
     }

@@ -9,6 +9,7 @@ pub mod rendered;
 pub mod workers;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub use cache::{CacheError, FeedCache, VARIANT_BUDGET, Variant};
 pub use filters::{Filters, MAX_MIN_MINUTES, QueryError, SourceFilter, TagFilter};
@@ -135,7 +136,7 @@ pub struct Outputs {
     /// The configured feeds by slug, for `?source=`.
     pub sources: Sources,
     /// The configured feeds, for `/sources.opml` ([`FeedCache::sources_opml`]).
-    pub feeds: Vec<FeedConfig>,
+    pub feeds: Arc<[FeedConfig]>,
     /// Query parameters taken out of the item links every output publishes (`[output]
     /// tracking_params`).
     pub tracking_params: TrackingParams,
@@ -145,7 +146,7 @@ impl Outputs {
     /// What `cfg` shows: the default merged feed and the `[[outputs]]`.
     pub fn from_config(cfg: &Config) -> Outputs {
         let mut tags: HashMap<String, Vec<String>> = HashMap::new();
-        for f in &cfg.feeds {
+        for f in cfg.feeds.iter() {
             for t in &f.tags {
                 tags.entry(t.clone()).or_default().push(f.url.to_string());
             }

@@ -347,7 +347,9 @@ async fn junk_query_variants_in_a_process_of_their_own() {
     let rust = env.serve("rss2_basic.xml").await;
     let other = env.serve("atom_basic.xml").await;
     let mut cfg = env.config(&[rust.clone(), other]);
-    cfg.feeds[0].tags = vec!["rust".into()];
+    let mut feeds = cfg.feeds.to_vec();
+    feeds[0].tags = vec!["rust".into()];
+    cfg.feeds = feeds.into();
     let d = Daemon::start(cfg).await;
     d.wait_for_items(1).await;
     // Warm up: the runtime's threads, the pools, the allocator's arenas.
