@@ -59,7 +59,7 @@ pub struct Daemon {
     cfg: Config,
     /// The one cancellation every task of the daemon is a child of.
     cancel: CancellationToken,
-    /// The polls, one task per feed.
+    /// The polls: a driver task, and a task per poll under way.
     scheduler: Scheduler,
     /// The article worker, retention, the file watch and the metrics listener.
     background: TaskTracker,

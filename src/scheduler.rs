@@ -1,22 +1,23 @@
-//! Scheduling: the configured feeds → one task per feed that sleeps until the feed is due and
-//! runs `pipeline::refresh_feed` ([`Scheduler`], reconfigured in place by a reload); and
-//! `poll_all` for a one-off poll of every feed.
+//! Scheduling: the configured feeds → one driver task that keeps them in a timer queue and
+//! starts a task running `pipeline::refresh_feed` only for a feed that is due ([`Scheduler`],
+//! reconfigured in place by a reload); and `poll_all` for a one-off poll of every feed.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
-use url::Url;
 
 use crate::config::ReadingTimeConfig;
 use crate::fetch::ErrorChain;
 use crate::hosts;
+use crate::model::FeedId;
 use crate::pipeline::{self, Context, Report};
 use crate::redact;
 use crate::schedule::{self, Policy};
@@ -45,61 +46,373 @@ impl ScheduledFeed {
     }
 }
 
-/// What a feed's task needs from the config: its schedule's limits and reading-time settings.
-/// A reload hands a changed one to the running task instead of restarting it.
+/// What a feed's polls take from the config: its schedule's limits and reading-time settings.
+/// A reload replaces them in the feed's entry, and the feed's next poll starts with them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Settings {
     policy: Policy,
     reading: ReadingTimeConfig,
 }
 
-/// A feed's settings as the scheduler last set them, and the wake-up of its task when they
-/// change: one small allocation per feed (a `watch` channel was 400 bytes, 40 MB at 100,000
-/// feeds).
+/// Stale entries of the timer queue allowed, beyond one per feed, before it is rebuilt from
+/// the table: the rebuild costs O(feeds), once per at least as many re-queues.
+const QUEUE_SLACK: usize = 64;
+
+/// A configured feed, as the driver holds it: its settings, its WebSub lease as last seen,
+/// and its state, or the poll that holds its state.
 #[derive(Debug)]
-struct SettingsCell {
-    current: Mutex<Settings>,
-    changed: Notify,
+struct Entry {
+    settings: Settings,
+    /// The end of the hub's lease as last seen (`None`: not pushed). While it is in the future
+    /// the feed waits at most until then; when it ends early the feed is polled at once.
+    pushed_until: Option<DateTime<Utc>>,
+    slot: Slot,
 }
 
-impl SettingsCell {
-    fn get(&self) -> Settings {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// Where a feed's state is.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every feed is waiting: boxing its state would add an allocation per feed"
+)]
+enum Slot {
+    /// Here, waiting for `due` (`None`: not queued, the feed is gone).
+    Waiting {
+        state: FeedState,
+        due: Option<DateTime<Utc>>,
+    },
+    /// With its poll, which hands it back when it finishes.
+    Polling {
+        id: FeedId,
+        cancel: CancellationToken,
+        /// Removed by a reload: the poll's result is stored, the feed is not queued again.
+        removed: bool,
+    },
+}
 
-    /// Replaces the settings; wakes the task only when they differ.
-    fn set(&self, new: Settings) -> bool {
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        let changed = *current != new;
-        *current = new;
-        drop(current);
-        if changed {
-            // A permit is kept if the task is not waiting now: it sees the change at its
-            // next wait.
-            self.changed.notify_one();
+/// The configured feeds and when each is due: one entry per feed (its URL held once, in its
+/// state) and a timer queue of (due time, slot), whose entries a later re-queue has made stale
+/// are skipped when they come up. Nothing here waits: the driver holds the lock only between
+/// awaits.
+#[derive(Debug, Default)]
+struct Table {
+    /// The feeds, in config order; `None` where a removed feed's poll finished since the last
+    /// reload.
+    slots: Vec<Option<Entry>>,
+    /// The slot of each feed, by id (ids are one per configured URL).
+    index: HashMap<FeedId, u32>,
+    /// Min-heap of (due, slot); an entry is live when its slot is waiting with that due time.
+    queue: BinaryHeap<Reverse<(DateTime<Utc>, u32)>>,
+    /// The feeds whose entry has a WebSub lease (a handful: one per subscription).
+    pushed: HashSet<FeedId>,
+}
+
+/// When a waiting feed is due: its next poll (now if it has none), or the end of its WebSub
+/// lease if earlier; never for a gone feed.
+fn due_at(
+    state: &FeedState,
+    pushed_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if state.gone {
+        return None;
+    }
+    let at = state.next_poll_at.unwrap_or(now);
+    Some(pushed_until.map_or(at, |until| at.min(until)))
+}
+
+impl Table {
+    /// Makes the table hold `feeds`: feeds added get an entry (their WebSub lease from
+    /// `pushed_until`) and are queued; feeds kept keep their state (or their poll in flight),
+    /// taking the new settings for their next poll; feeds removed go, and a poll of theirs in
+    /// flight is cancelled (its result still stored, the feed not queued again).
+    fn reconfigure(
+        &mut self,
+        feeds: Vec<ScheduledFeed>,
+        pushed_until: &dyn Fn(FeedId) -> Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Changes {
+        let mut changes = Changes::default();
+        let mut old = std::mem::take(&mut self.slots);
+        let old_index = std::mem::take(&mut self.index);
+        self.slots.reserve_exact(feeds.len());
+        self.index.reserve(feeds.len());
+        for feed in feeds {
+            let settings = Settings {
+                policy: feed.policy,
+                reading: feed.reading,
+            };
+            let id = feed.state.id;
+            let kept = old_index
+                .get(&id)
+                .and_then(|&slot| old.get_mut(slot as usize)?.take());
+            let entry = match kept {
+                Some(mut entry) => {
+                    if let Slot::Polling { removed, .. } = &mut entry.slot
+                        && *removed
+                    {
+                        // Removed by an earlier reload, its poll not yet finished: back.
+                        *removed = false;
+                        changes.added += 1;
+                    } else if entry.settings != settings {
+                        changes.changed += 1;
+                    }
+                    entry.settings = settings;
+                    entry
+                }
+                None => {
+                    if feed.state.gone {
+                        info!(feed_url = %redact::Redacted(&feed.state.url), "feed is gone (410): not polled; remove it from the config");
+                    }
+                    changes.added += 1;
+                    Entry {
+                        settings,
+                        pushed_until: pushed_until(id),
+                        slot: Slot::Waiting {
+                            state: feed.state,
+                            due: None,
+                        },
+                    }
+                }
+            };
+            self.push_slot(id, entry);
         }
-        changed
+        for mut entry in old.into_iter().flatten() {
+            match &mut entry.slot {
+                Slot::Waiting { .. } => changes.removed += 1,
+                Slot::Polling {
+                    id,
+                    cancel,
+                    removed,
+                } => {
+                    if !*removed {
+                        cancel.cancel();
+                        changes.removed += 1;
+                    }
+                    *removed = true;
+                    let id = *id;
+                    self.push_slot(id, entry);
+                }
+            }
+        }
+        let index = &self.index;
+        self.pushed.retain(|id| index.contains_key(id));
+        for (id, &slot) in &self.index {
+            if self.slots[slot as usize]
+                .as_ref()
+                .is_some_and(|e| e.pushed_until.is_some())
+            {
+                self.pushed.insert(*id);
+            }
+        }
+        self.rebuild(now);
+        changes
+    }
+
+    fn push_slot(&mut self, id: FeedId, entry: Entry) {
+        // Slots are counted in u32: far above the feeds a config can hold.
+        let slot = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        self.index.insert(id, slot);
+        self.slots.push(Some(entry));
+    }
+
+    /// Works out every waiting feed's due time again and rebuilds the queue from them alone.
+    fn rebuild(&mut self, now: DateTime<Utc>) {
+        let mut queue = Vec::with_capacity(self.slots.len());
+        for (slot, entry) in self.slots.iter_mut().enumerate() {
+            if let Some(Entry {
+                pushed_until,
+                slot: Slot::Waiting { state, due },
+                ..
+            }) = entry
+            {
+                *due = due_at(state, *pushed_until, now);
+                if let Some(at) = *due {
+                    queue.push(Reverse((at, slot as u32)));
+                }
+            }
+        }
+        self.queue = BinaryHeap::from(queue);
+    }
+
+    /// Queues a waiting feed at its due time (its earlier queue entry, if any, goes stale).
+    fn queue(&mut self, slot: u32, now: DateTime<Utc>) {
+        let Some(Some(entry)) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let Slot::Waiting { state, due } = &mut entry.slot else {
+            return;
+        };
+        *due = due_at(state, entry.pushed_until, now);
+        if let Some(at) = *due {
+            self.queue.push(Reverse((at, slot)));
+            if self.queue.len() > 2 * self.slots.len() + QUEUE_SLACK {
+                self.rebuild(now);
+            }
+        }
+    }
+
+    /// When the first queued feed is due (a stale entry may answer early: it is skipped then).
+    fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.queue.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Takes the next feed due by `now` for its poll, with the poll's cancellation (a child of
+    /// `parent`): the entry keeps the settings and the cancellation, the poll gets the state.
+    /// Its WebSub lease is read again (`pushed_until`) as the poll starts.
+    fn take_due(
+        &mut self,
+        now: DateTime<Utc>,
+        parent: &CancellationToken,
+        pushed_until: &dyn Fn(FeedId) -> Option<DateTime<Utc>>,
+    ) -> Option<(ScheduledFeed, CancellationToken)> {
+        while let Some(&Reverse((at, slot))) = self.queue.peek() {
+            if at > now {
+                return None;
+            }
+            self.queue.pop();
+            let Some(Some(entry)) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            if !matches!(entry.slot, Slot::Waiting { due: Some(due), .. } if due == at) {
+                continue;
+            }
+            let cancel = parent.child_token();
+            let id = match &entry.slot {
+                Slot::Waiting { state, .. } => state.id,
+                Slot::Polling { id, .. } => *id,
+            };
+            let polling = Slot::Polling {
+                id,
+                cancel: cancel.clone(),
+                removed: false,
+            };
+            let Slot::Waiting { state, .. } = std::mem::replace(&mut entry.slot, polling) else {
+                continue; // Checked above: the slot was waiting.
+            };
+            entry.pushed_until = pushed_until(id);
+            set_pushed(&mut self.pushed, id, entry.pushed_until);
+            let feed = ScheduledFeed {
+                state,
+                policy: entry.settings.policy,
+                reading: entry.settings.reading,
+            };
+            return Some((feed, cancel));
+        }
+        None
+    }
+
+    /// Takes back a feed whose poll finished, with its WebSub lease now (`pushed_now`): queued
+    /// at its next poll (at once if its lease ended since the poll started), with the
+    /// settings in force; dropped if a reload removed it meanwhile.
+    fn finished(
+        &mut self,
+        feed: ScheduledFeed,
+        pushed_now: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) {
+        let id = feed.state.id;
+        let Some(&slot) = self.index.get(&id) else {
+            return;
+        };
+        let Some(Some(entry)) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let Slot::Polling { removed, .. } = entry.slot else {
+            return;
+        };
+        if removed {
+            self.slots[slot as usize] = None;
+            self.index.remove(&id);
+            self.pushed.remove(&id);
+            return;
+        }
+        let mut state = feed.state;
+        if entry.pushed_until.is_some() && pushed_now.is_none() {
+            state.next_poll_at = Some(now);
+        }
+        entry.pushed_until = pushed_now;
+        set_pushed(&mut self.pushed, id, pushed_now);
+        entry.slot = Slot::Waiting { state, due: None };
+        self.queue(slot, now);
+    }
+
+    /// Takes in the WebSub leases now (`pushed_now`): a waiting feed whose lease ended is
+    /// polled at once, one whose lease began or moved is queued again. Only the feeds pushed
+    /// before or now are looked at; a feed polling sees the change when its poll finishes.
+    fn pushes_changed(&mut self, pushed_now: &HashMap<FeedId, DateTime<Utc>>, now: DateTime<Utc>) {
+        let ids: Vec<FeedId> = self
+            .pushed
+            .iter()
+            .chain(pushed_now.keys())
+            .copied()
+            .collect();
+        for id in ids {
+            let Some(&slot) = self.index.get(&id) else {
+                continue;
+            };
+            let Some(Some(entry)) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            let Slot::Waiting { state, .. } = &mut entry.slot else {
+                continue;
+            };
+            let new = pushed_now.get(&id).copied();
+            if entry.pushed_until == new {
+                continue;
+            }
+            if entry.pushed_until.is_some() && new.is_none() {
+                state.next_poll_at = Some(now);
+            }
+            entry.pushed_until = new;
+            set_pushed(&mut self.pushed, id, new);
+            self.queue(slot, now);
+        }
     }
 }
-/// The running polls: one task per configured feed, by URL. A reload
-/// ([`Scheduler::reconfigure`]) starts the feeds added, stops the feeds removed and hands new
-/// settings to the others, so a poll in flight finishes whatever the reload changed.
+
+/// Keeps `pushed` (the feeds with a lease) in step with one feed's lease.
+fn set_pushed(pushed: &mut HashSet<FeedId>, id: FeedId, until: Option<DateTime<Utc>>) {
+    if until.is_some() {
+        pushed.insert(id);
+    } else {
+        pushed.remove(&id);
+    }
+}
+
+/// What the driver and the polls share: the table and the wake-up of the driver.
 #[derive(Debug)]
-pub struct Scheduler {
+struct Shared {
+    table: Mutex<Table>,
+    /// Wakes the driver: a reload changed the table, or a poll finished.
+    wake: Notify,
     /// The poll context (HTTP client, limits, store) each poll starts with: a reload replaces
     /// it for the polls that start afterwards.
     ctx: watch::Sender<Arc<Context>>,
-    feeds: HashMap<Url, FeedTask>,
-    cancel: CancellationToken,
-    tracker: TaskTracker,
+    /// The WebSub subscriptions (the same for every context).
+    websub: Option<Subscriber>,
 }
 
-/// The task of one feed, and how to reach it.
+impl Shared {
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pushed_until(&self, id: FeedId) -> Option<DateTime<Utc>> {
+        self.websub.as_ref().and_then(|w| w.pushed_until(id))
+    }
+}
+
+/// The running polls: one driver task holds the configured feeds and when each is due, and
+/// starts a task only for a feed that is due. A reload ([`Scheduler::reconfigure`]) starts
+/// the feeds added, stops the feeds removed and hands new settings to the others, so a poll
+/// in flight finishes whatever the reload changed.
 #[derive(Debug)]
-struct FeedTask {
+pub struct Scheduler {
+    shared: Arc<Shared>,
     cancel: CancellationToken,
-    settings: Arc<SettingsCell>,
-    handle: JoinHandle<()>,
+    tracker: TaskTracker,
+    driver: JoinHandle<()>,
 }
 
 /// What [`Scheduler::reconfigure`] changed.
@@ -114,79 +427,49 @@ pub struct Changes {
 }
 
 impl Scheduler {
-    /// Starts one polling task per feed. Each stops at its next wait once `parent` fires (or
-    /// it is removed); a poll whose response has arrived is finished first. Feeds that
-    /// answered 410 Gone are not polled.
+    /// Starts polling the feeds, each when it is due. Polling stops once `parent` fires; a
+    /// poll whose response has arrived is finished first. Feeds that answered 410 Gone are
+    /// not polled.
     pub fn start(ctx: Arc<Context>, feeds: Vec<ScheduledFeed>, parent: &CancellationToken) -> Self {
         set_metrics(&ctx, &feeds);
-        let mut scheduler = Scheduler {
+        let shared = Arc::new(Shared {
+            table: Mutex::new(Table::default()),
+            wake: Notify::new(),
+            websub: ctx.websub.clone(),
             ctx: watch::Sender::new(ctx),
-            feeds: HashMap::new(),
-            cancel: parent.child_token(),
-            tracker: TaskTracker::new(),
-        };
-        scheduler.reconfigure_feeds(feeds);
-        scheduler
+        });
+        shared
+            .table()
+            .reconfigure(feeds, &|id| shared.pushed_until(id), Utc::now());
+        let cancel = parent.child_token();
+        let tracker = TaskTracker::new();
+        let driver = tracker.spawn(drive(shared.clone(), cancel.clone(), tracker.clone()));
+        Scheduler {
+            shared,
+            cancel,
+            tracker,
+            driver,
+        }
     }
 
     /// Applies a new config: `ctx` serves every poll that starts from now on; feeds not in
     /// `feeds` stop (a poll of theirs whose response has arrived is still stored), new ones
-    /// start, and the others keep their task, their state and any poll in flight, with the
-    /// new settings taking effect from their next wait.
+    /// start, and the others keep their state and any poll in flight, with the new settings
+    /// taking effect from their next poll.
     pub fn reconfigure(&mut self, ctx: Arc<Context>, feeds: Vec<ScheduledFeed>) -> Changes {
         set_metrics(&ctx, &feeds);
-        self.ctx.send_replace(ctx);
-        self.reconfigure_feeds(feeds)
-    }
-
-    fn reconfigure_feeds(&mut self, feeds: Vec<ScheduledFeed>) -> Changes {
-        let mut changes = Changes::default();
-        let mut old = std::mem::take(&mut self.feeds);
-        for feed in feeds {
-            let settings = Settings {
-                policy: feed.policy,
-                reading: feed.reading,
-            };
-            if let Some(task) = old.remove(&feed.state.url) {
-                changes.changed += usize::from(task.settings.set(settings));
-                self.feeds.insert(feed.state.url, task);
-                continue;
-            }
-            if feed.state.gone {
-                info!(feed_url = %redact::Redacted(&feed.state.url), "feed is gone (410): not polled; remove it from the config");
-            }
-            let url = feed.state.url.clone();
-            let cancel = self.cancel.child_token();
-            let cell = Arc::new(SettingsCell {
-                current: Mutex::new(settings),
-                changed: Notify::new(),
-            });
-            let handle = self.tracker.spawn(feed_loop(
-                self.ctx.subscribe(),
-                feed,
-                cell.clone(),
-                cancel.clone(),
-            ));
-            self.feeds.insert(
-                url,
-                FeedTask {
-                    cancel,
-                    settings: cell,
-                    handle,
-                },
-            );
-            changes.added += 1;
-        }
-        for (_, task) in old {
-            task.cancel.cancel();
-            changes.removed += 1;
-        }
+        self.shared.ctx.send_replace(ctx);
+        let shared = &self.shared;
+        let changes = shared
+            .table()
+            .reconfigure(feeds, &|id| shared.pushed_until(id), Utc::now());
+        shared.wake.notify_one();
         changes
     }
 
-    /// Whether every configured feed's task is still running (the watchdog checks it).
+    /// Whether the driver that starts the polls is still running (the watchdog checks it).
     pub fn alive(&self) -> bool {
-        self.feeds.values().all(|t| !t.handle.is_finished())
+        !self.driver.is_finished()
     }
 
     /// Stops scheduling and waits (at most `limit`) for polls in flight to store their results.
@@ -212,60 +495,44 @@ fn set_metrics(ctx: &Context, feeds: &[ScheduledFeed]) {
         .set_feeds(feeds.iter().map(|f| (&f.state.url, f.state.error_count)));
 }
 
-/// Polls one feed on its schedule until `cancel`. A gone feed's task stays, idle, so that
-/// every configured feed has a running task (the watchdog checks it). New settings apply from
-/// the next wait: the wait is worked out again, a poll in flight is left alone.
-///
-/// The feed is the future's one copy of its state (a sleeping feed's task is what a feed
-/// costs the daemon): its settings are taken from `settings`, which the scheduler set.
-async fn feed_loop(
-    ctx: watch::Receiver<Arc<Context>>,
-    mut feed: ScheduledFeed,
-    settings: Arc<SettingsCell>,
-    cancel: CancellationToken,
-) {
-    let current = settings.get();
-    (feed.policy, feed.reading) = (current.policy, current.reading);
-    // The WebSub subscriptions (the same for every context): while a hub pushes the feed's
-    // changes its polls are slow; when that ends, it is polled at once and then as usual.
-    let websub = ctx.borrow().websub.clone();
-    let mut pushes = websub.as_ref().map(Subscriber::changes);
-    let mut pushed_until = websub.as_ref().and_then(|w| w.pushed_until(feed.state.id));
+/// Starts the polls of the feeds due, then sleeps until the next is due or something changes
+/// (a reload, a poll finishing, a WebSub lease), until `cancel`. Each wake-up costs what it
+/// starts and O(log feeds) per queue entry it takes, never a pass over every feed.
+async fn drive(shared: Arc<Shared>, cancel: CancellationToken, tracker: TaskTracker) {
+    let mut pushes = shared.websub.as_ref().map(Subscriber::changes);
     loop {
-        if feed.state.gone {
-            cancel.cancelled().await;
-            return;
-        }
-        let mut wait = feed.state.next_poll_at.map_or(Duration::ZERO, |due| {
-            (due - Utc::now()).to_std().unwrap_or(Duration::ZERO)
-        });
-        if let Some(until) = pushed_until {
-            wait = wait.min((until - Utc::now()).to_std().unwrap_or(Duration::ZERO));
-        }
+        let next = {
+            let now = Utc::now();
+            let mut table = shared.table();
+            while let Some((feed, poll_cancel)) =
+                table.take_due(now, &cancel, &|id| shared.pushed_until(id))
+            {
+                // The context of the config in force when the poll starts.
+                let ctx = shared.ctx.borrow().clone();
+                let shared = shared.clone();
+                tracker.spawn(async move {
+                    let (feed, _) = poll_contained(&ctx, feed, &poll_cancel).await;
+                    let pushed_now = shared.pushed_until(feed.state.id);
+                    shared.table().finished(feed, pushed_now, Utc::now());
+                    shared.wake.notify_one();
+                });
+            }
+            table.next_due()
+        };
+        let wait = next.map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO));
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = settings.changed.notified() => {
-                let new = settings.get();
-                (feed.policy, feed.reading) = (new.policy, new.reading);
-                continue;
-            }
+            () = shared.wake.notified() => {}
             Some(()) = async { pushes.as_mut()?.changed().await.ok() }, if pushes.is_some() => {
-                let now = websub.as_ref().and_then(|w| w.pushed_until(feed.state.id));
-                if pushed_until.is_some() && now.is_none() {
-                    feed.state.next_poll_at = Some(Utc::now());
-                }
-                pushed_until = now;
-                continue;
+                let pushed_now = shared.websub.as_ref().map(Subscriber::pushed).unwrap_or_default();
+                shared.table().pushes_changed(&pushed_now, Utc::now());
             }
-            () = tokio::time::sleep(wait) => {}
-        }
-        pushed_until = websub.as_ref().and_then(|w| w.pushed_until(feed.state.id));
-        // The context of the config in force when the poll starts.
-        let poll_ctx = ctx.borrow().clone();
-        // Boxed: a sleeping feed's task keeps only its state, not room for a whole poll.
-        feed = Box::pin(poll_contained(&poll_ctx, feed, &cancel)).await.0;
-        if cancel.is_cancelled() {
-            return;
+            () = async {
+                match wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
         }
     }
 }
@@ -406,6 +673,141 @@ mod tests {
             },
             reading: ReadingTimeConfig::default(),
         }
+    }
+
+    fn feed_due(id: i64, due: Option<DateTime<Utc>>) -> ScheduledFeed {
+        let mut f = feed(&format!("http://a/{id}"));
+        f.state.id = FeedId(id);
+        f.state.next_poll_at = due;
+        f
+    }
+
+    fn not_pushed(_: FeedId) -> Option<DateTime<Utc>> {
+        None
+    }
+
+    fn hours(n: i64) -> chrono::TimeDelta {
+        chrono::TimeDelta::hours(n)
+    }
+
+    /// Takes every feed due by `now`, by id.
+    fn take_all(table: &mut Table, now: DateTime<Utc>) -> Vec<ScheduledFeed> {
+        let parent = CancellationToken::new();
+        std::iter::from_fn(|| table.take_due(now, &parent, &not_pushed).map(|(f, _)| f)).collect()
+    }
+
+    fn ids(feeds: &[ScheduledFeed]) -> Vec<i64> {
+        feeds.iter().map(|f| f.state.id.0).collect()
+    }
+
+    #[test]
+    fn feeds_are_taken_when_due_and_once() {
+        let now = Utc::now();
+        let mut table = Table::default();
+        let feeds = vec![
+            feed_due(1, Some(now + hours(2))),
+            feed_due(2, None),
+            feed_due(3, Some(now + hours(1))),
+        ];
+        let changes = table.reconfigure(feeds, &not_pushed, now);
+        assert_eq!(changes.added, 3);
+        assert_eq!(ids(&take_all(&mut table, now)), [2]);
+        assert_eq!(table.next_due(), Some(now + hours(1)));
+        assert_eq!(ids(&take_all(&mut table, now + hours(3))), [3, 1]);
+        // Polling: none is taken again, however late.
+        assert!(take_all(&mut table, now + hours(9)).is_empty());
+        let mut gone = feed_due(4, None);
+        gone.state.gone = true;
+        table.reconfigure(vec![gone], &not_pushed, now);
+        assert!(take_all(&mut table, now + hours(9)).is_empty());
+    }
+
+    #[test]
+    fn settings_changed_during_a_poll_apply_from_the_next() {
+        let now = Utc::now();
+        let mut table = Table::default();
+        table.reconfigure(vec![feed_due(1, None)], &not_pushed, now);
+        let [mut polled] = take_all(&mut table, now).try_into().unwrap();
+        let mut changed = feed_due(1, None);
+        changed.policy.interval = Duration::from_secs(7200);
+        let changes = table.reconfigure(vec![changed], &not_pushed, now);
+        assert_eq!(
+            changes,
+            Changes {
+                changed: 1,
+                ..Changes::default()
+            }
+        );
+        // The poll in flight keeps its settings and its result is kept.
+        assert_eq!(polled.policy.interval, Duration::from_secs(3600));
+        polled.state.next_poll_at = Some(now + hours(1));
+        polled.state.title = Some("polled".into());
+        table.finished(polled, None, now);
+        assert_eq!(table.next_due(), Some(now + hours(1)));
+        let [next] = take_all(&mut table, now + hours(1)).try_into().unwrap();
+        assert_eq!(next.policy.interval, Duration::from_secs(7200));
+        assert_eq!(next.state.title.as_deref(), Some("polled"));
+    }
+
+    #[test]
+    fn a_removed_feed_is_not_queued_again() {
+        let now = Utc::now();
+        let mut table = Table::default();
+        table.reconfigure(vec![feed_due(1, None), feed_due(2, None)], &not_pushed, now);
+        let parent = CancellationToken::new();
+        let (polled, cancel) = table.take_due(now, &parent, &not_pushed).unwrap();
+        let changes = table.reconfigure(vec![feed_due(3, None)], &not_pushed, now);
+        let expected = Changes {
+            added: 1,
+            removed: 2,
+            changed: 0,
+        };
+        assert_eq!(changes, expected);
+        assert!(cancel.is_cancelled());
+        table.finished(polled, None, now);
+        assert_eq!(ids(&take_all(&mut table, now + hours(9))), [3]);
+        assert!(table.index.keys().all(|id| *id == FeedId(3)));
+    }
+
+    #[test]
+    fn a_feed_removed_and_added_back_while_polling_is_polled_once() {
+        let now = Utc::now();
+        let mut table = Table::default();
+        table.reconfigure(vec![feed_due(1, None)], &not_pushed, now);
+        let [mut polled] = take_all(&mut table, now).try_into().unwrap();
+        table.reconfigure(vec![], &not_pushed, now);
+        let changes = table.reconfigure(vec![feed_due(1, None)], &not_pushed, now);
+        assert_eq!(changes.added, 1);
+        assert!(take_all(&mut table, now + hours(9)).is_empty());
+        polled.state.next_poll_at = Some(now + hours(1));
+        table.finished(polled, None, now);
+        assert_eq!(ids(&take_all(&mut table, now + hours(1))), [1]);
+    }
+
+    #[test]
+    fn a_websub_lease_bounds_the_wait_and_its_end_polls_at_once() {
+        let now = Utc::now();
+        let mut table = Table::default();
+        let lease = now + hours(1);
+        let pushed = |id: FeedId| (id == FeedId(1)).then_some(lease);
+        let feeds = vec![
+            feed_due(1, Some(now + hours(5))),
+            feed_due(2, Some(now + hours(5))),
+        ];
+        table.reconfigure(feeds, &pushed, now);
+        assert_eq!(table.next_due(), Some(lease));
+        // The lease ends early: feed 1 is due at once.
+        let later = now + chrono::TimeDelta::minutes(1);
+        table.pushes_changed(&HashMap::new(), later);
+        assert_eq!(ids(&take_all(&mut table, later)), [1]);
+        // Feed 2's lease begins: it waits until its end at most; stale entries are skipped.
+        for minutes in 1..=3 {
+            let lease =
+                HashMap::from([(FeedId(2), now + chrono::TimeDelta::minutes(30 + minutes))]);
+            table.pushes_changed(&lease, later);
+        }
+        assert_eq!(ids(&take_all(&mut table, now + hours(1))), [2]);
+        assert!(take_all(&mut table, now + hours(9)).is_empty());
     }
 
     #[test]

@@ -252,6 +252,19 @@ impl Subscriber {
         (sub.state == SubState::Active && until > Utc::now()).then_some(until)
     }
 
+    /// Every feed a hub pushes the changes of now, with the end of its active lease (what
+    /// [`Subscriber::pushed_until`] answers for each): one entry per subscription, not per feed.
+    pub fn pushed(&self) -> HashMap<FeedId, DateTime<Utc>> {
+        let state = locked(&self.inner.state);
+        let now = Utc::now();
+        state
+            .subs
+            .iter()
+            .filter(|(_, sub)| sub.state == SubState::Active)
+            .filter_map(|(feed, sub)| Some((*feed, sub.expires_at.filter(|&e| e > now)?)))
+            .collect()
+    }
+
     /// The largest push taken, in bytes: `[poller] max_body`, as for a fetched feed.
     pub fn max_body(&self) -> usize {
         usize::try_from(locked(&self.inner.state).max_body).unwrap_or(usize::MAX)
