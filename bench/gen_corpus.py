@@ -32,6 +32,11 @@ server's ETag and Last-Modified change).  Deterministic for (seed, round).
 Old items are kept: a tool that keeps history ends with previous + added
 items, and manifest.json is updated to say so.
 
+--base-date DATE: the newest item's date (ISO 8601, or "now"; default
+2025-01-01T00:00:00Z); the items of each feed go back about nine days from it.
+Dated now, about a fifth of the items are within feedmerge's near-duplicate
+window (72 h) and are compared; the default date makes every item old.
+
 Standard library only.
 """
 import argparse
@@ -312,6 +317,7 @@ def generate(a):
     with open(os.path.join(out, "paths.txt"), "w") as f:
         f.write("\n".join(paths) + "\n")
     man = {"feeds": a.feeds, "items_per_feed": a.items, "seed": a.seed, "formats": fmts,
+           "base_date": BASE_DATE.isoformat(),
            "entries": total, "cross_feed_dups": dups, "unique": total - dups,
            "bytes": nbytes, "mutate_rounds": 0, "added": 0, "mutated_feeds": 0}
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -324,6 +330,8 @@ def mutate(a):
     d = a.mutate
     with open(os.path.join(d, "manifest.json")) as f:
         man = json.load(f)
+    global BASE_DATE
+    BASE_DATE = datetime.fromisoformat(man.get("base_date", "2025-01-01T00:00:00+00:00"))
     with open(os.path.join(d, "paths.txt")) as f:
         paths = [p.strip() for p in f if p.strip()]
     rnd = man["mutate_rounds"] + 1
@@ -375,7 +383,12 @@ def main():
     ap.add_argument("--mutate", metavar="DIR", help="mutate an existing corpus in place")
     ap.add_argument("--new-items", "-N", type=int, default=5, help="--mutate: new items per mutated feed")
     ap.add_argument("--mutate-frac", type=float, default=0.2, help="--mutate: fraction of feeds that get new items")
+    ap.add_argument("--base-date", default="2025-01-01T00:00:00Z",
+                    help='the newest item\'s date: ISO 8601 or "now" (default %(default)s)')
     a = ap.parse_args()
+    global BASE_DATE
+    BASE_DATE = (datetime.now(timezone.utc) if a.base_date == "now"
+                 else datetime.fromisoformat(a.base_date.replace("Z", "+00:00")).astimezone(timezone.utc))
     if a.mutate:
         mutate(a)
     else:

@@ -10,6 +10,10 @@
 #
 # Environment (defaults in brackets):
 #   K [200] M [20] SEED [42]   corpus size; generated once into $BENCH_ROOT (cached)
+#   BASE_DATE [unset]          the corpus's newest item date (gen_corpus.py --base-date):
+#                              ISO 8601, or "now" (this hour, UTC), for a corpus of which
+#                              about a fifth is news to near-duplicate detection; unset, every
+#                              item is dated before 2025 (old: not compared)
 #   RUNS [1]                   repetitions; the summary shows medians
 #   PEERS [auto]               adapters: names in bench/adapters (newsboat, reader) or paths;
 #                              "auto" = newsboat and reader when installed; "none" = feedmerge only
@@ -83,10 +87,15 @@ CSV=$OUT/results.csv
 FLOOR_CSV=$OUT/floor.csv
 
 pristine=$BENCH_ROOT/corpus-K$K-M$M-s$SEED
+dated=()
+if [[ -n ${BASE_DATE:-} ]]; then
+  [[ $BASE_DATE == now ]] && BASE_DATE=$(date -u +%Y-%m-%dT%H:00:00Z)
+  pristine=$pristine-d$BASE_DATE; dated=(--base-date "$BASE_DATE")
+fi
 if [[ ! -f $pristine/manifest.json ]]; then
   echo "generating corpus $pristine"
   rm -rf "$pristine"
-  python3 "$here/gen_corpus.py" -K "$K" -M "$M" --seed "$SEED" --out "$pristine.tmp" >/dev/null
+  python3 "$here/gen_corpus.py" -K "$K" -M "$M" --seed "$SEED" "${dated[@]}" --out "$pristine.tmp" >/dev/null
   mv "$pristine.tmp" "$pristine"
 fi
 serve=$BENCH_ROOT/serve-$PORT

@@ -230,7 +230,7 @@ async fn poll_admitted(
             (fresh_for, moved_to) = (doc.cache.fresh_for, doc.moved_to.clone());
             let (status, validators) = (doc.status, doc.validators.clone());
             let header_links = doc.links.clone();
-            match process(doc, &ctx.cpus, *reading, now).await {
+            match process(doc, &ctx.cpus, *reading, now, news_since(ctx, now)).await {
                 Ok((meta, hints, mut items)) => {
                     if let Some(websub) = &ctx.websub {
                         let links = header_links.or((*meta.hub_links).clone());
@@ -238,11 +238,9 @@ async fn poll_admitted(
                     }
                     items_seen = items.len();
                     wants_articles = items.iter().any(|i| i.wants_full_text);
+                    // Off, no item has a fingerprint: nothing is indexed either.
                     if let Some(config) = &ctx.near_duplicates {
                         near = find_near_duplicates(ctx, feed.id, &mut items, config, now).await?;
-                    } else {
-                        // Off: nothing is indexed either.
-                        items.iter_mut().for_each(|i| i.fingerprint = None);
                     }
                     let fetched = PollResult::Fetched {
                         status,
@@ -415,15 +413,13 @@ pub async fn refresh_pushed(
         .ok_or(PushedError::UnknownFeed)?;
     let now = Utc::now();
     let bytes = pushed.body.len();
-    let (meta, hints, mut items) = process(pushed, &ctx.cpus, *reading, now).await?;
+    let (meta, hints, mut items) =
+        process(pushed, &ctx.cpus, *reading, now, news_since(ctx, now)).await?;
     let items_seen = items.len();
     let wants_articles = items.iter().any(|i| i.wants_full_text);
     let near = match &ctx.near_duplicates {
         Some(config) => find_near_duplicates(ctx, feed.id, &mut items, config, now).await?,
-        None => {
-            items.iter_mut().for_each(|i| i.fingerprint = None);
-            None
-        }
+        None => None,
     };
     let result = PollResult::Fetched {
         status: 200,
@@ -514,7 +510,7 @@ fn log(feed: &FeedState, r: &Report, errors: u32, moved_to: Option<&url::Url>) {
 }
 
 /// Marks the new items that copy a recent item of another feed (`near_duplicate_of`). Their
-/// fingerprints (from `normalize`) are compared through the store's index, which holds the
+/// fingerprints (from `normalize`, news only: the others are not looked up) are compared through the store's index, which holds the
 /// items committed so far; the returned check has the writer compare them with the items
 /// committed after this lookup and before the poll (`None`: nothing new to look up).
 async fn find_near_duplicates(
@@ -544,10 +540,7 @@ async fn find_near_duplicates(
     if probes.is_empty() {
         return Ok(None);
     }
-    let since = chrono::Duration::from_std(near.window)
-        .ok()
-        .and_then(|w| now.checked_sub_signed(w))
-        .map_or(0, |t| t.timestamp());
+    let since = window_start(near, now).timestamp();
     // Titles first: only the candidates whose title could match have their text read.
     let NearLookup {
         candidates,
@@ -598,6 +591,23 @@ async fn find_near_duplicates(
     Ok(Some(check))
 }
 
+/// The start of the near-duplicate window at `now`: candidates were first seen since, and
+/// only news dated since is compared (see [`dedupe::fingerprint::is_news`]).
+fn window_start(near: &DedupeConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::Duration::from_std(near.window)
+        .ok()
+        .and_then(|w| now.checked_sub_signed(w))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The date from which a poll's items get a near-duplicate fingerprint; `None` (detection
+/// off): no item does.
+fn news_since(ctx: &Context, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    ctx.near_duplicates
+        .as_ref()
+        .map(|near| window_start(near, now))
+}
+
 /// Whether a new item (with its visible text) copies a candidate of another feed (with its
 /// HTML).
 fn judge_copy(
@@ -625,12 +635,14 @@ fn judge_copy(
 }
 
 /// Parses, normalises and identifies a fetched document on a blocking thread (parsing is CPU
-/// work, and feed-rs's parser is not `Send`). A panic inside becomes this feed's error.
+/// work, and feed-rs's parser is not `Send`), with fingerprints for the news dated since
+/// `news_since`. A panic inside becomes this feed's error.
 async fn process(
     doc: Fetched,
     cpus: &Semaphore,
     rt: ReadingTimeConfig,
     now: DateTime<Utc>,
+    news_since: Option<DateTime<Utc>>,
 ) -> Result<(FeedMeta, FeedHints, Vec<NewItem>), ProcessError> {
     // Invariant: the semaphore is never closed.
     let _cpu = cpus.acquire().await.expect("semaphore open");
@@ -643,7 +655,7 @@ async fn process(
                 error: Box::new(error),
             }
         })?;
-        let (meta, items) = normalize::normalize(&parsed, &base, now, &rt);
+        let (meta, items) = normalize::normalize_news(&parsed, &base, now, &rt, news_since);
         Ok((meta, parsed.hints, dedupe::identify(items)))
     });
     match task.await {

@@ -169,6 +169,110 @@ async fn a_republished_story_is_shown_once_and_links_the_other_source() {
     assert_eq!(fingerprints(&cfg), 3);
 }
 
+/// `feed` with every item dated `date`.
+fn dated_feed(
+    title: &str,
+    items: &[(&str, &str, String)],
+    date: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    let xml = String::from_utf8(feed(title, items)).unwrap();
+    xml.replace(
+        "<item>",
+        &format!("<item><pubDate>{}</pubDate>", date.to_rfc2822()),
+    )
+    .into_bytes()
+}
+
+/// Only news is compared: the same story in two feeds under two links is one story when it is
+/// dated within the window, and two when it is older (a first poll's back catalogue), which
+/// is neither fingerprinted nor indexed.
+#[tokio::test]
+async fn only_news_is_compared() {
+    let env = Env::new().await;
+    let now = chrono::Utc::now();
+    let story = paragraphs(WIRE);
+    let copy = format!("{story}<p>This article originally appeared on the Wire service.</p>");
+    for (path, name, guid, title, body, date) in [
+        (
+            "/old-a",
+            "Wire",
+            "old-a",
+            "Council votes to rebuild Old Mill bridge",
+            &story,
+            now - chrono::Duration::days(7),
+        ),
+        (
+            "/old-b",
+            "City News",
+            "old-b",
+            "Council votes to rebuild the Old Mill bridge",
+            &copy,
+            now - chrono::Duration::days(7),
+        ),
+        (
+            "/new-a",
+            "Wire",
+            "new-a",
+            "Old Mill bridge: council picks the slower option",
+            &story,
+            now - chrono::Duration::hours(1),
+        ),
+        (
+            "/new-b",
+            "City News",
+            "new-b",
+            "Old Mill bridge: the council picks the slower option",
+            &copy,
+            now - chrono::Duration::hours(1),
+        ),
+    ] {
+        let bytes = dated_feed(name, &[(guid, title, body.clone())], date);
+        env.serve_bytes(path, bytes, "application/rss+xml").await;
+    }
+    let old = env.config(&[env.url("/old-a"), env.url("/old-b")]);
+    assert_eq!(poll(&old).await.items_new, 2);
+    let titles = |ch: &rss::Channel| {
+        let mut t: Vec<String> = ch
+            .items()
+            .iter()
+            .map(|i| i.title().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(
+        titles(&merged(&old).await),
+        [
+            "Council votes to rebuild Old Mill bridge",
+            "Council votes to rebuild the Old Mill bridge"
+        ],
+        "week-old copies are not compared"
+    );
+    assert_eq!(fingerprints(&old), 0, "old items add nothing to the index");
+
+    // The wire has it first.
+    let wire_first = env.config(&[env.url("/old-a"), env.url("/old-b"), env.url("/new-a")]);
+    assert_eq!(poll(&wire_first).await.items_new, 1);
+    let all = env.config(&[
+        env.url("/old-a"),
+        env.url("/old-b"),
+        env.url("/new-a"),
+        env.url("/new-b"),
+    ]);
+    assert_eq!(poll(&all).await.items_new, 1);
+    let ch = merged(&all).await;
+    assert_eq!(titles(&ch).len(), 3, "{:?}", titles(&ch));
+    let shown = item(&ch, "Old Mill bridge: council picks the slower option");
+    assert!(
+        shown.description().unwrap().ends_with(
+            r#"<p>Also in: <a href="https://new-b.example.org/the-story">City News</a></p>"#
+        ),
+        "{:?}",
+        shown.description()
+    );
+    assert_eq!(fingerprints(&all), 2, "only the news is fingerprinted");
+}
+
 /// Items shown in the merged feed, and for each near-duplicate the item it was shown as:
 /// `(id, title, story_of)` of every stored item, in commit order.
 fn stored(cfg: &Config) -> Vec<(i64, String, Option<i64>)> {

@@ -20,7 +20,8 @@ pub struct DedupeConfig {
     pub near_duplicates: bool,
     /// Text similarity (Jaccard of word 4-grams, 0–1) from which two items are one story.
     pub threshold: f64,
-    /// A new item is compared with the items of the other feeds first seen this recently.
+    /// A new item dated this recently (news) is compared with the items of the other feeds
+    /// first seen this recently; older items are not compared.
     pub window: Duration,
 }
 

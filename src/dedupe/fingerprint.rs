@@ -9,7 +9,12 @@
 //! fixed hash. Two texts agree on a bin with probability about their Jaccard similarity, as
 //! with [`HASHES`] independent hash functions, for one hash per shingle instead of
 //! [`HASHES`].
+//!
+//! Only news is compared ([`is_news`]): an item dated before the window (`[dedupe] window`)
+//! gets no fingerprint, so it is neither indexed nor looked up; it is still deduplicated by
+//! its identity and canonical link.
 
+use chrono::{DateTime, Utc};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::title::title_key;
@@ -28,6 +33,16 @@ pub const BANDS: usize = 16;
 /// Below this many words a body is too short to compare by its word 4-grams (it has no LSH
 /// bands either): see [`judge`](fn@super::judge).
 pub const SHORT_WORDS: usize = 50;
+
+/// Whether an item is news, the only items compared with other feeds' items: its own date
+/// (published, else updated; an undated item counts as dated when first seen, `now`) is at or
+/// after `since`, the start of `[dedupe] window`. Wire copies appear within hours of each
+/// other; the weeks-old items of a feed's first poll (most of a first import) are not news
+/// anyone copies next, and fingerprinting and indexing them would make the index grow with
+/// the feeds imported instead of with the news of the window.
+pub fn is_news(date: Option<DateTime<Utc>>, now: DateTime<Utc>, since: DateTime<Utc>) -> bool {
+    date.unwrap_or(now) >= since
+}
 
 /// The hash of a word's lower-case form, without a string for the common ASCII case (this
 /// runs over every word ingested).

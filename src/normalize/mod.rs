@@ -1,7 +1,8 @@
 //! Normalising: a parsed [`Feed`](feed_rs::model::Feed) → one [`NewItem`] per entry, with plain-text titles, absolute
 //! links, plausible dates, the fullest content, its reading time, its near-duplicate
-//! fingerprint (taken in the same pass over the words, with `dedupe`'s `Shingler`) and whether
-//! it wants its article page ([`teaser`]). Identity is left to `dedupe`.
+//! fingerprint (taken in the same pass over the words, with `dedupe`'s `Shingler`, for news
+//! only: see [`normalize_news`]) and whether it wants its article page ([`teaser`]). Identity
+//! is left to `dedupe`.
 //!
 //! Every field stored is capped here, since a publisher controls its length and the merged
 //! outputs copy some fields into every item (the feed's title into each `<source>`):
@@ -30,7 +31,7 @@ use url::Url;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::config::ReadingTimeConfig;
-use crate::dedupe::fingerprint::Shingler;
+use crate::dedupe::fingerprint::{Shingler, is_news};
 use crate::html;
 use crate::model::{Enclosure, FeedMeta, HubLinks, ItemKey, NewItem, TextSource};
 use crate::parse::Parsed;
@@ -47,12 +48,26 @@ pub fn earliest_plausible_date() -> DateTime<Utc> {
         .expect("a valid fixed date")
 }
 
-/// Normalises every entry of `parsed`, fetched from `feed_url`, at time `now`.
+/// Normalises every entry of `parsed`, fetched from `feed_url`, at time `now`, each with its
+/// near-duplicate fingerprint.
 pub fn normalize(
     parsed: &Parsed,
     feed_url: &Url,
     now: DateTime<Utc>,
     rt: &ReadingTimeConfig,
+) -> (FeedMeta, Vec<NewItem>) {
+    normalize_news(parsed, feed_url, now, rt, Some(DateTime::<Utc>::MIN_UTC))
+}
+
+/// [`normalize`], with a near-duplicate fingerprint for news only: the items that
+/// [`is_news`] since `news_since` (`None`: no item). The others skip the fingerprint's
+/// hashing; the reading time still counts every word.
+pub fn normalize_news(
+    parsed: &Parsed,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+    rt: &ReadingTimeConfig,
+    news_since: Option<DateTime<Utc>>,
 ) -> (FeedMeta, Vec<NewItem>) {
     let feed = &parsed.feed;
     let plain_titles = matches!(feed.feed_type, FeedType::Atom | FeedType::JSON);
@@ -83,7 +98,7 @@ pub fn normalize(
                 .filter(|b| is_web_url(b) && b.as_str().len() <= MAX_URL_BYTES)
                 .unwrap_or(feed_url);
             let fallback = parsed.fallbacks.as_ref().and_then(|f| f.get(i));
-            normalize_entry(e, fallback, base, plain_titles, now, rt)
+            normalize_entry(e, fallback, base, plain_titles, now, rt, news_since)
         })
         .collect();
     (meta, items)
@@ -91,7 +106,8 @@ pub fn normalize(
 
 /// `scope` is the base URL in scope at the entry: its `xml:base`, else the feed URL.
 /// `plain_titles`: the format defines titles as plain text unless marked HTML (Atom, JSON).
-/// `fallback`: what the document offers for a missing title or link.
+/// `fallback`: what the document offers for a missing title or link. `news_since`: see
+/// [`normalize_news`].
 fn normalize_entry(
     e: &Entry,
     fallback: Option<&Fallback>,
@@ -99,6 +115,7 @@ fn normalize_entry(
     plain_titles: bool,
     now: DateTime<Utc>,
     rt: &ReadingTimeConfig,
+    news_since: Option<DateTime<Utc>>,
 ) -> NewItem {
     // The content element may set its own xml:base. Only an http(s) base is taken: a
     // `javascript:` base would turn every relative link into script.
@@ -138,12 +155,21 @@ fn normalize_entry(
     let visible = text::visible(&content_html);
     // The estimate and the fingerprint come from the whole text; what is kept to show is cut.
     cut_html(&mut content_html, MAX_CONTENT_BYTES);
+    let earliest = earliest_plausible_date();
+    let date = e
+        .published
+        .or(e.updated)
+        .filter(|d| *d >= earliest && *d <= now + FUTURE_TOLERANCE);
     // One pass over the words for the reading time and the near-duplicate fingerprint.
     let mut counted = reading_time::WordCount::default();
-    let mut shingler = Shingler::default();
+    let mut shingler = news_since
+        .is_some_and(|since| is_news(date, now, since))
+        .then(Shingler::default);
     for_each_word(&visible.text, |w, ascii| {
         counted.add(w, ascii);
-        shingler.add(w, ascii);
+        if let Some(shingler) = &mut shingler {
+            shingler.add(w, ascii);
+        }
     });
     let reading_time = reading_time::from_counts(counted, visible.images, source, rt);
 
@@ -179,12 +205,6 @@ fn normalize_entry(
         (!names.is_empty()).then(|| cut_chars(names.join(", "), MAX_AUTHOR_CHARS))
     });
     let categories = categories(e);
-
-    let earliest = earliest_plausible_date();
-    let date = e
-        .published
-        .or(e.updated)
-        .filter(|d| *d >= earliest && *d <= now + FUTURE_TOLERANCE);
 
     let enclosure = enclosure(e, &base);
     let first_image = visible.first_image.as_ref();
@@ -226,7 +246,7 @@ fn normalize_entry(
     };
     item.content_hash = content_hash(&item);
     item.wants_full_text = teaser::wanted(&item, &visible.text, rt);
-    item.fingerprint = Some(shingler.finish(&item.title));
+    item.fingerprint = shingler.map(|s| s.finish(&item.title));
     item
 }
 
@@ -519,6 +539,33 @@ mod tests {
         let feed = crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
         let now = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
         normalize(&feed, &url, now, &ReadingTimeConfig::default()).1
+    }
+
+    #[test]
+    fn only_news_gets_a_fingerprint_and_every_item_its_words_counted() {
+        let url = Url::parse("https://example.org/feed.xml").unwrap();
+        let body = "word ".repeat(300);
+        let xml = format!(
+            r#"<rss version="2.0"><channel><title>t</title>
+          <item><guid>old</guid><pubDate>Mon, 26 May 2025 23:59:00 GMT</pubDate><description>{body}</description></item>
+          <item><guid>new</guid><pubDate>Tue, 27 May 2025 00:00:00 GMT</pubDate><description>{body}</description></item>
+          <item><guid>undated</guid><description>{body}</description></item>
+          <item><guid>future</guid><pubDate>Thu, 01 Jan 2099 00:00:00 GMT</pubDate><description>{body}</description></item>
+          </channel></rss>"#
+        );
+        let feed = crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
+        let now = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
+        let since = Utc.with_ymd_and_hms(2025, 5, 27, 0, 0, 0).unwrap();
+        let rt = ReadingTimeConfig::default();
+        let news = |since| normalize_news(&feed, &url, now, &rt, since).1;
+        let fingerprinted = |items: Vec<NewItem>| -> Vec<bool> {
+            assert!(items.iter().all(|i| i.reading_time.words == 300));
+            items.iter().map(|i| i.fingerprint.is_some()).collect()
+        };
+        // An undated item, or one dated in the future, is dated when first seen: news.
+        assert_eq!(fingerprinted(news(Some(since))), [false, true, true, true]);
+        assert_eq!(fingerprinted(news(None)), [false; 4]);
+        assert_eq!(fingerprinted(normalize(&feed, &url, now, &rt).1), [true; 4]);
     }
 
     #[test]

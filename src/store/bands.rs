@@ -6,7 +6,8 @@
 //! in item order (cheap); this index is built from the rows of the window on first use and
 //! kept up to date after each commit. Stale entries (items removed, or out of the window)
 //! are harmless, since every candidate is checked in SQL, and go at the next rebuild.
-//! Memory: 6 bytes per key, 17 keys per item of the window (20,000 items: 2 MB).
+//! Memory: 6 bytes per key, 17 keys per item of the window (20,000 items: 2 MB). Only news
+//! has keys (`dedupe::fingerprint::is_news`), so a first import's old items add nothing.
 
 use rusqlite::{Connection, params};
 
