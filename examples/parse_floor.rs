@@ -78,8 +78,12 @@ fn main() -> Result<()> {
     let rt = ReadingTimeConfig::default();
     let normalized = measure(|| {
         parsed
-            .iter()
-            .map(|p| normalize::normalize_news(p, &base, now, &rt, news_since).1.len())
+            .into_iter()
+            .map(|p| {
+                normalize::normalize_news(p, &base, now, &rt, news_since)
+                    .1
+                    .len()
+            })
             .sum()
     });
     report("feedmerge::normalize", docs.len(), bytes, normalized);
