@@ -655,8 +655,9 @@ async fn process(
                 error: Box::new(error),
             }
         })?;
-        let (meta, items) = normalize::normalize_news(&parsed, &base, now, &rt, news_since);
-        Ok((meta, parsed.hints, dedupe::identify(items)))
+        let hints = parsed.hints;
+        let (meta, items) = normalize::normalize_news(parsed, &base, now, &rt, news_since);
+        Ok((meta, hints, dedupe::identify(items)))
     });
     match task.await {
         Ok(result) => result,

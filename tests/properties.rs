@@ -443,7 +443,7 @@ fn ingest(xml: &str, now: DateTime<Utc>) -> Vec<NewItem> {
     let base = feed_url();
     let parsed = feedmerge::parse::parse(xml.as_bytes(), None, &base)
         .unwrap_or_else(|e| panic!("generated feed does not parse: {e}\n{xml}"));
-    let (_, items) = feedmerge::normalize::normalize(&parsed, &base, now, &Default::default());
+    let (_, items) = feedmerge::normalize::normalize(parsed, &base, now, &Default::default());
     identify(items)
 }
 
@@ -692,7 +692,7 @@ proptest! {
             let base = Url::parse("http://127.0.0.1:8080/feed").unwrap();
             let parsed = feedmerge::parse::parse(body.as_bytes(), None, &base)
                 .map_err(|e| TestCaseError::fail(format!("{format:?} not re-readable: {e}\n{body}")))?;
-            let (_, again) = feedmerge::normalize::normalize(&parsed, &base, now, &Default::default());
+            let (_, again) = feedmerge::normalize::normalize(parsed, &base, now, &Default::default());
             prop_assert_eq!(again.len(), specs.len(), "{:?}", format);
             for (item, (title, link)) in again.iter().zip(titles.iter().zip(&links)) {
                 // XML outputs lose what XML cannot carry; JSON carries every character.
@@ -1179,7 +1179,7 @@ fn feed_pipeline(data: &[u8]) -> Result<(), String> {
         return Ok(());
     };
     let now = at(2025, 6, 1);
-    let (_, items) = feedmerge::normalize::normalize(&parsed, &base, now, &Default::default());
+    let (_, items) = feedmerge::normalize::normalize(parsed, &base, now, &Default::default());
     let stored: Vec<StoredItem> = identify(items)
         .into_iter()
         .enumerate()

@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let now = now();
-    let (meta, items) = feedmerge::normalize::normalize(&parsed, &base, now, &Default::default());
+    let (meta, items) = feedmerge::normalize::normalize(parsed, &base, now, &Default::default());
     let items = feedmerge::dedupe::identify(items);
     let feed_title = meta.title.unwrap_or_else(|| base.to_string());
     let stored: Vec<StoredItem> = items

@@ -267,7 +267,7 @@ fn is_number(s: &str) -> bool {
 
 /// Plain text of a media text (plain, or HTML).
 fn plain(t: &Text) -> String {
-    if t.content_type.essence().to_string() == "text/plain" {
+    if super::text_is_plain(t) {
         text::collapse_whitespace(&t.content)
     } else {
         text::plain_title(&t.content)
@@ -406,7 +406,7 @@ mod tests {
     fn read(doc: &str, url: &str) -> (FeedMeta, Vec<NewItem>) {
         let url = Url::parse(url).unwrap();
         let parsed = crate::parse::parse(doc.as_bytes(), None, &url).unwrap();
-        super::super::normalize(&parsed, &url, Utc::now(), &ReadingTimeConfig::default())
+        super::super::normalize(parsed, &url, Utc::now(), &ReadingTimeConfig::default())
     }
 
     fn rss(items: &str) -> String {

@@ -25,6 +25,8 @@ pub mod reading_time;
 pub mod teaser;
 pub mod text;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, TimeZone, Utc};
 use feed_rs::model::{Entry, FeedType, Text};
 use url::Url;
@@ -49,9 +51,9 @@ pub fn earliest_plausible_date() -> DateTime<Utc> {
 }
 
 /// Normalises every entry of `parsed`, fetched from `feed_url`, at time `now`, each with its
-/// near-duplicate fingerprint.
+/// near-duplicate fingerprint. The entries' content is moved into the items, not copied.
 pub fn normalize(
-    parsed: &Parsed,
+    parsed: Parsed,
     feed_url: &Url,
     now: DateTime<Utc>,
     rt: &ReadingTimeConfig,
@@ -63,7 +65,7 @@ pub fn normalize(
 /// [`is_news`] since `news_since` (`None`: no item). The others skip the fingerprint's
 /// hashing; the reading time still counts every word.
 pub fn normalize_news(
-    parsed: &Parsed,
+    parsed: Parsed,
     feed_url: &Url,
     now: DateTime<Utc>,
     rt: &ReadingTimeConfig,
@@ -86,18 +88,23 @@ pub fn normalize_news(
         repairs: parsed.repairs,
         hub_links: Box::new(hub_links(&feed.links, feed_url)),
     };
+    let Parsed {
+        feed,
+        entry_bases,
+        fallbacks,
+        ..
+    } = parsed;
     let items = feed
         .entries
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            let base = parsed
-                .entry_bases
+            let base = entry_bases
                 .as_ref()
                 .and_then(|b| b.get(i))
                 .filter(|b| is_web_url(b) && b.as_str().len() <= MAX_URL_BYTES)
                 .unwrap_or(feed_url);
-            let fallback = parsed.fallbacks.as_ref().and_then(|f| f.get(i));
+            let fallback = fallbacks.as_ref().and_then(|f| f.get(i));
             normalize_entry(e, fallback, base, plain_titles, now, rt, news_since)
         })
         .collect();
@@ -109,7 +116,7 @@ pub fn normalize_news(
 /// `fallback`: what the document offers for a missing title or link. `news_since`: see
 /// [`normalize_news`].
 fn normalize_entry(
-    e: &Entry,
+    mut e: Entry,
     fallback: Option<&Fallback>,
     scope: &Url,
     plain_titles: bool,
@@ -119,12 +126,12 @@ fn normalize_entry(
 ) -> NewItem {
     // The content element may set its own xml:base. Only an http(s) base is taken: a
     // `javascript:` base would turn every relative link into script.
-    let base = e
+    let base: Cow<'_, Url> = e
         .base
         .as_deref()
         .and_then(|b| scope.join(b).ok())
         .filter(|b| is_web_url(b) && b.as_str().len() <= MAX_URL_BYTES)
-        .unwrap_or_else(|| scope.clone());
+        .map_or(Cow::Borrowed(scope), Cow::Owned);
     let link = e
         .links
         .iter()
@@ -136,20 +143,28 @@ fn normalize_entry(
         .and_then(|l| absolute(&l.href, &base))
         .or_else(|| absolute(fallback?.link.as_deref()?, &base));
 
+    // The body is moved out of the entry: nothing below reads the entry's content or summary.
     let content = e
         .content
-        .as_ref()
-        .and_then(|c| Some((c.body.as_deref()?, c.content_type.essence().to_string())))
-        .filter(|(body, _)| !body.trim().is_empty());
-    let summary = e
-        .summary
-        .as_ref()
-        .filter(|s| !s.content.trim().is_empty())
-        .map(|s: &Text| (s.content.as_str(), s.content_type.essence().to_string()));
-    let (mut content_html, source) = match (content, summary) {
-        (Some((body, mime)), _) => (as_html(body, &mime), TextSource::Content),
-        (None, Some((body, mime))) => (as_html(body, &mime), TextSource::Summary),
-        (None, None) => (String::new(), TextSource::None),
+        .as_mut()
+        .filter(|c| c.body.as_deref().is_some_and(|b| !b.trim().is_empty()))
+        .and_then(|c| {
+            let m = &c.content_type;
+            let plain = is_plain_text(m.ty().as_str(), m.subty().as_str(), m.suffix().is_some());
+            Some((c.body.take()?, plain))
+        });
+    let mut summary = || {
+        e.summary
+            .as_mut()
+            .filter(|s| !s.content.trim().is_empty())
+            .map(|s| (std::mem::take(&mut s.content), text_is_plain(s)))
+    };
+    let (mut content_html, source) = match content {
+        Some((body, plain)) => (as_html(body, plain), TextSource::Content),
+        None => match summary() {
+            Some((body, plain)) => (as_html(body, plain), TextSource::Summary),
+            None => (String::new(), TextSource::None),
+        },
     };
 
     let visible = text::visible(&content_html);
@@ -198,18 +213,18 @@ fn normalize_entry(
     }
     // A title is a line, not an article.
     let title = cut_chars(title, MAX_TITLE_CHARS);
-    let people = details::authors(e, fallback, &base);
+    let people = details::authors(&e, fallback, &base);
     // Without authors of the entry's own, the byline names its episode's (`itunes:author`).
-    let author = authors(e).or_else(|| {
+    let author = authors(&e).or_else(|| {
         let names: Vec<&str> = people.iter().map(|a| a.name.as_str()).collect();
         (!names.is_empty()).then(|| cut_chars(names.join(", "), MAX_AUTHOR_CHARS))
     });
-    let categories = categories(e);
+    let categories = categories(&e);
 
-    let enclosure = enclosure(e, &base);
+    let enclosure = enclosure(&e, &base);
     let first_image = visible.first_image.as_ref();
     let image = details::lead_image(
-        e,
+        &e,
         fallback.and_then(|f| f.image.as_deref()),
         enclosure.as_ref(),
         first_image,
@@ -222,9 +237,15 @@ fn normalize_entry(
     let text = details::without_leading_caption(&visible.text, first_image, image.as_ref());
     let summary = text::summary(text, SUMMARY_WORDS);
 
+    // The guid is moved when it is kept as written.
+    let guid = if e.id.len() <= MAX_GUID_BYTES && e.id.trim().len() == e.id.len() {
+        std::mem::take(&mut e.id)
+    } else {
+        guid(e.id.trim())
+    };
     let mut item = NewItem {
         key: ItemKey(String::new()),
-        guid: guid(e.id.trim()),
+        guid,
         link,
         canonical_link: None,
         title,
@@ -232,7 +253,7 @@ fn normalize_entry(
         authors: people,
         categories,
         content_html,
-        content_base: Some(base.to_string()),
+        content_base: Some(base.as_str().to_owned()),
         date,
         enclosure,
         image,
@@ -254,11 +275,24 @@ fn normalize_entry(
 /// (`&lt;div&gt;` in them means a literal "<div>"); RSS titles, and Atom `type="html"`, are
 /// treated as HTML, which is how publishers use them.
 fn title_text(t: &Text, plain_by_spec: bool) -> String {
-    if plain_by_spec && t.content_type.essence().to_string() == "text/plain" {
+    if plain_by_spec && text_is_plain(t) {
         text::collapse_whitespace(&t.content)
     } else {
         text::plain_title(&t.content)
     }
+}
+
+/// Whether a media type of type `ty`, subtype `subty` and a suffix or not has the essence
+/// (no parameters) `text/plain`, compared as written, case included: what comparing the
+/// essence's string says, without building it.
+fn is_plain_text(ty: &str, subty: &str, suffix: bool) -> bool {
+    ty == "text" && subty == "plain" && !suffix
+}
+
+/// Whether `t` is plain text ([`is_plain_text`]).
+pub(crate) fn text_is_plain(t: &Text) -> bool {
+    let m = &t.content_type;
+    is_plain_text(m.ty().as_str(), m.subty().as_str(), m.suffix().is_some())
 }
 
 /// `value` when it has the shape of a MIME type (`type/subtype`) and at most
@@ -434,13 +468,14 @@ pub(crate) fn absolute(href: &str, base: &Url) -> Option<String> {
     }
     let url = base.join(href).ok()?;
     (matches!(url.scheme(), "http" | "https") && url.as_str().len() <= MAX_URL_BYTES)
-        .then(|| url.to_string())
+        .then(|| url.into())
 }
 
-/// Plain text becomes escaped HTML paragraphs; HTML (and XHTML) is kept as published.
-fn as_html(body: &str, mime: &str) -> String {
-    if mime != "text/plain" {
-        return body.to_owned();
+/// Plain text (`plain`) becomes escaped HTML paragraphs; HTML (and XHTML) is kept as
+/// published.
+fn as_html(body: String, plain: bool) -> String {
+    if !plain {
+        return body;
     }
     body.split("\n\n")
         .map(str::trim)
@@ -480,50 +515,61 @@ fn enclosure(e: &Entry, base: &Url) -> Option<Enclosure> {
     })
 }
 
+/// One field of [`content_hash`]: its bytes, then 0xFF, which never occurs in UTF-8, so that
+/// fields cannot run into each other.
+fn field(h: &mut Xxh3, s: &str) {
+    h.update(s.as_bytes());
+    h.update(&[0xFF]);
+}
+
 /// A hash of everything the merged feed shows of an item: equal hashes mean "unchanged".
 fn content_hash(item: &NewItem) -> i64 {
     let mut h = Xxh3::new();
-    let mut field = |s: &str| {
-        h.update(s.as_bytes());
-        h.update(&[0xFF]); // 0xFF never occurs in UTF-8, so fields cannot run into each other
-    };
-    field(&item.title);
-    field(item.link.as_deref().unwrap_or(""));
-    field(item.author.as_deref().unwrap_or(""));
-    field(&item.categories.join("\u{1F}"));
-    field(&item.content_html);
+    field(&mut h, &item.title);
+    field(&mut h, item.link.as_deref().unwrap_or(""));
+    field(&mut h, item.author.as_deref().unwrap_or(""));
+    // The categories joined by U+001F, without building the joined string.
+    for (i, c) in item.categories.iter().enumerate() {
+        if i > 0 {
+            h.update(b"\x1F");
+        }
+        h.update(c.as_bytes());
+    }
+    h.update(&[0xFF]);
+    field(&mut h, &item.content_html);
     field(
+        &mut h,
         &item
             .date
             .map(|d| d.timestamp().to_string())
             .unwrap_or_default(),
     );
     if let Some(enc) = &item.enclosure {
-        field(&enc.url);
-        field(&enc.mime_type);
-        field(&enc.length.to_string());
+        field(&mut h, &enc.url);
+        field(&mut h, &enc.mime_type);
+        field(&mut h, &enc.length.to_string());
     }
     // Only what an item has: an item without these hashes as it did before they were kept.
     if let Some(image) = &item.image {
         let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
         if image != &crate::model::LeadImage::new(image.url.clone()) {
-            field(&image.url);
-            field(&number(image.width));
-            field(&number(image.height));
-            field(image.caption.as_deref().unwrap_or(""));
-            field(image.credit.as_deref().unwrap_or(""));
+            field(&mut h, &image.url);
+            field(&mut h, &number(image.width));
+            field(&mut h, &number(image.height));
+            field(&mut h, image.caption.as_deref().unwrap_or(""));
+            field(&mut h, image.credit.as_deref().unwrap_or(""));
             for s in &image.sources {
-                field(&s.url);
-                field(&s.width.to_string());
+                field(&mut h, &s.url);
+                field(&mut h, &s.width.to_string());
             }
         }
     }
     for a in &item.authors {
         if a.url.is_some() || a.avatar.is_some() || a.about.is_some() {
-            field(&a.name);
-            field(a.url.as_deref().unwrap_or(""));
-            field(a.avatar.as_deref().unwrap_or(""));
-            field(a.about.as_deref().unwrap_or(""));
+            field(&mut h, &a.name);
+            field(&mut h, a.url.as_deref().unwrap_or(""));
+            field(&mut h, a.avatar.as_deref().unwrap_or(""));
+            field(&mut h, a.about.as_deref().unwrap_or(""));
         }
     }
     // Stored as SQLite INTEGER: the bits matter, not the sign.
@@ -538,7 +584,7 @@ mod tests {
         let url = Url::parse("https://example.org/feed.xml").unwrap();
         let feed = crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
         let now = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
-        normalize(&feed, &url, now, &ReadingTimeConfig::default()).1
+        normalize(feed, &url, now, &ReadingTimeConfig::default()).1
     }
 
     #[test]
@@ -553,11 +599,11 @@ mod tests {
           <item><guid>future</guid><pubDate>Thu, 01 Jan 2099 00:00:00 GMT</pubDate><description>{body}</description></item>
           </channel></rss>"#
         );
-        let feed = crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
+        let feed = || crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
         let now = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
         let since = Utc.with_ymd_and_hms(2025, 5, 27, 0, 0, 0).unwrap();
         let rt = ReadingTimeConfig::default();
-        let news = |since| normalize_news(&feed, &url, now, &rt, since).1;
+        let news = |since| normalize_news(feed(), &url, now, &rt, since).1;
         let fingerprinted = |items: Vec<NewItem>| -> Vec<bool> {
             assert!(items.iter().all(|i| i.reading_time.words == 300));
             items.iter().map(|i| i.fingerprint.is_some()).collect()
@@ -565,7 +611,10 @@ mod tests {
         // An undated item, or one dated in the future, is dated when first seen: news.
         assert_eq!(fingerprinted(news(Some(since))), [false, true, true, true]);
         assert_eq!(fingerprinted(news(None)), [false; 4]);
-        assert_eq!(fingerprinted(normalize(&feed, &url, now, &rt).1), [true; 4]);
+        assert_eq!(
+            fingerprinted(normalize(feed(), &url, now, &rt).1),
+            [true; 4]
+        );
     }
 
     #[test]
@@ -596,7 +645,7 @@ mod tests {
             {"id":"1","content_text":"a <b> & c\n\nsecond paragraph"}]}"#;
         let url = Url::parse("https://example.org/feed.json").unwrap();
         let feed = crate::parse::parse(json.as_bytes(), None, &url).unwrap();
-        let (_, items) = normalize(&feed, &url, Utc::now(), &ReadingTimeConfig::default());
+        let (_, items) = normalize(feed, &url, Utc::now(), &ReadingTimeConfig::default());
         assert_eq!(
             items[0].content_html,
             "<p>a &lt;b&gt; &amp; c</p><p>second paragraph</p>"
@@ -636,7 +685,7 @@ mod tests {
         );
         let url = Url::parse("https://example.org/feed.xml").unwrap();
         let parsed = crate::parse::parse(xml.as_bytes(), None, &url).unwrap();
-        let (meta, items) = normalize(&parsed, &url, Utc::now(), &ReadingTimeConfig::default());
+        let (meta, items) = normalize(parsed, &url, Utc::now(), &ReadingTimeConfig::default());
         assert_eq!(meta.title.unwrap().chars().count(), MAX_TITLE_CHARS + 1);
         assert_eq!(
             meta.site_link, None,

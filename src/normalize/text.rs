@@ -75,6 +75,10 @@ pub(super) fn visible_with_html5ever(html: &str) -> Visible {
 
 /// Plain text of an HTML or text title: tags removed, entities decoded, whitespace collapsed.
 pub fn plain_title(title: &str) -> String {
+    // Without markup or references the visible text is the title itself: no copy of it.
+    if !title.contains(['<', '&']) {
+        return collapse_whitespace(title);
+    }
     collapse_whitespace(&visible(title).text)
 }
 
