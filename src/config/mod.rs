@@ -606,7 +606,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "config file {} is larger than 4194304 bytes: not a feedmerge config",
+                "config file {} is larger than {MAX_CONFIG_BYTES} bytes: not a feedmerge config",
                 path.display()
             )
         );
