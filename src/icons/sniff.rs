@@ -38,18 +38,21 @@ impl IconType {
         }
     }
 
+    /// Every type an icon is kept as.
+    pub const ALL: [IconType; 6] = [
+        IconType::Png,
+        IconType::Jpeg,
+        IconType::Gif,
+        IconType::Webp,
+        IconType::Ico,
+        IconType::Svg,
+    ];
+
     /// The type of a media type that [`IconType::media_type`] gave.
     pub fn from_media_type(media_type: &str) -> Option<IconType> {
-        [
-            IconType::Png,
-            IconType::Jpeg,
-            IconType::Gif,
-            IconType::Webp,
-            IconType::Ico,
-            IconType::Svg,
-        ]
-        .into_iter()
-        .find(|t| t.media_type() == media_type)
+        IconType::ALL
+            .into_iter()
+            .find(|t| t.media_type() == media_type)
     }
 }
 
@@ -184,14 +187,7 @@ mod tests {
 
     #[test]
     fn media_types_read_back() {
-        for t in [
-            IconType::Png,
-            IconType::Jpeg,
-            IconType::Gif,
-            IconType::Webp,
-            IconType::Ico,
-            IconType::Svg,
-        ] {
+        for t in IconType::ALL {
             assert_eq!(IconType::from_media_type(t.media_type()), Some(t));
         }
         assert_eq!(IconType::from_media_type("text/html"), None);
