@@ -61,6 +61,7 @@ pub mod app;
 pub mod daemon;
 pub mod discover;
 pub mod html;
+pub mod idle;
 pub mod memory;
 pub mod metrics;
 pub mod model;

@@ -175,19 +175,11 @@ impl Articles {
 
     /// Completes once no round is granted or under way (`poll-once` waits for this).
     pub async fn idle(&self) {
-        loop {
-            let notified = self.shared.idle.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so that a round ending in between is not missed.
-            notified.as_mut().enable();
-            {
-                let state = self.state();
-                if state.granted.is_empty() && state.running == 0 {
-                    return;
-                }
-            }
-            notified.await;
-        }
+        crate::idle::until(&self.shared.idle, || {
+            let state = self.state();
+            state.granted.is_empty() && state.running == 0
+        })
+        .await;
     }
 
     /// The worker: runs the granted rounds until `cancel`. On cancel it returns at once; the

@@ -154,19 +154,11 @@ impl Icons {
     /// Completes once no feed is queued and no check is under way (`poll-once` waits for
     /// this).
     pub async fn idle(&self) {
-        loop {
-            let notified = self.shared.idle.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so that a check ending in between is not missed.
-            notified.as_mut().enable();
-            {
-                let state = self.state();
-                if state.queue.is_empty() && state.running == 0 {
-                    return;
-                }
-            }
-            notified.await;
-        }
+        crate::idle::until(&self.shared.idle, || {
+            let state = self.state();
+            state.queue.is_empty() && state.running == 0
+        })
+        .await;
     }
 
     /// The worker: [`WORKERS`] checks at a time until `cancel`, which abandons those under
