@@ -104,6 +104,23 @@ impl Browser {
         .await
     }
 
+    /// Opens `url` in a window of `width` × `height` CSS pixels (a phone's below 600) that
+    /// prefers the colour `scheme` ("light" or "dark").
+    async fn open_as(&self, url: &str, width: u32, height: u32, scheme: &str) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1,
+                "mobile": width < 600}),
+        )
+        .await;
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+        self.call("POST", "/url", json!({"url": url})).await;
+    }
+
     /// Saves what the browser shows to `target/test-artifacts/NAME.png`.
     async fn screenshot(&self, name: &str) {
         let shot = self.call("GET", "/screenshot", Value::Null).await;
@@ -348,20 +365,7 @@ async fn the_layout_holds_at_phone_and_desktop_widths_light_and_dark() {
     for (width, height) in [(390, 844), (1280, 900)] {
         for scheme in ["light", "dark"] {
             let what = format!("{width} px, {scheme}");
-            browser
-                .cdp(
-                    "Emulation.setDeviceMetricsOverride",
-                    json!({"width": width, "height": height, "deviceScaleFactor": 1,
-                        "mobile": width < 600}),
-                )
-                .await;
-            browser
-                .cdp(
-                    "Emulation.setEmulatedMedia",
-                    json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
-                )
-                .await;
-            browser.call("POST", "/url", json!({"url": site})).await;
+            browser.open_as(&site, width, height, scheme).await;
             browser
                 .wait_for(
                     "const i = document.querySelector('.lead img'); \
@@ -703,20 +707,7 @@ async fn axe_finds_no_violations_at_phone_and_desktop_widths_light_and_dark() {
     for (width, height) in [(390, 844), (1280, 900)] {
         for scheme in ["light", "dark"] {
             let what = format!("{width} px, {scheme}");
-            browser
-                .cdp(
-                    "Emulation.setDeviceMetricsOverride",
-                    json!({"width": width, "height": height, "deviceScaleFactor": 1,
-                        "mobile": width < 600}),
-                )
-                .await;
-            browser
-                .cdp(
-                    "Emulation.setEmulatedMedia",
-                    json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
-                )
-                .await;
-            browser.call("POST", "/url", json!({"url": site})).await;
+            browser.open_as(&site, width, height, scheme).await;
             browser
                 .wait_for("return document.readyState === 'complete'", &what)
                 .await;
