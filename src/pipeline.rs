@@ -281,7 +281,7 @@ async fn poll_admitted(
         }
     };
     // A move is remembered only when it is new: the config still names the old URL.
-    let moved_to = moved_to.filter(|m| Some(m) != feed.moved_to.as_ref() && *m != feed.url);
+    let moved_to = moved_to.filter(|m| Some(m) != feed.moved_to.as_deref() && *m != feed.url);
 
     let kind = result.kind();
     let status = result.status();

@@ -562,9 +562,9 @@ fn nav(
         .sources
         .iter()
         .map(|s| page::NavLink {
-            name: name_of(&s.url),
+            name: name_of(s.url),
             href: href("source", &s.slug),
-            current: filters.source == SourceFilter::Source(s.slug.clone()),
+            current: matches!(&filters.source, SourceFilter::Source(slug) if slug == s.slug),
         })
         .collect();
     sources.sort_by_cached_key(|l| l.name.to_lowercase());
@@ -586,7 +586,7 @@ fn nav(
         .collect();
     tags.sort_by_cached_key(|l| l.name.to_lowercase());
     let source = match &filters.source {
-        SourceFilter::Source(slug) => outputs.sources.get(slug).map(|s| name_of(&s.url)),
+        SourceFilter::Source(slug) => outputs.sources.get(slug).map(|s| name_of(s.url)),
         SourceFilter::All | SourceFilter::Unknown => None,
     };
     let tag = match &filters.tag {

@@ -105,7 +105,7 @@ impl Filters {
                 .sources
                 .get(&s)
                 .map_or(SourceFilter::Unknown, |known| {
-                    SourceFilter::Source(known.slug.clone())
+                    SourceFilter::Source(known.slug.to_owned())
                 }),
         };
         let default_limit = outputs.default.selection.limit;
@@ -139,7 +139,7 @@ impl Filters {
         match &self.source {
             SourceFilter::All => {}
             SourceFilter::Source(slug) => {
-                let url = outputs.sources.get(slug).map(|s| s.url.clone());
+                let url = outputs.sources.get(slug).map(|s| s.url.to_owned());
                 let feeds = match output.selection.feeds.take() {
                     // Both: the source, if it has the tag.
                     Some(tagged) => url.filter(|u| tagged.contains(u)).into_iter().collect(),
@@ -228,7 +228,6 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::output::Sources;
     use crate::render::Channel;
     use crate::store::Selection;
 
@@ -249,7 +248,7 @@ mod tests {
             },
             filtered: HashMap::new(),
             tags: HashMap::from([("rust".to_owned(), vec!["https://a.example/".to_owned()])]),
-            sources: Sources::new(&[
+            sources: crate::output::tests::sources(&[
                 (
                     "https://a.example/".to_owned(),
                     Some("Alpha News".to_owned()),

@@ -30,38 +30,47 @@ pub const DEFAULT_OUTPUT_PATH: &str = "feed";
 pub const MAX_SLUG_CHARS: usize = 60;
 
 /// A configured feed as `?source=` names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source<'a> {
     /// Its name in `?source=`: its configured title in lower case with dashes for anything
     /// else (`green-streets-podcast`), or without one its address's host and path
     /// (`example-org-news-rss`); `-2`, `-3`… for the second and third of one name. Made from
     /// the config alone, so that it stays the same however the feed titles itself.
-    pub slug: String,
+    pub slug: &'a str,
     /// Its configured URL.
-    pub url: String,
+    pub url: &'a str,
 }
 
-/// The configured feeds by slug, in the config's order.
+/// The configured feeds by slug, in the config's order: each slug held once, beside the
+/// config's own feeds, and found by a binary search (4 bytes per feed of index rather than a
+/// map holding every slug and URL a second time: a config of 100,000 feeds is read whole).
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    list: Vec<Source>,
-    by_slug: HashMap<String, usize>,
+    feeds: Arc<[FeedConfig]>,
+    /// Each feed's slug, in the config's order.
+    slugs: Vec<Box<str>>,
+    /// Positions in `slugs`, in the order of their slugs.
+    by_slug: Vec<u32>,
 }
 
 impl Sources {
-    /// Slugs for `feeds` (URL and configured title), in this order.
-    pub fn new(feeds: &[(String, Option<String>)]) -> Sources {
-        let mut sources = Sources::default();
-        for (url, title) in feeds {
-            let base = match title {
+    /// Slugs for `feeds` (from the configured title, else the URL), in this order.
+    pub fn new(feeds: Arc<[FeedConfig]>) -> Sources {
+        let mut slugs = Vec::with_capacity(feeds.len());
+        // Taken names, for this loop only: the first free one of `base`, `base-2`… in config
+        // order.
+        let mut taken = std::collections::HashSet::with_capacity(feeds.len());
+        for f in feeds.iter() {
+            let base = match &f.title {
                 Some(t) => slug(t),
-                None => url::Url::parse(url).map_or_else(
-                    |_| slug(url),
-                    |u| {
-                        let host = u.host_str().unwrap_or("");
-                        slug(&format!("{}{}", host.trim_start_matches("www."), u.path()))
-                    },
-                ),
+                None => {
+                    let host = f.url.host_str().unwrap_or("");
+                    slug(&format!(
+                        "{}{}",
+                        host.trim_start_matches("www."),
+                        f.url.path()
+                    ))
+                }
             };
             let base = if base.is_empty() {
                 "feed".to_owned()
@@ -70,27 +79,45 @@ impl Sources {
             };
             let mut name = base.clone();
             let mut n = 1;
-            while sources.by_slug.contains_key(&name) {
+            while taken.contains(name.as_str()) {
                 n += 1;
                 name = format!("{base}-{n}");
             }
-            sources.by_slug.insert(name.clone(), sources.list.len());
-            sources.list.push(Source {
-                slug: name,
-                url: url.clone(),
-            });
+            let name: Box<str> = name.into();
+            taken.insert(name.clone());
+            slugs.push(name);
         }
-        sources
+        drop(taken);
+        let mut by_slug: Vec<u32> = (0..slugs.len())
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        by_slug.sort_unstable_by(|&a, &b| slugs[a as usize].cmp(&slugs[b as usize]));
+        Sources {
+            feeds,
+            slugs,
+            by_slug,
+        }
     }
 
     /// The source called `slug`.
-    pub fn get(&self, slug: &str) -> Option<&Source> {
-        self.by_slug.get(slug).map(|&i| &self.list[i])
+    pub fn get(&self, slug: &str) -> Option<Source<'_>> {
+        let at = self
+            .by_slug
+            .binary_search_by(|&i| (*self.slugs[i as usize]).cmp(slug))
+            .ok()?;
+        Some(self.source(self.by_slug[at] as usize))
     }
 
     /// Every source, in the config's order.
-    pub fn iter(&self) -> impl Iterator<Item = &Source> {
-        self.list.iter()
+    pub fn iter(&self) -> impl Iterator<Item = Source<'_>> {
+        (0..self.slugs.len()).map(|i| self.source(i))
+    }
+
+    fn source(&self, i: usize) -> Source<'_> {
+        Source {
+            slug: &self.slugs[i],
+            url: self.feeds[i].url.as_str(),
+        }
     }
 }
 
@@ -204,12 +231,7 @@ impl Outputs {
             },
             filtered,
             tags,
-            sources: Sources::new(
-                &cfg.feeds
-                    .iter()
-                    .map(|f| (f.url.to_string(), f.title.clone()))
-                    .collect::<Vec<_>>(),
-            ),
+            sources: Sources::new(cfg.feeds.clone()),
             feeds: cfg.feeds.clone(),
             tracking_params: TrackingParams::new(&cfg.output.tracking_params),
         }
@@ -244,6 +266,19 @@ pub fn strip_tracking(items: &mut [StoredItem], params: &TrackingParams) {
 mod tests {
     use super::*;
 
+    /// The sources of feeds given as (URL, configured title).
+    pub(crate) fn sources(feeds: &[(String, Option<String>)]) -> Sources {
+        Sources::new(
+            feeds
+                .iter()
+                .map(|(url, title)| FeedConfig {
+                    title: title.clone(),
+                    ..FeedConfig::new(url::Url::parse(url).unwrap())
+                })
+                .collect(),
+        )
+    }
+
     #[test]
     fn slugs_are_readable_stable_and_unique() {
         let feeds = [
@@ -263,8 +298,8 @@ mod tests {
             ("https://e.example/".to_owned(), Some("!!!".to_owned())),
             ("https://f.example/".to_owned(), Some("x".repeat(500))),
         ];
-        let sources = Sources::new(&feeds);
-        let slugs: Vec<&str> = sources.iter().map(|s| s.slug.as_str()).collect();
+        let sources = sources(&feeds);
+        let slugs: Vec<&str> = sources.iter().map(|s| s.slug).collect();
         assert_eq!(
             &slugs[..5],
             [
@@ -277,11 +312,12 @@ mod tests {
         );
         assert_eq!(slugs[5].chars().count(), MAX_SLUG_CHARS);
         assert_eq!(
-            sources
-                .get("green-streets-podcast-2")
-                .map(|s| s.url.as_str()),
+            sources.get("green-streets-podcast-2").map(|s| s.url),
             Some("https://c.example/")
         );
+        for s in sources.iter() {
+            assert_eq!(sources.get(s.slug), Some(s));
+        }
         assert!(sources.get("nothing").is_none());
     }
 }

@@ -27,8 +27,9 @@ pub struct FeedState {
     pub id: FeedId,
     /// The configured URL.
     pub url: Url,
-    /// Where a permanent redirect said the feed moved; polled instead of `url`.
-    pub moved_to: Option<Url>,
+    /// Where a permanent redirect said the feed moved; polled instead of `url`. Boxed: few
+    /// feeds move, and every configured feed's state is held while it waits.
+    pub moved_to: Option<Box<Url>>,
     /// Validators for the next conditional GET.
     pub validators: Validators,
     /// Polling hints of the last document fetched.
@@ -56,7 +57,7 @@ impl FeedState {
 
     /// The URL to request: where the feed moved, else the configured one.
     pub fn fetch_url(&self) -> &Url {
-        self.moved_to.as_ref().unwrap_or(&self.url)
+        self.moved_to.as_deref().unwrap_or(&self.url)
     }
 
     /// Failed polls in a row after a poll that came to `kind`: a success resets the count
@@ -78,8 +79,8 @@ impl FeedState {
         if change.title.is_some() {
             self.title = change.title;
         }
-        if change.moved_to.is_some() {
-            self.moved_to = change.moved_to;
+        if let Some(to) = change.moved_to {
+            self.moved_to = Some(Box::new(to));
         }
         self.hints = change.hints;
         self.error_count = change.error_count;
@@ -314,7 +315,7 @@ fn state_from_row(url: Url, r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState
         last_error: r.get(6)?,
         moved_to: r
             .get::<_, Option<String>>(7)?
-            .and_then(|u| Url::parse(&u).ok()),
+            .and_then(|u| Url::parse(&u).ok().map(Box::new)),
         gone: r.get::<_, Option<PollKind>>(8)? == Some(PollKind::Gone),
         hints: FeedHints {
             ttl: secs(9)?,
