@@ -166,23 +166,30 @@ fn subscriptions(cfg: &Config) -> Vec<Subscription> {
 /// # Errors
 /// When the store cannot be written.
 pub async fn scheduled_feeds(cfg: &Config, store: &Store) -> anyhow::Result<Vec<ScheduledFeed>> {
-    let states = store
-        .sync_feeds(&subscriptions(cfg))
-        .await
-        .context("cannot register the configured feeds")?;
-    Ok(states
-        .into_iter()
-        .zip(cfg.feeds.iter())
-        .map(|(state, f)| ScheduledFeed {
-            state,
-            policy: Policy {
-                interval: f.interval(&cfg.poller),
-                max_interval: cfg.poller.max_interval,
-                max_backoff: cfg.poller.max_backoff,
-            },
-            reading: f.reading_time(&cfg.reading_time),
+    let feeds = cfg.feeds.clone();
+    let subscriptions = {
+        let feeds = feeds.clone();
+        (0..feeds.len()).map(move |i| Subscription {
+            url: feeds[i].url.clone(),
+            title: feeds[i].title.clone(),
         })
-        .collect())
+    };
+    let (poller, reading) = (cfg.poller.clone(), cfg.reading_time);
+    store
+        .sync_feeds_with(subscriptions, move |i, state| {
+            let f = &feeds[i];
+            ScheduledFeed {
+                state,
+                policy: Policy {
+                    interval: f.interval(&poller),
+                    max_interval: poller.max_interval,
+                    max_backoff: poller.max_backoff,
+                },
+                reading: f.reading_time(&reading),
+            }
+        })
+        .await
+        .context("cannot register the configured feeds")
 }
 
 /// Runs the daemon until `shutdown` completes: polls feeds on schedule and serves the merged

@@ -335,32 +335,46 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub async fn sync_feeds(&self, feeds: &[Subscription]) -> Result<Vec<FeedState>, StoreError> {
-        let feeds = feeds.to_vec();
+        self.sync_feeds_with(feeds.to_vec(), |_, state| state).await
+    }
+
+    /// [`Store::sync_feeds`] with the feeds given one at a time, and each one's state handed
+    /// to `make` (with its position) as soon as it is read: for a config of 100,000 feeds,
+    /// no vector of states and no copy of every URL beside what `make` builds from them.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn sync_feeds_with<T: Send + 'static>(
+        &self,
+        feeds: impl IntoIterator<Item = Subscription, IntoIter: Send> + Send + 'static,
+        mut make: impl FnMut(usize, FeedState) -> T + Send + 'static,
+    ) -> Result<Vec<T>, StoreError> {
         let now = to_secs(Utc::now());
-        let states = self
+        let made = self
             .write(move |conn| {
+                let feeds = feeds.into_iter();
                 let tx = conn.transaction()?;
                 tx.execute("UPDATE feeds SET active = 0", [])?;
-                let mut states = Vec::with_capacity(feeds.len());
+                let mut made = Vec::with_capacity(feeds.size_hint().0);
                 {
                     let mut upsert = tx.prepare(&format!(
                         "INSERT INTO feeds (url, config_title, active, created_at) VALUES (?1, ?2, 1, ?3)
                          ON CONFLICT (url) DO UPDATE SET config_title = excluded.config_title, active = 1
                          RETURNING {STATE_COLUMNS}"
                     ))?;
-                    for f in &feeds {
-                        let state = upsert.query_row(params![f.url.as_str(), f.title, now], |r| {
-                            state_from_row(f.url.clone(), r)
-                        })?;
-                        states.push(state);
+                    for (i, Subscription { url, title }) in feeds.enumerate() {
+                        // SQLite copies the bound URL: the state takes the URL itself.
+                        let mut rows = upsert.query(params![url.as_str(), title, now])?;
+                        let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                        made.push(make(i, state_from_row(url, row)?));
                     }
                 }
                 tx.commit()?;
-                Ok(states)
+                Ok(made)
             })
             .await?;
         self.bump();
-        Ok(states)
+        Ok(made)
     }
 
     /// Records one poll of `feed`: its items (new ones inserted, changed ones updated),
