@@ -563,7 +563,7 @@ fn nav(
         .iter()
         .map(|s| page::NavLink {
             name: name_of(s.url),
-            href: href("source", &s.slug),
+            href: href("source", s.slug),
             current: matches!(&filters.source, SourceFilter::Source(slug) if slug == s.slug),
         })
         .collect();
