@@ -3,7 +3,7 @@
 //! states are read from the store at scrape time.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::model::{Failure, Health, PollKind};
+use crate::model::{Failure, FeedId, Health, PollKind};
 use crate::redact;
 
 /// `Content-Type` of [`Metrics::encode`]'s output.
@@ -24,8 +24,8 @@ struct ResultLabel {
     result: String,
 }
 
-/// A feed's label, shared by the series and the lookup by URL (one string per feed, and
-/// the URL's own when redacting changes nothing, which is the rule).
+/// A feed's label: its URL as configured, without userinfo and with secret values replaced
+/// (`redact`), the rest of the query kept (rss-bridge and RSSHub feeds differ only there).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FeedLabel {
     feed: Arc<str>,
@@ -42,32 +42,78 @@ struct RequestLabels {
     status: u16,
 }
 
-/// The labels of the per-feed series: one per configured feed, by its URL as configured.
+/// The per-feed series: one for each configured feed that is failing. Held per configured
+/// feed: its id alone (a daemon of 100,000 feeds holds 100,000 of them), and a label only
+/// for the feeds whose label is not their URL and for those failing.
 #[derive(Debug, Default)]
-struct FeedLabels(HashMap<Arc<str>, FeedLabel>);
+struct FeedSeries {
+    /// The configured feeds.
+    configured: HashSet<FeedId>,
+    /// The labels that are not the feed's URL: a secret redacted, or a number added.
+    renamed: HashMap<FeedId, Arc<str>>,
+    /// The feeds that have a series, with its label.
+    failing: HashMap<FeedId, FeedLabel>,
+}
 
-impl FeedLabels {
-    /// Each feed's URL without userinfo and with secret values replaced (`redact`), the rest
-    /// of the query kept: rss-bridge and RSSHub feeds differ only there. Two feeds that differ
-    /// only in a secret would share a label; the later ones get ` (2)`, ` (3)`… in config
-    /// order, so that each keeps a series of its own.
-    fn new<'a>(urls: impl IntoIterator<Item = &'a url::Url>) -> Self {
-        let mut labels = HashMap::new();
-        let mut taken: HashMap<String, usize> = HashMap::new();
-        for url in urls {
-            let shown = redact::url(url).to_string();
-            let n = taken.entry(shown.clone()).or_default();
-            *n += 1;
-            let key: Arc<str> = url.as_str().into();
-            let feed = match *n {
-                1 if shown == url.as_str() => key.clone(),
-                1 => shown.into(),
-                n => format!("{shown} ({n})").into(),
-            };
-            labels.insert(key, FeedLabel { feed });
+impl FeedSeries {
+    /// The series of `feed` (at `url`) set to `errors`; none at 0.
+    fn set(
+        &mut self,
+        family: &Family<FeedLabel, Gauge>,
+        feed: FeedId,
+        url: &url::Url,
+        errors: u32,
+    ) {
+        if errors == 0 {
+            if let Some(label) = self.failing.remove(&feed) {
+                family.remove(&label);
+            }
+            return;
         }
-        FeedLabels(labels)
+        let renamed = &self.renamed;
+        let label = self.failing.entry(feed).or_insert_with(|| FeedLabel {
+            feed: renamed
+                .get(&feed)
+                .cloned()
+                .unwrap_or_else(|| url.as_str().into()),
+        });
+        family.get_or_create(label).set(i64::from(errors));
     }
+}
+
+/// The labels of `feeds` (in config order) that are not their URL. Two feeds that differ
+/// only in a secret would share a label; the later ones get ` (2)`, ` (3)`… in config
+/// order, so that each keeps a series of its own. Only a redacted URL can share its label
+/// with another feed (configured URLs differ), so only those are held while counting.
+fn renamed<'a, I>(feeds: &I) -> HashMap<FeedId, Arc<str>>
+where
+    I: IntoIterator<Item = (FeedId, &'a url::Url, u32)> + Clone,
+{
+    let redacted = |url: &url::Url| {
+        let shown = redact::url(url);
+        (shown != *url).then(|| shown.to_string())
+    };
+    let mut taken: HashMap<String, usize> = feeds
+        .clone()
+        .into_iter()
+        .filter_map(|(_, url, _)| Some((redacted(url)?, 0)))
+        .collect();
+    let mut renamed = HashMap::new();
+    for (id, url, _) in feeds.clone() {
+        let shown = redacted(url);
+        let key = shown.as_deref().unwrap_or(url.as_str());
+        let Some(n) = taken.get_mut(key) else {
+            continue;
+        };
+        *n += 1;
+        let label = match *n {
+            1 if shown.is_none() => continue,
+            1 => key.to_owned(),
+            n => format!("{key} ({n})"),
+        };
+        renamed.insert(id, label.into());
+    }
+    renamed
 }
 
 /// Every metric feedmerge exports.
@@ -80,7 +126,7 @@ pub struct Metrics {
     items_updated: Counter,
     fetched_bytes: Counter,
     feed_errors: Family<FeedLabel, Gauge>,
-    feed_labels: RwLock<FeedLabels>,
+    feed_series: Mutex<FeedSeries>,
     feeds: Family<StateLabel, Gauge>,
     feeds_repaired: Gauge,
     requests: Family<RequestLabels, Counter>,
@@ -106,7 +152,7 @@ impl Default for Metrics {
             items_updated: Counter::default(),
             fetched_bytes: Counter::default(),
             feed_errors: Family::default(),
-            feed_labels: RwLock::default(),
+            feed_series: Mutex::default(),
             feeds: Family::default(),
             feeds_repaired: Gauge::default(),
             requests: Family::default(),
@@ -141,7 +187,7 @@ impl Default for Metrics {
         );
         registry.register(
             "feed_consecutive_errors",
-            "Failed polls in a row, per feed",
+            "Failed polls in a row, per failing feed",
             m.feed_errors.clone(),
         );
         registry.register("feeds", "Configured feeds by state", m.feeds.clone());
@@ -181,13 +227,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts one poll of `feed` that came to `kind`, by why it failed when it did
-    /// (`result="timeout"`), else by its kind (`ok`, `not_modified`, `gone`).
-    /// `feed` has a `feed_consecutive_errors` series only while configured (see
-    /// [`Metrics::set_feeds`]): a poll that ends after a reload removed its feed adds none.
+    /// Counts one poll of `feed` (at `url`) that came to `kind`, by why it failed when it did
+    /// (`result="timeout"`), else by its kind (`ok`, `not_modified`, `gone`), and sets its
+    /// `feed_consecutive_errors` series: there while it fails, gone when it polls fine. Only
+    /// configured feeds have one (see [`Metrics::set_feeds`]): a poll that ends after a
+    /// reload removed its feed adds none.
     pub fn poll(
         &self,
-        feed: &url::Url,
+        (feed, url): (FeedId, &url::Url),
         kind: PollKind,
         failure: Option<Failure>,
         elapsed: Duration,
@@ -200,11 +247,9 @@ impl Metrics {
             })
             .inc();
         self.poll_duration.observe(elapsed.as_secs_f64());
-        let labels = self.feed_labels.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(label) = labels.0.get(feed.as_str()) {
-            self.feed_errors
-                .get_or_create(label)
-                .set(i64::from(consecutive_errors));
+        let mut series = self.feed_series.lock().unwrap_or_else(|p| p.into_inner());
+        if series.configured.contains(&feed) {
+            series.set(&self.feed_errors, feed, url, consecutive_errors);
         }
     }
 
@@ -215,26 +260,40 @@ impl Metrics {
         self.fetched_bytes.inc_by(bytes as u64);
     }
 
-    /// Makes the per-feed series those of `feeds`, the configured feeds with their stored
-    /// consecutive errors, in config order: at start-up and after each reload, so that every
-    /// feed has its series before it is polled again. A feed that has a series keeps the
-    /// value its last poll set, which is at least as new; series of feeds no longer
+    /// Makes the per-feed series those of `feeds`, the configured feeds (id, URL) with their
+    /// stored consecutive errors, in config order: at start-up and after each reload, so that
+    /// every failing feed has its series before it is polled again. A feed that has a series
+    /// keeps the value its last poll set, which is at least as new; series of feeds no longer
     /// configured go.
-    pub fn set_feeds<'a>(&self, feeds: impl IntoIterator<Item = (&'a url::Url, u32)> + Clone) {
-        let new = FeedLabels::new(feeds.clone().into_iter().map(|(url, _)| url));
-        let kept: HashSet<&FeedLabel> = new.0.values().collect();
-        let mut labels = self.feed_labels.write().unwrap_or_else(|p| p.into_inner());
-        for old in labels.0.values().filter(|l| !kept.contains(l)) {
-            self.feed_errors.remove(old);
-        }
-        for (url, errors) in feeds {
-            if let Some(label) = new.0.get(url.as_str()) {
-                if self.feed_errors.get(label).is_none() {
-                    self.feed_errors.get_or_create(label).set(i64::from(errors));
-                }
+    pub fn set_feeds<'a>(
+        &self,
+        feeds: impl IntoIterator<Item = (FeedId, &'a url::Url, u32)> + Clone,
+    ) {
+        let renamed = renamed(&feeds);
+        let configured: HashSet<FeedId> = feeds.clone().into_iter().map(|(id, ..)| id).collect();
+        let mut series = self.feed_series.lock().unwrap_or_else(|p| p.into_inner());
+        // Labels that changed (a feed added or removed changed the numbers) are set again.
+        let old = std::mem::take(&mut series.failing);
+        let mut kept = Vec::new();
+        for (id, label) in old {
+            let value = self.feed_errors.get(&label).map(|g| g.get());
+            self.feed_errors.remove(&label);
+            if configured.contains(&id) {
+                kept.push((id, value.unwrap_or(0)));
             }
         }
-        *labels = new;
+        *series = FeedSeries {
+            configured,
+            renamed,
+            failing: HashMap::new(),
+        };
+        let kept: HashMap<FeedId, i64> = kept.into_iter().collect();
+        for (id, url, errors) in feeds {
+            let errors = kept
+                .get(&id)
+                .map_or(errors, |&v| u32::try_from(v).unwrap_or(errors));
+            series.set(&self.feed_errors, id, url, errors);
+        }
     }
 
     /// Sets the number of feeds of `health` (`feedmerge_feeds{state="failing"}`).
@@ -321,10 +380,22 @@ mod tests {
             url("https://example.org/f"),
             url("https://user:pw@example.org/g?token=secret&tag=x#frag"),
         );
-        m.set_feeds([(&f, 0), (&g, 0)]);
-        m.poll(&f, PollKind::Fetched, None, Duration::from_millis(20), 0);
+        m.set_feeds([(FeedId(1), &f, 0), (FeedId(2), &g, 0)]);
+        m.poll(
+            (FeedId(1), &f),
+            PollKind::Fetched,
+            None,
+            Duration::from_millis(20),
+            0,
+        );
         let timeout = Some(Failure::Timeout);
-        m.poll(&g, PollKind::Failed, timeout, Duration::from_secs(30), 3);
+        m.poll(
+            (FeedId(2), &g),
+            PollKind::Failed,
+            timeout,
+            Duration::from_secs(30),
+            3,
+        );
         m.stored(5, 1, 1000);
         m.request("/feed.xml", 200);
         m.feeds_in_state(Health::Failing, 1);
@@ -336,7 +407,6 @@ mod tests {
             "feedmerge_items_stored_total 5",
             "feedmerge_items_updated_total 1",
             "feedmerge_fetched_bytes_total 1000",
-            "feedmerge_feed_consecutive_errors{feed=\"https://example.org/f\"} 0",
             "feedmerge_feed_consecutive_errors{feed=\"https://example.org/g?token=REDACTED&tag=x#frag\"} 3",
             "feedmerge_http_requests_total{path=\"/feed.xml\",status=\"200\"} 1",
             "feedmerge_feeds{state=\"failing\"} 1",
@@ -345,14 +415,19 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
+        assert!(
+            !text.contains("example.org/f\""),
+            "a feed that polls fine has no series"
+        );
         assert!(!text.contains("secret") && !text.contains("pw@"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 
-    /// Feeds that differ only in the query, or only in a secret, have a series each, from
-    /// the stored state before any poll, and keep it across a reload.
+    /// Failing feeds that differ only in the query, or only in a secret, have a series each,
+    /// from the stored state before any poll, and keep it across a reload; a feed's series
+    /// goes when it polls fine.
     #[test]
-    fn every_configured_feed_has_a_series_of_its_own() {
+    fn every_failing_configured_feed_has_a_series_of_its_own() {
         let m = Metrics::default();
         let feeds = [
             url("https://bridge.example/?action=display&bridge=A"),
@@ -360,37 +435,60 @@ mod tests {
             url("https://h.example/f?key=one"),
             url("https://h.example/f?key=two"),
             url("https://h.example/never-polled"),
+            // Its own URL is the first's label: it is told apart too.
+            url("https://h.example/f?key=REDACTED"),
         ];
-        m.set_feeds(feeds.iter().zip([0, 0, 0, 0, 7]));
+        let id = |i: usize| FeedId(i as i64 + 1);
+        let stored = [3, 0, 1, 0, 7, 2];
+        m.set_feeds(
+            (0..6)
+                .map(|i| (id(i), &feeds[i], stored[i]))
+                .collect::<Vec<_>>(),
+        );
         let status = Some(Failure::HttpStatus);
-        m.poll(&feeds[0], PollKind::Fetched, None, Duration::ZERO, 0);
-        m.poll(&feeds[1], PollKind::Failed, status, Duration::ZERO, 4);
-        m.poll(&feeds[3], PollKind::Failed, status, Duration::ZERO, 2);
+        let poll = |i: usize, errors| {
+            let (kind, failure) = if errors == 0 {
+                (PollKind::Fetched, None)
+            } else {
+                (PollKind::Failed, status)
+            };
+            m.poll((id(i), &feeds[i]), kind, failure, Duration::ZERO, errors);
+        };
+        poll(0, 0);
+        poll(1, 4);
+        poll(3, 2);
         let text = m.encode();
         for line in [
-            "{feed=\"https://bridge.example/?action=display&bridge=A\"} 0",
             "{feed=\"https://bridge.example/?action=display&bridge=B\"} 4",
-            "{feed=\"https://h.example/f?key=REDACTED\"} 0",
+            "{feed=\"https://h.example/f?key=REDACTED\"} 1",
             "{feed=\"https://h.example/f?key=REDACTED (2)\"} 2",
+            "{feed=\"https://h.example/f?key=REDACTED (3)\"} 2",
             "{feed=\"https://h.example/never-polled\"} 7",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
+        assert!(!text.contains("bridge=A"), "polled fine: no series\n{text}");
 
-        // A reload: one feed gone, one new with stored errors; the others keep what their
-        // polls set. A poll of the removed feed that ends late adds nothing.
+        // A reload: two feeds gone, one new with stored errors; the others keep what their
+        // polls set. A poll of a removed feed that ends late adds nothing.
         let added = url("https://h.example/added");
-        m.set_feeds(feeds[1..4].iter().map(|u| (u, 0)).chain([(&added, 5)]));
-        m.poll(&feeds[0], PollKind::Fetched, None, Duration::ZERO, 0);
+        let mut reloaded: Vec<_> = (1..4).map(|i| (id(i), &feeds[i], 0)).collect();
+        reloaded.push((FeedId(9), &added, 5));
+        m.set_feeds(reloaded);
+        poll(0, 6);
         let text = m.encode();
-        assert!(!text.contains("bridge=A"), "{text}");
-        assert!(!text.contains("never-polled"), "{text}");
+        for gone in ["bridge=A", "never-polled", "(3)"] {
+            assert!(!text.contains(gone), "{gone} in\n{text}");
+        }
         for line in [
             "{feed=\"https://bridge.example/?action=display&bridge=B\"} 4",
+            "{feed=\"https://h.example/f?key=REDACTED\"} 1",
             "{feed=\"https://h.example/f?key=REDACTED (2)\"} 2",
             "{feed=\"https://h.example/added\"} 5",
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
+        poll(1, 0);
+        assert!(!m.encode().contains("bridge=B"));
     }
 }

@@ -353,8 +353,13 @@ async fn poll_admitted(
         ctx.icons.polled(feed.id, &ctx.fetcher, &ctx.hosts);
     }
     log(feed, &report, errors_after, moved_to.as_ref());
-    ctx.metrics
-        .poll(&feed.url, kind, failure, started.elapsed(), errors_after);
+    ctx.metrics.poll(
+        (feed.id, &feed.url),
+        kind,
+        failure,
+        started.elapsed(),
+        errors_after,
+    );
     ctx.metrics.stored(counts.new, counts.updated, bytes);
     feed.recorded(change);
     Ok(Some(report))

@@ -521,11 +521,14 @@ impl Scheduler {
     }
 }
 
-/// Gives every scheduled feed its series in `/metrics`, from its stored state, before its
-/// next poll; the series of feeds no longer scheduled go.
+/// Gives every failing scheduled feed its series in `/metrics`, from its stored state,
+/// before its next poll; the series of feeds no longer scheduled go.
 fn set_metrics(ctx: &Context, feeds: &[ScheduledFeed]) {
-    ctx.metrics
-        .set_feeds(feeds.iter().map(|f| (&f.state.url, f.state.error_count)));
+    ctx.metrics.set_feeds(
+        feeds
+            .iter()
+            .map(|f| (f.state.id, &f.state.url, f.state.error_count)),
+    );
 }
 
 /// Starts the polls of the feeds due, then sleeps until the next is due or something changes
