@@ -321,7 +321,7 @@ impl Metrics {
     }
 
     /// Counts one WebSub push received: `accepted`, or why it was refused (`unknown`,
-    /// `unsigned`, `bad_signature`, `too_large`, `unreadable`).
+    /// `rate_limited`, `unsigned`, `bad_signature`, `too_large`, `unreadable`).
     pub fn websub_push(&self, result: &str) {
         self.websub_pushes
             .get_or_create(&ResultLabel {

@@ -65,8 +65,9 @@ struct Entry {
     /// Shared by the feeds next to each other in the config that have the same settings
     /// (nearly all of them): 8 bytes per feed instead of 64.
     settings: Arc<Settings>,
-    /// The end of the hub's lease as last seen (`None`: not pushed). While it is in the future
-    /// the feed waits at most until then; when it ends early the feed is polled at once.
+    /// The end of the hub's lease as last seen, or sooner a poll owed for pushes refused
+    /// ([`Subscriber::poll_by`]; `None`: not pushed). The feed waits at most until then; when
+    /// the lease ends early the feed is polled at once.
     pushed_until: Option<DateTime<Utc>>,
     slot: Slot,
 }
@@ -431,8 +432,14 @@ impl Shared {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn pushed_until(&self, id: FeedId) -> Option<DateTime<Utc>> {
-        self.websub.as_ref().and_then(|w| w.pushed_until(id))
+    /// When a feed a hub pushes is to be polled at the latest ([`Subscriber::poll_by`]).
+    fn poll_by(&self, id: FeedId) -> Option<DateTime<Utc>> {
+        self.websub.as_ref().and_then(|w| w.poll_by(id))
+    }
+
+    /// The same, for a poll of the feed that starts now ([`Subscriber::poll_starts`]).
+    fn poll_starts(&self, id: FeedId) -> Option<DateTime<Utc>> {
+        self.websub.as_ref().and_then(|w| w.poll_starts(id))
     }
 }
 
@@ -473,7 +480,7 @@ impl Scheduler {
         });
         shared
             .table()
-            .reconfigure(feeds, &|id| shared.pushed_until(id), Utc::now());
+            .reconfigure(feeds, &|id| shared.poll_by(id), Utc::now());
         let cancel = parent.child_token();
         let tracker = TaskTracker::new();
         let driver = tracker.spawn(drive(shared.clone(), cancel.clone(), tracker.clone()));
@@ -495,7 +502,7 @@ impl Scheduler {
         let shared = &self.shared;
         let changes = shared
             .table()
-            .reconfigure(feeds, &|id| shared.pushed_until(id), Utc::now());
+            .reconfigure(feeds, &|id| shared.poll_by(id), Utc::now());
         shared.wake.notify_one();
         changes
     }
@@ -541,14 +548,14 @@ async fn drive(shared: Arc<Shared>, cancel: CancellationToken, tracker: TaskTrac
             let now = Utc::now();
             let mut table = shared.table();
             while let Some((feed, poll_cancel)) =
-                table.take_due(now, &cancel, &|id| shared.pushed_until(id))
+                table.take_due(now, &cancel, &|id| shared.poll_starts(id))
             {
                 // The context of the config in force when the poll starts.
                 let ctx = shared.ctx.borrow().clone();
                 let shared = shared.clone();
                 tracker.spawn(async move {
                     let (feed, _) = poll_contained(&ctx, feed, &poll_cancel).await;
-                    let pushed_now = shared.pushed_until(feed.state.id);
+                    let pushed_now = shared.poll_by(feed.state.id);
                     shared.table().finished(feed, pushed_now, Utc::now());
                     shared.wake.notify_one();
                 });
@@ -560,7 +567,7 @@ async fn drive(shared: Arc<Shared>, cancel: CancellationToken, tracker: TaskTrac
             () = cancel.cancelled() => return,
             () = shared.wake.notified() => {}
             Some(()) = async { pushes.as_mut()?.changed().await.ok() }, if pushes.is_some() => {
-                let pushed_now = shared.websub.as_ref().map(Subscriber::pushed).unwrap_or_default();
+                let pushed_now = shared.websub.as_ref().map(Subscriber::polls_by).unwrap_or_default();
                 shared.table().pushes_changed(&pushed_now, Utc::now());
             }
             () = async {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use feedmerge::model::SubState;
 use ring::hmac;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -15,6 +16,9 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::common::{Daemon, Env, http_client, wait_until};
 
 const LIMIT: Duration = Duration::from_secs(20);
+/// A push spacing that the tests sending several pushes in a row pass (with
+/// [`Setup::push_spaced`]).
+const TINY_SPACING: &str = "push_spacing = \"1ms\"\n";
 
 /// An RSS feed of `items` (guid = title) that announces `hub` and its own URL `topic`.
 fn feed(hub: &str, topic: &str, items: &[&str]) -> Vec<u8> {
@@ -131,6 +135,25 @@ impl Setup {
 
     /// A push of `body` to `callback`, signed with `signature`: the status.
     async fn push(&self, callback: &str, signature: Option<String>, body: Vec<u8>) -> u16 {
+        self.push_answer(callback, signature, body)
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// The same, after the spacing of the last push when it is [`TINY_SPACING`].
+    async fn push_spaced(&self, callback: &str, signature: Option<String>, body: Vec<u8>) -> u16 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.push(callback, signature, body).await
+    }
+
+    /// A push of `body` to `callback`, signed with `signature`: the answer.
+    async fn push_answer(
+        &self,
+        callback: &str,
+        signature: Option<String>,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
         let mut request = http_client()
             .post(callback)
             .header("content-type", "application/rss+xml")
@@ -138,12 +161,7 @@ impl Setup {
         if let Some(s) = signature {
             request = request.header("x-hub-signature", s);
         }
-        request
-            .send()
-            .await
-            .expect("daemon answers")
-            .status()
-            .as_u16()
+        request.send().await.expect("daemon answers")
     }
 
     async fn metric(&self, line_start: &str) -> String {
@@ -173,7 +191,7 @@ fn sign(algorithm: hmac::Algorithm, name: &str, secret: &str, body: &[u8]) -> St
 
 #[tokio::test]
 async fn subscribes_verifies_and_takes_signed_pushes_without_a_poll() {
-    let s = setup(202, "").await;
+    let s = setup(202, TINY_SPACING).await;
     let request = s.hub_request(1).await;
     assert_eq!(request["hub.mode"], "subscribe");
     assert_eq!(request["hub.topic"], s.topic);
@@ -198,7 +216,10 @@ async fn subscribes_verifies_and_takes_signed_pushes_without_a_poll() {
         (hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, "sha1"),
     ] {
         let signature = sign(algorithm, name, &request["hub.secret"], &body);
-        assert_eq!(s.push(callback, Some(signature), body.clone()).await, 204);
+        assert_eq!(
+            s.push_spaced(callback, Some(signature), body.clone()).await,
+            204
+        );
     }
     let channel = s.daemon.wait_for_items(2).await;
     let titles: Vec<_> = channel.items().iter().filter_map(|i| i.title()).collect();
@@ -226,7 +247,7 @@ async fn subscribes_verifies_and_takes_signed_pushes_without_a_poll() {
 
 #[tokio::test]
 async fn unknown_unsigned_and_badly_signed_pushes_and_foreign_verifications_are_refused() {
-    let s = setup(202, "").await;
+    let s = setup(202, TINY_SPACING).await;
     let request = s.hub_request(1).await;
     // Not the topic asked for, not a mode asked for, not a callback of ours.
     let other_topic = s.env.url("/other.xml");
@@ -254,10 +275,11 @@ async fn unknown_unsigned_and_badly_signed_pushes_and_foreign_verifications_are_
 
     s.subscribed(3600).await;
     let wrong_key = sign(hmac::HMAC_SHA256, "sha256", "not the secret", &body);
-    assert_eq!(s.push(callback, Some(wrong_key), body.clone()).await, 403);
-    assert_eq!(s.push(callback, None, body.clone()).await, 403);
+    let wrong_key = s.push_spaced(callback, Some(wrong_key), body.clone());
+    assert_eq!(wrong_key.await, 403);
+    assert_eq!(s.push_spaced(callback, None, body.clone()).await, 403);
     let md5 = good.replacen("sha256", "md5", 1);
-    assert_eq!(s.push(callback, Some(md5), body.clone()).await, 403);
+    assert_eq!(s.push_spaced(callback, Some(md5), body.clone()).await, 403);
     let unknown = s.daemon.url("/websub/0123456789abcdef");
     assert_eq!(s.push(&unknown, Some(good), body).await, 410);
     let titles = crate::common::titles(&s.daemon.feed().await);
@@ -266,6 +288,110 @@ async fn unknown_unsigned_and_badly_signed_pushes_and_foreign_verifications_are_
         let start = format!("feedmerge_websub_pushes_total{{result=\"{result}\"}}");
         assert_eq!(s.metric(&start).await, format!("{start} {n}"));
     }
+    s.daemon.stop().await;
+}
+
+/// The `Retry-After` of an answer, in seconds.
+fn retry_after(response: &reqwest::Response) -> u64 {
+    let value = response
+        .headers()
+        .get("retry-after")
+        .expect("a Retry-After");
+    value.to_str().unwrap().parse().expect("seconds")
+}
+
+#[tokio::test]
+async fn a_push_within_the_spacing_is_refused_unread_and_the_feed_polled_when_it_ends() {
+    let s = setup(202, "push_spacing = \"3s\"\n").await;
+    let request = s.subscribed(3600).await;
+    let (callback, secret) = (&request["hub.callback"], &request["hub.secret"]);
+    let signed = |titles: &[&str]| {
+        let body = feed(&s.hub, &s.topic, titles);
+        (sign(hmac::HMAC_SHA256, "sha256", secret, &body), body)
+    };
+    s.daemon.wait_for_items(1).await;
+    let polls = s.polls().await;
+
+    let (signature, body) = signed(&["First", "Pushed"]);
+    let taken = std::time::Instant::now();
+    assert_eq!(s.push(callback, Some(signature), body).await, 204);
+    // The publisher changes the feed; its hub pushes again at once, and again.
+    let changed = feed(&s.hub, &s.topic, &["First", "Pushed", "Polled"]);
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(changed, "application/rss+xml"))
+        .with_priority(1)
+        .mount(&s.env.server)
+        .await;
+    for _ in 0..2 {
+        let (signature, body) = signed(&["First", "Pushed", "Refused"]);
+        let refused = s.push_answer(callback, Some(signature), body).await;
+        assert_eq!(refused.status().as_u16(), 429);
+        assert!((1..=3).contains(&retry_after(&refused)), "{refused:?}");
+    }
+    let start = "feedmerge_websub_pushes_total{result=\"rate_limited\"}";
+    assert_eq!(s.metric(start).await, format!("{start} 2"));
+    assert_eq!(
+        crate::common::titles(&s.daemon.feed().await).len(),
+        2,
+        "a refused push is not stored"
+    );
+    assert_eq!(s.polls().await, polls, "polled within the spacing");
+
+    // When the spacing ends, the feed is polled (once) and what it carries now is stored.
+    let channel = s.daemon.wait_for_items(3).await;
+    assert!(
+        taken.elapsed() >= Duration::from_millis(2900),
+        "polled before the spacing ended"
+    );
+    let titles = crate::common::titles(&channel);
+    assert!(titles.contains(&"Polled".to_owned()), "{titles:?}");
+    assert!(!titles.contains(&"Refused".to_owned()), "{titles:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(s.polls().await, polls + 1);
+    assert_eq!(s.status().await.next_poll_reason.as_deref(), Some("websub"));
+
+    // After the spacing, a push is taken again.
+    let (signature, body) = signed(&["First", "Pushed", "Polled", "Later"]);
+    assert_eq!(s.push(callback, Some(signature), body).await, 204);
+    let titles = crate::common::titles(&s.daemon.wait_for_items(4).await);
+    assert!(titles.contains(&"Later".to_owned()), "{titles:?}");
+    let start = "feedmerge_websub_pushes_total{result=\"accepted\"}";
+    assert_eq!(s.metric(start).await, format!("{start} 2"));
+    s.daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_push_is_refused_unread_while_another_of_its_subscription_is_read() {
+    let s = setup(202, "push_spacing = \"1s\"\n").await;
+    let request = s.subscribed(3600).await;
+    let (callback, secret) = (&request["hub.callback"], &request["hub.secret"]);
+    let body = feed(&s.hub, &s.topic, &["First", "Slow"]);
+    let signature = sign(hmac::HMAC_SHA256, "sha256", secret, &body);
+    // A push whose body comes slowly: half of it, then the rest after the spacing.
+    let url = url::Url::parse(callback).unwrap();
+    let mut slow = tokio::net::TcpStream::connect(s.daemon.addr).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/rss+xml\r\nx-hub-signature: {signature}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        url.path(),
+        s.daemon.addr,
+        body.len()
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Past the spacing, but the first is still being read.
+    let other = s.push_answer(callback, Some(signature.clone()), body.clone());
+    let other = other.await;
+    assert_eq!(other.status().as_u16(), 429);
+    assert_eq!(retry_after(&other), 1);
+    slow.write_all(rest).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    let titles = crate::common::titles(&s.daemon.wait_for_items(2).await);
+    assert!(titles.contains(&"Slow".to_owned()), "{titles:?}");
     s.daemon.stop().await;
 }
 
@@ -284,6 +410,16 @@ async fn a_push_is_bounded_like_a_fetch() {
         413
     );
     let start = "feedmerge_websub_pushes_total{result=\"too_large\"}";
+    assert_eq!(s.metric(start).await, format!("{start} 1"));
+    // A push within the spacing of that one is refused before any of its body is read: as
+    // large a body is too soon (not too large).
+    let body = feed(&s.hub, &s.topic, &titles);
+    let signature = sign(hmac::HMAC_SHA256, "sha256", &request["hub.secret"], &body);
+    assert_eq!(
+        s.push(&request["hub.callback"], Some(signature), body)
+            .await,
+        429
+    );
     assert_eq!(s.metric(start).await, format!("{start} 1"));
     // A callback that takes no pushes is answered before any of the body is read: as large
     // a body, sent to a token nobody was given, is gone (not too large).

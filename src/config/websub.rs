@@ -18,6 +18,16 @@ pub const DEFAULT_WEBSUB_LEASE: Duration = Duration::from_secs(10 * 24 * 3600);
 /// The shortest `[websub] lease` accepted: a subscription is renewed at 80 % of its lease,
 /// and a hub needs time to verify it.
 pub const MIN_WEBSUB_LEASE: Duration = Duration::from_secs(60);
+/// Default `[websub] push_spacing`: the least time between two pushes read for one
+/// subscription. A feed rarely changes more than once a minute; a push refused within the
+/// spacing is retried by hubs later (WebSub asks them to retry failed deliveries, within
+/// limits of their own), and whatever the hub does the feed is polled when the spacing ends.
+/// So a story is held back a minute at most, while a hub (which the feed's publisher may run)
+/// makes the daemon read, verify, parse and store at most one document a minute per feed.
+pub const DEFAULT_WEBSUB_PUSH_SPACING: Duration = Duration::from_secs(60);
+/// The longest `[websub] push_spacing` accepted: a story refused within the spacing waits
+/// for its end, and longer would hold it back more than a push is worth.
+pub const MAX_WEBSUB_PUSH_SPACING: Duration = Duration::from_secs(3600);
 
 /// `[websub]`: subscribing to feeds' hubs, and the hub announced for the outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +39,9 @@ pub struct WebsubConfig {
     pub poll_interval: Duration,
     /// The lease asked of hubs.
     pub lease: Duration,
+    /// The least time between two pushes read for one subscription; one sooner is answered
+    /// 429 unread, and the feed is polled when the spacing ends.
+    pub push_spacing: Duration,
     /// The external hub announced in every output and pinged when an output changes.
     /// `None`: publishing is off. [default: none]
     pub hub: Option<Url>,
@@ -40,6 +53,7 @@ impl Default for WebsubConfig {
             callback_url: None,
             poll_interval: DEFAULT_WEBSUB_POLL_INTERVAL,
             lease: DEFAULT_WEBSUB_LEASE,
+            push_spacing: DEFAULT_WEBSUB_PUSH_SPACING,
             hub: None,
         }
     }
@@ -52,6 +66,7 @@ pub(super) struct RawWebsub {
     callback_url: Value<String>,
     poll_interval: Value<String>,
     lease: Value<String>,
+    push_spacing: Value<String>,
     hub: Value<String>,
 }
 
@@ -91,11 +106,26 @@ impl RawWebsub {
                 ),
             ));
         }
+        let spacing_span = span_of(&self.push_spacing);
+        let push_spacing = Timespan::optional("websub.push_spacing", self.push_spacing)?
+            .map_or(DEFAULT_WEBSUB_PUSH_SPACING, Duration::from);
+        if push_spacing > MAX_WEBSUB_PUSH_SPACING {
+            return Err(Located::at(
+                spacing_span,
+                "websub.push_spacing",
+                format_args!(
+                    "{} is longer than {}",
+                    humantime::format_duration(push_spacing),
+                    humantime::format_duration(MAX_WEBSUB_PUSH_SPACING)
+                ),
+            ));
+        }
         Ok(WebsubConfig {
             callback_url,
             poll_interval: Timespan::optional("websub.poll_interval", self.poll_interval)?
                 .map_or(DEFAULT_WEBSUB_POLL_INTERVAL, Duration::from),
             lease,
+            push_spacing,
             hub: HttpUrl::optional("websub.hub", self.hub)?.map(Url::from),
         })
     }
@@ -123,7 +153,7 @@ mod tests {
     #[test]
     fn keys_are_validated() {
         let cfg = parse(
-            "[websub]\ncallback_url = \"https://news.example/feedmerge\"\npoll_interval = \"12h\"\nlease = \"2d\"\nhub = \"https://hub.example/\"\n",
+            "[websub]\ncallback_url = \"https://news.example/feedmerge\"\npoll_interval = \"12h\"\nlease = \"2d\"\npush_spacing = \"5s\"\nhub = \"https://hub.example/\"\n",
         )
         .unwrap();
         assert_eq!(
@@ -132,6 +162,7 @@ mod tests {
         );
         assert_eq!(cfg.poll_interval, Duration::from_secs(12 * 3600));
         assert_eq!(cfg.lease, Duration::from_secs(2 * 24 * 3600));
+        assert_eq!(cfg.push_spacing, Duration::from_secs(5));
         assert_eq!(cfg.hub.unwrap().as_str(), "https://hub.example/");
         let e = parse("[websub]\ncallback_url = \"ftp://x.example/\"\n").unwrap_err();
         assert!(e.contains(":2: websub.callback_url"), "{e}");
@@ -145,6 +176,13 @@ mod tests {
             e.contains(":3: websub.lease: 10s is shorter than 1m"),
             "{e}"
         );
+        let e = parse("[websub]\npush_spacing = \"2h\"\n").unwrap_err();
+        assert!(
+            e.contains(":2: websub.push_spacing: 2h is longer than 1h"),
+            "{e}"
+        );
+        let e = parse("[websub]\npush_spacing = \"0s\"\n").unwrap_err();
+        assert!(e.contains(":2: websub.push_spacing"), "{e}");
         let e = parse("[websub]\npoll_interval = \"often\"\n").unwrap_err();
         assert!(e.contains(":2: websub.poll_interval"), "{e}");
         let e = parse("[websub]\nhubb = \"x\"\n").unwrap_err();

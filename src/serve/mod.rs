@@ -279,7 +279,8 @@ async fn websub_verify(
 }
 
 /// A hub's push: stored like a poll's document when the callback is one of an active
-/// subscription and the signature holds; a 4xx otherwise. Either way counted.
+/// subscription, outside its push spacing, and the signature holds; a 4xx otherwise. Either
+/// way counted.
 async fn websub_push(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
@@ -289,12 +290,13 @@ async fn websub_push(
     let Some(websub) = &state.websub else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    // Nothing of a body is read for a callback that takes none: whoever knows no token costs
-    // no memory.
-    if !websub.takes_pushes(&token) {
-        state.metrics.websub_push(PushError::Unknown.label());
-        return StatusCode::GONE.into_response();
-    }
+    // Nothing of a body is read for a callback that takes none, nor for a push within the
+    // spacing of the last one (or beside one being read): neither whoever knows no token
+    // nor a hub pushing as often as it likes costs memory or parsing.
+    let slot = match websub.admit(&token) {
+        Ok(slot) => slot,
+        Err(e) => return push_refused(e),
+    };
     // Bounded like a fetched feed.
     let Ok(body) = axum::body::to_bytes(body, websub.max_body()).await else {
         state.metrics.websub_push("too_large");
@@ -303,22 +305,29 @@ async fn websub_push(
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signature = text("x-hub-signature");
     match websub
-        .push(&token, signature, text("content-type"), Vec::from(body))
+        .push(slot, signature, text("content-type"), Vec::from(body))
         .await
     {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => {
-            // Counted, and at debug only: whoever sends them chooses how many.
-            tracing::debug!(error = %e, reason = e.label(), "WebSub push refused");
-            match e {
-                // A hub drops a subscription answered 410 Gone.
-                PushError::Unknown => StatusCode::GONE,
-                PushError::Signature(_) => StatusCode::FORBIDDEN,
-                PushError::Unreadable(_) => StatusCode::BAD_REQUEST,
-                PushError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
-            }
-            .into_response()
-        }
+        Err(e) => push_refused(e),
+    }
+}
+
+/// The answer to a push refused (already counted).
+fn push_refused(e: PushError) -> Response {
+    // At debug only: whoever sends them chooses how many.
+    tracing::debug!(error = %e, reason = e.label(), "WebSub push refused");
+    match e {
+        // A hub drops a subscription answered 410 Gone.
+        PushError::Unknown => StatusCode::GONE.into_response(),
+        PushError::Signature(_) => StatusCode::FORBIDDEN.into_response(),
+        PushError::Unreadable(_) => StatusCode::BAD_REQUEST.into_response(),
+        PushError::Stopping => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        PushError::TooSoon { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after.as_secs().to_string())],
+        )
+            .into_response(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! WebSub, subscriber side: the hubs feeds announce → subscriptions (asked for, verified,
 //! renewed, given up when a feed leaves the config) → pushed documents handed to
-//! `pipeline::refresh_pushed`, exactly as a poll's; and, while a feed's subscription is
+//! `pipeline::refresh_pushed`, exactly as a poll's, at most one per `[websub] push_spacing`
+//! per subscription (see [`Subscriber::admit`]); and, while a feed's subscription is
 //! active, its polls slowed to `[websub] poll_interval` (see [`Subscriber::pushed_until`]).
 //! Every request to a hub goes through the fetch policy ([`crate::fetch::Fetcher::post_form`]).
 //!
@@ -76,6 +77,13 @@ pub enum PushError {
     /// The daemon is stopping.
     #[error("not taking pushes now")]
     Stopping,
+    /// Another push of the subscription is being read, or one was less than `[websub]
+    /// push_spacing` ago: this one is not read, and the feed is polled when the spacing ends.
+    #[error("a push came within the spacing of the last one (retry after {}s)", .retry_after.as_secs())]
+    TooSoon {
+        /// When the next push is read (whole seconds, at least one).
+        retry_after: Duration,
+    },
 }
 
 impl PushError {
@@ -86,6 +94,7 @@ impl PushError {
             PushError::Signature(SignatureError::Missing) => "unsigned",
             PushError::Signature(SignatureError::Bad) => "bad_signature",
             PushError::Unreadable(_) | PushError::Stopping => "unreadable",
+            PushError::TooSoon { .. } => "rate_limited",
         }
     }
 }
@@ -141,6 +150,40 @@ struct State {
     configured: HashMap<FeedId, Followed>,
     /// Subscriptions whose request is being sent, so that the loop does not send it twice.
     sending: std::collections::HashSet<FeedId>,
+    /// The pushes of each configured feed's subscription, as [`Subscriber::admit`] spaces them.
+    spacing: HashMap<FeedId, Spacing>,
+}
+
+/// One subscription's pushes, spaced: at most one read at a time, and none within `[websub]
+/// push_spacing` of the start of the last one read.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spacing {
+    /// When the next push may be read.
+    until: Option<DateTime<Utc>>,
+    /// Whether a push is being read (its [`PushSlot`] is alive).
+    reading: bool,
+    /// When the feed is to be polled for the pushes refused: the end of the spacing the first
+    /// of them came in. Settled by the first poll that starts then or later
+    /// ([`Subscriber::poll_starts`]), which starts after every push refused so far.
+    catch_up: Option<DateTime<Utc>>,
+}
+
+/// The one push of a subscription being read ([`Subscriber::admit`]); the next is admitted
+/// once this is dropped and the spacing has passed.
+#[derive(Debug)]
+pub struct PushSlot {
+    inner: Arc<Inner>,
+    token: String,
+    feed: FeedId,
+}
+
+impl Drop for PushSlot {
+    fn drop(&mut self) {
+        let mut state = locked(&self.inner.state);
+        if let Some(spacing) = state.spacing.get_mut(&self.feed) {
+            spacing.reading = false;
+        }
+    }
 }
 
 /// What [`Subscriber::run`] does next.
@@ -187,6 +230,67 @@ fn retry_wait(failures: u32) -> Duration {
     FIRST_RETRY
         .saturating_mul(1 << failures.saturating_sub(1).min(16))
         .min(MAX_RETRY)
+}
+
+/// The wait before `until`, as a `Retry-After` counts it: in whole seconds, at least one.
+fn retry_after(now: DateTime<Utc>, until: DateTime<Utc>) -> Duration {
+    let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
+    Duration::from_secs(millis.div_ceil(1000).max(1))
+}
+
+impl State {
+    /// The active subscription of the callback `token`.
+    fn active(&self, token: &str) -> Option<&HubSubscription> {
+        self.tokens
+            .get(token)
+            .and_then(|feed| self.subs.get(feed))
+            .filter(|s| s.state == SubState::Active)
+    }
+
+    /// See [`Subscriber::poll_by`].
+    fn poll_by(&self, feed: FeedId, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let sub = self.subs.get(&feed)?;
+        let lease_end = sub.expires_at.filter(|&e| e > now)?;
+        if sub.state != SubState::Active {
+            return None;
+        }
+        let catch_up = self.spacing.get(&feed).and_then(|s| s.catch_up);
+        Some(catch_up.map_or(lease_end, |c| c.min(lease_end)))
+    }
+
+    /// See [`Subscriber::poll_starts`].
+    fn poll_starts(&mut self, feed: FeedId, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if let Some(spacing) = self.spacing.get_mut(&feed)
+            && spacing.catch_up.is_some_and(|c| c <= now)
+        {
+            spacing.catch_up = None;
+        }
+        self.poll_by(feed, now)
+    }
+
+    /// Takes the push slot of the subscription of `token` at `now` (see
+    /// [`Subscriber::admit`]): its feed; else why not, and whether a poll is owed now that
+    /// was not before.
+    fn take_slot(&mut self, token: &str, now: DateTime<Utc>) -> Result<FeedId, (PushError, bool)> {
+        let feed = self.active(token).ok_or((PushError::Unknown, false))?.feed;
+        let push_spacing = self.settings.push_spacing;
+        let spacing = self.spacing.entry(feed).or_default();
+        let until = spacing.until.filter(|&u| u > now);
+        if spacing.reading || until.is_some() {
+            let until = until.unwrap_or(now);
+            // A poll owed already starts after this push too: it is not moved, and the
+            // scheduler is told once per spacing, not once per push.
+            let owed = spacing.catch_up.is_none();
+            if owed {
+                spacing.catch_up = Some(until);
+            }
+            let retry_after = retry_after(now, until);
+            return Err((PushError::TooSoon { retry_after }, owed));
+        }
+        spacing.reading = true;
+        spacing.until = Some(after(now, push_spacing));
+        Ok(feed)
+    }
 }
 
 fn short(error: &str) -> String {
@@ -238,6 +342,12 @@ impl Subscriber {
                 (f.state.id, followed)
             })
             .collect();
+        let State {
+            configured,
+            spacing,
+            ..
+        } = &mut *state;
+        spacing.retain(|feed, _| configured.contains_key(feed));
         state.ctx = Arc::downgrade(ctx);
         drop(state);
         self.inner.wake.notify_one();
@@ -252,16 +362,29 @@ impl Subscriber {
         (sub.state == SubState::Active && until > Utc::now()).then_some(until)
     }
 
-    /// Every feed a hub pushes the changes of now, with the end of its active lease (what
-    /// [`Subscriber::pushed_until`] answers for each): one entry per subscription, not per feed.
-    pub fn pushed(&self) -> HashMap<FeedId, DateTime<Utc>> {
+    /// When `feed` is to be polled at the latest while a hub pushes its changes: the end of
+    /// its active lease, or sooner the end of a push spacing in which a push was refused;
+    /// `None` when it has no active subscription.
+    pub fn poll_by(&self, feed: FeedId) -> Option<DateTime<Utc>> {
+        locked(&self.inner.state).poll_by(feed, Utc::now())
+    }
+
+    /// [`Subscriber::poll_by`] for a poll of `feed` that starts now: a poll owed for refused
+    /// pushes that is due by now is this one, and is settled.
+    pub fn poll_starts(&self, feed: FeedId) -> Option<DateTime<Utc>> {
+        let now = Utc::now();
+        locked(&self.inner.state).poll_starts(feed, now)
+    }
+
+    /// [`Subscriber::poll_by`] of every feed a hub pushes the changes of now: one entry per
+    /// subscription, not per feed.
+    pub fn polls_by(&self) -> HashMap<FeedId, DateTime<Utc>> {
         let state = locked(&self.inner.state);
         let now = Utc::now();
         state
             .subs
-            .iter()
-            .filter(|(_, sub)| sub.state == SubState::Active)
-            .filter_map(|(feed, sub)| Some((*feed, sub.expires_at.filter(|&e| e > now)?)))
+            .keys()
+            .filter_map(|&feed| Some((feed, state.poll_by(feed, now)?)))
             .collect()
     }
 
@@ -270,14 +393,39 @@ impl Subscriber {
         usize::try_from(locked(&self.inner.state).max_body).unwrap_or(usize::MAX)
     }
 
-    /// Whether `token` is the callback of an active subscription, which takes pushes.
-    pub fn takes_pushes(&self, token: &str) -> bool {
-        let state = locked(&self.inner.state);
-        state
-            .tokens
-            .get(token)
-            .and_then(|feed| state.subs.get(feed))
-            .is_some_and(|s| s.state == SubState::Active)
+    /// Admits a push to the callback `token` for reading, before any of its body is read:
+    /// its subscription's one slot, when the subscription is active, no other push of it is
+    /// being read and the last one admitted was `[websub] push_spacing` ago or more. A push
+    /// refused for its spacing has the feed polled when the spacing ends
+    /// ([`Subscriber::poll_by`]), so what it carried is not lost. A refusal is counted in
+    /// `feedmerge_websub_pushes`.
+    ///
+    /// # Errors
+    /// [`PushError::Unknown`] for a callback that takes no pushes, [`PushError::TooSoon`]
+    /// within the spacing.
+    pub fn admit(&self, token: &str) -> Result<PushSlot, PushError> {
+        let result = self.take_slot(token);
+        if let Err(e) = &result {
+            self.inner.metrics.websub_push(e.label());
+        }
+        result
+    }
+
+    fn take_slot(&self, token: &str) -> Result<PushSlot, PushError> {
+        let taken = locked(&self.inner.state).take_slot(token, Utc::now());
+        match taken {
+            Ok(feed) => Ok(PushSlot {
+                inner: self.inner.clone(),
+                token: token.to_owned(),
+                feed,
+            }),
+            Err((e, owed)) => {
+                if owed {
+                    self.bump();
+                }
+                Err(e)
+            }
+        }
     }
 
     /// How often a feed with an active subscription is polled.
@@ -421,21 +569,24 @@ impl Subscriber {
         Ok(answer)
     }
 
-    /// Takes a push to the callback `token`: checks its `X-Hub-Signature` (`signature`)
-    /// against the subscription's secret, then hands the body to the same processing as a
-    /// poll's document. Returns the items stored for the first time. Counted in
-    /// `feedmerge_websub_pushes`, accepted or not.
+    /// Takes a push admitted in `slot` ([`Subscriber::admit`]): checks its `X-Hub-Signature`
+    /// (`signature`) against the subscription's secret, then hands the body to the same
+    /// processing as a poll's document. Returns the items stored for the first time. Counted
+    /// in `feedmerge_websub_pushes`, accepted or not. The slot is released when it is done.
     ///
     /// # Errors
     /// [`PushError`]: the hub is answered 4xx.
     pub async fn push(
         &self,
-        token: &str,
+        slot: PushSlot,
         signature: Option<&str>,
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<usize, PushError> {
-        let result = self.take_push(token, signature, content_type, body).await;
+        let result = self
+            .take_push(&slot.token, signature, content_type, body)
+            .await;
+        drop(slot);
         let label = result
             .as_ref()
             .map_or_else(PushError::label, |_| "accepted");
@@ -452,12 +603,7 @@ impl Subscriber {
     ) -> Result<usize, PushError> {
         let (sub, ctx, feed) = {
             let state = locked(&self.inner.state);
-            let sub = state
-                .tokens
-                .get(token)
-                .and_then(|feed| state.subs.get(feed))
-                .filter(|s| s.state == SubState::Active)
-                .ok_or(PushError::Unknown)?;
+            let sub = state.active(token).ok_or(PushError::Unknown)?;
             let feed = state.configured.get(&sub.feed).ok_or(PushError::Unknown)?;
             (sub.clone(), state.ctx.upgrade(), feed.clone())
         };
@@ -708,4 +854,88 @@ pub fn callback_url(base: &Url, token: &str) -> Url {
     // Invariant: `base` is an http(s) URL ending in `/` (config), and the token is hex.
     base.join(&format!("{CALLBACK_PATH}{token}"))
         .expect("a hex path joins an http URL")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPACING: Duration = Duration::from_secs(60);
+
+    /// A state with one active subscription (feed 1, callback `t`) leased for a day.
+    fn state(now: DateTime<Utc>) -> State {
+        let feed = FeedId(1);
+        let url = Url::parse("https://example.org/feed.xml").unwrap();
+        let sub = HubSubscription {
+            feed,
+            hub: Url::parse("https://hub.example/").unwrap(),
+            topic: url,
+            state: SubState::Active,
+            token: Some("t".into()),
+            secret: Some("s".into()),
+            expires_at: Some(now + chrono::TimeDelta::days(1)),
+            renew_at: None,
+            failures: 0,
+            last_error: None,
+        };
+        let mut state = State::default();
+        state.settings.push_spacing = SPACING;
+        state.tokens.insert("t".into(), feed);
+        state.subs.insert(feed, sub);
+        state
+    }
+
+    fn secs(n: i64) -> chrono::TimeDelta {
+        chrono::TimeDelta::seconds(n)
+    }
+
+    fn too_soon(taken: Result<FeedId, (PushError, bool)>) -> (u64, bool) {
+        match taken {
+            Err((PushError::TooSoon { retry_after }, owed)) => (retry_after.as_secs(), owed),
+            other => panic!("not refused for its spacing: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_push_per_spacing_and_a_poll_when_it_ends_if_one_was_refused() {
+        let now = Utc::now();
+        let mut state = state(now);
+        let lease_end = now + chrono::TimeDelta::days(1);
+        assert!(matches!(
+            state.take_slot("u", now),
+            Err((PushError::Unknown, false))
+        ));
+        assert_eq!(state.take_slot("t", now).unwrap(), FeedId(1));
+        // While it is read (its slot not yet dropped), however late: one at a time.
+        assert_eq!(too_soon(state.take_slot("t", now + secs(90))), (1, true));
+        let mut state = self::state(now);
+        assert_eq!(state.take_slot("t", now).unwrap(), FeedId(1));
+        // Read: what dropping its slot does.
+        state.spacing.get_mut(&FeedId(1)).unwrap().reading = false;
+        assert_eq!(state.poll_by(FeedId(1), now), Some(lease_end));
+        // Refused within the spacing: the feed is owed a poll when it ends, asked for once.
+        assert_eq!(too_soon(state.take_slot("t", now + secs(10))), (50, true));
+        assert_eq!(too_soon(state.take_slot("t", now + secs(59))), (1, false));
+        let end = now + secs(60);
+        assert_eq!(state.poll_by(FeedId(1), now + secs(59)), Some(end));
+        // A poll that starts earlier does not settle it; one that starts then does.
+        assert_eq!(state.poll_starts(FeedId(1), now + secs(30)), Some(end));
+        assert_eq!(state.poll_starts(FeedId(1), end), Some(lease_end));
+        assert_eq!(state.poll_by(FeedId(1), end), Some(lease_end));
+        // After the spacing, the next push is read.
+        assert_eq!(state.take_slot("t", end).unwrap(), FeedId(1));
+    }
+
+    #[test]
+    fn a_poll_owed_is_no_earlier_than_the_lease_end_and_only_while_active() {
+        let now = Utc::now();
+        let mut state = state(now);
+        let lease_end = now + secs(30);
+        state.subs.get_mut(&FeedId(1)).unwrap().expires_at = Some(lease_end);
+        state.take_slot("t", now).unwrap();
+        too_soon(state.take_slot("t", now + secs(1)));
+        assert_eq!(state.poll_by(FeedId(1), now), Some(lease_end));
+        state.subs.get_mut(&FeedId(1)).unwrap().state = SubState::Expired;
+        assert_eq!(state.poll_by(FeedId(1), now), None);
+    }
 }
