@@ -234,7 +234,9 @@ async fn poll_admitted(
                 Ok((meta, hints, mut items)) => {
                     if let Some(websub) = &ctx.websub {
                         let links = header_links.or((*meta.hub_links).clone());
-                        websub.announced(feed.id, &feed.url, &links).await;
+                        websub
+                            .announced(feed.id, &feed.url, (*policy, *reading), &links)
+                            .await;
                     }
                     items_seen = items.len();
                     wants_articles = items.iter().any(|i| i.wants_full_text);

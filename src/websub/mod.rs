@@ -146,8 +146,11 @@ struct State {
     ctx: Weak<Context>,
     subs: HashMap<FeedId, HubSubscription>,
     tokens: HashMap<String, FeedId>,
-    /// The configured feeds, by id.
-    configured: HashMap<FeedId, Followed>,
+    /// The configured feeds.
+    configured: std::collections::HashSet<FeedId>,
+    /// What a push needs of each configured feed that has a subscription (or announced a
+    /// hub): a handful, where the configured feeds may be 100,000.
+    followed: HashMap<FeedId, Followed>,
     /// Subscriptions whose request is being sent, so that the loop does not send it twice.
     sending: std::collections::HashSet<FeedId>,
     /// The pushes of each configured feed's subscription, as [`Subscriber::admit`] spaces them.
@@ -331,8 +334,17 @@ impl Subscriber {
         let mut state = locked(&self.inner.state);
         state.settings = cfg.websub.clone();
         state.max_body = cfg.poller.max_body;
-        state.configured = feeds
+        let State {
+            configured,
+            followed,
+            subs,
+            spacing,
+            ..
+        } = &mut *state;
+        *configured = feeds.iter().map(|f| f.state.id).collect();
+        *followed = feeds
             .iter()
+            .filter(|f| subs.contains_key(&f.state.id))
             .map(|f| {
                 let followed = Followed {
                     url: f.state.url.clone(),
@@ -342,12 +354,7 @@ impl Subscriber {
                 (f.state.id, followed)
             })
             .collect();
-        let State {
-            configured,
-            spacing,
-            ..
-        } = &mut *state;
-        spacing.retain(|feed, _| configured.contains_key(feed));
+        spacing.retain(|feed, _| configured.contains(feed));
         state.ctx = Arc::downgrade(ctx);
         drop(state);
         self.inner.wake.notify_one();
@@ -442,14 +449,29 @@ impl Subscriber {
         self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Takes in the hub and topic `feed` (configured at `feed_url`) announces in its last
-    /// document or its headers. A new hub (or topic) replaces the one recorded, and is
-    /// subscribed to when subscribing is on.
-    pub async fn announced(&self, feed: FeedId, feed_url: &Url, links: &HubLinks) {
+    /// Takes in the hub and topic `feed` (configured at `feed_url`, polled with `policy` and
+    /// `reading`) announces in its last document or its headers. A new hub (or topic)
+    /// replaces the one recorded, and is subscribed to when subscribing is on.
+    pub async fn announced(
+        &self,
+        feed: FeedId,
+        feed_url: &Url,
+        (policy, reading): (Policy, ReadingTimeConfig),
+        links: &HubLinks,
+    ) {
         let Some(hub) = links.hub.clone() else { return };
         let topic = links.topic.clone().unwrap_or_else(|| feed_url.clone());
         let sub = {
             let mut state = locked(&self.inner.state);
+            // A feed a reload removed while it was polled is not followed again.
+            if state.configured.contains(&feed) {
+                let followed = Followed {
+                    url: feed_url.clone(),
+                    policy,
+                    reading,
+                };
+                state.followed.insert(feed, followed);
+            }
             if let Some(old) = state.subs.get(&feed) {
                 if old.hub == hub && old.topic == topic {
                     return;
@@ -604,7 +626,7 @@ impl Subscriber {
         let (sub, ctx, feed) = {
             let state = locked(&self.inner.state);
             let sub = state.active(token).ok_or(PushError::Unknown)?;
-            let feed = state.configured.get(&sub.feed).ok_or(PushError::Unknown)?;
+            let feed = state.followed.get(&sub.feed).ok_or(PushError::Unknown)?;
             (sub.clone(), state.ctx.upgrade(), feed.clone())
         };
         // An active subscription was asked for with a secret; one without (a database edited
@@ -679,7 +701,7 @@ impl Subscriber {
             if state.sending.contains(&sub.feed) {
                 continue;
             }
-            let configured = state.configured.get(&sub.feed);
+            let configured = state.followed.get(&sub.feed);
             // A lease that ended without a renewal.
             if sub.state == SubState::Active && sub.expires_at.is_some_and(|e| e <= now) {
                 warn!(hub = %Redacted(&sub.hub), topic = %Redacted(&sub.topic), "WebSub lease ended: polling at the usual interval");
