@@ -298,6 +298,9 @@ fn record_failure(
 const STATE_COLUMNS: &str = "id, etag, last_modified, error_count, next_poll_at, title, last_error, \
      moved_to, last_result, hint_ttl, hint_period, skip_hours, skip_days";
 
+/// The number of [`STATE_COLUMNS`].
+const STATE_COLUMN_COUNT: usize = 13;
+
 fn state_from_row(url: Url, r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     let secs = |i| -> rusqlite::Result<Option<Duration>> {
         Ok(r.get::<_, Option<i64>>(i)?
@@ -429,6 +432,35 @@ impl Store {
             self.bump();
         }
         Ok(counts)
+    }
+
+    /// The stored state of the feed with row id `feed` (`None` if there is no such row):
+    /// what the scheduler reads as a poll starts, holding only the schedule of each waiting
+    /// feed.
+    ///
+    /// # Errors
+    /// SQLite errors, or a stored URL that does not parse.
+    pub async fn feed_state_by_id(&self, feed: FeedId) -> Result<Option<FeedState>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {STATE_COLUMNS}, url FROM feeds WHERE id = ?1"),
+                    [feed.0],
+                    |r| {
+                        let url: String = r.get(STATE_COLUMN_COUNT)?;
+                        let url = Url::parse(&url).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                STATE_COLUMN_COUNT,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })?;
+                        state_from_row(url, r)
+                    },
+                )
+                .optional()?)
+        })
+        .await
     }
 
     /// The stored state of the feed with `url`, if it has a row.
