@@ -22,8 +22,9 @@
 #                them, as if the interval had passed; the daemon schedules with INTERVAL_S.
 #   3. serve     per store (N, then REF_N): `feedmerge render` (the query and the rendering from
 #                the database, process start included), RENDERS times; against a running
-#                daemon, the first GET /feed.xml (query + render) and wrk for WRK_S seconds
-#                (the cached rendering).
+#                daemon, the first GET /feed.xml (query + render), the first GET again from a
+#                restarted daemon (the store's pages it reads now in the system's cache) and
+#                wrk for WRK_S seconds (the cached rendering).
 #
 # The interval.  Every feed's interval is INTERVAL_S ([poller] interval, min_interval and
 # max_interval, so that no feed's hints, such as the corpus's <ttl>60</ttl>, lengthen it), by
@@ -229,6 +230,10 @@ serve_times() {   # NAME CONFIG: renderings from the database, then a daemon's /
   say "$1.render_items" "$(grep -o '<item>' "$OUT/$1/render.xml" | wc -l)"
   [[ -n $daemon ]] || start_daemon "$2" "$1"
   say "$1.first_get_s" "$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$FM_PORT/feed.xml")"
+  # Again from a new daemon: the first rendering once more, the pages it reads now in the
+  # system's cache (the first one may have read them from the disk).
+  stop_daemon; start_daemon "$2" "$1"
+  say "$1.first_get_again_s" "$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$FM_PORT/feed.xml")"
   say "$1.wrk_req_per_s" "$(wrk -t1 -c8 -d"${WRK_S}s" "http://127.0.0.1:$FM_PORT/feed.xml" | awk '/Requests\/sec/{print $2}')"
   say "$1.rss_after_serving_mib" "$(awk '/^VmRSS/{printf "%.1f", $2/1024}' "/proc/$daemon/status")"
   stop_daemon
@@ -249,6 +254,7 @@ print("|---|--:|--:|")
 for label, key in [("first import, wall s", "import_wall_s"), ("first import, CPU s", "import_cpu_s"),
                    ("first import, peak RSS MiB", "import_peak_rss_mib"), ("database MiB", "db_mib"),
                    ("`render` (query + RSS), median s", "render_median_s"), ("first GET /feed.xml s", "first_get_s"),
+                   ("first GET again, after a restart, s", "first_get_again_s"),
                    ("GET /feed.xml req/s (cached)", "wrk_req_per_s"), ("RSS after serving MiB", "rss_after_serving_mib")]:
     print("| %s | %s | %s |" % (label, r.get("big." + key, "–"), r.get("ref." + key, "–")))
 print("\n- first import: %s unique items (%s bytes per item in the corpus), %s µs of CPU and %s KB of database per item" % (
