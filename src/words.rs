@@ -72,15 +72,15 @@ fn for_each_piece<'a>(text: &'a str, mut piece: impl FnMut(&'a str, bool)) {
     piece(&text[at..], true);
 }
 
-/// The position of the first byte of `b` that is not ASCII, eight bytes at a time.
+/// The position of the first byte of `b` that is not ASCII, 32 bytes at a time.
 fn first_non_ascii(b: &[u8]) -> Option<usize> {
     let mut at = 0;
-    while let Some(chunk) = b.get(at..at + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        if x & 0x8080_8080_8080_8080 != 0 {
+    // The bytes of a fixed-size chunk OR-ed together: vector instructions, no branch per byte.
+    for chunk in b.chunks_exact(32) {
+        if chunk.iter().fold(0, |all, c| all | c) >= 0x80 {
             break;
         }
-        at += 8;
+        at += 32;
     }
     b[at..].iter().position(|c| !c.is_ascii()).map(|p| at + p)
 }
@@ -140,84 +140,60 @@ fn ascii_words<'a>(piece: &'a str, f: &mut impl FnMut(&'a str, bool)) {
 /// How many words [`ascii_words`] finds in `b` (ASCII), eight bytes at a time: the runs of
 /// joining bytes (a joining byte after one that does not join starts one), less the bridges
 /// (each joins the run before it to the run after it: both sides join, so a bridge is never
-/// next to another), less the runs of underscores only (rare: looked at byte by byte). The
-/// bytes before and after `b` count as not joining.
+/// next to another), less the runs of underscores only. The last two are rare, and looked at
+/// only in the eight bytes that may hold one. The bytes before and after `b` count as not
+/// joining.
 fn ascii_count(b: &[u8]) -> u64 {
     // Counted apart: a bridge at the end of a chunk comes before the start it takes back.
     let (mut starts_seen, mut bridges_seen, mut underscores_only) = (0, 0, 0);
-    // The classes of the chunk being counted, and of the one after it (for each byte's next).
-    let mut cur = Classes::of(load8(b, 0));
-    // The previous chunk's classes, moved to the byte before this chunk's first.
-    let (mut joins_before, mut letter_before, mut digit_before) = (0, 0, 0);
+    // This chunk and the one before it, with their joining bytes.
+    let (mut x, mut x_before) = (load8(b, 0), 0);
+    let (mut joins, mut joins_before) = (joining(x), 0);
     let mut at = 0;
     while at < b.len() {
-        let next = Classes::of(load8(b, at + 8));
-        let joins_prev = (cur.joins << 8) | joins_before;
-        let letter_prev = (cur.letter << 8) | letter_before;
-        let digit_prev = (cur.digit << 8) | digit_before;
-        let letter_next = (cur.letter >> 8) | (next.letter << 56);
-        let digit_next = (cur.digit >> 8) | (next.digit << 56);
-        let starts = cur.joins & !joins_prev;
-        let letters = letter_prev & letter_next;
-        let digits = digit_prev & digit_next;
-        let bridges =
-            (cur.colon & letters) | (cur.dot_quote & (letters | digits)) | (cur.comma & digits);
+        let x_next = load8(b, at + 8);
+        let joins_next = joining(x_next);
+        // Whether each byte's previous and next byte join.
+        let joins_prev = (joins << 8) | (joins_before >> 56);
+        let joins_after = (joins >> 8) | (joins_next << 56);
+        let starts = joins & !joins_prev;
         starts_seen += u64::from(starts.count_ones());
-        bridges_seen += u64::from(bridges.count_ones());
-        let mut underscores = starts & cur.underscore;
+        // Bridges are among the bytes from `'` to `;` (with digits and `()*+-/`) that do
+        // not join, between two that do.
+        if within(x, b'\'', b';') & !joins & joins_prev & joins_after != 0 {
+            let prev = (x << 8) | (x_before >> 56);
+            let after = (x >> 8) | (x_next << 56);
+            bridges_seen += u64::from(bridging(prev, x, after).count_ones());
+        }
+        let mut underscores = starts & within(x, b'_', b'_');
         while underscores != 0 {
             let start = at + byte_index(underscores);
             let end = b[start..]
                 .iter()
                 .position(|&c| c != b'_')
                 .map_or(b.len(), |p| start + p);
-            if !b.get(end).is_some_and(|&c| c.is_ascii_alphanumeric()) {
+            if !b.get(end).is_some_and(u8::is_ascii_alphanumeric) {
                 underscores_only += 1;
             }
             underscores &= underscores - 1;
         }
-        joins_before = cur.joins >> 56;
-        letter_before = cur.letter >> 56;
-        digit_before = cur.digit >> 56;
-        cur = next;
+        (x_before, x, joins_before, joins) = (x, x_next, joins, joins_next);
         at += 8;
     }
     starts_seen - bridges_seen - underscores_only
 }
 
-/// The high bit of each byte of eight ASCII bytes, by what the byte is to [`ascii_words`].
-struct Classes {
-    /// Letters, digits and `_`.
-    joins: u64,
-    /// Letters.
-    letter: u64,
-    /// Digits.
-    digit: u64,
-    /// `_`.
-    underscore: u64,
-    /// `:`, which bridges two letters.
-    colon: u64,
-    /// `.` and `'`, which bridge two letters or two digits.
-    dot_quote: u64,
-    /// `,` and `;`, which bridge two digits.
-    comma: u64,
-}
-
-impl Classes {
-    fn of(x: u64) -> Self {
-        let letter = within(x | (0x20 * ONES), b'a', b'z');
-        let digit = within(x, b'0', b'9');
-        let underscore = within(x, b'_', b'_');
-        Self {
-            joins: letter | digit | underscore,
-            letter,
-            digit,
-            underscore,
-            colon: within(x, b':', b':'),
-            dot_quote: within(x, b'.', b'.') | within(x, b'\'', b'\''),
-            comma: within(x, b',', b',') | within(x, b';', b';'),
-        }
-    }
+/// The high bit of each byte of `mid` that bridges its previous byte (the same byte of
+/// `before`) and its next (of `after`): [`bridges`] eight bytes at a time.
+fn bridging(before: u64, mid: u64, after: u64) -> u64 {
+    let letter = |x: u64| within(x | (0x20 * ONES), b'a', b'z');
+    let digit = |x: u64| within(x, b'0', b'9');
+    let letters = letter(before) & letter(after);
+    let digits = digit(before) & digit(after);
+    let is = |c: u8| within(mid, c, c);
+    (is(b':') & letters)
+        | ((is(b'.') | is(b'\'')) & (letters | digits))
+        | ((is(b',') | is(b';')) & digits)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
