@@ -30,7 +30,8 @@ pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str, bool)) {
 /// The count and `f`'s words together are exactly [`for_each_word`]'s words.
 ///
 /// Counting needs no word's end: eight bytes at a time, it counts where a run of joining
-/// bytes starts and takes off the bridges that join two runs (see [`ascii_count`]).
+/// bytes (letters, digits, `_`) starts, and takes off the bridges that join two runs (`a.b`,
+/// `1,2`, `don't`) and the runs of underscores only.
 pub fn count_words<'a>(text: &'a str, mut f: impl FnMut(&'a str, bool)) -> u64 {
     let mut ascii = 0;
     for_each_piece(text, |piece, only_ascii| {
