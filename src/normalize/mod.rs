@@ -175,17 +175,22 @@ fn normalize_entry(
         .published
         .or(e.updated)
         .filter(|d| *d >= earliest && *d <= now + FUTURE_TOLERANCE);
-    // One pass over the words for the reading time and the near-duplicate fingerprint.
-    let mut counted = reading_time::WordCount::default();
+    // One pass over the words for the reading time and the near-duplicate fingerprint; for
+    // the reading time alone, most words are only counted.
     let mut shingler = news_since
         .is_some_and(|since| is_news(date, now, since))
         .then(Shingler::default);
-    for_each_word(&visible.text, |w, ascii| {
-        counted.add(w, ascii);
-        if let Some(shingler) = &mut shingler {
-            shingler.add(w, ascii);
+    let counted = match &mut shingler {
+        Some(shingler) => {
+            let mut counted = reading_time::WordCount::default();
+            for_each_word(&visible.text, |w, ascii| {
+                counted.add(w, ascii);
+                shingler.add(w, ascii);
+            });
+            counted
         }
-    });
+        None => reading_time::WordCount::of(&visible.text),
+    };
     let reading_time = reading_time::from_counts(counted, visible.images, source, rt);
 
     let mut title = e

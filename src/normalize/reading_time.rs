@@ -4,7 +4,7 @@
 
 use crate::config::ReadingTimeConfig;
 use crate::model::{ReadingTime, TextSource};
-use crate::words::for_each_word;
+use crate::words::count_words;
 
 /// Seconds added for the first image; each next one takes a second less, down to
 /// [`MIN_IMAGE_SECONDS`] from the tenth image on (Medium's rule, widely copied).
@@ -54,8 +54,7 @@ pub fn from_counts(
 /// Counts (words, CJK characters). A word made only of CJK characters counts as characters; a
 /// word mixing them (`東京2024`) counts its CJK characters and one word for the rest.
 pub fn count(text: &str) -> (u32, u32) {
-    let mut counted = WordCount::default();
-    for_each_word(text, |word, ascii| counted.add(word, ascii));
+    let counted = WordCount::of(text);
     (counted.words, counted.cjk_chars)
 }
 
@@ -70,6 +69,17 @@ pub struct WordCount {
 }
 
 impl WordCount {
+    /// The words and CJK characters of `text` (see [`count`]). The ASCII stretches' words
+    /// are counted without being found one by one ([`count_words`]).
+    pub fn of(text: &str) -> Self {
+        let mut counted = Self::default();
+        let ascii = count_words(text, |word, ascii| counted.add(word, ascii));
+        counted.words = counted
+            .words
+            .saturating_add(u32::try_from(ascii).unwrap_or(u32::MAX));
+        counted
+    }
+
     /// Counts one word; `ascii`: it is ASCII.
     pub fn add(&mut self, word: &str, ascii: bool) {
         if ascii {
