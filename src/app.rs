@@ -98,6 +98,10 @@ fn context_through(
         fetcher,
         hosts: Arc::new(Hosts::new(host_limits(cfg))),
         slots: Arc::new(Semaphore::new(cfg.poller.concurrency)),
+        max_polls: cfg
+            .poller
+            .concurrency
+            .saturating_mul(scheduler::IN_FLIGHT_PER_SLOT),
         cpus: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         )),

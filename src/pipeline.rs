@@ -86,6 +86,10 @@ pub struct Context {
     pub hosts: Arc<Hosts>,
     /// Requests in flight across all hosts (`[poller] concurrency`).
     pub slots: Arc<Semaphore>,
+    /// Polls under way at once, most of them waiting for a request slot or their host: a few
+    /// per slot, so that thousands of feeds falling due together (a start after a long
+    /// stop) are not thousands of tasks at once.
+    pub max_polls: usize,
     /// Documents being parsed, items compared with near-duplicate candidates or articles
     /// extracted at once: one per CPU. More would only hold more parse trees in memory (and
     /// more blocking threads) at the same time, not finish sooner.

@@ -138,6 +138,8 @@ struct Table {
     queue: BinaryHeap<Reverse<(DateTime<Utc>, u32)>>,
     /// The feeds whose entry has a WebSub lease (a handful: one per subscription).
     pushed: HashSet<FeedId>,
+    /// Polls under way: taken and not yet finished.
+    polling: usize,
 }
 
 /// When a waiting feed is due: its next poll (now if it has none), or the end of its WebSub
@@ -312,21 +314,30 @@ impl Table {
         }
     }
 
-    /// When the first queued feed is due (a stale entry may answer early: it is skipped then).
-    fn next_due(&self) -> Option<DateTime<Utc>> {
+    /// When the first queued feed is due (a stale entry may answer early: it is skipped then);
+    /// `None` while `limit` polls are under way (the next to finish wakes the driver).
+    fn next_due(&self, limit: usize) -> Option<DateTime<Utc>> {
+        if self.polling >= limit {
+            return None;
+        }
         self.queue.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Takes the next feed due by `now` for its poll, with the poll's cancellation (a child of
     /// `parent`): the entry keeps the settings and the cancellation. Its WebSub lease is read
     /// again (`pushed_until`) as the poll starts.
+    /// None is taken while `limit` polls are under way.
     fn take_due(
         &mut self,
         now: DateTime<Utc>,
+        limit: usize,
         parent: &CancellationToken,
         pushed_until: &dyn Fn(FeedId) -> Option<DateTime<Utc>>,
     ) -> Option<(Taken, CancellationToken)> {
         while let Some(&Reverse((at, slot))) = self.queue.peek() {
+            if self.polling >= limit {
+                return None;
+            }
             if at > now {
                 return None;
             }
@@ -357,6 +368,7 @@ impl Table {
                 settings: entry.settings.clone(),
                 errors: schedule.errors,
             };
+            self.polling += 1;
             return Some((taken, cancel));
         }
         None
@@ -373,6 +385,7 @@ impl Table {
         pushed_now: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) {
+        self.polling = self.polling.saturating_sub(1);
         let Some(&slot) = self.index.get(&id) else {
             return;
         };
@@ -576,11 +589,12 @@ async fn drive(shared: Arc<Shared>, cancel: CancellationToken, tracker: TaskTrac
         let next = {
             let now = Utc::now();
             let mut table = shared.table();
+            // The context of the config in force when the polls start.
+            let ctx = shared.ctx.borrow().clone();
             while let Some((taken, poll_cancel)) =
-                table.take_due(now, &cancel, &|id| shared.poll_starts(id))
+                table.take_due(now, ctx.max_polls, &cancel, &|id| shared.poll_starts(id))
             {
-                // The context of the config in force when the poll starts.
-                let ctx = shared.ctx.borrow().clone();
+                let ctx = ctx.clone();
                 let shared = shared.clone();
                 tracker.spawn(async move {
                     let id = taken.id;
@@ -592,7 +606,7 @@ async fn drive(shared: Arc<Shared>, cancel: CancellationToken, tracker: TaskTrac
                     shared.wake.notify_one();
                 });
             }
-            table.next_due()
+            table.next_due(ctx.max_polls)
         };
         let wait = next.map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO));
         tokio::select! {
@@ -704,7 +718,7 @@ pub async fn poll_all(
     mut on_done: impl FnMut(&FeedState, Option<&Report>),
 ) {
     let cancel = CancellationToken::new();
-    let limit = ctx.slots.available_permits().max(1) * IN_FLIGHT_PER_SLOT;
+    let limit = ctx.max_polls.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     // Each feed's state is dropped once `on_done` has seen it: nothing is kept per feed.
     let mut finish = |done: Result<(FeedState, Option<Report>), _>| {
@@ -730,9 +744,10 @@ pub async fn poll_all(
     }
 }
 
-/// Polls under way per request slot in [`poll_all`]: enough that a feed waiting for its host
-/// (per-host limits, Retry-After) does not leave a slot idle.
-const IN_FLIGHT_PER_SLOT: usize = 4;
+/// Polls under way per request slot, in the daemon and in [`poll_all`]
+/// ([`Context::max_polls`]): enough that a feed waiting for its host (per-host limits,
+/// Retry-After) does not leave a slot idle.
+pub const IN_FLIGHT_PER_SLOT: usize = 4;
 
 /// `feeds` reordered to take one feed of each host in turn (hosts as politeness counts them,
 /// [`hosts::key`]): the first feed of every host, then the second, and so on. The list
@@ -796,6 +811,8 @@ mod tests {
         f
     }
 
+    const NO_LIMIT: usize = usize::MAX;
+
     fn not_pushed(_: FeedId) -> Option<DateTime<Utc>> {
         None
     }
@@ -807,7 +824,12 @@ mod tests {
     /// Takes every feed due by `now`, by id.
     fn take_all(table: &mut Table, now: DateTime<Utc>) -> Vec<Taken> {
         let parent = CancellationToken::new();
-        std::iter::from_fn(|| table.take_due(now, &parent, &not_pushed).map(|(f, _)| f)).collect()
+        std::iter::from_fn(|| {
+            table
+                .take_due(now, NO_LIMIT, &parent, &not_pushed)
+                .map(|(f, _)| f)
+        })
+        .collect()
     }
 
     fn ids(feeds: &[Taken]) -> Vec<i64> {
@@ -835,7 +857,7 @@ mod tests {
         let changes = table.reconfigure(feeds, &not_pushed, now);
         assert_eq!(changes.added, 3);
         assert_eq!(ids(&take_all(&mut table, now)), [2]);
-        assert_eq!(table.next_due(), Some(now + hours(1)));
+        assert_eq!(table.next_due(NO_LIMIT), Some(now + hours(1)));
         assert_eq!(ids(&take_all(&mut table, now + hours(3))), [3, 1]);
         // Polling: none is taken again, however late.
         assert!(take_all(&mut table, now + hours(9)).is_empty());
@@ -843,6 +865,27 @@ mod tests {
         gone.state.gone = true;
         table.reconfigure(vec![gone], &not_pushed, now);
         assert!(take_all(&mut table, now + hours(9)).is_empty());
+    }
+
+    /// Feeds due together (a start after a long stop) are polled `limit` at a time, in the
+    /// order they fell due; a poll finishing lets the next one start.
+    #[test]
+    fn no_more_than_the_limit_of_polls_at_once() {
+        let now = Utc::now();
+        let mut table = Table::default();
+        let feeds = (1..=5)
+            .map(|id| feed_due(id, Some(now - hours(6 - id))))
+            .collect();
+        table.reconfigure(feeds, &not_pushed, now);
+        let parent = CancellationToken::new();
+        let take = |table: &mut Table| table.take_due(now, 2, &parent, &not_pushed);
+        let first: Vec<Taken> = std::iter::from_fn(|| take(&mut table).map(|(f, _)| f)).collect();
+        assert_eq!(ids(&first), [1, 2]);
+        assert_eq!(table.next_due(2), None, "full: woken by a poll finishing");
+        table.finished(first[0].id, polled_at(now + hours(1), 0), None, now);
+        assert_eq!(table.next_due(2), Some(now - hours(3)));
+        let next: Vec<Taken> = std::iter::from_fn(|| take(&mut table).map(|(f, _)| f)).collect();
+        assert_eq!(ids(&next), [3]);
     }
 
     #[test]
@@ -873,7 +916,7 @@ mod tests {
         // The poll in flight keeps its settings and its result is kept.
         assert_eq!(polled.settings.policy.interval, Duration::from_secs(3600));
         table.finished(polled.id, polled_at(now + hours(1), 2), None, now);
-        assert_eq!(table.next_due(), Some(now + hours(1)));
+        assert_eq!(table.next_due(NO_LIMIT), Some(now + hours(1)));
         let [next] = take_all(&mut table, now + hours(1)).try_into().unwrap();
         assert_eq!(next.settings.policy.interval, Duration::from_secs(7200));
         // Failures the store did not record are counted on.
@@ -886,7 +929,7 @@ mod tests {
         let mut table = Table::default();
         table.reconfigure(vec![feed_due(1, None), feed_due(2, None)], &not_pushed, now);
         let parent = CancellationToken::new();
-        let (polled, cancel) = table.take_due(now, &parent, &not_pushed).unwrap();
+        let (polled, cancel) = table.take_due(now, NO_LIMIT, &parent, &not_pushed).unwrap();
         let changes = table.reconfigure(vec![feed_due(3, None)], &not_pushed, now);
         let expected = Changes {
             added: 1,
@@ -925,7 +968,7 @@ mod tests {
             feed_due(2, Some(now + hours(5))),
         ];
         table.reconfigure(feeds, &pushed, now);
-        assert_eq!(table.next_due(), Some(lease));
+        assert_eq!(table.next_due(NO_LIMIT), Some(lease));
         // The lease ends early: feed 1 is due at once.
         let later = now + chrono::TimeDelta::minutes(1);
         table.pushes_changed(&HashMap::new(), later);
