@@ -158,7 +158,7 @@ fn due_at(
 
 /// The items of a vector, first to last, its memory given back as it empties (its capacity
 /// kept within twice what is left), so that a table built from it does not stand beside all
-/// of it: at 100,000 feeds each is 33 MB.
+/// of it (100,000 scheduled feeds: 33 MB).
 struct Draining<T>(Vec<T>);
 
 impl<T> Draining<T> {
