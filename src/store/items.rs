@@ -929,7 +929,15 @@ mod tests {
                         ..NewItem::default()
                     })
                     .collect();
-                save(&tx, FeedId(f), &items, 10, &mut Uncommitted::default(), None).unwrap();
+                save(
+                    &tx,
+                    FeedId(f),
+                    &items,
+                    10,
+                    &mut Uncommitted::default(),
+                    None,
+                )
+                .unwrap();
             }
             tx.commit().unwrap();
             let mut stmt = conn.prepare(&merged_sql()).unwrap();
