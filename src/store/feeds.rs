@@ -298,6 +298,11 @@ fn record_failure(
 const STATE_COLUMNS: &str = "id, etag, last_modified, error_count, next_poll_at, title, last_error, \
      moved_to, last_result, hint_ttl, hint_period, skip_hours, skip_days";
 
+/// The configured feeds by last result, and those repaired: read from the covering index
+/// `feeds_by_result`, never from the feeds' rows.
+const FEED_COUNTS: &str = "SELECT last_result, COUNT(*), COUNT(repairs) FROM feeds
+     WHERE active = 1 GROUP BY last_result";
+
 /// The number of [`STATE_COLUMNS`].
 const STATE_COLUMN_COUNT: usize = 13;
 
@@ -700,10 +705,7 @@ impl Store {
     pub async fn feed_counts(&self) -> Result<FeedCounts, StoreError> {
         self.read(|conn| {
             let mut counts = FeedCounts::default();
-            let mut stmt = conn.prepare_cached(
-                "SELECT last_result, COUNT(*), COUNT(repairs) FROM feeds WHERE active = 1
-                 GROUP BY last_result",
-            )?;
+            let mut stmt = conn.prepare_cached(FEED_COUNTS)?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let n = r.get::<_, i64>(1)?.max(0) as usize;
@@ -1016,6 +1018,22 @@ mod tests {
         }
         let unknown = conn.query_row("SELECT 'later'", [], |r| r.get::<_, PollKind>(0));
         assert!(unknown.is_err());
+    }
+
+    /// Counting the feeds by state reads a small index, not every feed's row.
+    #[test]
+    fn feeds_are_counted_from_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        super::super::migrations::migrate(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {FEED_COUNTS}"))
+            .unwrap()
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(plan, ["SCAN feeds USING COVERING INDEX feeds_by_result"]);
     }
 
     /// Registering the configured feeds writes only what changed: the same feeds again write

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_item_details.sql"),
     include_str!("migrations/006_websub.sql"),
     include_str!("migrations/007_source_icons.sql"),
+    include_str!("migrations/008_feed_counts.sql"),
 ];
 
 /// The schema version this build writes.
