@@ -40,10 +40,15 @@ impl ScheduledFeed {
     /// of the feed, retried after its backoff.
     fn unrecorded_failure(&mut self) {
         let policy = &self.policy;
-        self.state.unrecorded_failure(|errors| {
-            schedule::after_error(Utc::now(), policy, errors, None).at
-        });
+        self.state
+            .unrecorded_failure(|errors| retry_at(policy, errors));
     }
+}
+
+/// When a feed whose poll could not be recorded is retried: after the backoff of `errors`
+/// failures in a row.
+fn retry_at(policy: &Policy, errors: u32) -> DateTime<Utc> {
+    schedule::after_error(Utc::now(), policy, errors, None).at
 }
 
 /// What a feed's polls take from the config: its schedule's limits and reading-time settings.
@@ -647,9 +652,8 @@ async fn poll_taken(ctx: &Arc<Context>, taken: Taken, cancel: &CancellationToken
                 error, "cannot read the feed's state to poll it"
             );
             let errors = errors.saturating_add(1);
-            let at = schedule::after_error(Utc::now(), &settings.policy, errors, None).at;
             return Schedule {
-                next_poll_at: Some(at),
+                next_poll_at: Some(retry_at(&settings.policy, errors)),
                 gone: false,
                 errors,
             };
@@ -886,6 +890,42 @@ mod tests {
         assert_eq!(table.next_due(2), Some(now - hours(3)));
         let next: Vec<Taken> = std::iter::from_fn(|| take(&mut table).map(|(f, _)| f)).collect();
         assert_eq!(ids(&next), [3]);
+    }
+
+    /// A poll starts from the store's state with the failures in a row the table counted
+    /// (those the store could not record included), and the table gets the count after it;
+    /// a feed whose state cannot be read is retried after its backoff, one failure more.
+    #[tokio::test]
+    async fn a_poll_counts_on_from_the_failures_the_table_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[storage]\npath = {:?}\n[[feeds]]\nurl = \"http://127.0.0.1:9/feed.xml\"\n",
+            dir.path().join("t.db")
+        );
+        let cfg = crate::config::Config::parse(&text, &dir.path().join("config.toml")).unwrap();
+        let store = crate::store::Store::open(&cfg.storage.path).unwrap();
+        let [feed] = crate::app::scheduled_feeds(&cfg, &store)
+            .await
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(feed.state.error_count, 0);
+        let ctx = Arc::new(crate::app::context(&cfg, store, Arc::default()).unwrap());
+        let taken = |id, errors| Taken {
+            id,
+            settings: Arc::new(Settings {
+                policy: feed.policy,
+                reading: feed.reading,
+            }),
+            errors,
+        };
+        let cancel = CancellationToken::new();
+        // Nothing answers there: the poll fails, the fourth time in a row.
+        let polled = poll_taken(&ctx, taken(feed.state.id, 3), &cancel).await;
+        assert_eq!(polled.errors, 4);
+        let missing = poll_taken(&ctx, taken(FeedId(999), 3), &cancel).await;
+        assert_eq!(missing.errors, 4);
+        assert!(missing.next_poll_at.is_some_and(|at| at > Utc::now()));
     }
 
     #[test]
