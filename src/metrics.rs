@@ -89,19 +89,20 @@ fn renamed<'a, I>(feeds: &I) -> HashMap<FeedId, Arc<str>>
 where
     I: IntoIterator<Item = (FeedId, &'a url::Url, u32)> + Clone,
 {
-    let redacted = |url: &url::Url| {
-        let shown = redact::url(url);
-        (shown != *url).then(|| shown.to_string())
-    };
-    let mut taken: HashMap<String, usize> = feeds
+    // Each URL is redacted once; those it changes (a handful) are kept for the second pass.
+    let redacted: HashMap<FeedId, String> = feeds
         .clone()
         .into_iter()
-        .filter_map(|(_, url, _)| Some((redacted(url)?, 0)))
+        .filter_map(|(id, url, _)| {
+            let shown = redact::url(url);
+            (shown != *url).then(|| (id, shown.to_string()))
+        })
         .collect();
+    let mut taken: HashMap<&str, usize> = redacted.values().map(|s| (s.as_str(), 0)).collect();
     let mut renamed = HashMap::new();
     for (id, url, _) in feeds.clone() {
-        let shown = redacted(url);
-        let key = shown.as_deref().unwrap_or(url.as_str());
+        let shown = redacted.get(&id);
+        let key = shown.map_or(url.as_str(), String::as_str);
         let Some(n) = taken.get_mut(key) else {
             continue;
         };
