@@ -274,21 +274,19 @@ impl Metrics {
         let configured: HashSet<FeedId> = feeds.clone().into_iter().map(|(id, ..)| id).collect();
         let mut series = self.feed_series.lock().unwrap_or_else(|p| p.into_inner());
         // Labels that changed (a feed added or removed changed the numbers) are set again.
-        let old = std::mem::take(&mut series.failing);
-        let mut kept = Vec::new();
-        for (id, label) in old {
-            let value = self.feed_errors.get(&label).map(|g| g.get());
-            self.feed_errors.remove(&label);
-            if configured.contains(&id) {
-                kept.push((id, value.unwrap_or(0)));
-            }
-        }
+        let kept: HashMap<FeedId, i64> = std::mem::take(&mut series.failing)
+            .into_iter()
+            .filter_map(|(id, label)| {
+                let value = self.feed_errors.get(&label).map(|g| g.get());
+                self.feed_errors.remove(&label);
+                configured.contains(&id).then(|| (id, value.unwrap_or(0)))
+            })
+            .collect();
         *series = FeedSeries {
             configured,
             renamed,
             failing: HashMap::new(),
         };
-        let kept: HashMap<FeedId, i64> = kept.into_iter().collect();
         for (id, url, errors) in feeds {
             let errors = kept
                 .get(&id)
