@@ -9,7 +9,9 @@ use url::Url;
 
 use super::poller::PollerConfig;
 use super::reading_time::{FullText, ReadingTimeConfig, Speed};
-use super::value::{FromToml, HttpUrl, Located, NonEmpty, Timespan, Value, span_of};
+use super::value::{
+    FromToml, HttpUrl, Located, NonEmpty, Side, Timespan, Value, check_bound, span_of,
+};
 
 /// One `[[feeds]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,16 +110,14 @@ pub(super) fn validate(
         }
         let interval_span = span_of(&f.interval);
         let interval = Timespan::optional(&key("interval"), f.interval)?.map(Duration::from);
-        if let Some(d) = interval.filter(|&d| d < poller.min_interval) {
-            return Err(Located::at(
-                interval_span,
-                &key("interval"),
-                format_args!(
-                    "{} is shorter than poller.min_interval ({})",
-                    humantime::format_duration(d),
-                    humantime::format_duration(poller.min_interval)
-                ),
-            ));
+        if let Some(d) = interval {
+            check_bound(
+                (interval_span, &key("interval")),
+                d,
+                Side::AtLeast,
+                poller.min_interval,
+                Some("poller.min_interval"),
+            )?;
         }
         feeds.push(FeedConfig {
             url,

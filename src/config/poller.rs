@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::value::{Bounded, FromToml, Located, NonEmpty, Size, Timespan, Value, span_of};
+use super::value::{
+    Bounded, FromToml, Located, NonEmpty, Side, Size, Timespan, Value, check_bound, span_of,
+};
 
 /// Default `[poller] interval`: how often a feed is polled.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
@@ -119,31 +121,23 @@ impl RawPoller {
         let min_interval_span = span_of(&self.min_interval);
         let min_interval = Timespan::optional("poller.min_interval", self.min_interval)?
             .map_or(DEFAULT_MIN_INTERVAL.min(interval), Duration::from);
-        if min_interval > interval {
-            return Err(Located::at(
-                min_interval_span,
-                "poller.min_interval",
-                format_args!(
-                    "{} is longer than poller.interval ({})",
-                    humantime::format_duration(min_interval),
-                    humantime::format_duration(interval)
-                ),
-            ));
-        }
+        check_bound(
+            (min_interval_span, "poller.min_interval"),
+            min_interval,
+            Side::AtMost,
+            interval,
+            Some("poller.interval"),
+        )?;
         let max_interval_span = span_of(&self.max_interval);
         let max_interval = Timespan::optional("poller.max_interval", self.max_interval)?
             .map_or(DEFAULT_MAX_INTERVAL.max(interval), Duration::from);
-        if max_interval < interval {
-            return Err(Located::at(
-                max_interval_span,
-                "poller.max_interval",
-                format_args!(
-                    "{} is shorter than poller.interval ({})",
-                    humantime::format_duration(max_interval),
-                    humantime::format_duration(interval)
-                ),
-            ));
-        }
+        check_bound(
+            (max_interval_span, "poller.max_interval"),
+            max_interval,
+            Side::AtLeast,
+            interval,
+            Some("poller.interval"),
+        )?;
         Ok(PollerConfig {
             interval,
             min_interval,

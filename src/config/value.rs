@@ -39,6 +39,45 @@ impl Located {
     }
 }
 
+/// Which side of a bound a duration must keep to ([`check_bound`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Side {
+    /// At least the bound.
+    AtLeast,
+    /// At most the bound.
+    AtMost,
+}
+
+/// `value`, the duration of `key` written at `span`, checked against `bound` (named
+/// `bound_name` when it is another key's): `1m is shorter than poller.min_interval (5m)`,
+/// `2h is longer than 1h`.
+pub(super) fn check_bound(
+    (span, key): (Range<usize>, &str),
+    value: Duration,
+    side: Side,
+    bound: Duration,
+    bound_name: Option<&str>,
+) -> Result<(), Located> {
+    let (outside, word) = match side {
+        Side::AtLeast => (value < bound, "shorter"),
+        Side::AtMost => (value > bound, "longer"),
+    };
+    if !outside {
+        return Ok(());
+    }
+    let bound = humantime::format_duration(bound);
+    let bound = match bound_name {
+        Some(name) => format!("{name} ({bound})"),
+        None => bound.to_string(),
+    };
+    let value = humantime::format_duration(value);
+    Err(Located::at(
+        span,
+        key,
+        format_args!("{value} is {word} than {bound}"),
+    ))
+}
+
 /// A type a key's TOML value is checked into.
 pub(super) trait FromToml: Sized {
     /// What TOML holds for it: `String`, `i64` or `f64`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::value::{FromToml, HttpUrl, Located, Timespan, Value, span_of};
+use super::value::{FromToml, HttpUrl, Located, Side, Timespan, Value, check_bound, span_of};
 
 /// Default `[websub] poll_interval`: how often a feed whose hub pushes its changes is still
 /// polled, as a safety net against a hub that loses a push.
@@ -95,31 +95,19 @@ impl RawWebsub {
         let lease_span = span_of(&self.lease);
         let lease = Timespan::optional("websub.lease", self.lease)?
             .map_or(DEFAULT_WEBSUB_LEASE, Duration::from);
-        if lease < MIN_WEBSUB_LEASE {
-            return Err(Located::at(
-                lease_span,
-                "websub.lease",
-                format_args!(
-                    "{} is shorter than {}",
-                    humantime::format_duration(lease),
-                    humantime::format_duration(MIN_WEBSUB_LEASE)
-                ),
-            ));
-        }
+        let lease_key = (lease_span, "websub.lease");
+        check_bound(lease_key, lease, Side::AtLeast, MIN_WEBSUB_LEASE, None)?;
         let spacing_span = span_of(&self.push_spacing);
         let push_spacing = Timespan::optional("websub.push_spacing", self.push_spacing)?
             .map_or(DEFAULT_WEBSUB_PUSH_SPACING, Duration::from);
-        if push_spacing > MAX_WEBSUB_PUSH_SPACING {
-            return Err(Located::at(
-                spacing_span,
-                "websub.push_spacing",
-                format_args!(
-                    "{} is longer than {}",
-                    humantime::format_duration(push_spacing),
-                    humantime::format_duration(MAX_WEBSUB_PUSH_SPACING)
-                ),
-            ));
-        }
+        let spacing_key = (spacing_span, "websub.push_spacing");
+        check_bound(
+            spacing_key,
+            push_spacing,
+            Side::AtMost,
+            MAX_WEBSUB_PUSH_SPACING,
+            None,
+        )?;
         Ok(WebsubConfig {
             callback_url,
             poll_interval: Timespan::optional("websub.poll_interval", self.poll_interval)?
