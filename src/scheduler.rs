@@ -604,10 +604,13 @@ async fn drive(shared: Arc<Shared>, cancel: CancellationToken, tracker: TaskTrac
                 tracker.spawn(async move {
                     let id = taken.id;
                     let schedule = poll_taken(&ctx, taken, &poll_cancel).await;
+                    // Read under the table's lock (as take_due does): a change of the feed's
+                    // lease or owed poll between the read and `finished` would otherwise be
+                    // skipped by pushes_changed (the feed still polling) and lost.
+                    let mut table = shared.table();
                     let pushed_now = shared.poll_by(id);
-                    shared
-                        .table()
-                        .finished(id, schedule, pushed_now, Utc::now());
+                    table.finished(id, schedule, pushed_now, Utc::now());
+                    drop(table);
                     shared.wake.notify_one();
                 });
             }
