@@ -235,10 +235,12 @@ fn retry_wait(failures: u32) -> Duration {
         .min(MAX_RETRY)
 }
 
-/// The wait before `until`, as a `Retry-After` counts it: in whole seconds, at least one.
+/// The wait before `until`, as a `Retry-After` counts it: in whole seconds, rounded up (a
+/// hub that waits exactly that long is not early), at least one.
 fn retry_after(now: DateTime<Utc>, until: DateTime<Utc>) -> Duration {
-    let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
-    Duration::from_secs(millis.div_ceil(1000).max(1))
+    let nanos = (until - now).to_std().map_or(0, |d| d.as_nanos());
+    let secs = u64::try_from(nanos.div_ceil(1_000_000_000)).unwrap_or(u64::MAX);
+    Duration::from_secs(secs.max(1))
 }
 
 impl State {
@@ -276,6 +278,11 @@ impl State {
     /// was not before.
     fn take_slot(&mut self, token: &str, now: DateTime<Utc>) -> Result<FeedId, (PushError, bool)> {
         let feed = self.active(token).ok_or((PushError::Unknown, false))?.feed;
+        // A feed a reload removed, not yet unsubscribed: refused before its body is read, as
+        // `take_push` would refuse it after.
+        if !self.followed.contains_key(&feed) {
+            return Err((PushError::Unknown, false));
+        }
         let push_spacing = self.settings.push_spacing;
         let spacing = self.spacing.entry(feed).or_default();
         let until = spacing.until.filter(|&u| u > now);
@@ -903,7 +910,19 @@ mod tests {
         let mut state = State::default();
         state.settings.push_spacing = SPACING;
         state.tokens.insert("t".into(), feed);
+        let hour = Duration::from_secs(3600);
+        let followed = Followed {
+            url: sub.topic.clone(),
+            policy: Policy {
+                interval: hour,
+                max_interval: hour,
+                max_backoff: hour,
+            },
+            reading: ReadingTimeConfig::default(),
+        };
         state.subs.insert(feed, sub);
+        state.configured.insert(feed);
+        state.followed.insert(feed, followed);
         state
     }
 
@@ -946,6 +965,32 @@ mod tests {
         assert_eq!(state.poll_by(FeedId(1), end), Some(lease_end));
         // After the spacing, the next push is read.
         assert_eq!(state.take_slot("t", end).unwrap(), FeedId(1));
+    }
+
+    /// A push for a feed a reload removed (its subscription not yet ended) is refused before
+    /// its body is read, and leaves nothing behind.
+    #[test]
+    fn a_push_for_a_feed_no_longer_configured_is_refused_unread() {
+        let now = Utc::now();
+        let mut state = state(now);
+        state.configured.clear();
+        state.followed.clear();
+        assert!(matches!(
+            state.take_slot("t", now),
+            Err((PushError::Unknown, false))
+        ));
+        assert!(state.spacing.is_empty());
+    }
+
+    /// Retry-After is rounded up to the second: a hub that waits that long is not early.
+    #[test]
+    fn retry_after_rounds_up() {
+        let now = Utc::now();
+        let wait = |d: chrono::TimeDelta| retry_after(now, now + d).as_secs();
+        assert_eq!(wait(secs(2) + chrono::TimeDelta::microseconds(400)), 3);
+        assert_eq!(wait(chrono::TimeDelta::milliseconds(10_500)), 11);
+        assert_eq!(wait(secs(2)), 2);
+        assert_eq!(wait(secs(-5)), 1);
     }
 
     #[test]
