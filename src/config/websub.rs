@@ -23,7 +23,8 @@ pub const MIN_WEBSUB_LEASE: Duration = Duration::from_secs(60);
 /// spacing is retried by hubs later (WebSub asks them to retry failed deliveries, within
 /// limits of their own), and whatever the hub does the feed is polled when the spacing ends.
 /// So a story is held back a minute at most, while a hub (which the feed's publisher may run)
-/// makes the daemon read, verify, parse and store at most one document a minute per feed.
+/// makes the daemon read, verify, parse and store at most two documents a minute per feed:
+/// one pushed, and one polled when the spacing of a push it refused ends.
 pub const DEFAULT_WEBSUB_PUSH_SPACING: Duration = Duration::from_secs(60);
 /// The longest `[websub] push_spacing` accepted: a story refused within the spacing waits
 /// for its end, and longer would hold it back more than a push is worth.
