@@ -133,7 +133,7 @@ struct Inner {
     state: Mutex<State>,
     /// Wakes the loop of [`Subscriber::run`] when there may be work.
     wake: Notify,
-    /// Bumped whenever a feed's [`Subscriber::pushed_until`] may have changed.
+    /// Bumped whenever a feed's [`Subscriber::poll_by`] may have changed (its lease, or a poll owed).
     changed: watch::Sender<u64>,
 }
 
@@ -447,7 +447,7 @@ impl Subscriber {
         locked(&self.inner.state).settings.poll_interval
     }
 
-    /// Changes whenever a feed's [`Subscriber::pushed_until`] may have changed.
+    /// Changes whenever a feed's [`Subscriber::poll_by`] may have changed (its lease, or a poll owed).
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.inner.changed.subscribe()
     }
