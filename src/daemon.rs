@@ -295,6 +295,10 @@ impl Daemon {
             );
             notify(&[NotifyState::Status(&line)]);
         }
+        // Polls free what they allocate, but glibc keeps it, scattered through its arenas
+        // where a later block may still be in use: over a cycle of 100,000 feeds resident
+        // grew from 75 to 92–102 MiB, most of it free. A trim gives free pages back.
+        let _ = tokio::task::spawn_blocking(crate::memory::trim).await;
     }
 
     /// Re-reads the config file. A valid new config replaces the running one: feeds added

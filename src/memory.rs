@@ -27,7 +27,8 @@ pub fn tune() {
 }
 
 /// Returns the free pages inside the allocator's arenas to the system: after rare work that
-/// allocates a lot for a moment (rendering the merged feed sanitises every item's HTML).
+/// allocates a lot for a moment (rendering the merged feed sanitises every item's HTML), and
+/// at each of the daemon's health checks (what polls freed since the last).
 pub fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory the allocator holds free.
