@@ -63,6 +63,8 @@ pub mod discover;
 pub mod html;
 pub mod idle;
 pub mod memory;
+#[cfg(test)]
+mod allocations;
 pub mod metrics;
 pub mod model;
 pub mod opml;

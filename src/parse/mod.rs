@@ -514,6 +514,30 @@ mod tests {
         Url::parse("https://example.org/feed.xml").unwrap()
     }
 
+    /// feed-rs reads a document without keeping a copy of it (vendor/feed-rs/PATCHED.md): 4 MB
+    /// of comments, which it reads past one event at a time, cost no more than a few of them.
+    #[test]
+    fn feed_rs_holds_no_copy_of_the_document() {
+        use std::fmt::Write;
+        let mut xml = String::from("<rss version='2.0'><channel><title>t</title>");
+        let comment = format!("<!-- {} -->", "x".repeat(1000));
+        for i in 0..20 {
+            write!(xml, "<item><title>{i}</title><link>/{i}</link></item>").unwrap();
+            for _ in 0..200 {
+                xml.push_str(&comment);
+            }
+        }
+        xml.push_str("</channel></rss>");
+        let (parsed, held) =
+            crate::allocations::peak_during(|| parse(xml.as_bytes(), None, &base()));
+        assert_eq!(parsed.unwrap().feed.entries.len(), 20);
+        assert!(
+            held < 256 * 1024,
+            "parsing {} bytes held {held} bytes at its peak",
+            xml.len()
+        );
+    }
+
     #[test]
     fn rss_without_version_is_read_as_rss2() {
         let xml = b"<rss><channel><title>t</title><item><title>a</title><link>/a</link></item></channel></rss>";
