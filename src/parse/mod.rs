@@ -528,6 +528,9 @@ mod tests {
             }
         }
         xml.push_str("</channel></rss>");
+        // The count sees what this thread allocates.
+        let (_, counted) = crate::allocations::peak_during(|| vec![0u8; 1 << 20]);
+        assert!(counted >= 1 << 20, "the test allocator is not counting");
         let (parsed, held) =
             crate::allocations::peak_during(|| parse(xml.as_bytes(), None, &base()));
         assert_eq!(parsed.unwrap().feed.entries.len(), 20);

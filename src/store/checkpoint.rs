@@ -14,7 +14,8 @@
 //! syncs the database file, and the next commit cuts the log file back, every poll waiting
 //! meanwhile. Here the checkpointer does it: once the log is long, it syncs the database file,
 //! then holds the writer between two transactions (and the reader between two reads, if it
-//! can within a few milliseconds) for a last copy of the few pages committed since; the
+//! can within a few milliseconds) for a last copy of the few pages committed since (a read of
+//! upkeep's, on a connection of its own, may still stop it short: the next copy tries again); the
 //! writer's next transaction starts the log over. The log file is cut back when the store is
 //! idle. The writer keeps an automatic checkpoint at a far larger size, in case this thread
 //! falls far behind.

@@ -3,7 +3,9 @@
 //! never waits on SQLite, a task waiting for a connection holds no thread, and serving never
 //! waits for a poll's write. Polls are written in group commits
 //! (`feeds::record_poll`); the near-duplicate index lives in memory (`bands`); a third
-//! connection copies the log into the database file in a thread of its own (`checkpoint`).
+//! connection copies the log into the database file in a thread of its own (`checkpoint`);
+//! upkeep's long reads open a read-only connection of their own for each run
+//! (`Store::read_apart`).
 
 mod articles;
 pub mod backup;
@@ -370,11 +372,23 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        // The path could name another file by now: never read that one.
         self.check_file()?;
-        let path = self.path.clone();
+        let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let (mut conn, _) = open_reader(&path)?;
+            // The path could name another file by now, or none: never read another, and say
+            // what happened to this one.
+            let mut conn = match open_reader(&store.path) {
+                Ok((conn, identity)) if identity == store.identity => conn,
+                Ok(_) | Err(StoreError::Missing { .. }) => {
+                    store.check_file()?;
+                    // Replaced and back again between the two looks: the next run will tell.
+                    return Err(StoreError::FileLost {
+                        path: store.path.clone(),
+                        what: "replaced by another file",
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             f(&mut conn)
         })
         .await

@@ -144,4 +144,35 @@ mod tests {
         );
         drop(held);
     }
+
+    /// The check's own connection reads the store's file or nothing: once the path names
+    /// another database, or none, it fails as every write does.
+    #[tokio::test]
+    async fn the_check_reads_no_other_file_than_the_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let policy = RetentionPolicy {
+            max_age: Duration::from_secs(86_400),
+            max_items_per_feed: 10,
+        };
+        assert!(!store.retention_due(policy).await.unwrap());
+        let other = dir.path().join("other.db");
+        drop(Store::open(&other).unwrap());
+        std::fs::rename(&other, &path).unwrap();
+        let err = store.retention_due(policy).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::FileLost { what, .. } if what == "replaced by another file"),
+            "{err}"
+        );
+
+        let path = dir.path().join("u.db");
+        let store = Store::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let err = store.retention_due(policy).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::FileLost { what, .. } if what == "removed"),
+            "{err}"
+        );
+    }
 }
