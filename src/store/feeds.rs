@@ -698,6 +698,24 @@ impl Store {
         .await
     }
 
+    /// The name the registered feed at `url` is shown by ([`Store::feed_names`] for one).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub async fn feed_name(&self, url: &str) -> Result<Option<String>, StoreError> {
+        let url = url.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT COALESCE(config_title, title, url) FROM feeds
+                     WHERE url = ?1 AND active = 1",
+                )?
+                .query_row([url], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
     /// Counts the configured feeds by state.
     ///
     /// # Errors
