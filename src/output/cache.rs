@@ -164,7 +164,10 @@ pub struct FeedCache {
 /// shows within a minute.
 #[derive(Debug)]
 struct SourceList {
-    outputs: Arc<Outputs>,
+    /// The config it was made for. Weak: the list must not keep a config a reload replaced
+    /// (the URL of every feed) alive; and while it exists no other config can take its
+    /// address.
+    outputs: std::sync::Weak<Outputs>,
     minute: i64,
     /// Name and slug of the first sources by name.
     first: Vec<(String, Box<str>)>,
@@ -173,7 +176,7 @@ struct SourceList {
 
 impl SourceList {
     /// The list of `outputs`' sources, named as `names` (URL → name) says, else by URL.
-    fn new(outputs: Arc<Outputs>, minute: i64, names: &HashMap<String, String>) -> SourceList {
+    fn new(outputs: &Arc<Outputs>, minute: i64, names: &HashMap<String, String>) -> SourceList {
         let mut all: Vec<(String, &str)> = outputs
             .sources
             .iter()
@@ -192,7 +195,7 @@ impl SourceList {
             .map(|(name, slug)| (name, slug.into()))
             .collect();
         SourceList {
-            outputs,
+            outputs: Arc::downgrade(outputs),
             minute,
             first,
             total,
@@ -603,18 +606,19 @@ impl FeedCache {
         minute: i64,
     ) -> Result<Arc<SourceList>, StoreError> {
         let lock = || self.source_list.lock().unwrap_or_else(|p| p.into_inner());
-        let cached = lock()
-            .clone()
-            .filter(|l| l.minute == minute && Arc::ptr_eq(&l.outputs, outputs));
+        let cached = lock().clone().filter(|l| {
+            l.minute == minute && std::ptr::eq(l.outputs.as_ptr(), Arc::as_ptr(outputs))
+        });
         if let Some(list) = cached {
             return Ok(list);
         }
         let names = self.store.feed_names().await?;
         let outputs = outputs.clone();
-        let list =
-            tokio::task::spawn_blocking(move || Arc::new(SourceList::new(outputs, minute, &names)))
-                .await
-                .map_err(StoreError::Task)?;
+        let list = tokio::task::spawn_blocking(move || {
+            Arc::new(SourceList::new(&outputs, minute, &names))
+        })
+        .await
+        .map_err(StoreError::Task)?;
         *lock() = Some(list.clone());
         Ok(list)
     }
@@ -751,7 +755,7 @@ mod tests {
         ]
         .map(|(url, name)| (url.to_owned(), name.to_owned()))
         .into();
-        let list = SourceList::new(outputs.clone(), 0, &names);
+        let list = SourceList::new(&outputs, 0, &names);
         assert_eq!(list.total, 250);
         assert_eq!(list.first.len(), MAX_NAV_SOURCES);
         assert_eq!(list.first[0].0, "aardvark");
