@@ -153,8 +153,9 @@ pub struct FeedCache {
     /// `/sources.opml`, with the store version and the minute it was made in: the feeds' own
     /// titles change with polls that need not change the merged feed.
     sources: tokio::sync::Mutex<Option<(u64, i64, Bytes)>>,
-    /// The news page's list of sources, made at most once a minute per config.
-    source_list: Mutex<Option<Arc<SourceList>>>,
+    /// The news page's list of sources, made at most once a minute per config: held while
+    /// it is made, so that renderings that find it out of date wait for one making.
+    source_list: tokio::sync::Mutex<Option<Arc<SourceList>>>,
 }
 
 /// The news page's list of sources: the first [`MAX_NAV_SOURCES`] by the names they are shown
@@ -232,7 +233,7 @@ impl FeedCache {
             front_page: RwLock::new(None),
             pages: Mutex::new(Variants::new(PAGE_BUDGET)),
             sources: tokio::sync::Mutex::new(None),
-            source_list: Mutex::new(None),
+            source_list: tokio::sync::Mutex::new(None),
             rendering: tokio::sync::Mutex::new(()),
             workers: Workers::new(),
         }
@@ -605,12 +606,11 @@ impl FeedCache {
         outputs: &Arc<Outputs>,
         minute: i64,
     ) -> Result<Arc<SourceList>, StoreError> {
-        let lock = || self.source_list.lock().unwrap_or_else(|p| p.into_inner());
-        let cached = lock().clone().filter(|l| {
+        let mut cached = self.source_list.lock().await;
+        if let Some(list) = cached.as_ref().filter(|l| {
             l.minute == minute && std::ptr::eq(l.outputs.as_ptr(), Arc::as_ptr(outputs))
-        });
-        if let Some(list) = cached {
-            return Ok(list);
+        }) {
+            return Ok(list.clone());
         }
         let names = self.store.feed_names().await?;
         let outputs = outputs.clone();
@@ -619,7 +619,7 @@ impl FeedCache {
         })
         .await
         .map_err(StoreError::Task)?;
-        *lock() = Some(list.clone());
+        *cached = Some(list.clone());
         Ok(list)
     }
 
