@@ -401,7 +401,7 @@ fn next_after_success(
     next
 }
 
-/// Stores a document a WebSub hub pushed for the feed configured at `feed_url`, as a poll
+/// Stores a document a WebSub hub pushed for the feed `feed`, configured at `feed_url`, as a poll
 /// that fetched it would (the same parsing, identities, reading time, limits and
 /// near-duplicate check), leaving the feed's validators and schedule alone. Returns the items
 /// stored for the first time.
@@ -411,14 +411,14 @@ fn next_after_success(
 #[instrument(name = "feed", skip_all, fields(feed_url = %Redacted(feed_url)))]
 pub async fn refresh_pushed(
     ctx: &Context,
-    feed_url: &Url,
+    (feed, feed_url): (FeedId, &Url),
     policy: &Policy,
     reading: &ReadingTimeConfig,
     pushed: Fetched,
 ) -> Result<usize, PushedError> {
     let feed = ctx
         .store
-        .feed_state(feed_url)
+        .feed_state_by_id(feed)
         .await
         .map_err(PollError::from)?
         .ok_or(PushedError::UnknownFeed)?;

@@ -162,11 +162,11 @@ async fn without_network_it_starts_and_serves_a_valid_empty_feed() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let store = feedmerge::store::Store::open(&cfg.storage.path).unwrap();
     loop {
-        let state = store
-            .feed_state(&cfg.feeds[0].url)
-            .await
-            .unwrap()
-            .expect("feed registered");
+        let feed = feedmerge::model::Subscription {
+            url: cfg.feeds[0].url.clone(),
+            title: None,
+        };
+        let state = store.feed_statuses(&[feed]).await.unwrap().remove(0);
         if state.error_count > 0 {
             assert!(state.last_error.unwrap().contains(&closed.to_string()));
             break;

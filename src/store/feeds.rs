@@ -461,8 +461,8 @@ impl Store {
     }
 
     /// The stored state of the feed with row id `feed` (`None` if there is no such row):
-    /// what the scheduler reads as a poll starts, holding only the schedule of each waiting
-    /// feed.
+    /// what the scheduler reads as a poll starts (it holds only the schedule of each waiting
+    /// feed), and what a WebSub push is stored against.
     ///
     /// # Errors
     /// SQLite errors, or a stored URL that does not parse.
@@ -483,24 +483,6 @@ impl Store {
                         })?;
                         state_from_row(url, r)
                     },
-                )
-                .optional()?)
-        })
-        .await
-    }
-
-    /// The stored state of the feed with `url`, if it has a row.
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub async fn feed_state(&self, url: &Url) -> Result<Option<FeedState>, StoreError> {
-        let url = url.clone();
-        self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    &format!("SELECT {STATE_COLUMNS} FROM feeds WHERE url = ?1"),
-                    [url.as_str()],
-                    |r| state_from_row(url.clone(), r),
                 )
                 .optional()?)
         })

@@ -663,9 +663,15 @@ impl Subscriber {
             moved_to: None,
             links: Box::default(),
         };
-        let report = pipeline::refresh_pushed(&ctx, &feed.url, &feed.policy, &feed.reading, pushed)
-            .await
-            .map_err(|e| PushError::Unreadable(short(&ErrorChain(&e).to_string())))?;
+        let report = pipeline::refresh_pushed(
+            &ctx,
+            (sub.feed, &feed.url),
+            &feed.policy,
+            &feed.reading,
+            pushed,
+        )
+        .await
+        .map_err(|e| PushError::Unreadable(short(&ErrorChain(&e).to_string())))?;
         debug!(feed_url = %Redacted(&feed.url), items_new = report, "WebSub push taken");
         Ok(report)
     }
