@@ -303,6 +303,9 @@ const STATE_COLUMNS: &str = "id, etag, last_modified, error_count, next_poll_at,
 const FEED_COUNTS: &str = "SELECT last_result, COUNT(*), COUNT(repairs) FROM feeds
      WHERE active = 1 GROUP BY last_result";
 
+/// The name a feed is shown by: its configured title, else its own, else its URL.
+const SHOWN_NAME: &str = "COALESCE(config_title, title, url)";
+
 /// The number of [`STATE_COLUMNS`].
 const STATE_COLUMN_COUNT: usize = 13;
 
@@ -671,9 +674,9 @@ impl Store {
     /// SQLite errors.
     pub async fn feed_names(&self) -> Result<HashMap<String, String>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT url, COALESCE(config_title, title, url) FROM feeds WHERE active = 1",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT url, {SHOWN_NAME} FROM feeds WHERE active = 1"
+            ))?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
         })
@@ -688,10 +691,9 @@ impl Store {
         let url = url.to_owned();
         self.read(move |conn| {
             Ok(conn
-                .prepare_cached(
-                    "SELECT COALESCE(config_title, title, url) FROM feeds
-                     WHERE url = ?1 AND active = 1",
-                )?
+                .prepare_cached(&format!(
+                    "SELECT {SHOWN_NAME} FROM feeds WHERE url = ?1 AND active = 1"
+                ))?
                 .query_row([url], |r| r.get(0))
                 .optional()?)
         })

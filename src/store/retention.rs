@@ -126,18 +126,20 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// A day, ten items a feed.
+    const POLICY: RetentionPolicy = RetentionPolicy {
+        max_age: Duration::from_secs(86_400),
+        max_items_per_feed: 10,
+    };
+
     /// Retention's check does not take the reader connection, which every request needs: held
     /// by a long read, the check still answers.
     #[tokio::test]
     async fn the_check_does_not_wait_for_the_reader_connection() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let policy = RetentionPolicy {
-            max_age: Duration::from_secs(86_400),
-            max_items_per_feed: 10,
-        };
         let held = store.reader.clone().lock_owned().await;
-        let due = tokio::time::timeout(Duration::from_secs(10), store.retention_due(policy)).await;
+        let due = tokio::time::timeout(Duration::from_secs(10), store.retention_due(POLICY)).await;
         assert!(
             matches!(due, Ok(Ok(false))),
             "the check waited for the reader connection: {due:?}"
@@ -152,15 +154,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let store = Store::open(&path).unwrap();
-        let policy = RetentionPolicy {
-            max_age: Duration::from_secs(86_400),
-            max_items_per_feed: 10,
-        };
-        assert!(!store.retention_due(policy).await.unwrap());
+        assert!(!store.retention_due(POLICY).await.unwrap());
         let other = dir.path().join("other.db");
         drop(Store::open(&other).unwrap());
         std::fs::rename(&other, &path).unwrap();
-        let err = store.retention_due(policy).await.unwrap_err();
+        let err = store.retention_due(POLICY).await.unwrap_err();
         assert!(
             matches!(err, StoreError::FileLost { what, .. } if what == "replaced by another file"),
             "{err}"
@@ -169,7 +167,7 @@ mod tests {
         let path = dir.path().join("u.db");
         let store = Store::open(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
-        let err = store.retention_due(policy).await.unwrap_err();
+        let err = store.retention_due(POLICY).await.unwrap_err();
         assert!(
             matches!(err, StoreError::FileLost { what, .. } if what == "removed"),
             "{err}"
