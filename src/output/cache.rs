@@ -803,6 +803,44 @@ mod tests {
         assert!(shown.sources[1].current);
     }
 
+    /// The list of sources is made once a minute per config: a name changed within the
+    /// minute shows in the next one, and a new config gets a list of its own at once.
+    #[tokio::test]
+    async fn the_source_list_is_made_once_a_minute_per_config() {
+        use crate::model::Subscription;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let url = url::Url::parse("https://a.example/feed").unwrap();
+        store
+            .sync_feeds(&[Subscription::new(url.clone())])
+            .await
+            .unwrap();
+        let text = format!("[[feeds]]\nurl = \"{url}\"\n");
+        let cfg = crate::config::Config::parse(&text, std::path::Path::new("c.toml")).unwrap();
+        let cache = FeedCache::new(
+            store.clone(),
+            Outputs::from_config(&cfg),
+            Arc::new(Metrics::default()),
+        );
+        let outputs = cache.outputs();
+        let first = cache.source_list(&outputs, 7).await.unwrap();
+        assert_eq!(first.first[0].0, url.as_str());
+
+        let renamed = Subscription {
+            url: url.clone(),
+            title: Some("Renamed".to_owned()),
+        };
+        store.sync_feeds(&[renamed]).await.unwrap();
+        let again = cache.source_list(&outputs, 7).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "made again within the minute");
+        let next = cache.source_list(&outputs, 8).await.unwrap();
+        assert_eq!(next.first[0].0, "Renamed");
+
+        cache.reconfigure(Outputs::from_config(&cfg));
+        let reloaded = cache.source_list(&cache.outputs(), 8).await.unwrap();
+        assert!(!Arc::ptr_eq(&next, &reloaded), "kept across a reload");
+    }
+
     #[test]
     fn variants_stay_within_the_budget_least_recently_used_out() {
         let one = rendering(1000).bytes();
