@@ -372,7 +372,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.check_file()?;
+        self.refuse_if_lost()?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             // The path could name another file by now, or none: never read another, and say
